@@ -1,0 +1,108 @@
+/**
+ * The API handler behind `POST /dispatches/{id}/cancel` and `GET /dispatches/{id}` (AWS_IAM
+ * authorized). Thin: it validates the request — before anything is written, so a bad request
+ * leaves the table unchanged — takes the caller's identity from the request context for the
+ * audit trail, and calls the SDK runtime.
+ */
+import { runtimeContextFromEnv, type RuntimeContext } from '../sdk/runtime/context.ts';
+import { cancelDispatch, InvalidCancelRequestError, parseTaskIds } from '../sdk/runtime/cancel.ts';
+import { describeDispatch } from '../sdk/runtime/describe.ts';
+import { DispatchNotFoundError } from '../sdk/runtime/store.ts';
+import { importWorkflows } from '../sdk/runtime/workflows.ts';
+import { serialize } from '../sdk/runtime/serialization.ts';
+
+/** The parts of an API Gateway REST proxy event this handler reads. */
+export interface ApiEvent {
+  readonly httpMethod: string;
+  readonly resource?: string;
+  readonly path: string;
+  readonly pathParameters?: Record<string, string | undefined> | null;
+  readonly body?: string | null;
+  readonly isBase64Encoded?: boolean;
+  readonly requestContext?: { readonly identity?: { readonly userArn?: string | null; readonly caller?: string | null; readonly accessKey?: string | null } };
+}
+
+/** An API Gateway proxy response. */
+export interface ApiResponse {
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** Dependencies of the cancel API handler. */
+export interface CancelHandlerDeps {
+  readonly ctx?: RuntimeContext;
+  /** Imports the workflows module so custom executor classes are registered for `cancel()`. */
+  readonly loadExecutors?: () => Promise<void>;
+}
+
+const DISPATCH_ID = /^[A-Za-z0-9_-]{1,80}$/;
+const MAX_REASON = 1024;
+
+function json(statusCode: number, body: unknown): ApiResponse {
+  return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+/** Thrown for request bodies the endpoint refuses. */
+class BadRequest extends Error {}
+
+function parseBody(event: ApiEvent): { taskIds?: (number | string)[]; reason?: string } {
+  if (!event.body) return {};
+  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new BadRequest('The request body is not valid JSON');
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('The request body must be a JSON object { taskIds?, reason? }');
+  const record = body as Record<string, unknown>;
+  const unknown = Object.keys(record).filter((k) => k !== 'taskIds' && k !== 'reason');
+  if (unknown.length > 0) throw new BadRequest(`Unknown field(s) in the request body: ${unknown.join(', ')}; expected taskIds and reason`);
+  if (record['reason'] !== undefined && (typeof record['reason'] !== 'string' || record['reason'].length > MAX_REASON)) {
+    throw new BadRequest(`"reason" must be a string of at most ${MAX_REASON} characters`);
+  }
+  let taskIds: (number | string)[] | undefined;
+  try {
+    taskIds = parseTaskIds(record['taskIds']);
+  } catch (error) {
+    if (error instanceof InvalidCancelRequestError) throw new BadRequest(error.message);
+    throw error;
+  }
+  return { ...(taskIds ? { taskIds } : {}), ...(record['reason'] !== undefined ? { reason: record['reason'] as string } : {}) };
+}
+
+/** Creates the handler. */
+export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEvent) => Promise<ApiResponse> {
+  let ctx: RuntimeContext | undefined;
+  const loadExecutors =
+    deps.loadExecutors ??
+    (async () => {
+      if (process.env.VALENCE_WORKFLOWS) await importWorkflows(process.env.VALENCE_WORKFLOWS);
+    });
+  return async (event) => {
+    ctx ??= deps.ctx ?? runtimeContextFromEnv();
+    const dispatchId = event.pathParameters?.['id'] ?? '';
+    if (!DISPATCH_ID.test(dispatchId)) return json(400, { message: `Invalid dispatch id ${JSON.stringify(dispatchId)}` });
+    try {
+      if (event.httpMethod === 'GET') {
+        const result = await describeDispatch(ctx, dispatchId, { includeResult: false });
+        return json(200, { ...result, error: result.error ? { name: result.error.name, message: result.error.message } : undefined });
+      }
+      if (event.httpMethod !== 'POST') return json(405, { message: `Method ${event.httpMethod} is not allowed` });
+      const body = parseBody(event);
+      const identity = event.requestContext?.identity;
+      const requestedBy = identity?.userArn ?? identity?.caller ?? identity?.accessKey ?? 'unknown';
+      const report = await cancelDispatch(ctx, dispatchId, { ...body, requestedBy }, { loadExecutors });
+      return json(200, report);
+    } catch (error) {
+      if (error instanceof BadRequest) return json(400, { message: error.message });
+      if (error instanceof DispatchNotFoundError) return json(404, { message: error.message });
+      console.error('cancel handler failed', serialize({ error }));
+      return json(500, { message: `Internal error: ${(error as Error).message}` });
+    }
+  };
+}
+
+/** The deployed handler. */
+export const handler = createCancelHandler();

@@ -1,0 +1,58 @@
+/**
+ * The step handler's factory: every Task state of every compiled lattice invokes the handler
+ * with `{ action, dispatchId, nodeId }`. Thin: it builds its dependencies once per warm
+ * container and hands each event to the SDK runtime. `lambdas/step.ts` is the entry that
+ * reads the workflows module from the environment; a bundle's generated entry passes it.
+ *
+ * Two ways to get the workflows module: a bundle (infra) imports it statically and passes it
+ * to {@link createStepHandler}; running from source (the local cloud) names it in
+ * `VALENCE_WORKFLOWS` and this module imports it on first use. The same module is also the
+ * entry of the worker threads that run electrons.
+ */
+import { isMainThread, workerData } from 'node:worker_threads';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runtimeContextFromEnv, type RuntimeContext } from '../sdk/runtime/context.ts';
+import { handleStep, type InvocationInfo, type StepEvent } from '../sdk/runtime/step.ts';
+import { createGraphCatalog, importWorkflows, type WorkflowsModule } from '../sdk/runtime/workflows.ts';
+import { serveElectronWorker } from '../sdk/runtime/electron-worker.ts';
+
+/** Dependencies of the step handler; everything optional comes from the environment. */
+export interface StepHandlerDeps {
+  /** The workflows module, when bundled with the handler. */
+  readonly workflows?: WorkflowsModule;
+  /** Its path or URL, when imported at run time. @default process.env.VALENCE_WORKFLOWS */
+  readonly workflowsPath?: string;
+  /** The runtime context. @default built from the environment on first use */
+  readonly ctx?: RuntimeContext;
+  /** Entry of electron worker threads. @default this module (or the bundle that contains it) */
+  readonly workerUrl?: URL;
+}
+
+const fromSource = import.meta.url.endsWith('.ts');
+const JOB_RUNNER = fileURLToPath(new URL('../sdk/runtime/job-runner.ts', import.meta.url));
+
+/** Creates the Lambda handler. On a worker thread it serves electron runs instead. */
+export function createStepHandler(deps: StepHandlerDeps = {}): (event: StepEvent, context: InvocationInfo) => Promise<unknown> {
+  if (!isMainThread && (workerData as { valenceElectronWorker?: boolean } | undefined)?.valenceElectronWorker) {
+    serveElectronWorker(async (workflows) => deps.workflows ?? importWorkflows(workflows));
+    return () => Promise.reject(new Error('the step handler does not run on an electron worker thread'));
+  }
+  let stepDeps: Parameters<typeof handleStep>[0] | undefined;
+  const init = (): Parameters<typeof handleStep>[0] => {
+    const ctx = deps.ctx ?? runtimeContextFromEnv();
+    const workflows = deps.workflowsPath ?? process.env.VALENCE_WORKFLOWS ?? (deps.workflows ? 'bundled' : undefined);
+    if (!workflows) throw new Error('VALENCE_WORKFLOWS is not set and no workflows module was bundled');
+    const catalog = createGraphCatalog({
+      ctx,
+      workflows: deps.workflows ? pathToFileURL(fileURLToPath(import.meta.url)).href : workflows,
+      ...(deps.workflows ? { module: deps.workflows } : {}),
+      worker: fromSource
+        ? { workerUrl: new URL('../sdk/runtime/electron-worker.ts', import.meta.url), typescript: true }
+        : { workerUrl: deps.workerUrl ?? new URL(import.meta.url), typescript: false },
+      jobRunner: { path: JOB_RUNNER, execArgv: fromSource ? ['--import', import.meta.resolve('tsx')] : [] },
+    });
+    return { ctx, catalog };
+  };
+  return async (event, context) => handleStep((stepDeps ??= init()), event, context);
+}
+

@@ -1,0 +1,233 @@
+/**
+ * "Deploying" a workflows module onto the local cloud, resource for resource what
+ * `cdk deploy` creates on AWS (see infra/): the table with its indexes, the payload bucket,
+ * the four handlers (from code, with the environment infra gives them), one state machine per
+ * lattice plus the graph runner, the cancel API, the event rules, a Batch queue and job
+ * definition whose command is valence's job runner, the sweeper's schedule, and the stack
+ * outputs that `connect({ stackName })` reads.
+ */
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateStateMachineCommand, UpdateStateMachineCommand } from '@aws-sdk/client-sfn';
+import { CreateComputeEnvironmentCommand, CreateJobQueueCommand, RegisterJobDefinitionCommand } from '@aws-sdk/client-batch';
+import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { compileGraphRunner, compileLattice } from '../sdk/compiler/index.ts';
+import { importWorkflows, latticesOf } from '../sdk/runtime/workflows.ts';
+import type { LocalCloud } from './index.ts';
+
+/** Names of what a local deploy creates. */
+export interface LocalDeployment {
+  readonly stackName: string;
+  readonly tableName: string;
+  readonly bucketName: string;
+  readonly apiUrl: string;
+  readonly stateMachines: Readonly<Record<string, string>>;
+  readonly graphRunnerArn: string;
+  readonly jobQueueArn: string;
+  readonly jobDefinitionArn: string;
+  readonly functions: { readonly step: string; readonly cancel: string; readonly completion: string; readonly sweeper: string };
+  /** Stops the sweeper's schedule. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link deployWorkflows}. */
+export interface LocalDeployOptions {
+  /** @default 'valence' */
+  readonly stackName?: string;
+  /** How often the sweeper runs (its EventBridge schedule on AWS). @default 30000 */
+  readonly sweepIntervalMs?: number;
+  /**
+   * Concurrency of the step handler. Each concurrent invocation is a warm worker thread with
+   * its own electron thread, so on a laptop a few are faster than many cold ones.
+   * @default process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8
+   */
+  readonly stepConcurrency?: number;
+}
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const entry = (path: string): string => resolve(REPO, path);
+/** tsx's loader as an absolute URL, so job processes load TypeScript whatever their cwd. */
+const TSX_IMPORT = import.meta.resolve('tsx');
+
+/** Deploys the lattices of `workflowsPath` onto `cloud`. */
+export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, options: LocalDeployOptions = {}): Promise<LocalDeployment> {
+  const stackName = options.stackName ?? 'valence';
+  const workflows = resolve(workflowsPath);
+  const module = await importWorkflows(pathToFileURL(workflows).href);
+  const lattices = latticesOf(module);
+  const { region, accountId } = cloud;
+  const tableName = `${stackName}-table`;
+  const bucketName = `${stackName}-payloads-${accountId}`;
+  const stateMachinePrefix = `arn:aws:states:${region}:${accountId}:stateMachine:${stackName}-`;
+  const graphRunnerArn = `${stateMachinePrefix}graph-runner`;
+  const jobQueue = `${stackName}-queue`;
+  const jobDefinition = `${stackName}-node-runner`;
+
+  await createTable(cloud, tableName);
+  await cloud.clients.s3.send(new CreateBucketCommand({ Bucket: bucketName })).catch((error: unknown) => {
+    if (!/BucketAlready/.test((error as Error).name)) throw error;
+  });
+
+  // Batch: a queue and a job definition whose command is the job runner.
+  const batch = cloud.clients.batch;
+  const ce = await batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: `${stackName}-ce`, type: 'MANAGED', computeResources: { type: 'FARGATE', maxvCpus: 256, subnets: ['subnet-local'], securityGroupIds: ['sg-local'] } }));
+  const queue = await batch.send(new CreateJobQueueCommand({ jobQueueName: jobQueue, priority: 1, computeEnvironmentOrder: [{ order: 1, computeEnvironment: ce.computeEnvironmentArn! }] }));
+  const definition = await batch.send(
+    new RegisterJobDefinitionCommand({
+      jobDefinitionName: jobDefinition,
+      type: 'container',
+      platformCapabilities: ['FARGATE'],
+      containerProperties: {
+        image: 'valence-job-runner:local',
+        command: [process.execPath, '--import', TSX_IMPORT, entry('sdk/runtime/job-runner.ts')],
+        environment: [{ name: 'VALENCE_WORKFLOWS', value: workflows }],
+        resourceRequirements: [
+          { type: 'VCPU', value: '1' },
+          { type: 'MEMORY', value: '2048' },
+        ],
+      },
+    }),
+  );
+
+  const environment: Record<string, string> = {
+    VALENCE_TABLE: tableName,
+    VALENCE_BUCKET: bucketName,
+    VALENCE_STACK: stackName,
+    VALENCE_STATE_MACHINE_PREFIX: stateMachinePrefix,
+    VALENCE_GRAPH_RUNNER_ARN: graphRunnerArn,
+    VALENCE_JOB_QUEUE: queue.jobQueueArn!,
+    VALENCE_JOB_DEFINITION: definition.jobDefinitionArn!,
+    VALENCE_WORKFLOWS: workflows,
+  };
+  cloud.setEnvironment({ VALENCE_TABLE: tableName, VALENCE_BUCKET: bucketName, VALENCE_STACK: stackName });
+
+  const lambda = cloud.services.lambda;
+  if (!lambda) throw new Error('the local Lambda service is not available');
+  const fn = (name: string, path: string, extra: { timeoutSeconds?: number; reservedConcurrency?: number } = {}) =>
+    lambda.register({ functionName: `${stackName}-${name}`, entry: entry(path), environment, timeoutSeconds: extra.timeoutSeconds ?? 900, ...(extra.reservedConcurrency ? { reservedConcurrency: extra.reservedConcurrency } : {}) });
+  const step = fn('step', 'lambdas/step.ts', { reservedConcurrency: options.stepConcurrency ?? Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8) });
+  const cancel = fn('cancel', 'lambdas/cancel.ts', { timeoutSeconds: 29 });
+  const completion = fn('completion', 'lambdas/completion.ts', { timeoutSeconds: 60 });
+  const sweeper = fn('sweeper', 'lambdas/sweeper.ts', { timeoutSeconds: 300, reservedConcurrency: 1 });
+
+  // State machines: one per lattice, and the graph runner for sublattices.
+  const sfn = cloud.clients.sfn;
+  const roleArn = `arn:aws:iam::${accountId}:role/${stackName}-states`;
+  const put = async (name: string, definition: object): Promise<string> => {
+    const arn = `${stateMachinePrefix.slice(0, -(stackName.length + 1))}${name}`;
+    try {
+      await sfn.send(new CreateStateMachineCommand({ name, definition: JSON.stringify(definition), roleArn, type: 'STANDARD' }));
+    } catch (error) {
+      if ((error as Error).name !== 'StateMachineAlreadyExists') throw error;
+      await sfn.send(new UpdateStateMachineCommand({ stateMachineArn: arn, definition: JSON.stringify(definition) }));
+    }
+    return arn;
+  };
+  const stateMachines: Record<string, string> = {};
+  for (const lattice of lattices) {
+    let compiled;
+    try {
+      compiled = compileLattice(lattice, { stepHandlerArn: step });
+    } catch (error) {
+      // A lattice whose body depends on its inputs only runs as a sublattice.
+      if ((error as { code?: string }).code === 'VALIDATION_PLACEHOLDER_AS_VALUE') continue;
+      throw error;
+    }
+    stateMachines[lattice.name] = await put(`${stackName}-${lattice.name}`, compiled.definition);
+  }
+  await put(`${stackName}-graph-runner`, compileGraphRunner({ stepHandlerArn: step }).definition);
+
+  // The cancel API, AWS_IAM-authorized.
+  const api = cloud.services.apigateway;
+  if (!api) throw new Error('the local API Gateway is not available');
+  const apiId = api.createRestApi(`${stackName}-api`);
+  api.addRoute(apiId, { method: 'POST', path: '/dispatches/{id}/cancel', functionName: `${stackName}-cancel` });
+  api.addRoute(apiId, { method: 'GET', path: '/dispatches/{id}', functionName: `${stackName}-cancel` });
+  const apiUrl = api.invokeUrl(apiId, cloud.endpoint, 'prod');
+
+  // State-change events to the completion handler.
+  const events = cloud.clients.eventbridge;
+  const rules: [string, object][] = [
+    [`${stackName}-batch-events`, { source: ['aws.batch'], 'detail-type': ['Batch Job State Change'] }],
+    [`${stackName}-braket-events`, { source: ['aws.braket'], 'detail-type': ['Braket Task State Change', 'Braket Job State Change'] }],
+  ];
+  for (const [name, pattern] of rules) {
+    await events.send(new PutRuleCommand({ Name: name, EventPattern: JSON.stringify(pattern), State: 'ENABLED' }));
+    await events.send(new PutTargetsCommand({ Rule: name, Targets: [{ Id: 'completion', Arn: completion }] }));
+  }
+
+  cloud.services.cloudformation.putStack(stackName, {
+    ApiUrl: apiUrl,
+    TableName: tableName,
+    BucketName: bucketName,
+    StateMachineArnPrefix: stateMachinePrefix,
+    GraphRunnerArn: graphRunnerArn,
+    JobQueueArn: queue.jobQueueArn!,
+  });
+
+  // The sweeper's schedule (an EventBridge rate rule on AWS).
+  let sweeping = Promise.resolve();
+  const timer = setInterval(() => {
+    sweeping = sweeping.then(() => lambda.invoke(sweeper, {}).then(() => undefined, () => undefined));
+  }, options.sweepIntervalMs ?? 30_000);
+  timer.unref();
+
+  return {
+    stackName,
+    tableName,
+    bucketName,
+    apiUrl,
+    stateMachines,
+    graphRunnerArn,
+    jobQueueArn: queue.jobQueueArn!,
+    jobDefinitionArn: definition.jobDefinitionArn!,
+    functions: { step, cancel, completion, sweeper },
+    async stop() {
+      clearInterval(timer);
+      await sweeping;
+    },
+  };
+}
+
+async function createTable(cloud: LocalCloud, tableName: string): Promise<void> {
+  const dynamodb = cloud.clients.dynamodb;
+  try {
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+          { AttributeName: 'jobHandle', AttributeType: 'S' },
+          { AttributeName: 'listKey', AttributeType: 'S' },
+          { AttributeName: 'listSort', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          { IndexName: 'byJobHandle', KeySchema: [{ AttributeName: 'jobHandle', KeyType: 'HASH' }], Projection: { ProjectionType: 'ALL' } },
+          {
+            IndexName: 'byList',
+            KeySchema: [
+              { AttributeName: 'listKey', KeyType: 'HASH' },
+              { AttributeName: 'listSort', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+  } catch (error) {
+    if ((error as Error).name !== 'ResourceInUseException') throw error;
+  }
+  for (let i = 0; i < 100; i++) {
+    const table = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    if (table.Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,426 @@
+/**
+ * valence's local cloud: the AWS services valence uses — DynamoDB, S3, Step Functions, Lambda,
+ * Batch, Braket, EventBridge, API Gateway and a minimal CloudFormation — in one process, on one
+ * port, with no Docker and no account.
+ *
+ * Requests are routed by the service name in their SigV4 credential scope, as LocalStack does,
+ * so AWS SDK v3 clients (given `endpoint`, or `AWS_ENDPOINT_URL`) and the AWS CLI (given
+ * `--endpoint-url`) work unchanged. Counters and fault injection are built in.
+ *
+ * @example
+ * ```ts
+ * import { startLocalCloud } from 'valence/localstack';
+ * const cloud = await startLocalCloud({ port: 0 });
+ * await cloud.clients.dynamodb.send(new ListTablesCommand({}));
+ * await cloud.stop();
+ * ```
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { BatchClient } from '@aws-sdk/client-batch';
+import type { BraketClient } from '@aws-sdk/client-braket';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import { createApiGatewayService } from './apigateway/index.ts';
+import type { LocalApiGatewayService } from './apigateway/index.ts';
+import { createBatchService } from './batch/index.ts';
+import type { BatchDelays, LocalBatchService } from './batch/index.ts';
+import { createBraketService } from './braket/index.ts';
+import type { LocalBraketService } from './braket/index.ts';
+import { createCloudFormationService } from './cloudformation.ts';
+import type { LocalCloudFormationService } from './cloudformation.ts';
+import { RequestCounters } from './counters.ts';
+import type { CounterSnapshot } from './counters.ts';
+import { DEFAULT_CREDENTIALS, StaticCredentialStore } from './credentials.ts';
+import type { LocalCredentials } from './credentials.ts';
+import { createDynamoDbService } from './dynamodb.ts';
+import { createEventBridgeService } from './events/index.ts';
+import type { LocalEventBridgeService } from './events/index.ts';
+import { FaultInjector } from './faults.ts';
+import type { FaultConfig } from './faults.ts';
+import { createLambdaService } from './lambda/index.ts';
+import type { LocalLambdaService } from './lambda/index.ts';
+import { createS3Service } from './s3.ts';
+import type { LocalS3Service } from './s3.ts';
+import { createRouter, listen } from './server.ts';
+import type { ListeningServer } from './server.ts';
+import type { LocalService, ServiceHooks } from './service.ts';
+import { createStepFunctionsService } from './stepfunctions/index.ts';
+import type { StepFunctionsService } from './stepfunctions/index.ts';
+
+export { RequestCounters, diffCounters } from './counters.ts';
+export type { CounterSnapshot } from './counters.ts';
+export { FaultInjector, FaultKind, FaultConfigError } from './faults.ts';
+export type { FaultConfig, FaultRule, LambdaCrashRule } from './faults.ts';
+export { DEFAULT_CREDENTIALS, StaticCredentialStore } from './credentials.ts';
+export type { LocalCredentials } from './credentials.ts';
+export { parseCredentialScope, verifySignature } from './sigv4.ts';
+export type { CredentialScope, SignatureVerdict } from './sigv4.ts';
+export type { LocalCloudFormationService, StackOutput } from './cloudformation.ts';
+export type { LocalS3Service } from './s3.ts';
+export type * from './service.ts';
+export type { LocalApiGatewayService } from './apigateway/index.ts';
+export type { BatchDelays, LocalBatchService } from './batch/index.ts';
+export type { LocalBraketService } from './braket/index.ts';
+export type { LocalEventBridgeService } from './events/index.ts';
+export type { LocalLambdaService } from './lambda/index.ts';
+export type { StepFunctionsService } from './stepfunctions/index.ts';
+
+/** LocalStack's port, so tools configured for LocalStack find the local cloud too. */
+export const DEFAULT_PORT = 4566;
+/** Loopback only by default: the local cloud accepts any access key. */
+export const DEFAULT_HOST = '127.0.0.1';
+/** @default region of the local cloud */
+export const DEFAULT_REGION = 'us-east-1';
+/** LocalStack's account id convention. */
+export const DEFAULT_ACCOUNT_ID = '000000000000';
+
+/** Options of {@link startLocalCloud}. */
+export interface LocalCloudOptions {
+  /** TCP port; `0` picks a free one. @default 4566 */
+  readonly port?: number;
+  /** Interface to listen on. @default '127.0.0.1' */
+  readonly host?: string;
+  /**
+   * Path of a module exporting lattices; they are deployed (state machines, handlers, table,
+   * bucket, stack outputs) as `cdk deploy` would deploy them on AWS.
+   */
+  readonly workflows?: string;
+  /** Directory that keeps DynamoDB tables and S3 buckets across restarts. @default in memory / a temporary directory */
+  readonly dataDir?: string;
+  /** @default 'us-east-1' */
+  readonly region?: string;
+  /** @default '000000000000' */
+  readonly accountId?: string;
+  /** Key pairs API Gateway's AWS_IAM authorization accepts; the first one is used by `clients`. @default test/test */
+  readonly credentials?: readonly LocalCredentials[];
+  /** Faults active from the start. @default none */
+  readonly faults?: Partial<FaultConfig>;
+  /** Extra environment for every Lambda function and Batch job (table and bucket names, …). */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** Time Batch jobs spend in each status before the next one. @default the Batch service's */
+  readonly batchDelays?: BatchDelays;
+  /** How long a Braket quantum task stays QUEUED. @default the Braket service's */
+  readonly braketQueueDelayMs?: number;
+  /** How long a Braket quantum task stays RUNNING. @default the Braket service's */
+  readonly braketRunMs?: number;
+}
+
+/** AWS SDK v3 clients connected to the local cloud, each created on first use. */
+export interface LocalCloudClients {
+  readonly dynamodb: DynamoDBClient;
+  /** Path-style, checksums only when required. */
+  readonly s3: S3Client;
+  readonly sfn: SFNClient;
+  readonly lambda: LambdaClient;
+  readonly batch: BatchClient;
+  readonly braket: BraketClient;
+  readonly eventbridge: EventBridgeClient;
+  readonly cloudformation: CloudFormationClient;
+}
+
+/** Every service of a running local cloud, for in-process use (deploying, inspecting). */
+export interface LocalCloudServices {
+  readonly dynamodb: LocalService;
+  readonly s3: LocalS3Service;
+  readonly cloudformation: LocalCloudFormationService;
+  readonly lambda: LocalLambdaService;
+  readonly apigateway: LocalApiGatewayService;
+  readonly events: LocalEventBridgeService;
+  readonly stepfunctions: StepFunctionsService;
+  readonly batch: LocalBatchService;
+  readonly braket: LocalBraketService;
+}
+
+/** A running local cloud. */
+export interface LocalCloud {
+  /** `http://host:port`; give it to SDK clients as `endpoint` or to the CLI as `--endpoint-url`. */
+  readonly endpoint: string;
+  readonly port: number;
+  readonly region: string;
+  readonly accountId: string;
+  /** The key pair `clients` sign with. */
+  readonly credentials: LocalCredentials;
+  /** Every key pair accepted by API Gateway's AWS_IAM authorization; tests may add more. */
+  readonly credentialStore: StaticCredentialStore;
+  readonly clients: LocalCloudClients;
+  readonly services: LocalCloudServices;
+  /** Requests per service and operation since start (or the last reset). */
+  counters(): CounterSnapshot;
+  /** Zeroes the counters. */
+  resetCounters(): void;
+  /** The live counter table, for callers that want `get(service, operation)`. */
+  readonly requestCounters: RequestCounters;
+  /** Fault injection, in process (also at `/_valence/faults` over HTTP). */
+  readonly faults: FaultInjector;
+  /** The environment a deployed Lambda function or Batch job sees. */
+  environment(): Record<string, string>;
+  /** Adds variables to {@link environment} (the deploy step sets table, bucket and stack names). */
+  setEnvironment(variables: Readonly<Record<string, string>>): void;
+  /** Releases every port, timer, worker, child process and file handle. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The local cloud could not start (port taken, a service failed, the workflows failed to deploy). */
+export class LocalCloudStartError extends Error {
+  override readonly name = 'LocalCloudStartError';
+  readonly code: 'PortInUse' | 'StartFailed';
+  constructor(message: string, code: 'PortInUse' | 'StartFailed', options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/**
+ * Starts the local cloud and resolves once it accepts requests.
+ *
+ * @example
+ * ```ts
+ * const cloud = await startLocalCloud({ port: 0, workflows: './examples/workflows.ts' });
+ * process.env.AWS_ENDPOINT_URL = cloud.endpoint;
+ * ```
+ */
+export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
+  const region = options.region ?? DEFAULT_REGION;
+  const accountId = options.accountId ?? DEFAULT_ACCOUNT_ID;
+  const host = options.host ?? DEFAULT_HOST;
+  const port = options.port ?? DEFAULT_PORT;
+  const pairs = options.credentials && options.credentials.length > 0 ? options.credentials : [DEFAULT_CREDENTIALS];
+  const credentials = pairs[0] ?? DEFAULT_CREDENTIALS;
+  const credentialStore = new StaticCredentialStore(pairs);
+  const counters = new RequestCounters();
+  const faults = new FaultInjector();
+  if (options.faults) faults.set(options.faults);
+  const extraEnvironment: Record<string, string> = { ...options.environment };
+  let endpoint = '';
+
+  const environment = (): Record<string, string> => ({
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: region,
+    AWS_DEFAULT_REGION: region,
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'when_required',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'when_required',
+    VALENCE_LOCAL_CLOUD: '1',
+    ...extraEnvironment,
+  });
+  const hooksFor = (service: string): ServiceHooks => ({
+    count: (operation) => counters.record(service, operation),
+    fault: (operation) => faults.decide(service, operation),
+    crashInvocation: (functionName) => faults.crashInvocation(functionName),
+  });
+
+  const started: LocalService[] = [];
+  const services = new Map<string, LocalService>();
+  const add = <T extends LocalService>(service: T): T => {
+    started.push(service);
+    services.set(service.signingName, service);
+    return service;
+  };
+  let listening: ListeningServer | undefined;
+  const startedAt = Date.now();
+
+  const stopAll = async (): Promise<void> => {
+    const errors: unknown[] = [];
+    // Stop accepting first, then the services that call others, then those they call.
+    const closing = listening?.close();
+    for (const service of started.reverse()) {
+      try {
+        await service.stop();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    faults.stop();
+    await closing;
+    if (errors.length > 0) throw new AggregateError(errors, 'some local cloud services failed to stop');
+  };
+
+  let servicesView: LocalCloudServices;
+  try {
+    const dynamodb = add(createDynamoDbService(options.dataDir ? { dataDir: options.dataDir } : {}));
+    const s3 = add(createS3Service({ ...(options.dataDir ? { dataDir: options.dataDir } : {}), credentials: credentialStore }));
+    const cloudformation = add(createCloudFormationService({ region, accountId }));
+    const lambda = add(createLambdaService({ hooks: hooksFor('lambda'), region, accountId, environment }));
+    const events = add(createEventBridgeService({ hooks: hooksFor('events'), lambda, region, accountId }));
+    const apigateway = add(createApiGatewayService({ hooks: hooksFor('execute-api'), lambda, credentials: credentialStore, region, accountId }));
+    const stepfunctions = add(createStepFunctionsService({ hooks: hooksFor('states'), lambda, region, accountId }));
+    const batch = add(
+      createBatchService({
+        hooks: hooksFor('batch'),
+        events,
+        region,
+        accountId,
+        environment,
+        ...(options.batchDelays ? { delays: options.batchDelays } : {}),
+      }),
+    );
+    const braket = add(
+      createBraketService({
+        hooks: hooksFor('braket'),
+        events,
+        region,
+        accountId,
+        environment,
+        writeObject: (bucket, key, body) => s3.writeObject(bucket, key, body),
+        ...(options.braketQueueDelayMs !== undefined ? { queueDelayMs: options.braketQueueDelayMs } : {}),
+        ...(options.braketRunMs !== undefined ? { runMs: options.braketRunMs } : {}),
+      }),
+    );
+    servicesView = { dynamodb, s3, cloudformation, lambda, apigateway, events, stepfunctions, batch, braket };
+
+    const router = createRouter({
+      services,
+      counters,
+      faults,
+      region,
+      accountId,
+      health: () => ({ status: 'ok', endpoint, region, accountId, services: [...services.keys()].sort(), uptimeMs: Date.now() - startedAt }),
+    });
+    try {
+      listening = await listen(router, host, port);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'PortInUse' : 'StartFailed';
+      throw new LocalCloudStartError(
+        code === 'PortInUse' ? `Port ${port} on ${host} is in use; pass port: 0 (or --port 0) to pick a free one` : `Cannot listen on ${host}:${port}`,
+        code,
+        { cause: error },
+      );
+    }
+    endpoint = listening.endpoint;
+  } catch (error) {
+    await stopAll().catch(() => {});
+    throw error;
+  }
+
+  const listeningServer = listening;
+  const clients = createClients(endpoint, region, credentials);
+  let stopping: Promise<void> | undefined;
+  const cloud: LocalCloud = {
+    endpoint,
+    port: listeningServer.port,
+    region,
+    accountId,
+    credentials,
+    credentialStore,
+    clients: clients.clients,
+    services: servicesView,
+    counters: () => counters.snapshot(),
+    resetCounters: () => counters.reset(),
+    requestCounters: counters,
+    faults,
+    environment,
+    setEnvironment(variables) {
+      Object.assign(extraEnvironment, variables);
+    },
+    stop() {
+      stopping ??= (async () => {
+        clients.destroy();
+        await stopAll();
+        // Closed handles are released by libuv on the next turn; let that happen first.
+        await new Promise((resolve) => setImmediate(resolve));
+      })();
+      return stopping;
+    },
+  };
+
+  if (options.workflows) {
+    try {
+      const deployUrl = new URL('./deploy.ts', import.meta.url);
+      if (!existsSync(fileURLToPath(deployUrl))) {
+        throw new Error('localstack/deploy.ts is missing: this build cannot deploy workflows');
+      }
+      const deploy = (await import(deployUrl.href)) as { deployWorkflows(cloud: LocalCloud, workflowsPath: string): Promise<unknown> };
+      const workflowsPath = options.workflows.startsWith('file:') ? fileURLToPath(options.workflows) : options.workflows;
+      await deploy.deployWorkflows(cloud, workflowsPath);
+    } catch (error) {
+      await cloud.stop().catch(() => {});
+      throw new LocalCloudStartError(`Deploying ${options.workflows} failed: ${error instanceof Error ? error.message : String(error)}`, 'StartFailed', {
+        cause: error,
+      });
+    }
+  }
+  return cloud;
+}
+
+/**
+ * SDK clients for the local cloud, each made on first access; the SDK packages are loaded
+ * only then, which keeps the local cloud's own start fast.
+ */
+function createClients(endpoint: string, region: string, credentials: LocalCredentials): { clients: LocalCloudClients; destroy(): void } {
+  const require = createRequire(import.meta.url);
+  const base = { endpoint, region, credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey } };
+  const made = new Map<string, { destroy(): void }>();
+  const lazy = <T extends { destroy(): void }>(name: string, make: () => T): T => {
+    let client = made.get(name) as T | undefined;
+    if (!client) {
+      client = make();
+      made.set(name, client);
+    }
+    return client;
+  };
+  const clients: LocalCloudClients = {
+    get dynamodb() {
+      return lazy('dynamodb', () => {
+        const { DynamoDBClient } = require('@aws-sdk/client-dynamodb') as typeof import('@aws-sdk/client-dynamodb');
+        return new DynamoDBClient(base);
+      });
+    },
+    get s3() {
+      return lazy('s3', () => {
+        const { S3Client } = require('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3');
+        return new S3Client({ ...base, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+      });
+    },
+    get sfn() {
+      return lazy('sfn', () => {
+        const { SFNClient } = require('@aws-sdk/client-sfn') as typeof import('@aws-sdk/client-sfn');
+        return new SFNClient(base);
+      });
+    },
+    get lambda() {
+      return lazy('lambda', () => {
+        const { LambdaClient } = require('@aws-sdk/client-lambda') as typeof import('@aws-sdk/client-lambda');
+        return new LambdaClient(base);
+      });
+    },
+    get batch() {
+      return lazy('batch', () => {
+        const { BatchClient } = require('@aws-sdk/client-batch') as typeof import('@aws-sdk/client-batch');
+        return new BatchClient(base);
+      });
+    },
+    get braket() {
+      return lazy('braket', () => {
+        const { BraketClient } = require('@aws-sdk/client-braket') as typeof import('@aws-sdk/client-braket');
+        return new BraketClient(base);
+      });
+    },
+    get eventbridge() {
+      return lazy('eventbridge', () => {
+        const { EventBridgeClient } = require('@aws-sdk/client-eventbridge') as typeof import('@aws-sdk/client-eventbridge');
+        return new EventBridgeClient(base);
+      });
+    },
+    get cloudformation() {
+      return lazy('cloudformation', () => {
+        const { CloudFormationClient } = require('@aws-sdk/client-cloudformation') as typeof import('@aws-sdk/client-cloudformation');
+        return new CloudFormationClient(base);
+      });
+    },
+  };
+  return {
+    clients,
+    destroy() {
+      for (const client of made.values()) client.destroy();
+      made.clear();
+    },
+  };
+}
+

@@ -1,0 +1,468 @@
+/**
+ * Compiling transport graphs to Amazon States Language (JSONPath).
+ *
+ * See README.md next to this file for the design: nested Parallel states for the
+ * series-parallel structure, `await` callback tasks for the rest, and only ids in the state
+ * payloads.
+ *
+ * @module
+ */
+import { ValidationCode, ValidationError } from '../errors.ts';
+import { TransportGraph, graphHash } from '../model/graph.ts';
+import type { GraphNode, TransportGraphJSON } from '../model/graph.ts';
+import { schedule } from './schedule.ts';
+import type { Block } from './schedule.ts';
+
+/** A JSON value in a definition. */
+export type AslValue = string | number | boolean | null | AslValue[] | { [key: string]: AslValue };
+/** One state. */
+export type AslState = { [key: string]: AslValue };
+/** A state machine (or a Parallel branch / Map item processor). */
+export interface AslDefinition {
+  Comment?: string;
+  StartAt: string;
+  States: Record<string, AslState>;
+  TimeoutSeconds?: number;
+  [key: string]: AslValue | Record<string, AslState> | undefined;
+}
+
+/** Step Functions' limit on a state machine definition, in bytes. */
+export const MAX_DEFINITION_BYTES = 1_048_576;
+/** Step Functions Standard fails an execution at this many history events. */
+export const MAX_HISTORY_EVENTS = 25_000;
+
+/** Lambda errors worth retrying: service faults, throttling, and a crashed or killed runtime. */
+export const LAMBDA_RETRY_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+  'Lambda.Unknown',
+  'Runtime.ExitError',
+] as const;
+
+const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
+const LAMBDA_INVOKE_CALLBACK = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+const MAX_STATE_NAME = 80;
+
+/**
+ * Anything with a `template()` that yields a transport graph: a {@link Lattice}, or a lattice
+ * from another copy of the SDK (deploy tools load the user's workflows module separately).
+ */
+export interface LatticeSource {
+  readonly name: string;
+  template(): unknown;
+}
+
+function toGraph(source: LatticeSource | TransportGraph | TransportGraphJSON): TransportGraph {
+  if (source instanceof TransportGraph) return source;
+  if (typeof (source as Partial<LatticeSource>).template === 'function') {
+    const built = (source as LatticeSource).template();
+    if (built instanceof TransportGraph) return built;
+    const json = typeof (built as { toJSON?: unknown } | null)?.toJSON === 'function' ? (built as { toJSON: () => unknown }).toJSON() : built;
+    return TransportGraph.fromJSON(json);
+  }
+  return TransportGraph.fromJSON(source);
+}
+
+/** Options shared by both compilers. */
+export interface CompileOptionsBase {
+  /** ARN of the step handler Lambda (or a `${Token}` that CDK substitutes). */
+  readonly stepHandlerArn: string;
+  /**
+   * `HeartbeatSeconds` of callback `run` tasks: the runtime must heartbeat (or release) each
+   * outstanding token more often than this.
+   * @default 600
+   */
+  readonly heartbeatSeconds?: number;
+  /**
+   * Retries of a Task state on Lambda service errors and throttling.
+   * @default 6
+   */
+  readonly lambdaRetryAttempts?: number;
+  /**
+   * Whole-execution limit (`TimeoutSeconds` at the top level).
+   * @default none (Step Functions' one year)
+   */
+  readonly executionTimeoutSeconds?: number;
+}
+
+/** Options of {@link compileLattice}. */
+export interface CompileLatticeOptions extends CompileOptionsBase {
+  /**
+   * Seconds added to a node's time budget (`(retries + 1) × (timeoutSeconds + graceSeconds)`)
+   * to get its Task `TimeoutSeconds`, so that the runtime's own timeout fires first.
+   * @default 60
+   */
+  readonly timeoutMarginSeconds?: number;
+  /**
+   * Stricter limits than Step Functions' own (values above them are ignored).
+   * @default { maxDefinitionBytes: 1,048,576, maxHistoryEvents: 25,000 }
+   */
+  readonly limits?: { readonly maxDefinitionBytes?: number; readonly maxHistoryEvents?: number };
+}
+
+/** Size and cost of a compiled lattice. */
+export interface CompileStats {
+  /** UTF-8 bytes of `JSON.stringify(definition)`. */
+  readonly definitionBytes: number;
+  /** States at every nesting level. */
+  readonly stateCount: number;
+  /** History events of one successful execution without retries (see README.md for the per-state costs). */
+  readonly estimatedHistoryEvents: number;
+  /** Nodes on the longest dependency path. */
+  readonly criticalPathLength: number;
+  /** Nodes in the graph. */
+  readonly nodeCount: number;
+  /** `await` callback tasks (dependencies the nested Parallel states cannot express). */
+  readonly awaitCount: number;
+  /** Parallel states. */
+  readonly parallelCount: number;
+}
+
+/** A compiled lattice. */
+export interface CompiledLattice {
+  readonly definition: AslDefinition;
+  readonly stats: CompileStats;
+  /** The graph's hash, also in `definition.Comment`. */
+  readonly graphHash: string;
+}
+
+/** History events per state, for one successful pass without retries. */
+export const HISTORY_EVENTS = {
+  execution: 2, // ExecutionStarted, ExecutionSucceeded
+  task: 5, // TaskStateEntered, TaskScheduled, TaskStarted, TaskSucceeded, TaskStateExited
+  callbackTask: 6, // … plus TaskSubmitted
+  parallel: 4, // ParallelStateEntered, ParallelStateStarted, ParallelStateSucceeded, ParallelStateExited
+  map: 4, // MapStateEntered, MapStateStarted, MapStateSucceeded, MapStateExited
+  mapIteration: 2, // MapIterationStarted, MapIterationSucceeded
+  choice: 2,
+  succeed: 2,
+} as const;
+
+const COMMENT_HASH = /valence graph sha256:([0-9a-f]{64})/;
+
+/** The graph hash recorded in a compiled definition's `Comment` (object or JSON text), if any. */
+export function readGraphHash(definition: string | { readonly Comment?: unknown }): string | undefined {
+  const comment = typeof definition === 'string' ? (JSON.parse(definition) as { Comment?: unknown }).Comment : definition.Comment;
+  return typeof comment === 'string' ? COMMENT_HASH.exec(comment)?.[1] : undefined;
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new ValidationError(ValidationCode.INVALID_OPTION, `compile option "${name}" must be a non-negative integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function lambdaRetry(attempts: number): AslValue[] {
+  if (attempts === 0) return [];
+  return [
+    {
+      ErrorEquals: [...LAMBDA_RETRY_ERRORS],
+      IntervalSeconds: 1,
+      BackoffRate: 2,
+      MaxAttempts: attempts,
+      MaxDelaySeconds: 30,
+      JitterStrategy: 'FULL',
+    },
+  ];
+}
+
+function stateName(node: GraphNode): string {
+  return `${node.id}-${node.name.replace(/[^A-Za-z0-9_.-]/g, '_')}`.slice(0, MAX_STATE_NAME);
+}
+
+/** The finalize tail shared by lattices and the graph runner: finalize → Choice → Fail | Succeed. */
+function finalizeStates(stepHandlerArn: string, dispatchId: Record<string, string>, retry: AslValue[]): Record<string, AslState> {
+  return {
+    finalize: {
+      Type: 'Task',
+      Resource: LAMBDA_INVOKE,
+      Parameters: { FunctionName: stepHandlerArn, Payload: { action: 'finalize', ...dispatchId } },
+      ResultSelector: { 'status.$': '$.Payload.status' },
+      ResultPath: '$.finalized',
+      ...(retry.length > 0 ? { Retry: retry } : {}),
+      Next: 'dispatch-status',
+    },
+    'dispatch-status': {
+      Type: 'Choice',
+      Choices: [{ Variable: '$.finalized.status', StringEquals: 'FAILED', Next: 'dispatch-failed' }],
+      Default: 'dispatch-succeeded',
+    },
+    'dispatch-failed': { Type: 'Fail', Error: 'DispatchFailed', Cause: 'a node of the dispatch failed; read the dispatch result for details' },
+    'dispatch-succeeded': { Type: 'Succeed' },
+  };
+}
+
+function historyTail(): number {
+  return HISTORY_EVENTS.task + HISTORY_EVENTS.choice + HISTORY_EVENTS.succeed;
+}
+
+function countStates(states: Record<string, AslState>): number {
+  let count = 0;
+  for (const state of Object.values(states)) {
+    count++;
+    const nested = [
+      ...(Array.isArray(state['Branches']) ? (state['Branches'] as unknown as AslDefinition[]) : []),
+      ...(state['ItemProcessor'] ? [state['ItemProcessor'] as unknown as AslDefinition] : []),
+    ];
+    for (const machine of nested) count += countStates(machine.States);
+  }
+  return count;
+}
+
+/**
+ * Compile a lattice (its `template()`), a built graph, or a graph's JSON form into a state
+ * machine definition. Throws `VALIDATION_LIMIT_EXCEEDED` when the result would exceed Step
+ * Functions' 1 MB definition limit or the 25,000-event history limit.
+ *
+ * @example
+ * ```ts
+ * const { definition, stats } = compileLattice(research, { stepHandlerArn });
+ * new sfn.StateMachine(this, 'Research', { definitionBody: sfn.DefinitionBody.fromString(JSON.stringify(definition)) });
+ * ```
+ */
+export function compileLattice(
+  source: LatticeSource | TransportGraph | TransportGraphJSON,
+  options: CompileLatticeOptions,
+): CompiledLattice {
+  const graph = toGraph(source);
+  const hash = graphHash(graph);
+  const arn = options.stepHandlerArn;
+  if (typeof arn !== 'string' || arn === '') {
+    throw new ValidationError(ValidationCode.INVALID_OPTION, 'compile option "stepHandlerArn" must be a non-empty string');
+  }
+  const heartbeatSeconds = positiveInteger('heartbeatSeconds', options.heartbeatSeconds, 600);
+  const marginSeconds = positiveInteger('timeoutMarginSeconds', options.timeoutMarginSeconds, 60);
+  const retry = lambdaRetry(positiveInteger('lambdaRetryAttempts', options.lambdaRetryAttempts, 6));
+  const plan = schedule({ size: graph.nodes.length, parents: (id) => graph.parents(id) });
+  const dispatchId = { 'dispatchId.$': '$$.Execution.Name' };
+
+  let parallelCount = 0;
+  let history = HISTORY_EVENTS.execution + historyTail();
+
+  const taskStates = (node: GraphNode): Array<[string, AslState]> => {
+    const states: Array<[string, AslState]> = [];
+    const waitFor = plan.awaits.get(node.id);
+    if (waitFor !== undefined) {
+      states.push([
+        `await-${node.id}`,
+        {
+          Type: 'Task',
+          Comment: `wait for parents ${waitFor.join(', ')} of node ${node.id}, which the Parallel structure does not order before it`,
+          Resource: LAMBDA_INVOKE_CALLBACK,
+          Parameters: {
+            FunctionName: arn,
+            Payload: { action: 'await', ...dispatchId, nodeId: node.id, waitFor: [...waitFor], 'taskToken.$': '$$.Task.Token' },
+          },
+          ResultPath: null,
+          ...(retry.length > 0 ? { Retry: retry } : {}),
+        },
+      ]);
+      history += HISTORY_EVENTS.callbackTask;
+    }
+    const callback = node.kind === 'sublattice' || node.executor.kind !== 'lambda';
+    const budget =
+      node.timeoutSeconds === undefined ? undefined : (node.retries + 1) * (node.timeoutSeconds + node.graceSeconds) + marginSeconds;
+    states.push([
+      stateName(node),
+      {
+        Type: 'Task',
+        Resource: callback ? LAMBDA_INVOKE_CALLBACK : LAMBDA_INVOKE,
+        Parameters: {
+          FunctionName: arn,
+          Payload: { action: 'run', ...dispatchId, nodeId: node.id, ...(callback ? { 'taskToken.$': '$$.Task.Token' } : {}) },
+        },
+        ResultPath: null,
+        ...(budget === undefined ? {} : { TimeoutSeconds: budget }),
+        ...(callback && heartbeatSeconds > 0 ? { HeartbeatSeconds: heartbeatSeconds } : {}),
+        ...(retry.length > 0 ? { Retry: retry } : {}),
+      },
+    ]);
+    history += callback ? HISTORY_EVENTS.callbackTask : HISTORY_EVENTS.task;
+    return states;
+  };
+
+  // Emits `block` as a chain of states ending in `next` (or End), returns the first state's name.
+  const emit = (block: Block, states: Record<string, AslState>, next: string | undefined): string => {
+    const chain = chainOf(block, states);
+    chain.forEach(([name, state], index) => {
+      const following = chain[index + 1]?.[0] ?? next;
+      states[name] = following === undefined ? { ...state, End: true } : { ...state, Next: following };
+    });
+    return (chain[0] as [string, AslState])[0];
+  };
+
+  const chainOf = (block: Block, states: Record<string, AslState>): Array<[string, AslState]> => {
+    if (block.type === 'task') return taskStates(graph.node(block.node));
+    if (block.type === 'series') return block.items.flatMap((item) => chainOf(item, states));
+    const name = `parallel-${parallelCount++}`;
+    history += HISTORY_EVENTS.parallel;
+    const branches = block.branches.map((branch) => {
+      const branchStates: Record<string, AslState> = {};
+      const startAt = emit(branch, branchStates, undefined);
+      return { StartAt: startAt, States: branchStates } as unknown as AslValue;
+    });
+    return [[name, { Type: 'Parallel', Branches: branches, ResultPath: null }]];
+  };
+
+  const states: Record<string, AslState> = {};
+  const startAt = plan.root === undefined ? 'finalize' : emit(plan.root, states, 'finalize');
+  Object.assign(states, finalizeStates(arn, dispatchId, retry));
+  const definition: AslDefinition = {
+    Comment: `valence graph sha256:${hash} lattice ${graph.lattice.name}`,
+    StartAt: startAt,
+    States: states,
+    ...(options.executionTimeoutSeconds === undefined
+      ? {}
+      : { TimeoutSeconds: positiveInteger('executionTimeoutSeconds', options.executionTimeoutSeconds, 0) }),
+  };
+
+  const stats: CompileStats = {
+    definitionBytes: Buffer.byteLength(JSON.stringify(definition)),
+    stateCount: countStates(states),
+    estimatedHistoryEvents: history,
+    criticalPathLength: plan.criticalPathLength,
+    nodeCount: graph.nodes.length,
+    awaitCount: plan.awaits.size,
+    parallelCount,
+  };
+  const maxBytes = Math.min(options.limits?.maxDefinitionBytes ?? MAX_DEFINITION_BYTES, MAX_DEFINITION_BYTES);
+  const maxEvents = Math.min(options.limits?.maxHistoryEvents ?? MAX_HISTORY_EVENTS, MAX_HISTORY_EVENTS);
+  const latticeName = graph.lattice.name;
+  if (stats.definitionBytes > maxBytes) {
+    throw new ValidationError(
+      ValidationCode.LIMIT_EXCEEDED,
+      `lattice "${latticeName}": the compiled state machine definition is ${stats.definitionBytes.toLocaleString('en-US')} bytes, over the ` +
+        `${maxBytes === MAX_DEFINITION_BYTES ? '1 MB (1,048,576-byte) Step Functions definition limit' : `${maxBytes.toLocaleString('en-US')}-byte limit`} ` +
+        `(${stats.nodeCount} nodes). Move parts of the lattice into sublattices, which run as separate executions.`,
+      { lattice: latticeName },
+    );
+  }
+  if (stats.estimatedHistoryEvents > maxEvents) {
+    throw new ValidationError(
+      ValidationCode.LIMIT_EXCEEDED,
+      `lattice "${latticeName}": one execution would write about ${stats.estimatedHistoryEvents.toLocaleString('en-US')} history events, over the ` +
+        `${maxEvents === MAX_HISTORY_EVENTS ? '25,000-event Step Functions execution history limit' : `${maxEvents.toLocaleString('en-US')}-event limit`} ` +
+        `(${stats.nodeCount} nodes). Move parts of the lattice into sublattices, which run as separate executions.`,
+      { lattice: latticeName },
+    );
+  }
+  return { definition, stats, graphHash: hash };
+}
+
+/** Options of {@link compileGraphRunner}. */
+export type CompileGraphRunnerOptions = CompileOptionsBase;
+
+/** The compiled graph runner. */
+export interface CompiledGraphRunner {
+  readonly definition: AslDefinition;
+  readonly stats: {
+    readonly definitionBytes: number;
+    readonly stateCount: number;
+    /** History events of one execution besides the per-node cost. */
+    readonly baseHistoryEvents: number;
+    /** History events each node adds (one Map iteration: an await and a run callback task). */
+    readonly historyEventsPerNode: number;
+  };
+}
+
+/** Marker in the graph runner's `Comment`. */
+export const GRAPH_RUNNER_COMMENT = 'valence graph-runner v1';
+
+/**
+ * History events of one graph-runner execution for a child graph of `nodeCount` nodes; the
+ * runtime can compare it with 25,000 before starting a large sublattice.
+ */
+export function graphRunnerHistoryEvents(nodeCount: number): number {
+  return (
+    HISTORY_EVENTS.execution +
+    HISTORY_EVENTS.task + // plan
+    HISTORY_EVENTS.map +
+    nodeCount * (HISTORY_EVENTS.mapIteration + 2 * HISTORY_EVENTS.callbackTask) +
+    historyTail()
+  );
+}
+
+/**
+ * Compile the generic graph runner: the one state machine that runs sublattice graphs, which
+ * are only known at run time. Input `{ "dispatchId": "<child dispatch id>" }`.
+ *
+ * `plan` returns `{ nodes: [{ nodeId, dispatchId }, …] }` in node-id order; an inline Map runs
+ * one iteration per node: an `await` callback task (the handler reads the node's parents from
+ * the stored graph and releases the token once they are all terminal), then a `run` callback
+ * task. Because iterations start in node-id order (a topological order), the Map's bounded
+ * concurrency (40 inline iterations on AWS) can delay nodes but never deadlock.
+ */
+export function compileGraphRunner(options: CompileGraphRunnerOptions): CompiledGraphRunner {
+  const arn = options.stepHandlerArn;
+  if (typeof arn !== 'string' || arn === '') {
+    throw new ValidationError(ValidationCode.INVALID_OPTION, 'compile option "stepHandlerArn" must be a non-empty string');
+  }
+  const heartbeatSeconds = positiveInteger('heartbeatSeconds', options.heartbeatSeconds, 600);
+  const retry = lambdaRetry(positiveInteger('lambdaRetryAttempts', options.lambdaRetryAttempts, 6));
+  const retryField: Record<string, AslValue> = retry.length > 0 ? { Retry: retry } : {};
+  const inItem = { 'dispatchId.$': '$.dispatchId', 'nodeId.$': '$.nodeId' };
+  const states: Record<string, AslState> = {
+    plan: {
+      Type: 'Task',
+      Resource: LAMBDA_INVOKE,
+      Parameters: { FunctionName: arn, Payload: { action: 'plan', 'dispatchId.$': '$.dispatchId' } },
+      ResultSelector: { 'nodes.$': '$.Payload.nodes' },
+      ResultPath: '$.plan',
+      ...retryField,
+      Next: 'nodes',
+    },
+    nodes: {
+      Type: 'Map',
+      ItemsPath: '$.plan.nodes',
+      ItemSelector: { 'dispatchId.$': '$$.Map.Item.Value.dispatchId', 'nodeId.$': '$$.Map.Item.Value.nodeId' },
+      MaxConcurrency: 0,
+      ItemProcessor: {
+        ProcessorConfig: { Mode: 'INLINE' },
+        StartAt: 'await-node',
+        States: {
+          'await-node': {
+            Type: 'Task',
+            Resource: LAMBDA_INVOKE_CALLBACK,
+            Parameters: { FunctionName: arn, Payload: { action: 'await', ...inItem, 'taskToken.$': '$$.Task.Token' } },
+            ResultPath: null,
+            ...retryField,
+            Next: 'run-node',
+          },
+          'run-node': {
+            Type: 'Task',
+            Resource: LAMBDA_INVOKE_CALLBACK,
+            Parameters: { FunctionName: arn, Payload: { action: 'run', ...inItem, 'taskToken.$': '$$.Task.Token' } },
+            ResultPath: null,
+            ...(heartbeatSeconds > 0 ? { HeartbeatSeconds: heartbeatSeconds } : {}),
+            ...retryField,
+            End: true,
+          },
+        },
+      },
+      ResultPath: null,
+      Next: 'finalize',
+    },
+    ...finalizeStates(arn, { 'dispatchId.$': '$.dispatchId' }, retry),
+  };
+  const definition: AslDefinition = {
+    Comment: GRAPH_RUNNER_COMMENT,
+    StartAt: 'plan',
+    States: states,
+    ...(options.executionTimeoutSeconds === undefined
+      ? {}
+      : { TimeoutSeconds: positiveInteger('executionTimeoutSeconds', options.executionTimeoutSeconds, 0) }),
+  };
+  return {
+    definition,
+    stats: {
+      definitionBytes: Buffer.byteLength(JSON.stringify(definition)),
+      stateCount: countStates(states),
+      baseHistoryEvents: graphRunnerHistoryEvents(0),
+      historyEventsPerNode: HISTORY_EVENTS.mapIteration + 2 * HISTORY_EVENTS.callbackTask,
+    },
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * The valence error hierarchy.
+ *
+ * Every error valence throws on purpose is a {@link ValenceError}: it has an explicit `name`
+ * (bundlers rename classes, and Step Functions matches `ErrorEquals` on the name) and a stable
+ * `code` that callers can branch on. Errors cross Lambda, worker and process boundaries as
+ * plain data, so the helpers here recognise them by `name`/`code` as well as by class.
+ *
+ * @module
+ */
+
+/** Options accepted by every valence error. */
+export interface ValenceErrorOptions {
+  /** The underlying error, kept on `error.cause` for diagnosis. */
+  readonly cause?: unknown;
+}
+
+/**
+ * Base class of every error valence throws on purpose.
+ *
+ * `code` is the stable, machine-readable identity of the error; `message` is for humans and
+ * may change between versions.
+ */
+export class ValenceError extends Error {
+  override readonly name: string = 'ValenceError';
+  /** Stable identifier of the failure (for example `VALIDATION_INVALID_NAME`). */
+  readonly code: string;
+
+  constructor(code: string, message: string, options: ValenceErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+}
+
+/**
+ * The stable codes of {@link ValidationError}. Each is raised while defining or building a
+ * lattice, compiling it, or decoding a stored graph — never while a dispatch runs.
+ */
+export const ValidationCode = {
+  /** Two different lattices in one registry (one app) share a name. */
+  DUPLICATE_LATTICE: 'VALIDATION_DUPLICATE_LATTICE',
+  /** A lattice name Step Functions rejects (1–80 of `[A-Za-z0-9_-]`), or a bad electron name. */
+  INVALID_NAME: 'VALIDATION_INVALID_NAME',
+  /** An electron, lattice or executor option has the wrong type or range. */
+  INVALID_OPTION: 'VALIDATION_INVALID_OPTION',
+  /** A constant argument that the safe serialization format cannot carry (functions, class instances, symbols). */
+  UNSERIALIZABLE_CONSTANT: 'VALIDATION_UNSERIALIZABLE_CONSTANT',
+  /** A placeholder (electron output or lattice parameter) used as a value in a lattice body. */
+  PLACEHOLDER_AS_VALUE: 'VALIDATION_PLACEHOLDER_AS_VALUE',
+  /** A placeholder created by another lattice build was passed into this one. */
+  FOREIGN_PLACEHOLDER: 'VALIDATION_FOREIGN_PLACEHOLDER',
+  /** An electron or sublattice was called outside a lattice body. */
+  ELECTRON_OUTSIDE_LATTICE: 'VALIDATION_ELECTRON_OUTSIDE_LATTICE',
+  /** A lattice body returned a promise; bodies must be synchronous (they only wire the graph). */
+  ASYNC_LATTICE_BODY: 'VALIDATION_ASYNC_LATTICE_BODY',
+  /** A lattice uses itself as a sublattice. */
+  RECURSIVE_SUBLATTICE: 'VALIDATION_RECURSIVE_SUBLATTICE',
+  /** Two different executor classes registered under one name. */
+  DUPLICATE_EXECUTOR: 'VALIDATION_DUPLICATE_EXECUTOR',
+  /** Graph metadata names an executor that is not registered in this process. */
+  UNKNOWN_EXECUTOR: 'VALIDATION_UNKNOWN_EXECUTOR',
+  /** A stored transport graph has an unsupported `version`. */
+  GRAPH_VERSION: 'VALIDATION_GRAPH_VERSION',
+  /** A stored transport graph does not have the documented shape. */
+  INVALID_GRAPH: 'VALIDATION_INVALID_GRAPH',
+  /** A compiled state machine exceeds a Step Functions limit (1 MB definition, 25,000 history events). */
+  LIMIT_EXCEEDED: 'VALIDATION_LIMIT_EXCEEDED',
+} as const;
+
+/** One of the stable {@link ValidationCode} values. */
+export type ValidationCode = (typeof ValidationCode)[keyof typeof ValidationCode];
+
+/** Where a validation failure was found, to make messages actionable. */
+export interface ValidationErrorOptions extends ValenceErrorOptions {
+  /** The lattice being defined, built or compiled. */
+  readonly lattice?: string;
+  /** The node id (call order) the failure concerns. */
+  readonly nodeId?: number;
+}
+
+/**
+ * A lattice, electron, executor or graph definition that valence refuses.
+ *
+ * Thrown at definition, build or compile time, so a bad workflow fails on the developer's
+ * machine (or in `cdk synth`) instead of in a running dispatch.
+ */
+export class ValidationError extends ValenceError {
+  override readonly name: string = 'ValidationError';
+  declare readonly code: ValidationCode;
+  /** The lattice concerned, when known. */
+  readonly lattice: string | undefined;
+  /** The node concerned, when known. */
+  readonly nodeId: number | undefined;
+
+  constructor(code: ValidationCode, message: string, options: ValidationErrorOptions = {}) {
+    super(code, message, options);
+    this.lattice = options.lattice;
+    this.nodeId = options.nodeId;
+  }
+}
+
+/** The stable code of {@link TaskCancelledError}. */
+export const TASK_CANCELLED = 'TASK_CANCELLED';
+
+/** Options of {@link TaskCancelledError}. */
+export interface TaskCancelledErrorOptions extends ValenceErrorOptions {
+  /** The dispatch whose node was cancelled. */
+  readonly dispatchId?: string;
+  /** The cancelled node. */
+  readonly nodeId?: number;
+  /** Why (free text recorded with the cancel request, or `upstream-failed`). */
+  readonly reason?: string;
+}
+
+/**
+ * The one cancellation error: thrown when an executor step finds the node's `cancelRequested`
+ * flag set, and used as the `AbortSignal` reason when a running electron is aborted. A node
+ * that ends with this error ends `CANCELLED`, never `FAILED`. Recognise it with
+ * {@link isCancellation}, which also sees through wrapping and serialization.
+ */
+export class TaskCancelledError extends ValenceError {
+  override readonly name: string = 'TaskCancelledError';
+  readonly dispatchId: string | undefined;
+  readonly nodeId: number | undefined;
+  readonly reason: string | undefined;
+
+  constructor(message = 'task cancelled', options: TaskCancelledErrorOptions = {}) {
+    super(TASK_CANCELLED, message, options);
+    this.dispatchId = options.dispatchId;
+    this.nodeId = options.nodeId;
+    this.reason = options.reason;
+  }
+}
+
+/**
+ * True when `error` is, wraps (through `cause` chains or `AggregateError.errors`), or is the
+ * plain-data form of a {@link TaskCancelledError}. Plain data is recognised by `name`, by
+ * Lambda's `errorType`, by Step Functions' `Error` field, or by `code === 'TASK_CANCELLED'`,
+ * because errors cross worker and process boundaries without their class.
+ *
+ * A bare `AbortError` is not a cancellation: valence aborts electrons with a
+ * `TaskCancelledError` reason, so user timeouts stay distinguishable.
+ */
+export function isCancellation(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  const pending: unknown[] = [error];
+  while (pending.length > 0) {
+    const current = pending.pop();
+    if (current === null || typeof current !== 'object' || seen.has(current)) continue;
+    seen.add(current);
+    if (current instanceof TaskCancelledError) return true;
+    const record = current as Record<string, unknown>;
+    if (
+      record['name'] === 'TaskCancelledError' ||
+      record['errorType'] === 'TaskCancelledError' ||
+      record['Error'] === 'TaskCancelledError' ||
+      record['code'] === TASK_CANCELLED
+    ) {
+      return true;
+    }
+    if ('cause' in record) pending.push(record['cause']);
+    if (Array.isArray(record['errors'])) pending.push(...(record['errors'] as unknown[]));
+  }
+  return false;
+}

@@ -1,0 +1,62 @@
+/**
+ * What every runtime path (step, cancel, completion, sweeper, dispatch) shares: clients,
+ * stores and configuration, built once per warm handler.
+ */
+import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
+import { createAwsClients, type AwsClients, type AwsConfig } from '../aws.ts';
+import { runtimeConfigFromEnv, type RuntimeConfig } from './config.ts';
+import { PayloadStore } from './payloads.ts';
+import { Store } from './store.ts';
+
+/** The shared dependencies of the runtime. */
+export interface RuntimeContext {
+  readonly aws: AwsClients;
+  readonly config: RuntimeConfig;
+  readonly store: Store;
+  readonly payloads: PayloadStore;
+  /** Current time; injectable so tests can pin it. */
+  now(): Date;
+}
+
+/** Builds the context from the environment a deployed handler sees. */
+export function runtimeContextFromEnv(options: { aws?: AwsConfig; env?: NodeJS.ProcessEnv } = {}): RuntimeContext {
+  const config = runtimeConfigFromEnv(options.env);
+  const aws = createAwsClients(options.aws);
+  return {
+    aws,
+    config,
+    store: new Store(aws.dynamodb, config.table),
+    payloads: new PayloadStore(aws.s3, config.bucket),
+    now: () => new Date(),
+  };
+}
+
+/** Errors from SendTask* that mean the waiting state is gone (stopped, timed out, done). */
+const GONE_TOKEN_ERRORS = new Set(['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist']);
+
+/**
+ * Releases a waiting state. Returns false when the state no longer waits (its execution was
+ * stopped or the token already used): that is not an error for valence, whose table is the
+ * source of truth.
+ */
+export async function releaseToken(
+  ctx: RuntimeContext,
+  taskToken: string,
+  outcome: { ok: true; output: unknown } | { ok: false; error: string; cause: string },
+  signal?: AbortSignal,
+): Promise<boolean> {
+  try {
+    if (outcome.ok) {
+      await ctx.aws.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(outcome.output) }), { abortSignal: signal });
+    } else {
+      await ctx.aws.sfn.send(
+        new SendTaskFailureCommand({ taskToken, error: outcome.error.slice(0, 256), cause: outcome.cause.slice(0, 32_768) }),
+        { abortSignal: signal },
+      );
+    }
+    return true;
+  } catch (error) {
+    if (GONE_TOKEN_ERRORS.has((error as { name?: string }).name ?? '')) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Creating a dispatch's records: the payloads in S3 first, then the DynamoDB items, so that
+ * nothing in the table ever points at a payload that does not exist yet.
+ */
+import { NodeStatus, DispatchStatus } from '../status.ts';
+import type { TransportGraph } from '../model/graph.ts';
+import type { RuntimeContext } from './context.ts';
+import { payloadKeys } from './payloads.ts';
+import { serialize } from './serialization.ts';
+import type { NodeItem } from './store.ts';
+
+/** What one dispatch needs written before its execution starts. */
+export interface DispatchRecords {
+  readonly dispatchId: string;
+  readonly graph: TransportGraph;
+  /** Serialized lattice arguments (already validated by the caller). */
+  readonly serializedArgs: string;
+  readonly stateMachineArn: string;
+  /** Nodes whose compiled state waits in an `await` state before it runs. */
+  readonly awaitingNodes: ReadonlySet<number>;
+  /** For a child dispatch: the sublattice node that runs it. */
+  readonly parent?: { readonly dispatchId: string; readonly nodeId: number };
+}
+
+/** Writes the graph and arguments to S3, then the dispatch and node items. */
+export async function createDispatchRecords(ctx: RuntimeContext, records: DispatchRecords, signal?: AbortSignal): Promise<void> {
+  const { dispatchId, graph } = records;
+  await ctx.payloads.putText(payloadKeys.graph(dispatchId), JSON.stringify(graph.toJSON()), signal);
+  await ctx.payloads.putText(payloadKeys.args(dispatchId), records.serializedArgs, signal);
+  const nodes: NodeItem[] = graph.nodes.map((node) => ({
+    dispatchId,
+    nodeId: node.id,
+    name: node.name,
+    kind: node.kind,
+    electron: node.electron,
+    executor: node.executor.kind === 'custom' ? node.executor.name : node.executor.kind,
+    executorJson: node.executor,
+    retries: node.retries,
+    graceSeconds: node.graceSeconds,
+    status: NodeStatus.NEW_OBJECT,
+    parents: [...graph.parents(node.id)],
+    children: [...graph.children(node.id)],
+    awaitingChildren: graph.children(node.id).filter((child) => records.awaitingNodes.has(child)),
+    attempts: 0,
+    cancelRequested: false,
+  }));
+  // Nodes before the dispatch item: a dispatch that is listed always has all of its nodes.
+  await ctx.store.createNodes(nodes, signal);
+  await ctx.store.createDispatch(
+    {
+      dispatchId,
+      lattice: graph.lattice.name,
+      status: DispatchStatus.RUNNING,
+      startedAt: ctx.now().toISOString(),
+      nodeCount: graph.nodes.length,
+      stateMachineArn: records.stateMachineArn,
+      cancelRequested: false,
+      ...(records.parent ? { parent: records.parent } : {}),
+    },
+    signal,
+  );
+}
+
+/** Serializes lattice arguments; re-exported so callers validate before writing anything. */
+export const serializeArgs = (args: readonly unknown[]): string => serialize([...args]);

@@ -1,0 +1,67 @@
+/**
+ * valence's job runner: the command of every Batch job (and of LocalExecutor processes).
+ *
+ * It reads the node's inputs from S3, runs the electron with a task context, and writes the
+ * output (or the error) back. SIGTERM — what Batch's `TerminateJob` sends first — aborts the
+ * electron's signal; the process exits when the electron settles or when its grace period
+ * ends, and Batch's SIGKILL follows anyway.
+ *
+ * Environment: VALENCE_WORKFLOWS (module path or URL), VALENCE_DISPATCH_ID, VALENCE_NODE_ID,
+ * VALENCE_LATTICE, VALENCE_ELECTRON, VALENCE_BUCKET, VALENCE_ATTEMPT, VALENCE_GRACE_SECONDS,
+ * VALENCE_CHILD_DISPATCH (set for nodes of a sublattice), and the AWS SDK's own variables.
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createAwsClients } from '../aws.ts';
+import { TaskCancelledError } from '../errors.ts';
+import { runWithTaskContext } from '../model/context.ts';
+import { PayloadStore, payloadKeys } from './payloads.ts';
+import { serializeError } from './serialization.ts';
+import { findElectron, importWorkflows } from './workflows.ts';
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (!value) {
+    process.stderr.write(`valence job runner: environment variable ${name} is not set\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
+/** Runs one node; resolves with the process exit code. */
+export async function runJob(): Promise<number> {
+  const dispatchId = env('VALENCE_DISPATCH_ID');
+  const nodeId = Number(env('VALENCE_NODE_ID'));
+  const aws = createAwsClients();
+  const payloads = new PayloadStore(aws.s3, env('VALENCE_BUCKET'));
+  const controller = new AbortController();
+  const graceMs = Number(process.env.VALENCE_GRACE_SECONDS ?? '10') * 1000;
+  process.once('SIGTERM', () => {
+    controller.abort(new TaskCancelledError('terminated (SIGTERM)', { dispatchId, nodeId }));
+    setTimeout(() => process.exit(143), graceMs).unref();
+  });
+  try {
+    const module = await importWorkflows(env('VALENCE_WORKFLOWS'));
+    const buildArgs = process.env.VALENCE_CHILD_DISPATCH ? await payloads.getText(payloadKeys.args(dispatchId)) : undefined;
+    const fn = findElectron(module, env('VALENCE_LATTICE'), env('VALENCE_ELECTRON'), buildArgs);
+    const { args } = await payloads.getValue<{ args: unknown[] }>(payloadKeys.nodeInputs(dispatchId, nodeId));
+    const output = await runWithTaskContext(
+      { dispatchId, nodeId, attempt: Number(process.env.VALENCE_ATTEMPT ?? '1'), signal: controller.signal },
+      () => fn(...args),
+    );
+    if (controller.signal.aborted) return 143;
+    await payloads.putValue(payloadKeys.nodeOutput(dispatchId, nodeId), output);
+    return 0;
+  } catch (error) {
+    if (controller.signal.aborted) return 143;
+    await payloads.putValue(payloadKeys.nodeError(dispatchId, nodeId), serializeError(error)).catch(() => undefined);
+    process.stderr.write(`valence job runner: node ${nodeId} failed: ${(error as Error)?.stack ?? String(error)}\n`);
+    return 1;
+  } finally {
+    aws.destroy();
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  void runJob().then((code) => process.exit(code));
+}

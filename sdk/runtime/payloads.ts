@@ -1,0 +1,63 @@
+/**
+ * The S3 payload store: arguments, node inputs and outputs, graphs and results.
+ *
+ * Only ids travel through Step Functions (its 256 KiB state limit never bites); every value
+ * lives here, in valence's safe serialization format, under `dispatches/{dispatchId}/`.
+ */
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { deserialize, serialize } from './serialization.ts';
+
+/** The object keys of one dispatch. Kept in one place so infra's lifecycle rule matches them. */
+export const payloadKeys = {
+  prefix: (dispatchId: string) => `dispatches/${dispatchId}/`,
+  graph: (dispatchId: string) => `dispatches/${dispatchId}/graph.json`,
+  args: (dispatchId: string) => `dispatches/${dispatchId}/args`,
+  nodeInputs: (dispatchId: string, nodeId: number) => `dispatches/${dispatchId}/nodes/${nodeId}/inputs`,
+  nodeOutput: (dispatchId: string, nodeId: number) => `dispatches/${dispatchId}/nodes/${nodeId}/output`,
+  nodeError: (dispatchId: string, nodeId: number) => `dispatches/${dispatchId}/nodes/${nodeId}/error`,
+  result: (dispatchId: string) => `dispatches/${dispatchId}/result`,
+  braketOutputPrefix: (dispatchId: string, nodeId: number) => `dispatches/${dispatchId}/nodes/${nodeId}/braket`,
+} as const;
+
+/** Thrown when an expected payload is missing. */
+export class PayloadNotFoundError extends Error {
+  override readonly name = 'PayloadNotFoundError';
+  readonly code = 'PAYLOAD_NOT_FOUND';
+  constructor(readonly key: string) {
+    super(`Payload s3://…/${key} does not exist`);
+  }
+}
+
+/** Reads and writes serialized values in the dispatch bucket. */
+export class PayloadStore {
+  constructor(
+    private readonly s3: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  /** Stores a value (serialized) under `key`. */
+  async putValue(key: string, value: unknown, signal?: AbortSignal): Promise<void> {
+    await this.putText(key, serialize(value), signal);
+  }
+
+  /** Stores already-serialized or plain text. */
+  async putText(key: string, text: string, signal?: AbortSignal): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: text }), { abortSignal: signal });
+  }
+
+  /** Reads a value stored with {@link putValue}. */
+  async getValue<T = unknown>(key: string, signal?: AbortSignal): Promise<T> {
+    return deserialize<T>(await this.getText(key, signal));
+  }
+
+  /** Reads an object as text. */
+  async getText(key: string, signal?: AbortSignal): Promise<string> {
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal });
+      return (await out.Body?.transformToString('utf8')) ?? '';
+    } catch (error) {
+      if (error instanceof NoSuchKey || (error as { name?: string }).name === 'NoSuchKey') throw new PayloadNotFoundError(key);
+      throw error;
+    }
+  }
+}

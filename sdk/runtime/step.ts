@@ -1,0 +1,355 @@
+/**
+ * The step handler's logic: what one Task state of a compiled lattice does.
+ *
+ * Events (emitted by the compiler, see sdk/compiler/README.md):
+ * - `run` — run a node: claim it (`NEW_OBJECT → RUNNING`, refused once a cancel is requested),
+ *   run it on its executor, store the output, end it. Long-running executors (Batch, Braket,
+ *   sublattices) arrive with a task token: the handler submits, records the job handle and
+ *   returns; the completion handler ends the node and releases the token.
+ * - `await` — a callback wait for dependencies that nested Parallel states cannot express;
+ *   released when every parent of the node is terminal.
+ * - `finalize` — ends the dispatch with its status and result.
+ * - `plan` — the graph-runner's first state: lists the node ids of a child dispatch.
+ *
+ * Every write is conditional (see store.ts), so a retried or duplicated invocation never runs
+ * an electron twice and never overwrites a terminal status.
+ */
+import { randomUUID } from 'node:crypto';
+import { DispatchStatus, NodeStatus, isTerminalNodeStatus } from '../status.ts';
+import { TaskCancelledError, isCancellation } from '../errors.ts';
+import { releaseToken, type RuntimeContext } from './context.ts';
+import { releaseDependents } from './settle.ts';
+import { payloadKeys } from './payloads.ts';
+import { serializeError, type SerializedError } from './serialization.ts';
+import { CancelMethod, type DispatchItem, type NodeItem } from './store.ts';
+import type { GraphCatalog, RuntimeGraph, RuntimeNode } from './workflows.ts';
+import { resolveTemplate } from './workflows.ts';
+import { executorRunnerFor, type NodeRun } from './executors.ts';
+
+/** The event a compiled Task state sends to the step handler. */
+export type StepEvent =
+  | { readonly action?: 'run'; readonly dispatchId: string; readonly nodeId: number; readonly taskToken?: string }
+  | { readonly action: 'await'; readonly dispatchId: string; readonly nodeId: number; readonly taskToken: string; readonly waitFor?: readonly number[] }
+  | { readonly action: 'finalize'; readonly dispatchId: string }
+  | { readonly action: 'plan'; readonly dispatchId: string };
+
+/** What the Lambda runtime tells the handler about itself. */
+export interface InvocationInfo {
+  /** Milliseconds until Lambda stops this invocation. */
+  getRemainingTimeInMillis(): number;
+  readonly awsRequestId?: string;
+}
+
+/** Dependencies of the step logic beyond the shared runtime context. */
+export interface StepDeps {
+  readonly ctx: RuntimeContext;
+  /** Finds lattices, graphs and electrons of the deployed workflows module. */
+  readonly catalog: GraphCatalog;
+}
+
+/** Thrown when an event names something that does not exist: a broken deployment, not user error. */
+export class StepEventError extends Error {
+  override readonly name = 'StepEventError';
+  readonly code = 'STEP_EVENT_INVALID';
+}
+
+/** Handles one step event. The return value becomes the Task state's output. */
+export async function handleStep(deps: StepDeps, event: StepEvent, info: InvocationInfo): Promise<unknown> {
+  if (!event || typeof event.dispatchId !== 'string') throw new StepEventError(`Step event without a dispatchId: ${JSON.stringify(event)}`);
+  switch (event.action ?? 'run') {
+    case 'run':
+      return runNode(deps, event as Extract<StepEvent, { nodeId: number }>, info);
+    case 'await':
+      return awaitParents(deps, event as Extract<StepEvent, { action: 'await' }>);
+    case 'finalize':
+      return finalizeDispatch(deps, event.dispatchId);
+    case 'plan':
+      return planDispatch(deps, event.dispatchId);
+    default:
+      throw new StepEventError(`Unknown step action "${String((event as { action?: unknown }).action)}"`);
+  }
+}
+
+/** The Task output of a node state: small, for the execution history only. */
+interface NodeStepOutput {
+  readonly nodeId: number;
+  readonly status: NodeStatus;
+}
+
+async function runNode(
+  deps: StepDeps,
+  event: { dispatchId: string; nodeId: number; taskToken?: string },
+  info: InvocationInfo,
+): Promise<NodeStepOutput> {
+  const { ctx } = deps;
+  const { dispatchId, nodeId, taskToken } = event;
+  const dispatch = await ctx.store.requireDispatch(dispatchId);
+  const graph = await deps.catalog.graphFor(dispatch);
+  const node = graph.nodes[nodeId];
+  if (!node) throw new StepEventError(`Dispatch ${dispatchId} has no node ${nodeId}`);
+
+  // Parents first: a node whose parent did not complete never starts.
+  const parents = graph.parents[nodeId] ?? [];
+  if (parents.length > 0) {
+    const parentItems = await ctx.store.getNodes(dispatchId, parents);
+    const unfinished = parentItems.filter((p) => !isTerminalNodeStatus(p.status));
+    if (unfinished.length > 0) {
+      throw new StepEventError(`Node ${nodeId} of ${dispatchId} was started before its parents ${unfinished.map((p) => p.nodeId).join(', ')} ended`);
+    }
+    const failed = parentItems.find((p) => p.status === NodeStatus.FAILED);
+    const cancelled = parentItems.find((p) => p.status === NodeStatus.CANCELLED);
+    if (failed || cancelled) {
+      const by = failed ? CancelMethod.UpstreamFailed : CancelMethod.UpstreamCancelled;
+      const upstream = (failed ?? cancelled)!;
+      const ended = await ctx.store.finishNode(dispatchId, nodeId, {
+        status: NodeStatus.CANCELLED,
+        endedAt: ctx.now().toISOString(),
+        cancelledBy: by,
+        cancelReason: `${by}: node ${upstream.nodeId} ${upstream.status}`,
+      });
+      return settle(deps, dispatch, graph, nodeId, ended, taskToken);
+    }
+  }
+
+  const runId = `${info.awsRequestId ?? 'local'}:${randomUUID()}`;
+  let item = await ctx.store.claimNode(dispatchId, nodeId, runId, Date.now() + ctx.config.leaseMs, ctx.now().toISOString());
+  if (!item) {
+    const current = await ctx.store.getNode(dispatchId, nodeId);
+    if (!current) throw new StepEventError(`Dispatch ${dispatchId} has no node item ${nodeId}`);
+    if (isTerminalNodeStatus(current.status)) return settle(deps, dispatch, graph, nodeId, undefined, taskToken);
+    if (current.status === NodeStatus.NEW_OBJECT && current.cancelRequested) {
+      // Cancelled before it started: nothing is serialized, uploaded or submitted, and no
+      // executor is constructed.
+      const ended = await ctx.store.finishNode(dispatchId, nodeId, {
+        status: NodeStatus.CANCELLED,
+        endedAt: ctx.now().toISOString(),
+        cancelledBy: CancelMethod.NotStarted,
+      });
+      return settle(deps, dispatch, graph, nodeId, ended, taskToken);
+    }
+    // RUNNING: a duplicate or a retry of this state.
+    if (taskToken && current.jobHandle) {
+      // A retried wait on a submitted job: the job runs on; only the token is new.
+      await ctx.store.recordTaskToken(dispatchId, nodeId, taskToken);
+      const now = await ctx.store.getNode(dispatchId, nodeId);
+      if (now && isTerminalNodeStatus(now.status)) return settle(deps, dispatch, graph, nodeId, undefined, taskToken);
+      return { nodeId, status: NodeStatus.RUNNING };
+    }
+    item = await waitOrTakeOver(deps, current, runId, info);
+    if (!item) return settle(deps, dispatch, graph, nodeId, undefined, taskToken);
+  }
+
+  const run: NodeRun = {
+    ctx,
+    dispatch,
+    graph,
+    node,
+    item,
+    runId,
+    taskToken,
+    info,
+    loadInputs: (signal) => loadInputs(deps, dispatch, graph, node, signal),
+    checkCancelled: async () => {
+      const now = await ctx.store.getNode(dispatchId, nodeId);
+      if (!now || now.cancelRequested || now.runId !== runId) {
+        throw new TaskCancelledError(`Node ${nodeId} of dispatch ${dispatchId} was cancelled`, {
+          dispatchId,
+          nodeId,
+          reason: now?.cancelReason ?? 'cancel requested',
+        });
+      }
+    },
+  };
+  let outcome: NodeOutcome;
+  try {
+    outcome = await executorRunnerFor(node, deps.catalog).run(run);
+  } catch (error) {
+    outcome = isCancellation(error)
+      ? { status: NodeStatus.CANCELLED, cancelledBy: CancelMethod.BetweenSteps }
+      : { status: NodeStatus.FAILED, error: serializeError(error) };
+  }
+  if (outcome.status === NodeStatus.RUNNING) {
+    // Submitted; the completion handler ends the node and releases the token.
+    return { nodeId, status: NodeStatus.RUNNING };
+  }
+  if (outcome.status === 'LOST') return settle(deps, dispatch, graph, nodeId, undefined, taskToken);
+  if (outcome.status === NodeStatus.COMPLETED) await ctx.payloads.putValue(payloadKeys.nodeOutput(dispatchId, nodeId), outcome.output);
+  const ended = await ctx.store.finishNode(dispatchId, nodeId, {
+    status: outcome.status,
+    endedAt: ctx.now().toISOString(),
+    runId,
+    ...(outcome.status === NodeStatus.COMPLETED ? { hasOutput: true } : {}),
+    ...(outcome.status === NodeStatus.FAILED ? { error: outcome.error } : {}),
+    ...(outcome.status === NodeStatus.CANCELLED ? { cancelledBy: outcome.cancelledBy } : {}),
+  });
+  return settle(deps, dispatch, graph, nodeId, ended, taskToken);
+}
+
+/** How an executor run ended, as the step logic records it. */
+export type NodeOutcome =
+  | { readonly status: typeof NodeStatus.COMPLETED; readonly output: unknown }
+  | { readonly status: typeof NodeStatus.FAILED; readonly error: SerializedError }
+  | { readonly status: typeof NodeStatus.CANCELLED; readonly cancelledBy: CancelMethod }
+  /** Submitted to a long-running service; ends later. */
+  | { readonly status: typeof NodeStatus.RUNNING }
+  /** Another invocation took the node over; write nothing. */
+  | { readonly status: 'LOST' };
+
+async function waitOrTakeOver(deps: StepDeps, current: NodeItem, runId: string, info: InvocationInfo): Promise<NodeItem | undefined> {
+  const { ctx } = deps;
+  // Wait while another invocation holds a live lease (a duplicate must not run the electron
+  // again); take over once the lease lapses (the holder crashed).
+  for (;;) {
+    const node = await ctx.store.getNode(current.dispatchId, current.nodeId);
+    if (!node || isTerminalNodeStatus(node.status)) return undefined;
+    if ((node.leaseUntil ?? 0) < Date.now()) {
+      const taken = await ctx.store.takeOverNode(node.dispatchId, node.nodeId, runId, Date.now() + ctx.config.leaseMs, Date.now());
+      if (taken) return taken;
+      const after = await ctx.store.getNode(node.dispatchId, node.nodeId);
+      if (after?.cancelRequested && after.status === NodeStatus.RUNNING && (after.leaseUntil ?? 0) < Date.now()) {
+        // The holder died while a cancel was pending: nobody runs it any more.
+        await ctx.store.finishNode(node.dispatchId, node.nodeId, {
+          status: NodeStatus.CANCELLED,
+          endedAt: ctx.now().toISOString(),
+          cancelledBy: CancelMethod.Terminated,
+        });
+        return undefined;
+      }
+    }
+    if (info.getRemainingTimeInMillis() < 5_000) {
+      throw new StepEventError(`Node ${current.nodeId} of ${current.dispatchId} is still held by another invocation`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(250, ctx.config.leaseMs / 4)));
+  }
+}
+
+async function loadInputs(deps: StepDeps, dispatch: DispatchItem, graph: RuntimeGraph, node: RuntimeNode, signal?: AbortSignal): Promise<unknown[]> {
+  const { ctx } = deps;
+  let args: readonly unknown[] | undefined;
+  const outputs = new Map<number, unknown>();
+  for (const id of graph.parents[node.id] ?? []) {
+    outputs.set(id, await ctx.payloads.getValue(payloadKeys.nodeOutput(dispatch.dispatchId, id), signal));
+  }
+  if (graph.usesParams[node.id]) args = await ctx.payloads.getValue<unknown[]>(payloadKeys.args(dispatch.dispatchId), signal);
+  return resolveTemplate(node.args, {
+    node: (id) => {
+      if (!outputs.has(id)) throw new StepEventError(`Node ${node.id} refers to node ${id}, which is not its parent`);
+      return outputs.get(id);
+    },
+    param: (index) => args?.[index],
+  }) as unknown[];
+}
+
+/**
+ * After a node ended (or was found ended): release its own wait, and the `await` states of
+ * children whose parents are now all terminal.
+ */
+async function settle(
+  deps: StepDeps,
+  dispatch: DispatchItem,
+  graph: RuntimeGraph,
+  nodeId: number,
+  ended: NodeItem | undefined,
+  taskToken: string | undefined,
+): Promise<NodeStepOutput> {
+  const { ctx } = deps;
+  const node = ended ?? (await ctx.store.getNode(dispatch.dispatchId, nodeId));
+  if (!node) throw new StepEventError(`Dispatch ${dispatch.dispatchId} has no node item ${nodeId}`);
+  await releaseDependents(ctx, node);
+  // This invocation's own wait (a retried state may carry a newer token than the stored one).
+  if (taskToken && taskToken !== node.taskToken) await releaseToken(ctx, taskToken, { ok: true, output: { nodeId, status: node.status } });
+  return { nodeId, status: node.status };
+}
+
+async function awaitParents(deps: StepDeps, event: { dispatchId: string; nodeId: number; taskToken: string }): Promise<unknown> {
+  const { ctx } = deps;
+  const dispatch = await ctx.store.requireDispatch(event.dispatchId);
+  const graph = await deps.catalog.graphFor(dispatch);
+  const item = await ctx.store.recordAwaitToken(event.dispatchId, event.nodeId, event.taskToken);
+  if (!item) throw new StepEventError(`Dispatch ${event.dispatchId} has no node ${event.nodeId}`);
+  const parents = await ctx.store.getNodes(event.dispatchId, graph.parents[event.nodeId] ?? []);
+  if (parents.every((p) => isTerminalNodeStatus(p.status))) {
+    await releaseToken(ctx, event.taskToken, { ok: true, output: { nodeId: event.nodeId, released: true } });
+  }
+  return { nodeId: event.nodeId, waiting: true };
+}
+
+async function planDispatch(deps: StepDeps, dispatchId: string): Promise<{ dispatchId: string; nodes: { nodeId: number; dispatchId: string }[] }> {
+  const dispatch = await deps.ctx.store.requireDispatch(dispatchId);
+  const graph = await deps.catalog.graphFor(dispatch);
+  return { dispatchId, nodes: graph.nodes.map((n) => ({ nodeId: n.id, dispatchId })) };
+}
+
+/**
+ * Ends a dispatch once its nodes ended: FAILED if any node failed, CANCELLED if any was
+ * cancelled, else COMPLETED with the lattice's result. A child dispatch then ends the
+ * sublattice node that runs it.
+ */
+export async function finalizeDispatch(deps: StepDeps, dispatchId: string): Promise<{ dispatchId: string; status: DispatchStatus }> {
+  const { ctx } = deps;
+  const dispatch = await ctx.store.requireDispatch(dispatchId);
+  if (dispatch.status !== DispatchStatus.RUNNING) {
+    await endParentNode(deps, dispatch);
+    return { dispatchId, status: dispatch.status };
+  }
+  const graph = await deps.catalog.graphFor(dispatch);
+  const nodes = await ctx.store.listNodes(dispatchId);
+  const failed = nodes.find((n) => n.status === NodeStatus.FAILED);
+  const cancelled = dispatch.cancelRequested || nodes.some((n) => n.status === NodeStatus.CANCELLED);
+  const unfinished = nodes.filter((n) => !isTerminalNodeStatus(n.status));
+  let status: DispatchStatus;
+  let error: SerializedError | undefined;
+  let hasResult = false;
+  if (failed) {
+    status = DispatchStatus.FAILED;
+    error = {
+      name: failed.error?.name ?? 'Error',
+      message: `Node ${failed.nodeId} (${failed.name}) failed: ${failed.error?.message ?? 'unknown error'}`,
+      ...(failed.error ? { cause: failed.error } : {}),
+    };
+  } else if (cancelled || unfinished.length > 0) {
+    status = DispatchStatus.CANCELLED;
+  } else {
+    status = DispatchStatus.COMPLETED;
+    const outputs = new Map<number, unknown>();
+    for (const id of graph.outputNodes) outputs.set(id, await ctx.payloads.getValue(payloadKeys.nodeOutput(dispatchId, id)));
+    let args: readonly unknown[] | undefined;
+    if (graph.outputUsesParams) args = await ctx.payloads.getValue<unknown[]>(payloadKeys.args(dispatchId));
+    const result = resolveTemplate(graph.output, { node: (id) => outputs.get(id), param: (i) => args?.[i] });
+    await ctx.payloads.putValue(payloadKeys.result(dispatchId), result);
+    hasResult = true;
+  }
+  const ended = await ctx.store.finishDispatch(dispatchId, {
+    status,
+    endedAt: ctx.now().toISOString(),
+    ...(error ? { error } : {}),
+    ...(hasResult ? { hasResult } : {}),
+  });
+  const final = ended ?? (await ctx.store.requireDispatch(dispatchId));
+  await endParentNode(deps, final);
+  return { dispatchId, status: final.status };
+}
+
+/** Ends the sublattice node that ran a child dispatch, and releases the node's wait. */
+export async function endParentNode(deps: StepDeps, child: DispatchItem): Promise<void> {
+  if (!child.parent || child.status === DispatchStatus.RUNNING) return;
+  const { ctx } = deps;
+  const { dispatchId, nodeId } = child.parent;
+  let output: unknown;
+  if (child.status === DispatchStatus.COMPLETED) {
+    output = await ctx.payloads.getValue(payloadKeys.result(child.dispatchId));
+    await ctx.payloads.putValue(payloadKeys.nodeOutput(dispatchId, nodeId), output);
+  }
+  const endedAt = ctx.now().toISOString();
+  const ended = await ctx.store.finishNode(
+    dispatchId,
+    nodeId,
+    child.status === DispatchStatus.COMPLETED
+      ? { status: NodeStatus.COMPLETED, endedAt, hasOutput: true }
+      : child.status === DispatchStatus.FAILED
+        ? { status: NodeStatus.FAILED, endedAt, error: child.error ?? { name: 'Error', message: `Child dispatch ${child.dispatchId} failed` } }
+        : { status: NodeStatus.CANCELLED, endedAt, cancelledBy: CancelMethod.ChildDispatch },
+  );
+  const node = ended ?? (await ctx.store.getNode(dispatchId, nodeId));
+  if (node) await releaseDependents(ctx, node);
+}

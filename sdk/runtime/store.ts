@@ -1,0 +1,636 @@
+/**
+ * The DynamoDB store: the source of truth for every dispatch and node.
+ *
+ * One table, single-item conditional writes only (no transactions: DynamoDB emulators lack
+ * them, and the protocol does not need them). Every status change names the status it leaves
+ * in its condition, so a retried or duplicated invocation can never move a node twice and a
+ * terminal status is never overwritten.
+ *
+ * Items, all under `pk = D#{dispatchId}`:
+ * - `sk = D` — the dispatch;
+ * - `sk = N#{nodeId, 6 digits}` — one per node (`jobHandle` feeds the `byJobHandle` index);
+ * - `sk = C#{requestedAt}#{requestId}` — one per cancel request (the audit trail).
+ * The `byList` index lists top-level dispatches (`listKey = DISPATCH`) and nodes that wait on
+ * a live job (`listKey = ACTIVE`), which the sweeper polls: it heartbeats their waits, completes
+ * them when a state-change event was lost, and cancels again when a cancel did not take.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { DispatchStatus, NodeStatus } from '../status.ts';
+import type { SerializedError } from './serialization.ts';
+import type { ExecutorJSON } from '../model/executors.ts';
+
+/** How a node came to be cancelled: what valence did to stop it. */
+export const CancelMethod = {
+  /** Cancelled before it started: nothing ran, nothing was uploaded or submitted. */
+  NotStarted: 'not-started',
+  /** A parent failed; the node never ran. */
+  UpstreamFailed: 'upstream-failed',
+  /** A parent was cancelled; the node never ran. */
+  UpstreamCancelled: 'upstream-cancelled',
+  /** The electron's AbortSignal fired and it stopped within its grace period. */
+  Signal: 'signal',
+  /** The electron ignored its signal; its worker or process was terminated after the grace period. */
+  Terminated: 'terminated',
+  /** Batch `TerminateJob` on a started job. */
+  TerminateJob: 'TerminateJob',
+  /** Batch `CancelJob` on a queued job. */
+  CancelJob: 'CancelJob',
+  /** Braket `CancelQuantumTask`. */
+  CancelQuantumTask: 'CancelQuantumTask',
+  /** Braket hybrid-job `CancelJob`. */
+  CancelHybridJob: 'CancelHybridJob',
+  /** A custom executor's `cancel()`. */
+  ExecutorCancel: 'executor.cancel',
+  /** The executor saw the flag between two of its steps and stopped there. */
+  BetweenSteps: 'between-steps',
+  /** A sublattice node whose child dispatch was cancelled. */
+  ChildDispatch: 'child-dispatch',
+} as const;
+/** One of {@link CancelMethod}. */
+export type CancelMethod = (typeof CancelMethod)[keyof typeof CancelMethod];
+
+/** The dispatch item. */
+export interface DispatchItem {
+  readonly dispatchId: string;
+  readonly lattice: string;
+  readonly status: DispatchStatus;
+  readonly startedAt: string;
+  readonly endedAt?: string;
+  readonly error?: SerializedError;
+  readonly nodeCount: number;
+  readonly stateMachineArn: string;
+  readonly executionArn?: string;
+  /** For a sublattice's child dispatch: the node that runs it. */
+  readonly parent?: { readonly dispatchId: string; readonly nodeId: number };
+  readonly cancelRequested: boolean;
+  readonly hasResult?: boolean;
+}
+
+/** One node item. */
+export interface NodeItem {
+  readonly dispatchId: string;
+  readonly nodeId: number;
+  readonly name: string;
+  readonly kind: 'electron' | 'sublattice';
+  /** Executor kind: `lambda`, `batch`, `braket`, `local`, or a custom executor's kind. */
+  readonly executor: string;
+  readonly status: NodeStatus;
+  /** Electron name (for sublattice nodes, the sublattice's lattice name). */
+  readonly electron: string;
+  /** The executor as graph metadata stores it; custom executors are rebuilt from it to cancel. */
+  readonly executorJson: ExecutorJSON;
+  readonly retries: number;
+  readonly graceSeconds: number;
+  readonly parents: readonly number[];
+  readonly children: readonly number[];
+  /** Children that wait for this node in an `await` state (released when it ends). */
+  readonly awaitingChildren: readonly number[];
+  readonly attempts: number;
+  readonly cancelRequested: boolean;
+  readonly cancelReason?: string;
+  readonly cancelledBy?: CancelMethod;
+  /** What the cancel handler did to stop the node's job; the completion handler records it as `cancelledBy`. */
+  readonly cancelAction?: CancelMethod;
+  readonly startedAt?: string;
+  readonly endedAt?: string;
+  readonly error?: SerializedError;
+  readonly jobHandle?: string;
+  /** What the job handle names: `batch`, `batch-array-child`, `braket-task`, `braket-job`, `pid`, `custom`. */
+  readonly jobKind?: string;
+  readonly childDispatchId?: string;
+  /** Task token of the waitForTaskToken state running this node (long-running executors). */
+  readonly taskToken?: string;
+  /** Task token of this node's `await` state, released when all parents are terminal. */
+  readonly awaitToken?: string;
+  /** Identifies the invocation that holds the node while it runs. */
+  readonly runId?: string;
+  /** Epoch ms until which {@link runId}'s claim holds without renewal. */
+  readonly leaseUntil?: number;
+  readonly hasOutput?: boolean;
+}
+
+/** One recorded cancel request: who, when, why and what. */
+export interface CancelRequestItem {
+  readonly requestId: string;
+  readonly requestedAt: string;
+  readonly requestedBy: string;
+  readonly reason?: string;
+  /** Node ids or sublattice paths as asked; empty means the whole dispatch. */
+  readonly targets: readonly (number | string)[];
+}
+
+/** Thrown when a dispatch id names nothing in the store. */
+export class DispatchNotFoundError extends Error {
+  override readonly name = 'DispatchNotFoundError';
+  readonly code = 'DISPATCH_NOT_FOUND';
+  constructor(readonly dispatchId: string) {
+    super(`No dispatch with id "${dispatchId}" exists in this stack`);
+  }
+}
+
+const pk = (dispatchId: string): string => `D#${dispatchId}`;
+const nodeSk = (nodeId: number): string => `N#${String(nodeId).padStart(6, '0')}`;
+const DISPATCH_SK = 'D';
+
+/** Whether an error is a failed condition (the expected outcome of a lost race). */
+export function isConditionFailed(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error as { name?: string } | null)?.name === 'ConditionalCheckFailedException'
+  );
+}
+
+function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, listKey: _lk, listSort: _ls, entity: _e, ...rest } = item;
+  return rest as T;
+}
+
+/** Typed access to the table; every write that changes status is conditional. */
+export class Store {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    readonly table: string,
+  ) {}
+
+  /** Writes the dispatch item; fails if one with that id exists. */
+  async createDispatch(item: DispatchItem, signal?: AbortSignal): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          pk: pk(item.dispatchId),
+          sk: DISPATCH_SK,
+          entity: 'dispatch',
+          listKey: item.parent ? 'CHILD' : 'DISPATCH',
+          listSort: `${item.startedAt}#${item.dispatchId}`,
+          ...item,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+      { abortSignal: signal },
+    );
+  }
+
+  /** Writes node items (status NEW_OBJECT, cancelRequested false), a few at a time. */
+  async createNodes(nodes: readonly NodeItem[], signal?: AbortSignal): Promise<void> {
+    // Conditional puts rather than BatchWrite: a retried dispatch must not reset a node
+    // that already started, and BatchWrite cannot carry a condition.
+    const queue = [...nodes];
+    const workers = Array.from({ length: Math.min(16, queue.length) }, async () => {
+      for (let node = queue.shift(); node; node = queue.shift()) {
+        try {
+          await this.db.send(
+            new PutCommand({
+              TableName: this.table,
+              Item: { pk: pk(node.dispatchId), sk: nodeSk(node.nodeId), entity: 'node', ...node },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            }),
+            { abortSignal: signal },
+          );
+        } catch (error) {
+          if (!isConditionFailed(error)) throw error;
+        }
+      }
+    });
+    await Promise.all(workers);
+  }
+
+  /** Reads the dispatch item (strongly consistent). */
+  async getDispatch(dispatchId: string, signal?: AbortSignal): Promise<DispatchItem | undefined> {
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: { pk: pk(dispatchId), sk: DISPATCH_SK }, ConsistentRead: true }),
+      { abortSignal: signal },
+    );
+    return strip<DispatchItem>(out.Item);
+  }
+
+  /** Reads the dispatch item or throws {@link DispatchNotFoundError}. */
+  async requireDispatch(dispatchId: string, signal?: AbortSignal): Promise<DispatchItem> {
+    const item = await this.getDispatch(dispatchId, signal);
+    if (!item) throw new DispatchNotFoundError(dispatchId);
+    return item;
+  }
+
+  /** Reads one node (strongly consistent unless `consistent` is false, as the watchdog asks). */
+  async getNode(dispatchId: string, nodeId: number, options: { consistent?: boolean; signal?: AbortSignal } = {}): Promise<NodeItem | undefined> {
+    const out = await this.db.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: pk(dispatchId), sk: nodeSk(nodeId) },
+        ConsistentRead: options.consistent ?? true,
+      }),
+      { abortSignal: options.signal },
+    );
+    return strip<NodeItem>(out.Item);
+  }
+
+  /** Reads several nodes of one dispatch (strongly consistent), in the order asked. */
+  async getNodes(dispatchId: string, nodeIds: readonly number[], signal?: AbortSignal): Promise<NodeItem[]> {
+    const found = new Map<number, NodeItem>();
+    for (let i = 0; i < nodeIds.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = nodeIds
+        .slice(i, i + 100)
+        .map((id) => ({ pk: pk(dispatchId), sk: nodeSk(id) }));
+      for (let round = 0; keys && keys.length > 0; round++) {
+        const out: { Responses?: Record<string, Record<string, unknown>[]>; UnprocessedKeys?: Record<string, { Keys?: Record<string, unknown>[] }> } =
+          await this.db.send(
+            new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }),
+            { abortSignal: signal },
+          );
+        for (const raw of out.Responses?.[this.table] ?? []) {
+          const node = strip<NodeItem>(raw);
+          if (node) found.set(node.nodeId, node);
+        }
+        keys = out.UnprocessedKeys?.[this.table]?.Keys;
+        if (keys && keys.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** round)));
+      }
+    }
+    return nodeIds.flatMap((id) => {
+      const node = found.get(id);
+      return node ? [node] : [];
+    });
+  }
+
+  /** Reads every node of a dispatch, in id order. */
+  async listNodes(dispatchId: string, signal?: AbortSignal): Promise<NodeItem[]> {
+    return this.queryAll<NodeItem>(dispatchId, 'N#', signal);
+  }
+
+  /** Reads the cancel requests recorded on a dispatch, oldest first. */
+  async listCancelRequests(dispatchId: string, signal?: AbortSignal): Promise<CancelRequestItem[]> {
+    return this.queryAll<CancelRequestItem>(dispatchId, 'C#', signal);
+  }
+
+  private async queryAll<T>(dispatchId: string, prefix: string, signal?: AbortSignal): Promise<T[]> {
+    const items: T[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': pk(dispatchId), ':prefix': prefix },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+        { abortSignal: signal },
+      );
+      for (const raw of out.Items ?? []) {
+        const item = strip<T>(raw);
+        if (item) items.push(item);
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  /** Lists top-level dispatches, newest first. */
+  async listDispatches(options: { limit?: number; signal?: AbortSignal } = {}): Promise<DispatchItem[]> {
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: 'byList',
+        KeyConditionExpression: 'listKey = :k',
+        ExpressionAttributeValues: { ':k': 'DISPATCH' },
+        ScanIndexForward: false,
+        Limit: options.limit ?? 50,
+      }),
+      { abortSignal: options.signal },
+    );
+    return (out.Items ?? []).flatMap((raw) => strip<DispatchItem>(raw) ?? []);
+  }
+
+  /** Finds the nodes a job handle serves (one for most jobs, several for packed tasks). */
+  async nodesByJobHandle(jobHandle: string, signal?: AbortSignal): Promise<NodeItem[]> {
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: 'byJobHandle',
+        KeyConditionExpression: 'jobHandle = :h',
+        ExpressionAttributeValues: { ':h': jobHandle },
+      }),
+      { abortSignal: signal },
+    );
+    return (out.Items ?? []).flatMap((raw) => strip<NodeItem>(raw) ?? []);
+  }
+
+  /** Nodes that wait on a live job (from the job handle's recording to the node's end). */
+  async listActiveNodes(signal?: AbortSignal): Promise<NodeItem[]> {
+    const items: NodeItem[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'byList',
+          KeyConditionExpression: 'listKey = :k',
+          ExpressionAttributeValues: { ':k': 'ACTIVE' },
+          ExclusiveStartKey: start,
+        }),
+        { abortSignal: signal },
+      );
+      for (const raw of out.Items ?? []) {
+        const item = strip<NodeItem>(raw);
+        if (item) items.push(item);
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  /**
+   * Claims a node for a run: `NEW_OBJECT → RUNNING`, only while no cancel is requested.
+   * Returns the updated node, or undefined when the condition failed (read the node to learn why).
+   */
+  async claimNode(dispatchId: string, nodeId: number, runId: string, leaseUntil: number, now: string, signal?: AbortSignal): Promise<NodeItem | undefined> {
+    return this.conditionalUpdate(
+      dispatchId,
+      nodeId,
+      'SET #status = :running, runId = :run, leaseUntil = :lease, startedAt = :now, attempts = :one',
+      '#status = :new AND cancelRequested = :false',
+      { ':running': NodeStatus.RUNNING, ':run': runId, ':lease': leaseUntil, ':now': now, ':one': 1, ':new': NodeStatus.NEW_OBJECT, ':false': false },
+      signal,
+    );
+  }
+
+  /**
+   * Takes over a RUNNING node whose holder's lease lapsed (the invocation crashed or timed
+   * out). The attempt count goes up: that is a new try of the electron.
+   */
+  async takeOverNode(dispatchId: string, nodeId: number, runId: string, leaseUntil: number, nowMs: number, signal?: AbortSignal): Promise<NodeItem | undefined> {
+    return this.conditionalUpdate(
+      dispatchId,
+      nodeId,
+      'SET runId = :run, leaseUntil = :lease ADD attempts :one',
+      '#status = :running AND cancelRequested = :false AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
+      { ':running': NodeStatus.RUNNING, ':run': runId, ':lease': leaseUntil, ':one': 1, ':false': false, ':now': nowMs },
+      signal,
+    );
+  }
+
+  /**
+   * Renews the holder's lease and returns the node as it is now, so one write both keeps the
+   * claim and tells the watchdog whether a cancel was requested. Undefined when the claim was
+   * lost (another invocation took over, or the node ended).
+   */
+  async renewLease(dispatchId: string, nodeId: number, runId: string, leaseUntil: number, signal?: AbortSignal): Promise<NodeItem | undefined> {
+    return this.conditionalUpdate(
+      dispatchId,
+      nodeId,
+      'SET leaseUntil = :lease',
+      'runId = :run AND #status = :running',
+      { ':lease': leaseUntil, ':run': runId, ':running': NodeStatus.RUNNING },
+      signal,
+    );
+  }
+
+  /** Records that another try of the electron starts (retries within one claim). */
+  async recordAttempt(dispatchId: string, nodeId: number, runId: string, attempts: number, error: SerializedError, signal?: AbortSignal): Promise<NodeItem | undefined> {
+    return this.conditionalUpdate(
+      dispatchId,
+      nodeId,
+      'SET attempts = :attempts, lastError = :error',
+      'runId = :run AND #status = :running',
+      { ':attempts': attempts, ':error': error, ':run': runId, ':running': NodeStatus.RUNNING },
+      signal,
+    );
+  }
+
+  /**
+   * Records the job handle before the node waits on it, so that a cancel arriving at any
+   * later moment can find and stop the job. Fails (undefined) if the node left RUNNING.
+   */
+  async recordJobHandle(
+    dispatchId: string,
+    nodeId: number,
+    fields: { jobHandle: string; jobKind: string; taskToken?: string; childDispatchId?: string },
+    signal?: AbortSignal,
+  ): Promise<NodeItem | undefined> {
+    const values: Record<string, unknown> = {
+      ':h': fields.jobHandle,
+      ':k': fields.jobKind,
+      ':running': NodeStatus.RUNNING,
+      ':active': 'ACTIVE',
+      ':sort': `${dispatchId}#${nodeId}`,
+    };
+    let update = 'SET jobHandle = :h, jobKind = :k, listKey = :active, listSort = :sort';
+    if (fields.taskToken) {
+      update += ', taskToken = :t';
+      values[':t'] = fields.taskToken;
+    }
+    if (fields.childDispatchId) {
+      update += ', childDispatchId = :c';
+      values[':c'] = fields.childDispatchId;
+    }
+    return this.conditionalUpdate(dispatchId, nodeId, update, '#status = :running', values, signal);
+  }
+
+  /** Stores the task token of the state waiting on a RUNNING node (a retried wait gets a new one). */
+  async recordTaskToken(dispatchId: string, nodeId: number, taskToken: string, signal?: AbortSignal): Promise<NodeItem | undefined> {
+    return this.conditionalUpdate(dispatchId, nodeId, 'SET taskToken = :t', 'attribute_exists(pk)', { ':t': taskToken }, signal);
+  }
+
+  /** Stores the token of the node's `await` state; returns the node as it is now. */
+  async recordAwaitToken(dispatchId: string, nodeId: number, awaitToken: string, signal?: AbortSignal): Promise<NodeItem | undefined> {
+    return this.conditionalUpdate(dispatchId, nodeId, 'SET awaitToken = :t', 'attribute_exists(pk)', { ':t': awaitToken }, signal);
+  }
+
+  /**
+   * Ends a node: a terminal status, written only if the node is not terminal yet (and, when
+   * `runId` is given, only by the invocation that holds it). Returns the node as written, or
+   * undefined when another writer ended it first.
+   */
+  async finishNode(
+    dispatchId: string,
+    nodeId: number,
+    outcome: {
+      status: typeof NodeStatus.COMPLETED | typeof NodeStatus.FAILED | typeof NodeStatus.CANCELLED;
+      endedAt: string;
+      error?: SerializedError;
+      cancelledBy?: CancelMethod;
+      cancelReason?: string;
+      hasOutput?: boolean;
+      runId?: string;
+    },
+    signal?: AbortSignal,
+  ): Promise<NodeItem | undefined> {
+    const values: Record<string, unknown> = {
+      ':status': outcome.status,
+      ':ended': outcome.endedAt,
+      ':new': NodeStatus.NEW_OBJECT,
+      ':running': NodeStatus.RUNNING,
+    };
+    let update = 'SET #status = :status, endedAt = :ended';
+    if (outcome.error) {
+      update += ', #error = :error';
+      values[':error'] = outcome.error;
+    }
+    if (outcome.cancelledBy) {
+      update += ', cancelledBy = :by';
+      values[':by'] = outcome.cancelledBy;
+    }
+    if (outcome.cancelReason) {
+      update += ', cancelReason = if_not_exists(cancelReason, :reason)';
+      values[':reason'] = outcome.cancelReason;
+    }
+    if (outcome.hasOutput) update += ', hasOutput = :true';
+    if (outcome.hasOutput) values[':true'] = true;
+    update += ' REMOVE leaseUntil, listKey, listSort';
+    let condition = '#status IN (:new, :running)';
+    if (outcome.runId) {
+      condition += ' AND runId = :run';
+      values[':run'] = outcome.runId;
+    }
+    return this.conditionalUpdate(dispatchId, nodeId, update, condition, values, signal);
+  }
+
+  /**
+   * Sets a node's cancel flag if it is not terminal. Returns the node after the write, or
+   * undefined when it was already terminal (the caller reports it as such).
+   */
+  async requestNodeCancel(dispatchId: string, nodeId: number, reason: string, requestedAt: string, signal?: AbortSignal): Promise<NodeItem | undefined> {
+    return this.conditionalUpdate(
+      dispatchId,
+      nodeId,
+      'SET cancelRequested = :true, cancelReason = if_not_exists(cancelReason, :reason), cancelRequestedAt = if_not_exists(cancelRequestedAt, :at)',
+      '#status IN (:new, :running)',
+      {
+        ':true': true,
+        ':reason': reason,
+        ':at': requestedAt,
+        ':new': NodeStatus.NEW_OBJECT,
+        ':running': NodeStatus.RUNNING,
+      },
+      signal,
+    );
+  }
+
+  /** Records how the cancel handler is stopping a node's job, for the completion handler to report. */
+  async setCancelAction(dispatchId: string, nodeId: number, action: CancelMethod, signal?: AbortSignal): Promise<void> {
+    await this.conditionalUpdate(dispatchId, nodeId, 'SET cancelAction = :a', 'attribute_exists(pk)', { ':a': action }, signal);
+  }
+
+  /** Marks the whole dispatch as asked to cancel (new nodes of it then never start). */
+  async requestDispatchCancel(dispatchId: string, signal?: AbortSignal): Promise<DispatchItem | undefined> {
+    try {
+      const out = await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: pk(dispatchId), sk: DISPATCH_SK },
+          UpdateExpression: 'SET cancelRequested = :true',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':true': true },
+          ReturnValues: 'ALL_NEW',
+        }),
+        { abortSignal: signal },
+      );
+      return strip<DispatchItem>(out.Attributes);
+    } catch (error) {
+      if (isConditionFailed(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Records the execution started for a dispatch. */
+  async setExecutionArn(dispatchId: string, executionArn: string, signal?: AbortSignal): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: pk(dispatchId), sk: DISPATCH_SK },
+        UpdateExpression: 'SET executionArn = :arn',
+        ExpressionAttributeValues: { ':arn': executionArn },
+      }),
+      { abortSignal: signal },
+    );
+  }
+
+  /** Ends a dispatch unless it already ended. Returns the item as written, or undefined. */
+  async finishDispatch(
+    dispatchId: string,
+    outcome: { status: DispatchStatus; endedAt: string; error?: SerializedError; hasResult?: boolean },
+    signal?: AbortSignal,
+  ): Promise<DispatchItem | undefined> {
+    const values: Record<string, unknown> = { ':status': outcome.status, ':ended': outcome.endedAt, ':running': DispatchStatus.RUNNING };
+    let update = 'SET #status = :status, endedAt = :ended';
+    if (outcome.error) {
+      update += ', #error = :error';
+      values[':error'] = outcome.error;
+    }
+    if (outcome.hasResult) {
+      update += ', hasResult = :true';
+      values[':true'] = true;
+    }
+    try {
+      const out = await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: pk(dispatchId), sk: DISPATCH_SK },
+          UpdateExpression: update,
+          ConditionExpression: '#status = :running',
+          ExpressionAttributeNames: { '#status': 'status', ...(outcome.error ? { '#error': 'error' } : {}) },
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+        { abortSignal: signal },
+      );
+      return strip<DispatchItem>(out.Attributes);
+    } catch (error) {
+      if (isConditionFailed(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Appends a cancel request to the dispatch's audit trail. */
+  async recordCancelRequest(dispatchId: string, request: CancelRequestItem, signal?: AbortSignal): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: pk(dispatchId), sk: `C#${request.requestedAt}#${request.requestId}`, entity: 'cancel', ...request },
+      }),
+      { abortSignal: signal },
+    );
+  }
+
+  private async conditionalUpdate(
+    dispatchId: string,
+    nodeId: number,
+    update: string,
+    condition: string,
+    values: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+  ): Promise<NodeItem | undefined> {
+    // DynamoDB rejects names an expression does not use, so alias only what appears.
+    const aliases: Record<string, string> = { '#status': 'status', '#error': 'error' };
+    const names = Object.fromEntries(
+      Object.entries(aliases).filter(([alias]) => update.includes(alias) || condition.includes(alias)),
+    );
+    try {
+      const out = await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: pk(dispatchId), sk: nodeSk(nodeId) },
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+        { abortSignal: signal },
+      );
+      return strip<NodeItem>(out.Attributes);
+    } catch (error) {
+      if (isConditionFailed(error)) return undefined;
+      throw error;
+    }
+  }
+}
+

@@ -1,0 +1,68 @@
+/**
+ * The watchdog of a node that runs inside the step handler (or in a local process the handler
+ * owns). Stopping an execution does not stop a running Lambda on AWS, so the node itself must
+ * notice a cancel: the watchdog re-reads the node's `cancelRequested` flag every
+ * `watchdogIntervalMs` (one eventually consistent read) and renews the node's lease every
+ * third of `leaseMs` (one conditional write, which also returns the flag).
+ */
+import type { RuntimeConfig } from './config.ts';
+import type { NodeItem, Store } from './store.ts';
+
+/** Why the watchdog fired. */
+export type WatchdogAlarm =
+  | { readonly kind: 'cancel'; readonly reason: string }
+  /** Another invocation took the node over, or the node ended elsewhere: stop without writing. */
+  | { readonly kind: 'lost-claim' };
+
+/** A running watchdog; `stop()` ends its loop (always call it). */
+export interface Watchdog {
+  stop(): void;
+}
+
+/** Starts watching a node held by `runId`; calls `onAlarm` at most once. */
+export function startWatchdog(
+  store: Store,
+  config: Pick<RuntimeConfig, 'watchdogIntervalMs' | 'leaseMs'>,
+  node: { dispatchId: string; nodeId: number; runId: string },
+  onAlarm: (alarm: WatchdogAlarm) => void,
+): Watchdog {
+  let stopped = false;
+  let fired = false;
+  const fire = (alarm: WatchdogAlarm): void => {
+    if (fired || stopped) return;
+    fired = true;
+    onAlarm(alarm);
+  };
+  const check = (item: NodeItem | undefined): void => {
+    if (!item || item.runId !== node.runId || (item.status !== 'RUNNING' && item.status !== 'NEW_OBJECT')) {
+      fire({ kind: 'lost-claim' });
+    } else if (item.cancelRequested) {
+      fire({ kind: 'cancel', reason: item.cancelReason ?? 'cancel requested' });
+    }
+  };
+  const renewEvery = Math.max(config.watchdogIntervalMs, Math.floor(config.leaseMs / 3));
+  let lastRenew = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async (): Promise<void> => {
+    if (stopped || fired) return;
+    try {
+      if (Date.now() - lastRenew >= renewEvery) {
+        lastRenew = Date.now();
+        check(await store.renewLease(node.dispatchId, node.nodeId, node.runId, Date.now() + config.leaseMs));
+      } else {
+        check(await store.getNode(node.dispatchId, node.nodeId, { consistent: false }));
+      }
+    } catch {
+      // A failed read is not a cancel; the next tick tries again, and a lapsed lease is
+      // handled by whoever takes the node over.
+    }
+    if (!stopped && !fired) timer = setTimeout(() => void tick(), config.watchdogIntervalMs);
+  };
+  timer = setTimeout(() => void tick(), config.watchdogIntervalMs);
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}

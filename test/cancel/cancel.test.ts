@@ -1,0 +1,203 @@
+// Cancellation on the local cloud, proven by observation: heartbeat files stop growing,
+// processes are gone, no job is left, nothing was uploaded or submitted for a node that never
+// started — and the statuses and the report say what really happened.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DescribeJobsCommand, ListJobsCommand } from '@aws-sdk/client-batch';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
+import * as wf from './fixtures/workflows.ts';
+import { alive, beats, heartbeatStopped, waitFor } from './observe.ts';
+
+const FIXTURES = new URL('./fixtures/workflows.ts', import.meta.url).pathname;
+let h: RuntimeHarness;
+beforeAll(async () => {
+  h = await startHarness({}, FIXTURES);
+}, 60_000);
+afterAll(async () => h?.close());
+
+const nodeOf = async (dispatchId: string, id: number) => (await h.client.getResult(dispatchId)).nodes[id]!;
+const running = (dispatchId: string, id: number) => waitFor(`node ${id} RUNNING`, async () => (await nodeOf(dispatchId, id)).status === 'RUNNING');
+const sub = (name: string) => join(h.dir, name);
+
+describe('cancelling a running Lambda electron', () => {
+  it('aborts its signal; it stops, the child never runs, the node ends CANCELLED', async () => {
+    const id = await h.client.dispatch(wf.lambdaRunning)(h.dir);
+    await waitFor('beats', () => beats(sub('polite.beat')) > 3);
+    const report = await h.client.cancel(id, { taskIds: [0], reason: 'not needed' });
+    expect(await heartbeatStopped(sub('polite.beat'))).toBe(true);
+    expect(report.cancelled.map((c) => [c.id, c.previousStatus, c.status, c.method])).toEqual([
+      [0, 'RUNNING', 'CANCELLED', 'signal'],
+      [1, 'NEW_OBJECT', 'CANCELLED', 'not-started'],
+    ]);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.status).toBe('CANCELLED');
+    expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
+    expect(result.nodes[0]!.cancelledBy).toBe('signal');
+    expect(existsSync(sub('ran.log'))).toBe(false);
+    expect(result.cancelRequests).toHaveLength(1);
+    expect(result.cancelRequests[0]).toMatchObject({ reason: 'not needed', targets: [0] });
+    expect(result.cancelRequests[0]!.requestedBy).toMatch(/^arn:aws:iam::\d{12}:user\//);
+  });
+
+  it('terminates an electron that ignores its signal once its grace period ends', async () => {
+    const id = await h.client.dispatch(wf.lambdaStubborn)(h.dir);
+    await waitFor('beats', () => beats(sub('stubborn.beat')) > 3);
+    const asked = Date.now();
+    const report = await h.client.cancel(id, { taskIds: [0] });
+    expect(await heartbeatStopped(sub('stubborn.beat'))).toBe(true);
+    // graceSeconds is 1: terminated after the grace period, not before.
+    expect(Date.now() - asked).toBeGreaterThanOrEqual(1_000);
+    expect(report.cancelled[0]).toMatchObject({ id: 0, status: 'CANCELLED', method: 'terminated' });
+    expect((await h.client.getResult(id, { wait: true, timeoutMs: 20_000 })).status).toBe('CANCELLED');
+  });
+});
+
+describe('cancelling a running Batch job', () => {
+  it('terminates the whole process group; the job ends FAILED with the reason; the node CANCELLED', async () => {
+    const id = await h.client.dispatch(wf.batchRunning)(h.dir);
+    await waitFor('job beats', () => beats(sub('job.beat')) > 3, 30_000);
+    const [pid, grandchild] = readFileSync(sub('job.pids'), 'utf8').split(' ').map(Number) as [number, number];
+    expect(alive(pid) && alive(grandchild)).toBe(true);
+    const report = await h.client.cancel(id, { taskIds: [0], reason: 'budget exhausted' });
+    expect(report.cancelled[0]).toMatchObject({ id: 0, method: 'TerminateJob' });
+    await waitFor('process group gone', () => !alive(pid) && !alive(grandchild), 10_000);
+    expect(await heartbeatStopped(sub('job.beat'))).toBe(true);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.nodes[0]).toMatchObject({ status: 'CANCELLED', cancelledBy: 'TerminateJob' });
+    const jobId = result.nodes[0]!.jobHandle!.split('/').pop()!;
+    const job = (await h.cloud.clients.batch.send(new DescribeJobsCommand({ jobs: [jobId] }))).jobs![0]!;
+    expect(job.status).toBe('FAILED');
+    expect(job.statusReason).toBe('budget exhausted');
+    expect(existsSync(sub('ran.log'))).toBe(false);
+  }, 60_000);
+});
+
+describe('cancelling a node that has not started', () => {
+  it('never starts it: nothing uploaded, no job submitted, and its descendants are cancelled too', async () => {
+    const submittedBefore = h.cloud.requestCounters.get('batch', 'SubmitJob');
+    const id = await h.client.dispatch(wf.notStarted)(h.dir);
+    await running(id, 0);
+    const report = await h.client.cancel(id, { taskIds: [1] });
+    expect(report.cancelled.map((c) => [c.id, c.previousStatus, c.method])).toEqual([
+      [1, 'NEW_OBJECT', 'not-started'],
+      [2, 'NEW_OBJECT', 'not-started'],
+    ]);
+    // Let node 0 finish so that node 1's state runs and finds its cancel.
+    await h.client.cancel(id, { taskIds: [0] });
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED', 'CANCELLED']);
+    expect(result.nodes[1]!.cancelledBy).toBe('not-started');
+    expect(result.nodes[1]!.startedAt).toBeUndefined();
+    expect(h.cloud.requestCounters.get('batch', 'SubmitJob')).toBe(submittedBefore);
+    const outputs = await h.client.outputs();
+    await expect(
+      h.cloud.clients.s3.send(new HeadObjectCommand({ Bucket: outputs.bucketName, Key: `dispatches/${id}/nodes/1/inputs` })),
+    ).rejects.toMatchObject({ name: 'NotFound' });
+    expect(existsSync(sub('second.beat'))).toBe(false);
+  });
+});
+
+describe('cancelling tasks 1, 3 and 5', () => {
+  it('cancels them and all their descendants; every other node completes; the dispatch ends CANCELLED', async () => {
+    const id = await h.client.dispatch(wf.eight)(h.dir);
+    await Promise.all([1, 3, 5].map((n) => waitFor(`n${n} beats`, () => beats(sub(`n${n}.beat`)) > 1)));
+    const report = await h.client.cancel(id, { taskIds: [1, 3, 5] });
+    expect(report.cancelled.map((c) => c.id).sort((a, b) => Number(a) - Number(b))).toEqual([1, 3, 4, 5, 6]);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+    expect(result.status).toBe('CANCELLED');
+    const status = Object.fromEntries(result.nodes.map((n) => [n.id, n.status]));
+    expect(status).toEqual({ 0: 'COMPLETED', 1: 'CANCELLED', 2: 'COMPLETED', 3: 'CANCELLED', 4: 'CANCELLED', 5: 'CANCELLED', 6: 'CANCELLED', 7: 'COMPLETED' });
+    for (const n of [1, 3, 5]) expect(await heartbeatStopped(sub(`n${n}.beat`), 200)).toBe(true);
+    const ran = readFileSync(sub('ran.log'), 'utf8').trim().split('\n').sort();
+    expect(ran).toEqual(['n0', 'n2', 'n7']);
+  }, 60_000);
+});
+
+describe('cancelling a whole dispatch', () => {
+  it('aborts the execution, stops every process and job, and getResult returns promptly', async () => {
+    const id = await h.client.dispatch(wf.eight)(h.dir + '/whole');
+    await import('node:fs').then((fs) => fs.mkdirSync(h.dir + '/whole', { recursive: true }));
+    const w = (n: string) => join(h.dir, 'whole', n);
+    await Promise.all([1, 3, 5].map((n) => waitFor(`n${n} beats`, () => beats(w(`n${n}.beat`)) > 1)));
+    const asked = Date.now();
+    const report = await h.client.cancel(id, { reason: 'stop everything' });
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(Date.now() - asked).toBeLessThan(10_000);
+    expect(report.executionStopped).toBe(true);
+    expect(result.status).toBe('CANCELLED');
+    expect(result.nodes.every((n) => n.status === 'COMPLETED' || n.status === 'CANCELLED')).toBe(true);
+    for (const n of [1, 3, 5]) expect(await heartbeatStopped(w(`n${n}.beat`), 200)).toBe(true);
+    const exec = await h.cloud.clients.sfn.send(
+      new DescribeExecutionCommand({ executionArn: (await h.client.outputs()).stateMachineArnPrefix.replace(':stateMachine:', ':execution:') + `eight:${id}` }),
+    );
+    expect(exec.status).toBe('ABORTED');
+  }, 60_000);
+});
+
+describe('cancelling a sublattice', () => {
+  it('cancels one node inside the child ("1/2") while the rest of the child completes', async () => {
+    const dir = join(h.dir, 'sub1');
+    (await import('node:fs')).mkdirSync(dir);
+    const id = await h.client.dispatch(wf.outer)(dir);
+    await waitFor('inner slow beats', () => beats(join(dir, 'inner-slow.beat')) > 1);
+    const report = await h.client.cancel(id, { taskIds: ['1/2'] });
+    expect(report.cancelled.map((c) => [c.id, c.method])).toEqual([['1/2', 'signal']]);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+    const child = await h.client.getResult(result.nodes[1]!.childDispatchId!);
+    expect(child.nodes.map((n) => n.status)).toEqual(['COMPLETED', 'COMPLETED', 'CANCELLED', 'COMPLETED']);
+    expect(child.status).toBe('CANCELLED');
+    expect(result.nodes[1]!.status).toBe('CANCELLED');
+  }, 60_000);
+
+  it('cancelling the sublattice node cancels its child dispatch recursively', async () => {
+    const dir = join(h.dir, 'sub2');
+    (await import('node:fs')).mkdirSync(dir);
+    const id = await h.client.dispatch(wf.outer)(dir);
+    await waitFor('inner slow beats', () => beats(join(dir, 'inner-slow.beat')) > 1);
+    const report = await h.client.cancel(id, { taskIds: [1] });
+    expect(report.cancelled.find((c) => c.id === 1)).toMatchObject({ method: 'child-dispatch' });
+    expect(await heartbeatStopped(join(dir, 'inner-slow.beat'))).toBe(true);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+    expect(result.nodes.map((n) => n.status)).toEqual(['COMPLETED', 'CANCELLED', 'CANCELLED']);
+    const child = await h.client.getResult(result.nodes[1]!.childDispatchId!);
+    expect(child.status).toBe('CANCELLED');
+    expect(child.nodes.every((n) => n.status === 'COMPLETED' || n.status === 'CANCELLED')).toBe(true);
+  }, 60_000);
+});
+
+describe('cancelling what already ended', () => {
+  it('reports terminal nodes in alreadyTerminal and changes nothing; twice is harmless', async () => {
+    const dir = join(h.dir, 'done');
+    (await import('node:fs')).mkdirSync(dir);
+    const id = await h.client.dispatch(wf.quick)(dir);
+    const before = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(before.status).toBe('COMPLETED');
+    for (let i = 0; i < 2; i++) {
+      const report = await h.client.cancel(id);
+      expect(report.cancelled).toEqual([]);
+      expect(report.executionStopped).toBe(false);
+      expect(report.alreadyTerminal).toEqual([0, 1, 2, 3].map((n) => ({ id: n, status: 'COMPLETED' })));
+    }
+    const report = await h.client.cancel(id, { taskIds: [2, 9] });
+    // Node 3 is 2's descendant: part of the target set, and terminal too.
+    expect(report.alreadyTerminal).toEqual([
+      { id: 2, status: 'COMPLETED' },
+      { id: 3, status: 'COMPLETED' },
+    ]);
+    expect(report.notFound).toEqual([9]);
+    const after = await h.client.getResult(id);
+    expect(after.status).toBe('COMPLETED');
+    expect(after.nodes.map((n) => [n.status, n.endedAt])).toEqual(before.nodes.map((n) => [n.status, n.endedAt]));
+    expect(after.cancelRequests).toHaveLength(3);
+  });
+});
+
+describe('leaves nothing running', () => {
+  it('no Batch job of this cloud is left RUNNING', async () => {
+    const jobs = await h.cloud.clients.batch.send(new ListJobsCommand({ jobQueue: 'valence-queue', jobStatus: 'RUNNING' }));
+    expect(jobs.jobSummaryList ?? []).toEqual([]);
+  });
+});

@@ -1,0 +1,120 @@
+// Cancels that land at chosen moments: while a Batch job waits in RUNNABLE, while a quantum
+// task is QUEUED, and between an executor's steps (made wide with injected latency).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DescribeJobsCommand, ListJobsCommand } from '@aws-sdk/client-batch';
+import { GetQuantumTaskCommand } from '@aws-sdk/client-braket';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
+import * as wf from './fixtures/workflows.ts';
+import { beats, waitFor } from './observe.ts';
+
+const FIXTURES = new URL('./fixtures/workflows.ts', import.meta.url).pathname;
+let h: RuntimeHarness;
+beforeAll(async () => {
+  h = await startHarness({ batchDelays: { submittedMs: 20, pendingMs: 20, runnableMs: 4_000, startingMs: 20 }, braketQueueDelayMs: 4_000, braketRunMs: 4_000 }, FIXTURES);
+  // Warm the step and cancel handlers, so the windows below are not eaten by cold starts.
+  const warm = await h.client.dispatch(wf.quick)(h.dir);
+  await h.client.getResult(warm, { wait: true });
+  await h.client.cancel(warm);
+}, 60_000);
+afterAll(async () => h?.close());
+afterEach(() => h.cloud.faults.clear());
+
+const fresh = async (name: string) => {
+  const dir = join(h.dir, name);
+  (await import('node:fs')).mkdirSync(dir);
+  return dir;
+};
+const jobStatus = async (handle: string) =>
+  (await h.cloud.clients.batch.send(new DescribeJobsCommand({ jobs: [handle.split('/').pop()!] }))).jobs![0]!;
+
+describe('a queued Batch job (RUNNABLE)', () => {
+  it('is cancelled with CancelJob and never starts', async () => {
+    const dir = await fresh('runnable');
+    const id = await h.client.dispatch(wf.batchRunning)(dir);
+    const handle = await waitFor('job handle', async () => (await h.client.getResult(id)).nodes[0]!.jobHandle);
+    await waitFor('RUNNABLE', async () => (await jobStatus(handle)).status === 'RUNNABLE');
+    const report = await h.client.cancel(id, { taskIds: [0], reason: 'queued too long' });
+    expect(report.cancelled[0]).toMatchObject({ id: 0, method: 'CancelJob', status: 'CANCELLED' });
+    const job = await jobStatus(handle);
+    expect(job.status).toBe('FAILED');
+    expect(job.startedAt).toBeUndefined();
+    // Past the moment it would have started: it never ran.
+    await new Promise((r) => setTimeout(r, 4_500));
+    expect(existsSync(join(dir, 'job.pids'))).toBe(false);
+    expect(beats(join(dir, 'job.beat'))).toBe(0);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
+    expect(result.nodes[0]!.cancelledBy).toBe('CancelJob');
+  }, 60_000);
+});
+
+describe('a QUEUED quantum task', () => {
+  it('is cancelled with CancelQuantumTask and produces no result', async () => {
+    const dir = await fresh('queued-braket');
+    const id = await h.client.dispatch(wf.braketRunning)(dir);
+    const handle = await waitFor('task handle', async () => (await h.client.getResult(id)).nodes[0]!.jobHandle);
+    const before = await h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: handle }));
+    expect(before.status).toBe('QUEUED');
+    const report = await h.client.cancel(id, { taskIds: [0] });
+    expect(report.cancelled[0]).toMatchObject({ method: 'CancelQuantumTask', status: 'CANCELLED' });
+    const after = await h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: handle }));
+    expect(after.status).toBe('CANCELLED');
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
+  }, 30_000);
+});
+
+describe('a RUNNING quantum task', () => {
+  it('is cancelled with CancelQuantumTask while it runs', async () => {
+    const dir = await fresh('running-braket');
+    const id = await h.client.dispatch(wf.braketRunning)(dir);
+    const handle = await waitFor('task handle', async () => (await h.client.getResult(id)).nodes[0]!.jobHandle);
+    await waitFor('RUNNING', async () => (await h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: handle }))).status === 'RUNNING', 10_000);
+    const report = await h.client.cancel(id, { taskIds: [0] });
+    expect(report.cancelled[0]).toMatchObject({ method: 'CancelQuantumTask', status: 'CANCELLED' });
+    const after = await h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: handle }));
+    expect(after.status).toBe('CANCELLED');
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
+    expect(result.nodes[0]!.cancelledBy).toBe('CancelQuantumTask');
+  }, 30_000);
+});
+
+describe('a cancel landing between executor steps', () => {
+  it('after the upload and before the submit: stops there; no job is ever submitted', async () => {
+    const dir = await fresh('between-upload');
+    // Warm up so the window below is the upload, not a cold start.
+    await h.client.getResult(await h.client.dispatch(wf.quick)(await fresh('warm1')), { wait: true });
+    const submitted = h.cloud.requestCounters.get('batch', 'SubmitJob');
+    h.cloud.faults.add({ service: 's3', operation: 'PutObject', latencyMs: 1_500 });
+    const id = await h.client.dispatch(wf.batchRunning)(dir);
+    await waitFor('node 0 RUNNING', async () => (await h.client.getResult(id)).nodes[0]!.status === 'RUNNING');
+    const report = await h.client.cancel(id, { taskIds: [0] });
+    h.cloud.faults.clear();
+    expect(report.cancelled[0]).toMatchObject({ id: 0, previousStatus: 'RUNNING' });
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.nodes[0]).toMatchObject({ status: 'CANCELLED', cancelledBy: 'between-steps' });
+    expect(result.nodes[0]!.jobHandle).toBeUndefined();
+    expect(h.cloud.requestCounters.get('batch', 'SubmitJob')).toBe(submitted);
+  }, 60_000);
+
+  it('after the submit and before the job handle is stored: the job is stopped, nothing is left running', async () => {
+    const dir = await fresh('between-submit');
+    h.cloud.faults.add({ service: 'batch', operation: 'SubmitJob', latencyMs: 1_500 });
+    const submitted = h.cloud.requestCounters.get('batch', 'SubmitJob');
+    const id = await h.client.dispatch(wf.batchRunning)(dir);
+    await waitFor('submit under way', () => h.cloud.requestCounters.get('batch', 'SubmitJob') > submitted);
+    const report = await h.client.cancel(id, { taskIds: [0] });
+    expect(report.cancelled[0]).toMatchObject({ id: 0, previousStatus: 'RUNNING' });
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.nodes[0]!.status).toBe('CANCELLED');
+    const job = await jobStatus(result.nodes[0]!.jobHandle!);
+    expect(job.status).toBe('FAILED');
+    await new Promise((r) => setTimeout(r, 4_500));
+    expect(existsSync(join(dir, 'job.pids'))).toBe(false);
+    const running = await h.cloud.clients.batch.send(new ListJobsCommand({ jobQueue: 'valence-queue', jobStatus: 'RUNNING' }));
+    expect(running.jobSummaryList ?? []).toEqual([]);
+  }, 60_000);
+});

@@ -1,0 +1,394 @@
+// The Orchestrator's template: every resource and permission the deploy relies on.
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import { Match } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { readGraphHash } from '../../sdk/index.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { permissionMap, removeTestOutdirs, render, statementsOf, STACK_NAME, synthesize, type Synthesized } from './support.ts';
+
+afterAll(removeTestOutdirs);
+
+let base: Synthesized;
+beforeAll(async () => {
+  // GIVEN the orchestrator with default props over the fixture workflows
+  base = await synthesize();
+});
+
+const resolved = (value: unknown): string => render(base.stack.resolve(value));
+const functionRole = (fn: unknown): iam.IRole => (fn as { role: iam.IRole }).role;
+
+describe('state machines', () => {
+  it('creates one Standard state machine per exported lattice, named {stackName}-{latticeName}, plus the graph runner', () => {
+    // THEN exactly three machines exist (the default export repeats `pipeline`, `version` is no lattice)
+    base.template.resourceCountIs('AWS::StepFunctions::StateMachine', 3);
+    for (const name of ['infra-fixture-pipeline', 'infra-fixture-single', 'graph-runner']) {
+      base.template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+        StateMachineName: `${STACK_NAME}-${name}`,
+        StateMachineType: 'STANDARD',
+        TracingConfiguration: { Enabled: true },
+        LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true, Destinations: [Match.objectLike({})] },
+      });
+    }
+  });
+
+  it('compiles each definition with the step handler ARN substituted at deploy time', () => {
+    const machines = Object.values(base.template.findResources('AWS::StepFunctions::StateMachine'));
+    for (const machine of machines) {
+      const properties = machine.Properties as { DefinitionString: string; DefinitionSubstitutions: Record<string, unknown> };
+      // THEN the definition names the handler only through ${StepHandlerArn}, resolved to the function's ARN
+      expect(typeof properties.DefinitionString).toBe('string');
+      expect(properties.DefinitionString).toContain('"FunctionName":"${StepHandlerArn}"');
+      expect(render(properties.DefinitionSubstitutions.StepHandlerArn)).toBe(resolved(base.orchestrator.stepHandler.functionArn));
+    }
+  });
+
+  it('records the graph hash of each lattice (definition Comment and tag), so a stale deploy is detectable', () => {
+    const pipeline = Object.values(base.template.findResources('AWS::StepFunctions::StateMachine', { Properties: { StateMachineName: `${STACK_NAME}-infra-fixture-pipeline` } }))[0];
+    const properties = pipeline!.Properties as { DefinitionString: string; Tags: { Key: string; Value: string }[] };
+    const hash = readGraphHash(properties.DefinitionString);
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(properties.Tags).toContainEqual({ Key: 'valence:graph-hash', Value: hash });
+  });
+
+  it('lets the state machines invoke the step handler and nothing else', () => {
+    const machine = base.orchestrator.stateMachines['infra-fixture-pipeline']!;
+    const permissions = permissionMap(statementsOf(base.template, base.stack, machine.role));
+    expect(permissions['lambda:InvokeFunction']).toEqual([resolved(base.orchestrator.stepHandler.functionArn)]);
+    expect(Object.keys(permissions).filter((action) => !/^(logs|xray):/.test(action))).toEqual(['lambda:InvokeFunction']);
+  });
+});
+
+describe('handlers', () => {
+  const handlers = () => [base.orchestrator.stepHandler, base.orchestrator.cancelHandler, base.orchestrator.completionHandler, base.orchestrator.sweeper];
+
+  it('runs the four handlers on nodejs22.x, ARM64, with source maps', () => {
+    base.template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'nodejs22.x', Architectures: ['arm64'] }, 4);
+  });
+
+  it('gives every handler the stack environment the runtime reads', () => {
+    for (const fn of handlers()) {
+      const logicalId = base.stack.getLogicalId(fn.node.defaultChild as never);
+      const variables = (base.template.toJSON().Resources[logicalId].Properties.Environment.Variables ?? {}) as Record<string, unknown>;
+      expect(Object.keys(variables).sort()).toEqual(
+        [
+          'NODE_OPTIONS',
+          'VALENCE_BUCKET',
+          'VALENCE_GRAPH_RUNNER_ARN',
+          'VALENCE_JOB_DEFINITION',
+          'VALENCE_JOB_QUEUE',
+          'VALENCE_STACK',
+          'VALENCE_STATE_MACHINE_PREFIX',
+          'VALENCE_TABLE',
+        ].sort(),
+      );
+      expect(variables.NODE_OPTIONS).toBe('--enable-source-maps');
+      expect(variables.VALENCE_STACK).toBe(STACK_NAME);
+      expect(render(variables.VALENCE_STATE_MACHINE_PREFIX)).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-`);
+      expect(render(variables.VALENCE_GRAPH_RUNNER_ARN)).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-graph-runner`);
+      expect(render(variables.VALENCE_TABLE)).toBe(resolved(base.orchestrator.table.tableName));
+      expect(render(variables.VALENCE_BUCKET)).toBe(resolved(base.orchestrator.bucket.bucketName));
+      expect(render(variables.VALENCE_JOB_QUEUE)).toBe(resolved(base.orchestrator.jobQueue!.jobQueueArn));
+    }
+  });
+
+  it('writes each handler log to its own log group, and lets each role write only there', () => {
+    for (const fn of handlers()) {
+      const statements = statementsOf(base.template, base.stack, functionRole(fn));
+      const logs = statements.filter((s) => s.actions.some((a) => a.startsWith('logs:')));
+      expect(logs).toHaveLength(1);
+      expect(logs[0]!.actions).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    }
+    // No handler role carries AWSLambdaBasicExecutionRole (logs:* on every group).
+    const roles = base.template.toJSON().Resources as Record<string, { Properties: { ManagedPolicyArns?: unknown } }>;
+    for (const fn of handlers()) {
+      const roleId = base.stack.getLogicalId(functionRole(fn).node.defaultChild as never);
+      expect(roles[roleId]!.Properties.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+});
+
+describe('storage', () => {
+  it('creates the table: on-demand, PITR, pk/sk, and the byJobHandle and byList indexes', () => {
+    base.template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: {
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          { IndexName: 'byJobHandle', KeySchema: [{ AttributeName: 'jobHandle', KeyType: 'HASH' }], Projection: { ProjectionType: 'ALL' } },
+          {
+            IndexName: 'byList',
+            KeySchema: [
+              { AttributeName: 'listKey', KeyType: 'HASH' },
+              { AttributeName: 'listSort', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      },
+    });
+  });
+
+  it('creates the payload bucket: private, SSL only, encrypted, logged, dispatches/ expiring after 30 days', () => {
+    const bucketId = base.stack.getLogicalId(base.orchestrator.bucket.node.defaultChild as never);
+    base.template.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      Properties: {
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        LoggingConfiguration: { DestinationBucketName: { Ref: base.stack.getLogicalId(base.orchestrator.accessLogBucket.node.defaultChild as never) } },
+        LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'dispatches/', ExpirationInDays: 30, Status: 'Enabled' })]) },
+      },
+    });
+    base.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucketId },
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
+    });
+    // No custom resource empties buckets unless asked.
+    base.template.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
+  });
+
+  it('honours removalPolicy, autoDeleteObjects and payloadRetentionDays', async () => {
+    // WHEN the user asks for a disposable stack with 7-day payloads
+    const { template } = await synthesize({ removalPolicy: RemovalPolicy.DESTROY, autoDeleteObjects: true, payloadRetentionDays: 7 });
+    // THEN
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
+    template.resourceCountIs('Custom::S3AutoDeleteObjects', 2);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'dispatches/', ExpirationInDays: 7 })]) },
+    });
+  });
+});
+
+describe('cancel and status API', () => {
+  it('serves POST /dispatches/{id}/cancel and GET /dispatches/{id} from the cancel handler, IAM-authorized', () => {
+    base.template.resourceCountIs('AWS::ApiGateway::Method', 2);
+    const cancelFn = resolved(base.orchestrator.cancelHandler.functionArn);
+    for (const method of Object.values(base.template.findResources('AWS::ApiGateway::Method'))) {
+      const properties = method.Properties as { AuthorizationType: string; HttpMethod: string; Integration: { Type: string; Uri: unknown } };
+      expect(properties.AuthorizationType).toBe('AWS_IAM');
+      expect(properties.Integration.Type).toBe('AWS_PROXY');
+      expect(render(properties.Integration.Uri)).toContain(cancelFn);
+    }
+    base.template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'cancel' });
+    base.template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: '{id}' });
+  });
+
+  it('validates the cancel body against a JSON schema model', () => {
+    base.template.hasResourceProperties('AWS::ApiGateway::Method', {
+      HttpMethod: 'POST',
+      RequestModels: { 'application/json': Match.anyValue() },
+      RequestValidatorId: Match.anyValue(),
+      RequestParameters: { 'method.request.path.id': true },
+    });
+    base.template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true, ValidateRequestParameters: true });
+    const model = Object.values(base.template.findResources('AWS::ApiGateway::Model'))[0]!.Properties as { Schema: Record<string, any> };
+    expect(model.Schema.type).toBe('object');
+    expect(model.Schema.additionalProperties).toBe(false);
+    expect(model.Schema.properties.reason.type).toBe('string');
+    expect(model.Schema.properties.taskIds.type).toBe('array');
+    expect(model.Schema.properties.taskIds.items.oneOf.map((s: { type: string }) => s.type)).toEqual(['integer', 'string']);
+  });
+
+  it('writes access logs from stage prod', () => {
+    base.template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      StageName: 'prod',
+      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+      MethodSettings: [Match.objectLike({ LoggingLevel: 'ERROR' })],
+    });
+  });
+});
+
+describe('events', () => {
+  it('routes Batch job state changes of the stack queue and of the queues nodes name to the completion handler', () => {
+    const completion = resolved(base.orchestrator.completionHandler.functionArn);
+    const rules = Object.values(base.template.findResources('AWS::Events::Rule')).map((r) => r.Properties as Record<string, any>);
+    const batchRule = rules.find((r) => r.EventPattern?.source?.[0] === 'aws.batch')!;
+    expect(batchRule.EventPattern['detail-type']).toEqual(['Batch Job State Change']);
+    expect(batchRule.EventPattern.detail.jobQueue.map(render)).toEqual([
+      resolved(base.orchestrator.jobQueue!.jobQueueArn),
+      `arn:\${AWS::Partition}:batch:\${AWS::Region}:\${AWS::AccountId}:job-queue/research-queue`,
+    ]);
+    expect(render(batchRule.Targets[0].Arn)).toBe(completion);
+    const braketRule = rules.find((r) => r.EventPattern?.source?.[0] === 'aws.braket')!;
+    expect(braketRule.EventPattern['detail-type']).toEqual(['Braket Task State Change', 'Braket Job State Change']);
+    expect(render(braketRule.Targets[0].Arn)).toBe(completion);
+  });
+
+  it('runs the sweeper every minute, or at the configured interval', async () => {
+    const sweeper = resolved(base.orchestrator.sweeper.functionArn);
+    const schedule = Object.values(base.template.findResources('AWS::Events::Rule')).map((r) => r.Properties as Record<string, any>).find((r) => r.ScheduleExpression)!;
+    expect(schedule.ScheduleExpression).toBe('rate(1 minute)');
+    expect(render(schedule.Targets[0].Arn)).toBe(sweeper);
+    // WHEN the interval is five minutes
+    const { template } = await synthesize({ sweepInterval: Duration.minutes(5) });
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
+  });
+});
+
+describe('Batch', () => {
+  it('creates a Fargate compute environment in private subnets, a queue and a job definition built from the Dockerfile', () => {
+    base.template.hasResourceProperties('AWS::Batch::ComputeEnvironment', {
+      Type: 'managed',
+      ComputeResources: Match.objectLike({ Type: 'FARGATE', Subnets: Match.anyValue() }),
+    });
+    base.template.resourceCountIs('AWS::Batch::JobQueue', 1);
+    base.template.resourceCountIs('AWS::EC2::NatGateway', 1);
+    base.template.resourceCountIs('AWS::EC2::FlowLog', 1);
+    const definition = Object.values(base.template.findResources('AWS::Batch::JobDefinition'))[0]!.Properties as Record<string, any>;
+    expect(definition.PlatformCapabilities).toEqual(['FARGATE']);
+    const container = definition.ContainerProperties;
+    expect(container.Command).toEqual(['node', '--import', 'tsx', '/app/sdk/runtime/job-runner.ts']);
+    const environment = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, render(e.Value)]));
+    expect(environment.VALENCE_WORKFLOWS).toBe('/app/test/infra/fixtures/workflows.ts');
+    expect(environment.VALENCE_TABLE).toBe(resolved(base.orchestrator.table.tableName));
+    expect(environment.VALENCE_BUCKET).toBe(resolved(base.orchestrator.bucket.bucketName));
+    // The image is a Docker asset built at deploy time (an ECR image URI with the asset hash).
+    expect(render(container.Image)).toMatch(/dkr\.ecr\..*container-assets.*:[0-9a-f]{64}$/);
+    // The job role reads and writes the table and the payloads.
+    const jobRoleNode = base.orchestrator.node.findChild('JobRole') as iam.Role;
+    const jobRole = permissionMap(statementsOf(base.template, base.stack, jobRoleNode));
+    expect(jobRole['dynamodb:UpdateItem']).toBeDefined();
+    expect(jobRole['s3:PutObject']).toEqual([`${resolved(base.orchestrator.bucket.bucketArn)}/dispatches/*`]);
+  });
+
+  it('uses the job queue and job definition the user brings, and creates none', async () => {
+    // GIVEN an imported queue and job definition
+    const { template, orchestrator, stack } = await synthesize({}, (s: Stack) => ({
+      jobQueue: batch.JobQueue.fromJobQueueArn(s, 'Queue', 'arn:aws:batch:eu-west-1:123456789012:job-queue/mine'),
+      jobDefinition: batch.EcsJobDefinition.fromJobDefinitionArn(s, 'Definition', 'arn:aws:batch:eu-west-1:123456789012:job-definition/runner:3'),
+    }));
+    // THEN
+    template.resourceCountIs('AWS::Batch::ComputeEnvironment', 0);
+    template.resourceCountIs('AWS::Batch::JobQueue', 0);
+    template.resourceCountIs('AWS::Batch::JobDefinition', 0);
+    template.resourceCountIs('AWS::EC2::VPC', 0);
+    template.hasOutput('JobQueueArn', { Value: 'arn:aws:batch:eu-west-1:123456789012:job-queue/mine' });
+    const step = permissionMap(statementsOf(template, stack, (orchestrator.stepHandler as unknown as { role: iam.IRole }).role));
+    expect(step['batch:SubmitJob']).toContain('arn:aws:batch:eu-west-1:123456789012:job-queue/mine');
+  });
+
+  it('leaves Batch out entirely with enableBatch: false', async () => {
+    const { template } = await synthesize({ enableBatch: false });
+    template.resourceCountIs('AWS::Batch::ComputeEnvironment', 0);
+    template.resourceCountIs('AWS::EC2::VPC', 0);
+    expect(JSON.stringify(template.toJSON())).not.toMatch(/VALENCE_JOB_QUEUE|batch:SubmitJob|aws\.batch/);
+    expect(template.toJSON().Outputs.JobQueueArn).toBeUndefined();
+  });
+});
+
+describe('IAM', () => {
+  const prefix = `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}`;
+  const account = `\${AWS::Region}:\${AWS::AccountId}`;
+  const tableResources = () => {
+    const table = resolved(base.orchestrator.table.tableArn);
+    return [table, `${table}/index/byJobHandle`, `${table}/index/byList`].sort();
+  };
+  const tableActions = ['BatchGetItem', 'BatchWriteItem', 'ConditionCheckItem', 'DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'].map((a) => `dynamodb:${a}`);
+
+  it('gives the cancel handler exactly the actions it needs, on the resources of this stack only', () => {
+    // WHEN reading every Allow statement attached to the cancel handler's role
+    const permissions = permissionMap(statementsOf(base.template, base.stack, functionRole(base.orchestrator.cancelHandler)));
+    const logGroup = resolved((base.orchestrator.cancelHandler as unknown as { logGroup: { logGroupArn: string } }).logGroup.logGroupArn);
+    // THEN nothing more, nothing broader
+    expect(permissions).toEqual({
+      ...Object.fromEntries(tableActions.map((action) => [action, tableResources()])),
+      'batch:CancelJob': [`arn:\${AWS::Partition}:batch:${account}:job/*`],
+      'batch:DescribeJobs': ['*'],
+      'batch:TerminateJob': [`arn:\${AWS::Partition}:batch:${account}:job/*`],
+      'braket:CancelJob': [`arn:\${AWS::Partition}:braket:${account}:job/*`],
+      'braket:CancelQuantumTask': [`arn:\${AWS::Partition}:braket:${account}:quantum-task/*`],
+      'logs:CreateLogStream': [logGroup],
+      'logs:PutLogEvents': [logGroup],
+      'states:SendTaskFailure': [`${prefix}:stateMachine:${STACK_NAME}-*`],
+      'states:SendTaskSuccess': [`${prefix}:stateMachine:${STACK_NAME}-*`],
+      'states:StopExecution': [`${prefix}:execution:${STACK_NAME}-*:*`],
+    });
+    // and no Scan, no s3, no states:StartExecution, no "*" action
+    expect(Object.keys(permissions).some((a) => a.includes('*'))).toBe(false);
+  });
+
+  it('lets the step handler run nodes: table, payloads, its state machines, the queues and Braket', () => {
+    const permissions = permissionMap(statementsOf(base.template, base.stack, functionRole(base.orchestrator.stepHandler)));
+    const objects = `${resolved(base.orchestrator.bucket.bucketArn)}/dispatches/*`;
+    for (const action of tableActions) expect(permissions[action]).toEqual(tableResources());
+    expect(permissions['dynamodb:Scan']).toBeUndefined();
+    expect(permissions['s3:GetObject']).toEqual([objects]);
+    expect(permissions['s3:PutObject']).toEqual([objects]);
+    expect(permissions['s3:ListBucket']).toEqual([resolved(base.orchestrator.bucket.bucketArn)]);
+    for (const action of ['states:StartExecution', 'states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']) {
+      expect(permissions[action]).toEqual([`${prefix}:stateMachine:${STACK_NAME}-*`]);
+    }
+    expect(permissions['states:StopExecution']).toEqual([`${prefix}:execution:${STACK_NAME}-*:*`]);
+    expect(permissions['batch:SubmitJob']).toEqual(
+      [
+        resolved(base.orchestrator.jobQueue!.jobQueueArn),
+        `arn:\${AWS::Partition}:batch:${account}:job-queue/research-queue`,
+        `arn:\${AWS::Partition}:batch:${account}:job-definition/${resolved(base.orchestrator.jobDefinition!.jobDefinitionName)}:*`,
+      ].sort(),
+    );
+    expect(permissions['batch:DescribeJobs']).toEqual(['*']);
+    expect(permissions['braket:CreateQuantumTask']).toEqual(
+      [`arn:\${AWS::Partition}:braket:*::device/*`, `arn:\${AWS::Partition}:braket:${account}:quantum-task/*`].sort(),
+    );
+    expect(permissions['braket:GetQuantumTask']).toEqual([`arn:\${AWS::Partition}:braket:${account}:quantum-task/*`]);
+    expect(permissions['braket:CancelQuantumTask']).toEqual([`arn:\${AWS::Partition}:braket:${account}:quantum-task/*`]);
+  });
+
+  it('lets the completion handler and the sweeper release waits and read jobs, but not start executions', () => {
+    for (const fn of [base.orchestrator.completionHandler, base.orchestrator.sweeper]) {
+      const permissions = permissionMap(statementsOf(base.template, base.stack, functionRole(fn)));
+      expect(permissions['states:SendTaskSuccess']).toEqual([`${prefix}:stateMachine:${STACK_NAME}-*`]);
+      expect(permissions['states:SendTaskHeartbeat']).toEqual([`${prefix}:stateMachine:${STACK_NAME}-*`]);
+      expect(permissions['braket:GetQuantumTask']).toEqual([`arn:\${AWS::Partition}:braket:${account}:quantum-task/*`]);
+      expect(permissions['s3:GetObject']).toEqual([`${resolved(base.orchestrator.bucket.bucketArn)}/dispatches/*`]);
+      expect(permissions['states:StartExecution']).toBeUndefined();
+      expect(permissions['batch:SubmitJob']).toBeUndefined();
+    }
+    const sweeper = permissionMap(statementsOf(base.template, base.stack, functionRole(base.orchestrator.sweeper)));
+    expect(sweeper['batch:TerminateJob']).toEqual([`arn:\${AWS::Partition}:batch:${account}:job/*`]);
+    expect(sweeper['states:StopExecution']).toEqual([`${prefix}:execution:${STACK_NAME}-*:*`]);
+  });
+
+  it('grantDispatch and grantCancel give a caller what dispatch(), connect() and cancel() use', async () => {
+    // GIVEN a caller role in the orchestrator's stack
+    let caller: iam.Role | undefined;
+    const { template, orchestrator, stack } = await synthesize({}, (s: Stack) => {
+      caller = new iam.Role(s, 'Caller', { assumedBy: new iam.AccountRootPrincipal() });
+      return {};
+    }, (o) => {
+      // WHEN
+      o.grantDispatch(caller!);
+      o.grantCancel(caller!);
+    });
+    const after = template;
+    expect(caller).toBeDefined();
+    // THEN
+    const permissions = permissionMap(statementsOf(after, stack, caller!));
+    expect(permissions['states:StartExecution']).toEqual([`${prefix}:stateMachine:${STACK_NAME}-*`]);
+    expect(permissions['states:DescribeStateMachine']).toEqual([`${prefix}:stateMachine:${STACK_NAME}-*`]);
+    expect(permissions['states:DescribeExecution']).toEqual([`${prefix}:execution:${STACK_NAME}-*:*`]);
+    expect(permissions['cloudformation:DescribeStacks']).toEqual([`arn:\${AWS::Partition}:cloudformation:${account}:stack/${STACK_NAME}/*`]);
+    expect(permissions['dynamodb:PutItem']).toBeDefined();
+    expect(permissions['s3:PutObject']).toEqual([`${render(stack.resolve(orchestrator.bucket.bucketArn))}/dispatches/*`]);
+    expect(permissions['execute-api:Invoke']).toHaveLength(1);
+    expect(permissions['execute-api:Invoke']![0]).toMatch(/\/prod\/POST\/dispatches\/\*\/cancel$/);
+  });
+});
+
+describe('outputs', () => {
+  it('exports exactly the keys connect({ stackName }) reads', () => {
+    expect(Object.keys(base.template.toJSON().Outputs).sort()).toEqual(['ApiUrl', 'BucketName', 'GraphRunnerArn', 'JobQueueArn', 'StateMachineArnPrefix', 'TableName']);
+    base.template.hasOutput('TableName', { Value: base.stack.resolve(base.orchestrator.table.tableName) });
+    base.template.hasOutput('BucketName', { Value: base.stack.resolve(base.orchestrator.bucket.bucketName) });
+    expect(render(base.template.toJSON().Outputs.StateMachineArnPrefix.Value)).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-`);
+    expect(render(base.template.toJSON().Outputs.ApiUrl.Value)).toMatch(/^https:\/\/\$\{OrchestratorApi\w+\}\.execute-api\.\$\{AWS::Region\}\.\$\{AWS::URLSuffix\}\/\$\{OrchestratorApiDeploymentStageprod\w+\}\/$/);
+  });
+});

@@ -1,0 +1,175 @@
+// Dispatching lattices on the local cloud: every node runs on its executor and the result is
+// read back through the real AWS SDK clients over HTTP.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type RuntimeHarness } from './harness.ts';
+import * as wf from './fixtures/workflows.ts';
+
+let h: RuntimeHarness;
+beforeAll(async () => {
+  h = await startHarness();
+}, 60_000);
+afterAll(async () => h?.close());
+
+const run = async <R>(dispatchId: Promise<string>) => h.client.getResult<R>(await dispatchId, { wait: true, timeoutMs: 60_000 });
+
+describe('dispatch and getResult', () => {
+  it('runs a chain', async () => {
+    const result = await run<number>(h.client.dispatch(wf.chain)(3));
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result).toBe(16);
+    expect(result.nodes.map((n) => n.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
+    expect(result.nodes.every((n) => n.attempts === 1 && n.executor === 'lambda')).toBe(true);
+  });
+
+  it('runs a diamond', async () => {
+    const result = await run<number>(h.client.dispatch(wf.diamond)(1));
+    expect(result.result).toBe(2 * 2 + (2 + 10));
+  });
+
+  it('fans out over 100 items and fans in', async () => {
+    const result = await run<number>(h.client.dispatch(wf.fanout)());
+    expect(result.status).toBe('COMPLETED');
+    expect(result.nodes).toHaveLength(101);
+    expect(result.result).toBe(Array.from({ length: 100 }, (_, i) => i * i).reduce((a, b) => a + b, 0));
+  }, 120_000);
+
+  it('starts each node of the N shape as soon as its own parents end', async () => {
+    type T = { label: string; start: number; end: number };
+    // The second run measures scheduling, not sandbox cold starts.
+    await run(h.client.dispatch(wf.nShape)());
+    const result = await run<{ a: T; b: T; c: T; d: T }>(h.client.dispatch(wf.nShape)());
+    const { a, b, c, d } = result.result!;
+    // c depends on a only: it must not wait for the long b.
+    expect(c.start).toBeGreaterThanOrEqual(a.end);
+    expect(c.end).toBeLessThan(b.end);
+    // d depends on a and b: it starts after both, without a level barrier's extra wait.
+    expect(d.start).toBeGreaterThanOrEqual(Math.max(a.end, b.end));
+    // A level-by-level schedule would start c only after b; here c waits only for a.
+    expect(c.start - a.end).toBeLessThan(1_000);
+    expect(d.start - b.end).toBeLessThan(1_000);
+  });
+
+  it('passes nested data containing placeholders', async () => {
+    const result = await run<string>(h.client.dispatch(wf.nested)(5));
+    expect(result.result).toBe('n:6:10,7,z');
+  });
+
+  it('runs a sublattice as a child dispatch built from real inputs', async () => {
+    const result = await run<number>(h.client.dispatch(wf.withSublattice)(100));
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result).toBe(1 + 4 + 9 + 100);
+    const node = result.nodes.find((n) => n.name === 'squares')!;
+    expect(node.childDispatchId).toBeTruthy();
+    const child = await h.client.getResult<number>(node.childDispatchId!);
+    expect(child.status).toBe('COMPLETED');
+    expect(child.result).toBe(14);
+    expect(child.nodes).toHaveLength(4);
+    expect(child.parent).toEqual({ dispatchId: result.dispatchId, nodeId: node.id });
+  });
+
+  it('retries a failing electron and succeeds on the third attempt', async () => {
+    const result = await run<number>(h.client.dispatch(wf.retrying)(h.dir));
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result).toBe(3);
+    expect(result.nodes[0]!.attempts).toBe(3);
+    expect(readFileSync(join(h.dir, 'flaky.log'), 'utf8').trim().split('\n')).toEqual(['1', '2', '3']);
+  });
+
+  it('fails a node that exceeds its timeout', async () => {
+    const started = Date.now();
+    const result = await run(h.client.dispatch(wf.timingOut)());
+    expect(result.status).toBe('FAILED');
+    expect(result.nodes[0]!.status).toBe('FAILED');
+    expect(result.nodes[0]!.error?.name).toBe('TimeoutError');
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('fails the dispatch, cancels descendants and finishes independent branches', async () => {
+    const result = await run(h.client.dispatch(wf.failing)(2));
+    expect(result.status).toBe('FAILED');
+    expect(result.error?.message).toMatch(/boom/);
+    const byName = Object.fromEntries(result.nodes.map((n) => [n.id, n]));
+    expect(byName[0]!.status).toBe('FAILED');
+    expect(byName[0]!.error?.name).toBe('TypeError');
+    expect(byName[1]!.status).toBe('CANCELLED');
+    expect(byName[1]!.cancelledBy).toBe('upstream-failed');
+    expect(byName[2]!.status).toBe('CANCELLED');
+    expect(byName[3]!.status).toBe('COMPLETED');
+  });
+
+  it('runs a Batch node as a real local process', async () => {
+    const result = await run<number>(h.client.dispatch(wf.batchLattice)(h.dir, 7));
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result).toBe(22);
+    const node = result.nodes[0]!;
+    expect(node.executor).toBe('batch');
+    expect(node.jobHandle).toMatch(/^arn:aws:batch:/);
+    const pid = Number(readFileSync(join(h.dir, 'batch-pid'), 'utf8'));
+    expect(pid).not.toBe(process.pid);
+    expect(pid).toBeGreaterThan(0);
+  });
+
+  it('runs a Braket node: a Bell pair measures 00 and 11 about evenly', async () => {
+    const result = await run<Record<string, number>>(h.client.dispatch(wf.braketLattice)());
+    expect(result.status).toBe('COMPLETED');
+    const counts = result.result!;
+    expect(Object.keys(counts).sort()).toEqual(['00', '11']);
+    expect(counts['00']! + counts['11']!).toBe(1000);
+    expect(counts['00']!).toBeGreaterThan(400);
+    expect(counts['11']!).toBeGreaterThan(400);
+    expect(result.nodes[0]!.jobHandle).toMatch(/^arn:aws:braket:/);
+  });
+
+  it('moves a 10 MB payload through S3', async () => {
+    const result = await run<number>(h.client.dispatch(wf.bigPayload)(10));
+    expect(result.result).toBe(10 * 1024 * 1024);
+  });
+
+  it('round-trips Date, Map, Set, BigInt, typed arrays and undefined', async () => {
+    const d = new Date('2026-01-02T03:04:05.000Z');
+    const result = await run<{ d: Date; m: Map<string, bigint>; s: Set<number>; u: undefined; t: Uint8Array }>(
+      h.client.dispatch(wf.richValues)(d, new Map([['a', 21n]])),
+    );
+    const value = result.result!;
+    expect(value.d).toBeInstanceOf(Date);
+    expect(value.d.getTime()).toBe(d.getTime() + 1000);
+    expect(value.m.get('a')).toBe(42n);
+    expect([...value.s]).toEqual([1, 2]);
+    expect('u' in value && value.u === undefined).toBe(true);
+    expect([...value.t]).toEqual([1, 2, 3]);
+  });
+
+  it('runs the electron once when the step handler is invoked twice for one node', async () => {
+    const dispatchId = await h.client.dispatch(wf.once)(h.dir);
+    const payload = JSON.stringify({ action: 'run', dispatchId, nodeId: 0 });
+    // Two more invocations of the same node while the state machine's own one runs.
+    const extra = [0, 1].map(() => h.cloud.clients.lambda.send(new InvokeCommand({ FunctionName: 'valence-step', Payload: Buffer.from(payload) })));
+    const result = await h.client.getResult(dispatchId, { wait: true, timeoutMs: 60_000 });
+    await Promise.all(extra);
+    expect(result.status).toBe('COMPLETED');
+    const runs = readFileSync(join(h.dir, 'side-effect.log'), 'utf8').trim().split('\n');
+    expect(runs).toHaveLength(1);
+  });
+});
+
+describe('a Lambda crash mid-node', () => {
+  it('is retried by the state machine and the result is still correct', async () => {
+    // Warm up so the crash lands on the node's own invocation, not a cold start.
+    await run(h.client.dispatch(wf.chain)(0));
+    const dir = join(h.dir, 'crash');
+    (await import('node:fs')).mkdirSync(dir);
+    // Crash the node's invocation 1 s into its run: the electron is mid-sleep.
+    h.cloud.faults.crashNthInvocation(1, 'valence-step', 1_000);
+    const result = await run<number>(h.client.dispatch(wf.crashing)(dir));
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result).toBe(84);
+    const markers = readdirSync(dir).filter((f) => f.startsWith('crashable-'));
+    // The crashed attempt started (its marker exists) and a second attempt finished the node.
+    expect(markers.length).toBe(2);
+    expect(result.nodes[0]!.attempts).toBe(2);
+    expect(existsSync(dir)).toBe(true);
+  }, 60_000);
+});
