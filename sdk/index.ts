@@ -38,10 +38,12 @@ export type {
 } from './model/index.ts';
 
 // Executors: where nodes run, and the cancel plugin contract.
-export { Executor, LambdaExecutor, BatchExecutor, BraketExecutor, LocalExecutor } from './model/index.ts';
+export { Executor, LambdaExecutor, BatchExecutor, BraketExecutor, BraketHybridJobExecutor, LocalExecutor } from './model/index.ts';
 export type {
   BatchExecutorOptions,
   BraketExecutorOptions,
+  BraketHybridJobExecutorOptions,
+  HybridJobSpec,
   ExecutorClass,
   ExecutorJSON,
   ExecutorKind,

@@ -54,7 +54,8 @@ const COMMON_HELP = `Options for every command:
 const USAGE = `Usage: valence <command> [options]
 
 Commands:
-  local [--workflows FILE] [--port N]           run the local cloud in the foreground
+  local [--workflows FILE] [--port N]           run the local cloud in the foreground (--json: one line
+                                                with its endpoint and keys)
   dispatch LATTICE [ARGS_JSON...] [--watch]     start a run; prints its dispatch id
   status ID [--watch]                           every task of a dispatch, with its status
   result ID                                     wait for a dispatch and print its result
@@ -188,9 +189,30 @@ async function runLocal(argv: string[], io: CliIo): Promise<number> {
     return ExitCode.Failed;
   }
   const { runLocalCloudCli } = (await import(url.href)) as {
-    runLocalCloudCli(argv: readonly string[], io?: { stdout?: (line: string) => void; stderr?: (line: string) => void }): Promise<number>;
+    runLocalCloudCli(
+      argv: readonly string[],
+      io?: {
+        stdout?: (line: string) => void;
+        stderr?: (line: string) => void;
+        onReady?: (cloud: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } }) => void;
+      },
+    ): Promise<number>;
   };
-  return runLocalCloudCli(argv, { stdout: (text) => void io.stdout.write(`${text}\n`), stderr: (text) => void io.stderr.write(`${text}\n`) });
+  const json = argv.includes('--json');
+  const rest = argv.filter((arg) => arg !== '--json');
+  return runLocalCloudCli(rest, {
+    // With --json, the one line printed is the connection a program needs.
+    stdout: (text) => void (json && !rest.includes('--help') && !rest.includes('-h') ? undefined : io.stdout.write(`${text}\n`)),
+    stderr: (text) => void io.stderr.write(`${text}\n`),
+    ...(json
+      ? {
+          onReady: (cloud) =>
+            void io.stdout.write(
+              `${toJson({ endpoint: cloud.endpoint, region: cloud.region, accessKeyId: cloud.credentials.accessKeyId, secretAccessKey: cloud.credentials.secretAccessKey }, 0)}\n`,
+            ),
+        }
+      : {}),
+  });
 }
 
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[?::1\]?)$/i;

@@ -350,6 +350,62 @@ export class BraketExecutor extends Executor<BraketExecutorOptions> {
   }
 }
 
+/** Options of {@link BraketHybridJobExecutor}. */
+export type BraketHybridJobExecutorOptions = {
+  /** Device ARN the job's quantum tasks run on. */
+  readonly deviceArn: string;
+  /**
+   * IAM role the job assumes (Braket's `roleArn`).
+   * @default the stack's `VALENCE_BRAKET_JOB_ROLE_ARN`
+   */
+  readonly roleArn?: string;
+  /**
+   * Classical instance of the job.
+   * @default 'ml.m5.large'
+   */
+  readonly instanceType?: string;
+};
+
+/**
+ * Runs an Amazon Braket hybrid job. The electron returns the job's algorithm — a
+ * {@link HybridJobSpec} — and the node's output is the job's final status. A cancel uses
+ * Braket's hybrid-job `CancelJob` (not `CancelQuantumTask`, which does not apply to jobs).
+ */
+export class BraketHybridJobExecutor extends Executor<BraketHybridJobExecutorOptions> {
+  static override readonly executorName: string = 'braket-hybrid';
+
+  constructor(options: BraketHybridJobExecutorOptions) {
+    const who = 'BraketHybridJobExecutor';
+    if (options === null || typeof options !== 'object') throw invalidOption(who, 'options', 'an object', options);
+    if (typeof options.deviceArn !== 'string' || !BRAKET_DEVICE_ARN.test(options.deviceArn)) {
+      throw invalidOption(who, 'deviceArn', 'a Braket device ARN (arn:aws:braket:<region>:<account>:device/...)', options.deviceArn);
+    }
+    super({
+      deviceArn: options.deviceArn,
+      ...(options.roleArn === undefined ? {} : { roleArn: requireString(who, 'roleArn', options.roleArn) }),
+      ...(options.instanceType === undefined ? {} : { instanceType: requireString(who, 'instanceType', options.instanceType) }),
+    });
+  }
+
+  override get kind(): ExecutorKind {
+    return 'braket';
+  }
+
+  override cancel(_taskMetadata: TaskMetadata, _jobHandle: string): Promise<boolean> {
+    return builtInCancelMissing('braket hybrid job');
+  }
+}
+
+/** What a {@link BraketHybridJobExecutor} electron returns: the hybrid job's algorithm. */
+export interface HybridJobSpec {
+  /** Script-mode entry point (on the local cloud: a shell command it runs). */
+  readonly entryPoint: string;
+  /** S3 URI of the source module, as Braket's `scriptModeConfig.s3Uri`. @default the dispatch's payload prefix */
+  readonly sourceS3Uri?: string;
+  /** Hyperparameters passed to the job. */
+  readonly hyperParameters?: Readonly<Record<string, string>>;
+}
+
 /** Options of {@link LocalExecutor}: none today. */
 export type LocalExecutorOptions = Record<string, never>;
 
@@ -373,4 +429,4 @@ export class LocalExecutor extends Executor<LocalExecutorOptions> {
   }
 }
 
-for (const builtIn of [LambdaExecutor, BatchExecutor, BraketExecutor, LocalExecutor]) Executor.register(builtIn);
+for (const builtIn of [LambdaExecutor, BatchExecutor, BraketExecutor, BraketHybridJobExecutor, LocalExecutor]) Executor.register(builtIn);

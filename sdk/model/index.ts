@@ -18,6 +18,7 @@ export type { TaskContext } from './context.ts';
 export {
   BatchExecutor,
   BraketExecutor,
+  BraketHybridJobExecutor,
   EXECUTOR_RUNTIME_MISSING,
   Executor,
   LambdaExecutor,
@@ -26,6 +27,8 @@ export {
 export type {
   BatchExecutorOptions,
   BraketExecutorOptions,
+  BraketHybridJobExecutorOptions,
+  HybridJobSpec,
   ExecutorClass,
   ExecutorJSON,
   ExecutorKind,

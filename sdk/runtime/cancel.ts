@@ -147,6 +147,7 @@ export async function cancelDispatch(ctx: RuntimeContext, dispatchId: string, re
   }
 
   const stopping: { node: NodeItem; entry: Mutable<CancelledNode> }[] = [];
+  const running: NodeItem[] = [];
   for (const id of [...targets].sort((a, b) => a - b)) {
     const flagged = await ctx.store.requestNodeCancel(dispatchId, id, reason, requestedAt);
     if (!flagged) {
@@ -169,9 +170,27 @@ export async function cancelDispatch(ctx: RuntimeContext, dispatchId: string, re
       if (ended) await releaseDependents(ctx, ended);
       continue;
     }
+    running.push(flagged);
+  }
+
+  // Packed tasks: when every child of a Batch array job is cancelled, terminate the parent job
+  // once; otherwise each node's own child index is terminated and its siblings run on.
+  const wholeArrays = await wholeArrayJobs(ctx, running);
+  for (const flagged of running) {
+    const id = flagged.nodeId;
     const entry: Mutable<CancelledNode> = { id, name: flagged.name, previousStatus: NodeStatus.RUNNING, status: NodeStatus.RUNNING, method: 'pending' };
     try {
-      entry.method = await stopRunningWork(ctx, flagged, reason, deps, request.requestedBy);
+      const parentJob = flagged.jobHandle ? arrayParentOf(flagged.jobHandle) : undefined;
+      if (parentJob && wholeArrays.has(parentJob)) {
+        await ctx.store.setCancelAction(dispatchId, id, CancelMethod.TerminateJob);
+        if (wholeArrays.get(parentJob) === 'pending') {
+          wholeArrays.set(parentJob, 'terminated');
+          await ctx.aws.batch.send(new TerminateJobCommand({ jobId: parentJob, reason }));
+        }
+        entry.method = CancelMethod.TerminateJob;
+      } else {
+        entry.method = await stopRunningWork(ctx, flagged, reason, deps, request.requestedBy);
+      }
       if (entry.method !== 'pending') await endIfJobEnded(ctx, dispatchId, id);
     } catch (error) {
       entry.error = `${(error as Error).name}: ${(error as Error).message}`;
@@ -232,6 +251,28 @@ async function endIfJobEnded(ctx: RuntimeContext, dispatchId: string, nodeId: nu
   if (!node?.jobHandle || isTerminalNodeStatus(node.status)) return;
   const end = await pollJob(ctx, node);
   if (end) await endNodeForJob(ctx, node, end);
+}
+
+/** The parent job id of an array child's handle (`…:job/<id>:<index>`), or undefined. */
+function arrayParentOf(jobHandle: string): string | undefined {
+  const jobId = jobHandle.slice(jobHandle.lastIndexOf('/') + 1);
+  const match = /^(.+):(\d+)$/.exec(jobId);
+  return match?.[1];
+}
+
+/** Array jobs every child of which is among `nodes` (so the parent itself can be terminated). */
+async function wholeArrayJobs(ctx: RuntimeContext, nodes: readonly NodeItem[]): Promise<Map<string, 'pending' | 'terminated'>> {
+  const byParent = new Map<string, number>();
+  for (const node of nodes) {
+    const parent = node.jobKind === 'batch' && node.jobHandle ? arrayParentOf(node.jobHandle) : undefined;
+    if (parent) byParent.set(parent, (byParent.get(parent) ?? 0) + 1);
+  }
+  const whole = new Map<string, 'pending' | 'terminated'>();
+  for (const [parent, count] of byParent) {
+    const job = (await ctx.aws.batch.send(new DescribeJobsCommand({ jobs: [parent] }))).jobs?.[0];
+    if (job?.arrayProperties?.size === count) whole.set(parent, 'pending');
+  }
+  return whole;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };

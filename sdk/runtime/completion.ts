@@ -95,7 +95,9 @@ export async function endNodeForJob(ctx: RuntimeContext, node: NodeItem, end: Jo
       cancelledBy: node.cancelAction ?? defaultCancelMethod(node),
     });
   } else if (end.kind === 'succeeded') {
-    if (end.braketResult) {
+    if (node.jobKind === 'braket-job') {
+      await ctx.payloads.putValue(payloadKeys.nodeOutput(node.dispatchId, node.nodeId), { jobArn: node.jobHandle, status: 'COMPLETED' });
+    } else if (end.braketResult) {
       const counts = await readBraketCounts(ctx, end.braketResult);
       await ctx.payloads.putValue(payloadKeys.nodeOutput(node.dispatchId, node.nodeId), counts);
     }

@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { SubmitJobCommand, TerminateJobCommand, CancelJobCommand } from '@aws-sdk/client-batch';
-import { CancelQuantumTaskCommand, CreateQuantumTaskCommand } from '@aws-sdk/client-braket';
+import { CancelJobCommand as CancelHybridJobCommand, CancelQuantumTaskCommand, CreateJobCommand, CreateQuantumTaskCommand } from '@aws-sdk/client-braket';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { randomUUID } from 'node:crypto';
 import { NodeStatus } from '../status.ts';
@@ -39,6 +39,8 @@ export interface NodeRun {
   readonly info: InvocationInfo;
   /** Reads the node's inputs (parents' outputs, parameters, constants). */
   loadInputs(signal?: AbortSignal): Promise<unknown[]>;
+  /** Reads another node's inputs (a packed job's submitter uploads its siblings' too). */
+  loadInputsOf(nodeId: number, signal?: AbortSignal): Promise<unknown[]>;
   /** Throws TaskCancelledError when the node's cancel flag is set (or the claim was lost). */
   checkCancelled(): Promise<void>;
 }
@@ -60,7 +62,7 @@ export function executorRunnerFor(node: RuntimeNode, catalog: GraphCatalog): Nod
     case 'batch':
       return batchRunner;
     case 'braket':
-      return braketRunner(catalog);
+      return node.executor.name === 'braket-hybrid' ? hybridJobRunner(catalog) : braketRunner(catalog);
     case 'local':
       return localRunner(catalog);
     default:
@@ -142,46 +144,109 @@ function inlineRunner(catalog: GraphCatalog): NodeRunner {
  */
 const batchRunner: NodeRunner = {
   async run(run) {
-    const { ctx, node, dispatch } = run;
+    const { node } = run;
     if (!run.taskToken) throw new Error(`Batch node ${node.id} must run in a waitForTaskToken state`);
-    const options = node.executor.options as { jobQueue?: string; jobDefinition?: string; vcpus?: number; memoryMiB?: number; gpus?: number };
-    await run.checkCancelled();
-    const inputs = await run.loadInputs();
-    await run.checkCancelled();
-    await ctx.payloads.putValue(payloadKeys.nodeInputs(dispatch.dispatchId, node.id), { args: inputs });
-    await run.checkCancelled();
-    const jobQueue = options.jobQueue ?? ctx.config.jobQueue;
-    const jobDefinition = options.jobDefinition ?? ctx.config.jobDefinition;
-    if (!jobQueue || !jobDefinition) throw new Error(`Batch node ${node.id} has no job queue or job definition (set them on BatchExecutor or deploy a stack with Batch)`);
-    const resources = [
-      { type: 'VCPU' as const, value: String(options.vcpus ?? 1) },
-      { type: 'MEMORY' as const, value: String(options.memoryMiB ?? 2048) },
-      ...(options.gpus ? [{ type: 'GPU' as const, value: String(options.gpus) }] : []),
-    ];
-    const submitted = await ctx.aws.batch.send(
-      new SubmitJobCommand({
-        jobName: `valence-${dispatch.dispatchId}-${node.id}`.slice(0, 128).replace(/[^A-Za-z0-9_-]/g, '-'),
-        jobQueue,
-        jobDefinition,
-        containerOverrides: {
-          environment: jobEnvironment(run),
-          resourceRequirements: resources,
-        },
-        ...(node.timeoutSeconds ? { timeout: { attemptDurationSeconds: Math.max(60, node.timeoutSeconds) } } : {}),
-        tags: { 'valence:dispatch': dispatch.dispatchId, 'valence:node': String(node.id) },
-      }),
-    );
-    const jobArn = submitted.jobArn ?? submitted.jobId!;
-    const recorded = await ctx.store.recordJobHandle(dispatch.dispatchId, node.id, { jobHandle: jobArn, jobKind: 'batch', taskToken: run.taskToken });
-    if (!recorded || recorded.cancelRequested) {
-      // The cancel landed after the submit and before the handle was stored: stop the job
-      // here, since the cancel handler could not know about it.
-      await ctx.aws.batch.send(new TerminateJobCommand({ jobId: submitted.jobId!, reason: recorded?.cancelReason ?? 'cancelled by valence' }));
-      return { status: NodeStatus.RUNNING };
-    }
-    return { status: NodeStatus.RUNNING };
+    const pack = packOf(run.graph, node);
+    return pack ? runPacked(run, pack) : runSingle(run);
   },
 };
+
+type BatchOptions = { jobQueue?: string; jobDefinition?: string; vcpus?: number; memoryMiB?: number; gpus?: number };
+
+function submitRequest(run: NodeRun, extra: { environment?: { name: string; value: string }[]; arraySize?: number } = {}) {
+  const { ctx, node, dispatch } = run;
+  const options = node.executor.options as BatchOptions;
+  const jobQueue = options.jobQueue ?? ctx.config.jobQueue;
+  const jobDefinition = options.jobDefinition ?? ctx.config.jobDefinition;
+  if (!jobQueue || !jobDefinition) throw new Error(`Batch node ${node.id} has no job queue or job definition (set them on BatchExecutor or deploy a stack with Batch)`);
+  return new SubmitJobCommand({
+    jobName: `valence-${dispatch.dispatchId}-${node.id}`.slice(0, 128).replace(/[^A-Za-z0-9_-]/g, '-'),
+    jobQueue,
+    jobDefinition,
+    ...(extra.arraySize ? { arrayProperties: { size: extra.arraySize } } : {}),
+    containerOverrides: {
+      environment: [...jobEnvironment(run), ...(extra.environment ?? [])],
+      resourceRequirements: [
+        { type: 'VCPU', value: String(options.vcpus ?? 1) },
+        { type: 'MEMORY', value: String(options.memoryMiB ?? 2048) },
+        ...(options.gpus ? [{ type: 'GPU' as const, value: String(options.gpus) }] : []),
+      ],
+    },
+    ...(node.timeoutSeconds ? { timeout: { attemptDurationSeconds: Math.max(60, node.timeoutSeconds) } } : {}),
+    tags: { 'valence:dispatch': dispatch.dispatchId, 'valence:node': String(node.id) },
+  });
+}
+
+/** One node, one job. */
+async function runSingle(run: NodeRun): Promise<NodeOutcome> {
+  const { ctx, node, dispatch } = run;
+  await run.checkCancelled();
+  const inputs = await run.loadInputs();
+  await run.checkCancelled();
+  await ctx.payloads.putValue(payloadKeys.nodeInputs(dispatch.dispatchId, node.id), { args: inputs });
+  await run.checkCancelled();
+  const submitted = await ctx.aws.batch.send(submitRequest(run));
+  const jobArn = submitted.jobArn ?? submitted.jobId!;
+  const recorded = await ctx.store.recordJobHandle(dispatch.dispatchId, node.id, { jobHandle: jobArn, jobKind: 'batch', taskToken: run.taskToken! });
+  if (!recorded || recorded.cancelRequested) {
+    // The cancel landed after the submit and before the handle was stored: stop the job
+    // here, since the cancel handler could not know about it.
+    await ctx.aws.batch.send(new TerminateJobCommand({ jobId: submitted.jobId!, reason: recorded?.cancelReason ?? 'cancelled by valence' }));
+  }
+  return { status: NodeStatus.RUNNING };
+}
+
+/**
+ * Task packing: sibling nodes that call the same Batch electron with the same options and the
+ * same parents (a fan-out over a list) run as one Batch array job, child index i for the
+ * i-th node of the pack. Returns the pack's node ids, or undefined for a lone node.
+ */
+export function packOf(graph: RuntimeGraph, node: RuntimeNode): number[] | undefined {
+  if (node.kind !== 'electron' || node.executor.kind !== 'batch') return undefined;
+  const key = (n: RuntimeNode): string =>
+    JSON.stringify([n.electron, n.executor, n.retries, n.timeoutSeconds ?? null, n.graceSeconds, graph.parents[n.id] ?? []]);
+  const mine = key(node);
+  const members = graph.nodes.filter((n) => n.kind === 'electron' && n.executor.kind === 'batch' && key(n) === mine).map((n) => n.id);
+  return members.length >= 2 && members.length <= 10_000 ? members : undefined;
+}
+
+/**
+ * One node of a pack. The first member to arrive uploads the inputs of every member not yet
+ * cancelled and submits the array job; every member records its own child index as its job
+ * handle, so a cancel of one node terminates only its child.
+ */
+async function runPacked(run: NodeRun, pack: number[]): Promise<NodeOutcome> {
+  const { ctx, node, dispatch } = run;
+  const leader = pack[0]!;
+  const index = pack.indexOf(node.id);
+  await run.checkCancelled();
+  let jobArn: string | undefined;
+  if (await ctx.store.claimPack(dispatch.dispatchId, leader, run.runId)) {
+    const members = await ctx.store.getNodes(dispatch.dispatchId, pack);
+    for (const member of members) {
+      // A member cancelled before the submit gets no inputs: its child index exits at once.
+      if (member.cancelRequested || member.status === NodeStatus.CANCELLED) continue;
+      await ctx.payloads.putValue(payloadKeys.nodeInputs(dispatch.dispatchId, member.nodeId), { args: await run.loadInputsOf(member.nodeId) });
+    }
+    const submitted = await ctx.aws.batch.send(
+      submitRequest(run, { arraySize: pack.length, environment: [{ name: 'VALENCE_PACK_NODES', value: pack.join(',') }] }),
+    );
+    jobArn = submitted.jobArn ?? submitted.jobId!;
+    await ctx.store.setPackJob(dispatch.dispatchId, leader, jobArn);
+  } else {
+    const deadline = Date.now() + 60_000;
+    while (!(jobArn = await ctx.store.getPackJob(dispatch.dispatchId, leader))) {
+      if (Date.now() > deadline) throw new Error(`The array job of pack ${leader} was not submitted within 60 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  const handle = `${jobArn}:${index}`;
+  const recorded = await ctx.store.recordJobHandle(dispatch.dispatchId, node.id, { jobHandle: handle, jobKind: 'batch', taskToken: run.taskToken! });
+  if (!recorded || recorded.cancelRequested) {
+    await ctx.aws.batch.send(new TerminateJobCommand({ jobId: handle.slice(handle.lastIndexOf('/') + 1), reason: recorded?.cancelReason ?? 'cancelled by valence' }));
+  }
+  return { status: NodeStatus.RUNNING };
+}
 
 function jobEnvironment(run: NodeRun): { name: string; value: string }[] {
   return [
@@ -233,6 +298,46 @@ function braketRunner(catalog: GraphCatalog): NodeRunner {
       if (!recorded || recorded.cancelRequested) {
         await ctx.aws.braket.send(new CancelQuantumTaskCommand({ quantumTaskArn: taskArn, clientToken: randomUUID() }));
       }
+      return { status: NodeStatus.RUNNING };
+    },
+  };
+}
+
+/**
+ * Braket hybrid job: run the electron (in a thread) to get the job's algorithm, then
+ * `CreateJob` and record the job ARN; the "Braket Job State Change" event ends the node.
+ */
+function hybridJobRunner(catalog: GraphCatalog): NodeRunner {
+  return {
+    async run(run) {
+      const { ctx, node, dispatch } = run;
+      if (!run.taskToken) throw new Error(`Braket hybrid-job node ${node.id} must run in a waitForTaskToken state`);
+      const built = await runInThread(run, catalog);
+      if (built.status !== NodeStatus.COMPLETED) return built;
+      const spec = built.output as { entryPoint?: unknown; sourceS3Uri?: unknown; hyperParameters?: Record<string, string> } | null;
+      if (!spec || typeof spec.entryPoint !== 'string') {
+        return { status: NodeStatus.FAILED, error: { name: 'TypeError', message: `Hybrid-job electron ${node.name} must return { entryPoint, sourceS3Uri?, hyperParameters? }` } };
+      }
+      await run.checkCancelled();
+      const options = node.executor.options as { deviceArn: string; roleArn?: string; instanceType?: string };
+      const prefix = `s3://${ctx.config.bucket}/${payloadKeys.braketOutputPrefix(dispatch.dispatchId, node.id)}`;
+      const roleArn = options.roleArn ?? process.env.VALENCE_BRAKET_JOB_ROLE_ARN ?? `arn:aws:iam::000000000000:role/valence-braket-job`;
+      const created = await ctx.aws.braket.send(
+        new CreateJobCommand({
+          clientToken: `${dispatch.dispatchId}-${node.id}-${run.runId}`.slice(0, 64),
+          jobName: `v-${dispatch.dispatchId.slice(0, 36)}-${node.id}`.replace(/[^a-zA-Z0-9-]/g, '-').slice(0, 50).replace(/-+$/, ''),
+          roleArn,
+          algorithmSpecification: { scriptModeConfig: { entryPoint: spec.entryPoint, s3Uri: typeof spec.sourceS3Uri === 'string' ? spec.sourceS3Uri : `${prefix}/source.tar.gz` } },
+          deviceConfig: { device: options.deviceArn },
+          instanceConfig: { instanceType: (options.instanceType ?? 'ml.m5.large') as never, volumeSizeInGb: 30 },
+          outputDataConfig: { s3Path: `${prefix}/job` },
+          ...(spec.hyperParameters ? { hyperParameters: spec.hyperParameters } : {}),
+          tags: { 'valence:dispatch': dispatch.dispatchId, 'valence:node': String(node.id) },
+        }),
+      );
+      const jobArn = created.jobArn!;
+      const recorded = await ctx.store.recordJobHandle(dispatch.dispatchId, node.id, { jobHandle: jobArn, jobKind: 'braket-job', taskToken: run.taskToken });
+      if (!recorded || recorded.cancelRequested) await ctx.aws.braket.send(new CancelHybridJobCommand({ jobArn }));
       return { status: NodeStatus.RUNNING };
     },
   };

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { createAwsClients } from '../aws.ts';
 import { TaskCancelledError } from '../errors.ts';
 import { runWithTaskContext } from '../model/context.ts';
-import { PayloadStore, payloadKeys } from './payloads.ts';
+import { PayloadNotFoundError, PayloadStore, payloadKeys } from './payloads.ts';
 import { serializeError } from './serialization.ts';
 import { findElectron, importWorkflows } from './workflows.ts';
 
@@ -31,7 +31,9 @@ function env(name: string): string {
 /** Runs one node; resolves with the process exit code. */
 export async function runJob(): Promise<number> {
   const dispatchId = env('VALENCE_DISPATCH_ID');
-  const nodeId = Number(env('VALENCE_NODE_ID'));
+  // A packed array job: child index i runs the i-th node of the pack.
+  const pack = process.env.VALENCE_PACK_NODES?.split(',').map(Number);
+  const nodeId = pack ? pack[Number(env('AWS_BATCH_JOB_ARRAY_INDEX'))]! : Number(env('VALENCE_NODE_ID'));
   const aws = createAwsClients();
   const payloads = new PayloadStore(aws.s3, env('VALENCE_BUCKET'));
   const controller = new AbortController();
@@ -44,7 +46,15 @@ export async function runJob(): Promise<number> {
     const module = await importWorkflows(env('VALENCE_WORKFLOWS'));
     const buildArgs = process.env.VALENCE_CHILD_DISPATCH ? await payloads.getText(payloadKeys.args(dispatchId)) : undefined;
     const fn = findElectron(module, env('VALENCE_LATTICE'), env('VALENCE_ELECTRON'), buildArgs);
-    const { args } = await payloads.getValue<{ args: unknown[] }>(payloadKeys.nodeInputs(dispatchId, nodeId));
+    let inputs: { args: unknown[] };
+    try {
+      inputs = await payloads.getValue<{ args: unknown[] }>(payloadKeys.nodeInputs(dispatchId, nodeId));
+    } catch (error) {
+      // A packed node cancelled before the array job was submitted has no inputs: nothing runs.
+      if (pack && error instanceof PayloadNotFoundError) return 0;
+      throw error;
+    }
+    const { args } = inputs;
     const output = await runWithTaskContext(
       { dispatchId, nodeId, attempt: Number(process.env.VALENCE_ATTEMPT ?? '1'), signal: controller.signal },
       () => fn(...args),

@@ -149,6 +149,7 @@ async function runNode(
     taskToken,
     info,
     loadInputs: (signal) => loadInputs(deps, dispatch, graph, node, signal),
+    loadInputsOf: (id, signal) => loadInputs(deps, dispatch, graph, graph.nodes[id]!, signal),
     checkCancelled: async () => {
       const now = await ctx.store.getNode(dispatchId, nodeId);
       if (!now || now.cancelRequested || now.runId !== runId) {

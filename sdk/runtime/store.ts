@@ -514,6 +514,49 @@ export class Store {
     );
   }
 
+  /**
+   * Claims the submission of a packed array job for the pack led by `leader`: true for the
+   * one caller that may submit it, false for the others (who wait for {@link getPackJob}).
+   */
+  async claimPack(dispatchId: string, leader: number, runId: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: pk(dispatchId), sk: `P#${String(leader).padStart(6, '0')}`, entity: 'pack', runId },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+        { abortSignal: signal },
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Records the array job a pack runs as. */
+  async setPackJob(dispatchId: string, leader: number, jobArn: string, signal?: AbortSignal): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: pk(dispatchId), sk: `P#${String(leader).padStart(6, '0')}` },
+        UpdateExpression: 'SET jobArn = :arn',
+        ExpressionAttributeValues: { ':arn': jobArn },
+      }),
+      { abortSignal: signal },
+    );
+  }
+
+  /** The array job of a pack, once submitted. */
+  async getPackJob(dispatchId: string, leader: number, signal?: AbortSignal): Promise<string | undefined> {
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: { pk: pk(dispatchId), sk: `P#${String(leader).padStart(6, '0')}` }, ConsistentRead: true }),
+      { abortSignal: signal },
+    );
+    return out.Item?.['jobArn'] as string | undefined;
+  }
+
   /** Records how the cancel handler is stopping a node's job, for the completion handler to report. */
   async setCancelAction(dispatchId: string, nodeId: number, action: CancelMethod, signal?: AbortSignal): Promise<void> {
     await this.conditionalUpdate(dispatchId, nodeId, 'SET cancelAction = :a', 'attribute_exists(pk)', { ':a': action }, signal);

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DescribeJobsCommand, ListJobsCommand } from '@aws-sdk/client-batch';
+import { GetJobCommand } from '@aws-sdk/client-braket';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -193,6 +194,59 @@ describe('cancelling what already ended', () => {
     expect(after.nodes.map((n) => [n.status, n.endedAt])).toEqual(before.nodes.map((n) => [n.status, n.endedAt]));
     expect(after.cancelRequests).toHaveLength(3);
   });
+});
+
+describe('a Braket hybrid job', () => {
+  it('is cancelled with the hybrid-job CancelJob; its process stops', async () => {
+    const dir = join(h.dir, 'hybrid');
+    (await import('node:fs')).mkdirSync(dir);
+    const id = await h.client.dispatch(wf.hybridJob)(dir);
+    await waitFor('hybrid beats', () => beats(join(dir, 'hybrid.beat')) > 3, 30_000);
+    const pid = Number(readFileSync(join(dir, 'hybrid.pid'), 'utf8'));
+    const report = await h.client.cancel(id, { taskIds: [0], reason: 'enough' });
+    expect(report.cancelled[0]).toMatchObject({ id: 0, method: 'CancelHybridJob' });
+    await waitFor('hybrid process gone', () => !alive(pid), 10_000);
+    expect(await heartbeatStopped(join(dir, 'hybrid.beat'))).toBe(true);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.nodes[0]).toMatchObject({ status: 'CANCELLED', cancelledBy: 'CancelHybridJob' });
+    expect(result.nodes[0]!.jobHandle).toMatch(/:job\//);
+    const job = await h.cloud.clients.braket.send(new GetJobCommand({ jobArn: result.nodes[0]!.jobHandle! }));
+    expect(job.status).toBe('CANCELLED');
+    expect(existsSync(join(dir, 'ran.log'))).toBe(false);
+  }, 60_000);
+});
+
+describe('task packing', () => {
+  it('runs a fan-out of one Batch electron as one array job; cancelling one node stops only its child, cancelling all terminates the parent', async () => {
+    const dir = join(h.dir, 'packed');
+    (await import('node:fs')).mkdirSync(dir);
+    const submitted = h.cloud.requestCounters.get('batch', 'SubmitJob');
+    const id = await h.client.dispatch(wf.packed)(dir);
+    const names = ['p0', 'p1', 'p2', 'p3'];
+    await Promise.all(names.map((n) => waitFor(`${n} beats`, () => beats(join(dir, `${n}.beat`)) > 3, 30_000)));
+    expect(h.cloud.requestCounters.get('batch', 'SubmitJob') - submitted).toBe(1);
+    const handles = await waitFor('every member records its handle', async () => {
+      const hs = (await h.client.getResult(id)).nodes.map((n) => n.jobHandle);
+      return hs.every(Boolean) ? (hs as string[]) : undefined;
+    });
+    const parent = handles[0]!.replace(/:0$/, '');
+    expect(handles).toEqual([0, 1, 2, 3].map((i) => `${parent}:${i}`));
+    const pids = names.map((n) => Number(readFileSync(join(dir, `${n}.pids`), 'utf8').split(' ')[0]));
+
+    const one = await h.client.cancel(id, { taskIds: [2] });
+    expect(one.cancelled).toEqual([expect.objectContaining({ id: 2, method: 'TerminateJob' })]);
+    await waitFor('child 2 gone', () => !alive(pids[2]!), 10_000);
+    expect(await heartbeatStopped(join(dir, 'p2.beat'))).toBe(true);
+    for (const i of [0, 1, 3]) expect(alive(pids[i]!)).toBe(true);
+
+    const all = await h.client.cancel(id);
+    expect(all.cancelled.map((c) => c.id).sort()).toEqual([0, 1, 3]);
+    await waitFor('all children gone', () => pids.every((pid) => !alive(pid)), 10_000);
+    const parentJob = (await h.cloud.clients.batch.send(new DescribeJobsCommand({ jobs: [parent.split('/').pop()!] }))).jobs![0]!;
+    expect(parentJob.status).toBe('FAILED');
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.nodes.every((n) => n.status === 'CANCELLED' && n.cancelledBy === 'TerminateJob')).toBe(true);
+  }, 60_000);
 });
 
 describe('leaves nothing running', () => {

@@ -1,0 +1,72 @@
+// `npm run demo` runs in the suite: its output must tell the story the README promises.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+function runDemo(): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    for (const key of Object.keys(env)) if (key.startsWith('AWS_') || key.startsWith('VITEST') || key === 'NODE_OPTIONS') delete env[key];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the demo did not finish in 110 s:\n${stdout}\n${stderr}`));
+    }, 110_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+/** The report line of task `path`: name, executor, then what the section says about it. */
+const reportLine = (section: string, path: string): string | undefined =>
+  section.split('\n').find((line) => new RegExp(`^\\s+${path.replace('/', '\\/')}\\s`).test(line));
+
+describe('npm run demo', () => {
+  it('cancels the running sublattice part-way on Lambda, Batch and Braket, reports how, and exits 0', async () => {
+    const { code, stdout, stderr, ms } = await runDemo();
+    expect(code, `${stdout}\n${stderr}`).toBe(0);
+    expect(stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(stdout).toMatch(/local cloud up at http:\/\/127\.0\.0\.1:\d+/);
+    const id = /dispatched demo-pipeline\(200\): ([0-9a-f-]{36})/.exec(stdout)?.[1];
+    expect(id).toBeDefined();
+
+    // The live view (a pipe here: one line per change) showed the experiments running first.
+    expect(stdout).toMatch(/^\+\s*\S+\s+3\/0\s+simulate\s+lambda\s+RUNNING/m);
+    expect(stdout).toMatch(/^\+\s*\S+\s+3\/1\s+anneal\s+batch\s+RUNNING\s+job\//m);
+    expect(stdout).toMatch(/^\+\s*\S+\s+3\/2\s+sampleGhz\s+braket\s+RUNNING\s+quantum-task\//m);
+    expect(stdout).toMatch(/>> \S+: cancelling task 3 \(demo-experiments\)/);
+    expect(stdout).toMatch(/cancelled\s+3\s+demo-experiments\s+RUNNING -> CANCELLED via child-dispatch/);
+
+    const report = stdout.slice(stdout.indexOf(`Final report: demo-pipeline ${id} ended CANCELLED`));
+    expect(report.length).toBeGreaterThan(0);
+    const completed = report.slice(report.indexOf('Completed (3):'), report.indexOf('Cancelled ('));
+    expect(reportLine(completed, '0')).toMatch(/loadSamples\s+lambda/);
+    expect(reportLine(completed, '1')).toMatch(/featurize\s+batch\s+\S+\s+job\//);
+    expect(reportLine(completed, '2')).toMatch(/bellPair\s+braket\s+\S+\s+quantum-task\//);
+
+    const cancelled = report.slice(report.indexOf('Cancelled (6):'), report.indexOf('Left running'));
+    expect(reportLine(cancelled, '3')).toMatch(/demo-experiments\s+sublattice\s+child-dispatch/);
+    expect(reportLine(cancelled, '3/0')).toMatch(/simulate\s+lambda\s+signal\s/);
+    expect(reportLine(cancelled, '3/1')).toMatch(/anneal\s+batch\s+TerminateJob\s/);
+    expect(reportLine(cancelled, '3/2')).toMatch(/sampleGhz\s+braket\s+CancelQuantumTask\s/);
+    expect(reportLine(cancelled, '3/3')).toMatch(/combine\s+lambda\s+not-started\s/);
+    expect(reportLine(cancelled, '4')).toMatch(/summarize\s+lambda\s+(not-started|upstream-cancelled)\s/);
+    expect(report).not.toContain('Failed (');
+    expect(report).toContain('Left running: 0 Batch jobs, 0 quantum tasks.');
+
+    expect(stdout).toContain('stopping the local cloud');
+    const total = Number(/done in ([\d.]+)s$/m.exec(stdout)?.[1]);
+    expect(total).toBeLessThan(60);
+    expect(ms).toBeLessThan(70_000);
+  }, 120_000);
+});
