@@ -428,8 +428,15 @@ export class Orchestrator extends Construct {
       ...named.jobDefinitions.map((d) => (d.startsWith('arn:') ? d : batchArn('job-definition', d.includes(':') ? d : `${d}:*`))),
     ];
 
+    // The role Braket hybrid jobs run as: payload objects of this stack, nothing else.
+    const braketJobRole = new iam.Role(this, 'BraketJobRole', {
+      assumedBy: new iam.ServicePrincipal('braket.amazonaws.com'),
+      description: 'valence: the role Braket hybrid jobs of this stack assume',
+    });
+
     // ---- handlers
     const environment: Record<string, string> = {
+      VALENCE_BRAKET_JOB_ROLE_ARN: braketJobRole.roleArn,
       VALENCE_TABLE: this.table.tableName,
       VALENCE_BUCKET: this.bucket.bucketName,
       VALENCE_STACK: this.stackName,
@@ -514,6 +521,15 @@ export class Orchestrator extends Construct {
       wildcardReason: 'Electrons name their Braket device (QPUs are regional, simulators are not); the task ARN is minted at creation',
     });
     allow(step.role, { actions: ['braket:GetQuantumTask', 'braket:CancelQuantumTask'], ...braketTaskReason });
+    // Hybrid jobs: created and (when cancelled mid-submit) stopped by the step handler, as the job role.
+    allow(step.role, {
+      actions: ['braket:CreateJob'],
+      resources: [stack.formatArn({ service: 'braket', resource: 'device', resourceName: '*', region: '*', account: '' }), braketJobs],
+      wildcardReason: 'Electrons name their Braket device; the hybrid job ARN is minted at creation',
+    });
+    allow(step.role, { actions: ['braket:CancelJob'], resources: [braketJobs], wildcardReason: 'Hybrid job ARNs are minted by Braket; jobs of this account and region' });
+    allow(step.role, { actions: ['iam:PassRole'], resources: [braketJobRole.roleArn], conditions: { StringEquals: { 'iam:PassedToService': 'braket.amazonaws.com' } } });
+    allow(braketJobRole, { actions: [...OBJECT_READ, ...OBJECT_WRITE], resources: [payloadObjects], ...payloads });
 
     // Cancel handler: flags nodes, stops executions and jobs, releases waits of cancelled nodes' dependents.
     allow(cancel.role, { actions: TABLE_READ_WRITE, resources: tableResources });

@@ -73,6 +73,7 @@ describe('handlers', () => {
       expect(Object.keys(variables).sort()).toEqual(
         [
           'NODE_OPTIONS',
+          'VALENCE_BRAKET_JOB_ROLE_ARN',
           'VALENCE_BUCKET',
           'VALENCE_GRAPH_RUNNER_ARN',
           'VALENCE_JOB_DEFINITION',
@@ -340,6 +341,10 @@ describe('IAM', () => {
     );
     expect(permissions['braket:GetQuantumTask']).toEqual([`arn:\${AWS::Partition}:braket:${account}:quantum-task/*`]);
     expect(permissions['braket:CancelQuantumTask']).toEqual([`arn:\${AWS::Partition}:braket:${account}:quantum-task/*`]);
+    // Hybrid jobs: created as the stack's Braket job role, and stopped when cancelled mid-submit.
+    expect(permissions['braket:CreateJob']).toEqual([`arn:\${AWS::Partition}:braket:*::device/*`, `arn:\${AWS::Partition}:braket:${account}:job/*`].sort());
+    expect(permissions['braket:CancelJob']).toEqual([`arn:\${AWS::Partition}:braket:${account}:job/*`]);
+    expect(permissions['iam:PassRole']).toHaveLength(1);
   });
 
   it('lets the completion handler and the sweeper release waits and read jobs, but not start executions', () => {
