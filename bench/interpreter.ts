@@ -52,7 +52,11 @@ function taskStateNames(definition: { States: Record<string, Record<string, unkn
 
 /** Runs `definition` with no-op handlers; resolves with the wall time in ms. */
 export async function runOnInterpreter(definition: AslDefinition, parents: readonly (readonly number[])[]): Promise<{ ms: number; runs: number; awaits: number }> {
-  const done = parents.map(() => Promise.withResolvers<void>());
+  const done = parents.map(() => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((res) => (resolve = res));
+    return { promise, resolve };
+  });
   let runs = 0;
   let awaits = 0;
   const handler = async (event: unknown): Promise<unknown> => {

@@ -21,7 +21,8 @@ export interface Interpreter {
   readonly timeoutError: (cause: string) => Error;
 }
 
-function installPromiseWithResolvers(): void {
+/** Installs `Promise.withResolvers` on Node 20, where the interpreter needs it; a no-op on 22+. */
+export function installPromiseWithResolvers(): void {
   const promiseStatics = Promise as unknown as { withResolvers?: unknown };
   if (typeof promiseStatics.withResolvers === 'function') return;
   Object.defineProperty(Promise, 'withResolvers', {

@@ -16,6 +16,8 @@ export interface ViewOutput {
   write(text: string): unknown;
   /** Terminal width, when the output is a terminal. */
   readonly columns?: number;
+  /** Terminal height, when the output is a terminal. */
+  readonly rows?: number;
 }
 
 /** Options of {@link watchDispatch}. */
@@ -102,7 +104,8 @@ export async function watchDispatch(client: Pick<ValenceClient, 'getResult'>, di
       // A pseudo-terminal without a window size reports 0 columns.
       const width = Math.max(40, (out.columns || Number(process.env.COLUMNS) || 160) - 1);
       // Lines are cut to the width, so the cursor moves up exactly as many rows as were drawn.
-      const frame = [...renderFrame(tree, { palette }), ...(options.notes?.() ?? [])].map((line) => truncateVisible(line, width));
+      const notes = options.notes?.() ?? [];
+      const frame = [...fitHeight(tree, renderFrame(tree, { palette }), (out.rows || Infinity) - 1 - notes.length), ...notes].map((line) => truncateVisible(line, width));
       const up = drawnLines > 0 ? `\u001b[${drawnLines}F` : '';
       out.write(`${up}\u001b[0J${frame.join('\n')}\n`);
       drawnLines = frame.length;
@@ -156,6 +159,27 @@ export async function watchDispatch(client: Pick<ValenceClient, 'getResult'>, di
     }
     await sleep(intervalMs, options.signal);
   }
+}
+
+/** Which rows a short terminal keeps: running first, then failures and cancellations, then the rest. */
+const KEEP_ORDER: Readonly<Record<string, number>> = { RUNNING: 0, FAILED: 1, CANCELLED: 2, NEW_OBJECT: 3, COMPLETED: 4 };
+
+/**
+ * A frame no taller than `maxLines` (a frame taller than the terminal cannot be redrawn in
+ * place): the header, the most telling rows in graph order, and a count of the rows left out.
+ */
+function fitHeight(tree: DispatchTree, frame: string[], maxLines: number): string[] {
+  if (frame.length <= maxLines) return frame;
+  const header = frame.slice(0, 3);
+  const rows = treeRows(tree);
+  const budget = Math.max(1, maxLines - header.length - 1);
+  const kept = rows
+    .map((row, index) => ({ index, rank: KEEP_ORDER[row.node.status] ?? 5 }))
+    .sort((a, b) => a.rank - b.rank || a.index - b.index)
+    .slice(0, budget)
+    .map((r) => r.index)
+    .sort((a, b) => a - b);
+  return [...header, ...kept.map((index) => frame[header.length + index]!), `  … ${rows.length - kept.length} more tasks not shown`];
 }
 
 const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;

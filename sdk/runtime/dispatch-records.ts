@@ -6,7 +6,6 @@ import { NodeStatus, DispatchStatus } from '../status.ts';
 import type { TransportGraph } from '../model/graph.ts';
 import type { RuntimeContext } from './context.ts';
 import { payloadKeys } from './payloads.ts';
-import { serialize } from './serialization.ts';
 import type { NodeItem } from './store.ts';
 
 /** What one dispatch needs written before its execution starts. */
@@ -60,6 +59,3 @@ export async function createDispatchRecords(ctx: RuntimeContext, records: Dispat
     signal,
   );
 }
-
-/** Serializes lattice arguments; re-exported so callers validate before writing anything. */
-export const serializeArgs = (args: readonly unknown[]): string => serialize([...args]);

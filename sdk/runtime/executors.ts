@@ -7,7 +7,7 @@
  * job handle before they return, so a cancel arriving at any later moment can find the work.
  */
 import { spawn } from 'node:child_process';
-import { SubmitJobCommand, TerminateJobCommand, CancelJobCommand } from '@aws-sdk/client-batch';
+import { SubmitJobCommand, TerminateJobCommand } from '@aws-sdk/client-batch';
 import { CancelJobCommand as CancelHybridJobCommand, CancelQuantumTaskCommand, CreateJobCommand, CreateQuantumTaskCommand } from '@aws-sdk/client-braket';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { randomUUID } from 'node:crypto';
@@ -172,6 +172,8 @@ function submitRequest(run: NodeRun, extra: { environment?: { name: string; valu
         ...(options.gpus ? [{ type: 'GPU' as const, value: String(options.gpus) }] : []),
       ],
     },
+    // Batch enforces the node's retries and per-attempt time limit itself (60 s is its minimum).
+    ...(node.retries > 0 ? { retryStrategy: { attempts: Math.min(10, node.retries + 1) } } : {}),
     ...(node.timeoutSeconds ? { timeout: { attemptDurationSeconds: Math.max(60, node.timeoutSeconds) } } : {}),
     tags: { 'valence:dispatch': dispatch.dispatchId, 'valence:node': String(node.id) },
   });
@@ -515,11 +517,4 @@ function sublatticeRunner(catalog: GraphCatalog): NodeRunner {
       return { status: NodeStatus.RUNNING };
     },
   };
-}
-
-/** Stops a Batch job: `CancelJob` while queued, `TerminateJob` once started (CancelJob is a no-op then). */
-export async function stopBatchJob(ctx: RuntimeContext, jobArn: string, reason: string): Promise<void> {
-  const jobId = jobArn.includes('/') ? jobArn.slice(jobArn.lastIndexOf('/') + 1) : jobArn;
-  await ctx.aws.batch.send(new CancelJobCommand({ jobId, reason }));
-  await ctx.aws.batch.send(new TerminateJobCommand({ jobId, reason }));
 }

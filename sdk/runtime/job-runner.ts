@@ -56,7 +56,8 @@ export async function runJob(): Promise<number> {
     }
     const { args } = inputs;
     const output = await runWithTaskContext(
-      { dispatchId, nodeId, attempt: Number(process.env.VALENCE_ATTEMPT ?? '1'), signal: controller.signal },
+      // Batch counts attempts itself when it retries a job (AWS_BATCH_JOB_ATTEMPT, from 1).
+      { dispatchId, nodeId, attempt: Number(process.env.AWS_BATCH_JOB_ATTEMPT ?? process.env.VALENCE_ATTEMPT ?? '1'), signal: controller.signal },
       () => fn(...args),
     );
     if (controller.signal.aborted) return 143;

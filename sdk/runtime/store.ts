@@ -564,23 +564,7 @@ export class Store {
 
   /** Marks the whole dispatch as asked to cancel (new nodes of it then never start). */
   async requestDispatchCancel(dispatchId: string, signal?: AbortSignal): Promise<DispatchItem | undefined> {
-    try {
-      const out = await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: pk(dispatchId), sk: DISPATCH_SK },
-          UpdateExpression: 'SET cancelRequested = :true',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':true': true },
-          ReturnValues: 'ALL_NEW',
-        }),
-        { abortSignal: signal },
-      );
-      return strip<DispatchItem>(out.Attributes);
-    } catch (error) {
-      if (isConditionFailed(error)) return undefined;
-      throw error;
-    }
+    return this.conditionalDispatchUpdate(dispatchId, 'SET cancelRequested = :true', 'attribute_exists(pk)', { ':true': true }, signal);
   }
 
   /** Records the execution started for a dispatch. */
@@ -612,14 +596,26 @@ export class Store {
       update += ', hasResult = :true';
       values[':true'] = true;
     }
+    return this.conditionalDispatchUpdate(dispatchId, update, '#status = :running', values, signal);
+  }
+
+  private async conditionalDispatchUpdate(
+    dispatchId: string,
+    update: string,
+    condition: string,
+    values: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+  ): Promise<DispatchItem | undefined> {
+    const aliases: Record<string, string> = { '#status': 'status', '#error': 'error' };
+    const names = Object.fromEntries(Object.entries(aliases).filter(([alias]) => update.includes(alias) || condition.includes(alias)));
     try {
       const out = await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: pk(dispatchId), sk: DISPATCH_SK },
           UpdateExpression: update,
-          ConditionExpression: '#status = :running',
-          ExpressionAttributeNames: { '#status': 'status', ...(outcome.error ? { '#error': 'error' } : {}) },
+          ConditionExpression: condition,
+          ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
         }),

@@ -112,6 +112,15 @@ describe('dispatch and getResult', () => {
     expect(pid).toBeGreaterThan(0);
   });
 
+  it('retries a Batch node through the job retry strategy', async () => {
+    const dir = join(h.dir, 'batch-retry');
+    (await import('node:fs')).mkdirSync(dir);
+    const result = await run<number>(h.client.dispatch(wf.batchRetrying)(dir));
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result).toBe(2);
+    expect(readFileSync(join(dir, 'flaky-job.log'), 'utf8').trim().split('\n')).toEqual(['1', '2']);
+  }, 60_000);
+
   it('runs a Braket node: a Bell pair measures 00 and 11 about evenly', async () => {
     const result = await run<Record<string, number>>(h.client.dispatch(wf.braketLattice)());
     expect(result.status).toBe('COMPLETED');
