@@ -27,6 +27,8 @@ const t0 = performance.now();
 const graph = subject.template();
 const buildMs = performance.now() - t0;
 const rssAfterBuild = process.memoryUsage().rss;
+// A first line right away: the parent keeps it if compile runs past its time cap.
+console.log(JSON.stringify({ phase: 'built', shape, nodes: n, buildMs, rssAfterBuildMb: rssAfterBuild / 2 ** 20 }));
 const t1 = performance.now();
 let compiled: { definitionBytes: number; stateCount: number; estimatedHistoryEvents: number } | undefined;
 let error: { name: string; code?: string; message: string } | undefined;
@@ -40,6 +42,7 @@ try {
 const compileMs = performance.now() - t1;
 console.log(
   JSON.stringify({
+    phase: 'done',
     shape,
     nodes: n,
     buildMs,

@@ -9,14 +9,14 @@
  * bellPair (Braket) ────────────────────────────────────┘
  *
  * experiments(samples):
- *   simulate (Lambda, ~20 s) ─┐
- *   anneal   (Batch,  ~20 s) ─┼──► combine (Lambda)
+ *   simulate (Lambda, ~60 s) ─┐
+ *   anneal   (Batch,  ~60 s) ─┼──► combine (Lambda)
  *   sampleGhz (Braket)       ─┘
  * ```
  *
  * The two long electrons do their work in small steps and check their `AbortSignal` between
  * steps, which is what lets a cancel stop them promptly and cleanly. Dispatched on its own,
- * the pipeline completes in about half a minute; the demo cancels `experiments` part-way.
+ * the pipeline completes in a little over a minute; the demo cancels `experiments` part-way.
  */
 import { BatchExecutor, BraketExecutor, electron, lattice, sublattice, taskContext } from '../sdk/index.ts';
 
@@ -25,7 +25,7 @@ const batch = new BatchExecutor({ jobQueue: 'valence-queue', vcpus: 1, memoryMiB
 const braket = new BraketExecutor({ deviceArn: 'arn:aws:braket:::device/quantum-simulator/amazon/sv1', shots: 200 });
 
 /** How long the two long electrons work when nobody cancels them. */
-export const LONG_STEP_SECONDS = 20;
+export const LONG_STEP_SECONDS = 60;
 
 /** One measurement: x and a noisy y = 2x + 1. */
 export interface Sample {
@@ -122,7 +122,7 @@ export const bellPair = electron({ executor: braket, timeoutSeconds: 600 }, func
 });
 
 /** A long fit on Lambda that stops when its signal aborts. */
-export const simulate = electron({ timeoutSeconds: 120, graceSeconds: 2 }, function simulate(samples: Sample[]): Promise<Finding> {
+export const simulate = electron({ timeoutSeconds: 300, graceSeconds: 2 }, function simulate(samples: Sample[]): Promise<Finding> {
   return fitSlowly('simulate', samples, LONG_STEP_SECONDS);
 });
 

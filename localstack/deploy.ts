@@ -74,6 +74,13 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
   const batch = cloud.clients.batch;
   const ce = await batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: `${stackName}-ce`, type: 'MANAGED', computeResources: { type: 'FARGATE', maxvCpus: 256, subnets: ['subnet-local'], securityGroupIds: ['sg-local'] } }));
   const queue = await batch.send(new CreateJobQueueCommand({ jobQueueName: jobQueue, priority: 1, computeEnvironmentOrder: [{ order: 1, computeEnvironment: ce.computeEnvironmentArn! }] }));
+  // Queues that electrons name (BatchExecutor's jobQueue) exist too, as the user's would on AWS.
+  for (const name of namedJobQueues(lattices)) {
+    if (name === jobQueue || name === queue.jobQueueArn) continue;
+    await batch.send(new CreateJobQueueCommand({ jobQueueName: name.replace(/^arn:.*job-queue\//, ''), priority: 1, computeEnvironmentOrder: [{ order: 1, computeEnvironment: ce.computeEnvironmentArn! }] })).catch((error: unknown) => {
+      if (!/already exists/i.test((error as Error).message)) throw error;
+    });
+  }
   const definition = await batch.send(
     new RegisterJobDefinitionCommand({
       jobDefinitionName: jobDefinition,
@@ -189,6 +196,24 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
       await sweeping;
     },
   };
+}
+
+/** The job queues BatchExecutors of these lattices name (templates that cannot be built are skipped). */
+function namedJobQueues(lattices: readonly { template(): { nodes: readonly { executor: { kind: string; options: Record<string, unknown> } }[] } }[]): Set<string> {
+  const names = new Set<string>();
+  for (const lattice of lattices) {
+    let nodes;
+    try {
+      nodes = lattice.template().nodes;
+    } catch {
+      continue;
+    }
+    for (const node of nodes) {
+      const queue = node.executor.kind === 'batch' ? node.executor.options['jobQueue'] : undefined;
+      if (typeof queue === 'string') names.add(queue);
+    }
+  }
+  return names;
 }
 
 async function createTable(cloud: LocalCloud, tableName: string): Promise<void> {

@@ -277,7 +277,9 @@ export function compileLattice(
         },
         ResultPath: null,
         ...(budget === undefined ? {} : { TimeoutSeconds: budget }),
-        ...(callback && heartbeatSeconds > 0 ? { HeartbeatSeconds: heartbeatSeconds } : {}),
+        // Step Functions rejects a heartbeat that is not shorter than the task's timeout;
+        // a task that short is bounded by its timeout alone.
+        ...(callback && heartbeatSeconds > 0 && (budget === undefined || heartbeatSeconds < budget) ? { HeartbeatSeconds: heartbeatSeconds } : {}),
         ...(retry.length > 0 ? { Retry: retry } : {}),
       },
     ]);

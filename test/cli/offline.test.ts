@@ -1,6 +1,7 @@
-// Commands that need no stack: help, and a lattice's graph in its three forms.
+// Commands and mistakes that need no stack: help, a lattice's graph in its three forms, and
+// bad input caught before anything is contacted.
 import { describe, expect, it } from 'vitest';
-import { WORKFLOWS, json, runCli } from './helpers.ts';
+import { WORKFLOWS, expectInputError, json, runCli, type CliRun } from './helpers.ts';
 
 const W = ['--workflows', WORKFLOWS];
 
@@ -35,5 +36,27 @@ describe('help', () => {
     const none = await runCli([]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('Usage: valence <command>');
+  });
+});
+
+describe('bad input caught before any request', () => {
+  it('gets one line with the fix and exit code 2', async () => {
+    // No cloud listens here, and none is needed: these fail before the first request.
+    const endpoint = ['--endpoint', 'http://127.0.0.1:9'];
+    const cases: [string[], RegExp][] = [
+      [['frobnicate'], /unknown command "frobnicate"/],
+      [['cancel', 'x', '--task', 'two'], /--task "two" is not a task id/],
+      [['status'], /status needs a dispatch ID/],
+      [['graph', 'arith', '--workflows', 'no/such/file.ts'], /workflows module .*no\/such\/file\.ts does not exist/],
+      [['graph', 'arith', '--asl', '--dot', ...W], /--asl or --dot, not both/],
+      [['list', '--endpoint', 'not a url'], /is not a URL/],
+      [['dispatch', 'nope', '1', ...W], /unknown lattice "nope" in .*available: arith, failing, inner, nested, slow/],
+      [['dispatch', 'arith', '{oops', ...W], /argument 1 \("\{oops"\) is not valid JSON.*Quote strings/],
+      [['dispatch', 'arith', '1', '2', ...W], /takes 1 argument\(s\), got 2/],
+      [['list', '--bogus', ...endpoint], /Unknown option '--bogus'.*valence list --help/],
+    ];
+    const runs: CliRun[] = [];
+    for (let i = 0; i < cases.length; i += 4) runs.push(...(await Promise.all(cases.slice(i, i + 4).map(([args]) => runCli(args)))));
+    runs.forEach((run, index) => expectInputError(run, cases[index]![1]));
   });
 });
