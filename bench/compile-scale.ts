@@ -95,7 +95,7 @@ export async function runCompileScale(): Promise<BenchOutcome> {
     definitions: {
       buildMs: 'lattice.template(): the lattice body run with placeholders into a transport graph (the baseline)',
       compileMs: 'compileLattice(graph) until it returned a definition or threw the limit error',
-      peakRssMb: "the child process's peak resident set (maxRSS / VmHWM), Node + tsx included (≈ 75 MB at rest)",
+      peakRssMb: "the child process's peak resident set (VmHWM), Node + tsx included (≈ 75 MB at rest)",
     },
     samples,
   };

@@ -69,7 +69,7 @@ export async function runOnInterpreter(definition: AslDefinition, parents: reado
         return { Payload: { nodeId, status: 'COMPLETED' } };
       case 'await':
         awaits++;
-        await Promise.all((payload.waitFor ?? parents[nodeId] ?? []).map((p) => done[p]?.promise));
+        await Promise.all((payload.waitFor ?? parents[nodeId] ?? []).map((p) => done[p]?.promise ?? Promise.resolve()));
         return { nodeId, released: true };
       case 'finalize':
         return { Payload: { status: 'COMPLETED' } };

@@ -86,7 +86,7 @@ async function runLocal(bc: BenchCloud, lattice: Lattice, dag: BenchDag): Promis
 async function runInProcess(dag: BenchDag, work: (i: number) => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
   const outputs: Promise<unknown>[] = [];
-  for (let i = 0; i < dag.parents.length; i++) outputs.push(Promise.all((dag.parents[i] ?? []).map((p) => outputs[p])).then(() => work(i)));
+  for (let i = 0; i < dag.parents.length; i++) outputs.push(Promise.all((dag.parents[i] ?? []).map((p) => outputs[p] ?? Promise.resolve())).then(() => work(i)));
   await Promise.all(outputs);
   return performance.now() - t0;
 }

@@ -105,7 +105,20 @@ async function main(): Promise<void> {
   await attempt('cancel', runCancelLatency);
   await attempt('compile', runCompileScale);
 
-  const rows = outcomes.flatMap((o) => o.rows);
+  let rows = outcomes.flatMap((o) => o.rows);
+  let carried: string[] = [];
+  if (only) {
+    // A partial run keeps the other benchmarks' rows from the previous summary, marked as such.
+    try {
+      const previous = JSON.parse(readFileSync(`${RESULTS_DIR}summary.json`, 'utf8')) as { date?: string; rows?: SummaryRow[] };
+      const fresh = new Set(rows.map((r) => r.benchmark));
+      const kept = (previous.rows ?? []).filter((r) => !fresh.has(r.benchmark));
+      carried = [...new Set(kept.map((r) => r.benchmark))].map((b) => `${b} (from the run of ${previous.date ?? 'unknown date'})`);
+      rows = [...kept, ...rows].sort((a, b) => a.benchmark.localeCompare(b.benchmark, 'en', { numeric: true }));
+    } catch {
+      // No previous summary: this run's rows only.
+    }
+  }
   const summary = {
     command: 'npm run bench',
     date: new Date().toISOString(),
@@ -116,6 +129,7 @@ async function main(): Promise<void> {
       'Lattices past one state machine’s limits (issue 8, second part): the compiler refuses definitions over 1 MB (≈1,900-node chain); there is no automatic split into Map states or child state machines, so 10,000- and 100,000-node lattices cannot run.',
     ],
     failures,
+    ...(carried.length > 0 ? { rowsCarriedOver: carried } : {}),
     rows,
     files: outcomes.map((o) => `bench/results/${o.name}.json`),
   };

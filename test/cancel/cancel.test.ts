@@ -76,6 +76,23 @@ describe('cancelling a running Batch job', () => {
   }, 60_000);
 });
 
+describe('cancelling a LocalExecutor process', () => {
+  it('signals its process group and the process is gone', async () => {
+    const dir = join(h.dir, 'local');
+    (await import('node:fs')).mkdirSync(dir);
+    const id = await h.client.dispatch(wf.localRunning)(dir);
+    await waitFor('local beats', () => beats(join(dir, 'local.beat')) > 3, 30_000);
+    const pid = Number(readFileSync(join(dir, 'local.pid'), 'utf8'));
+    const report = await h.client.cancel(id, { taskIds: [0] });
+    expect(report.cancelled.find((c) => c.id === 0)).toMatchObject({ previousStatus: 'RUNNING', status: 'CANCELLED' });
+    await waitFor('local process gone', () => !alive(pid), 10_000);
+    expect(await heartbeatStopped(join(dir, 'local.beat'))).toBe(true);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
+    expect(['signal', 'terminated']).toContain(result.nodes[0]!.cancelledBy);
+  }, 60_000);
+});
+
 describe('cancelling a node that has not started', () => {
   it('never starts it: nothing uploaded, no job submitted, and its descendants are cancelled too', async () => {
     const submittedBefore = h.cloud.requestCounters.get('batch', 'SubmitJob');

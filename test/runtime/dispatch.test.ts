@@ -112,6 +112,18 @@ describe('dispatch and getResult', () => {
     expect(pid).toBeGreaterThan(0);
   });
 
+  it('runs a LocalExecutor node in its own process', async () => {
+    const dir = join(h.dir, 'local');
+    (await import('node:fs')).mkdirSync(dir);
+    const result = await run<number>(h.client.dispatch(wf.localLattice)(dir, 1));
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result).toBe(202);
+    expect(result.nodes[0]!.jobHandle).toMatch(/^pid:\d+$/);
+    const pid = Number(readFileSync(join(dir, 'local-pid'), 'utf8'));
+    expect(result.nodes[0]!.jobHandle).toBe(`pid:${pid}`);
+    expect(pid).not.toBe(process.pid);
+  }, 60_000);
+
   it('retries a Batch node through the job retry strategy', async () => {
     const dir = join(h.dir, 'batch-retry');
     (await import('node:fs')).mkdirSync(dir);
@@ -161,6 +173,37 @@ describe('dispatch and getResult', () => {
     expect(result.status).toBe('COMPLETED');
     const runs = readFileSync(join(h.dir, 'side-effect.log'), 'utf8').trim().split('\n');
     expect(runs).toHaveLength(1);
+  });
+});
+
+describe('bad input', () => {
+  it('refuses arguments that cannot be serialized before writing anything', async () => {
+    const before = h.cloud.requestCounters.get('dynamodb', 'PutItem') + h.cloud.requestCounters.get('s3', 'PutObject');
+    await expect(h.client.dispatch(wf.chain)((() => 1) as unknown as number)).rejects.toMatchObject({
+      name: 'ValidationError',
+      code: 'VALIDATION_UNSERIALIZABLE_CONSTANT',
+    });
+    expect(h.cloud.requestCounters.get('dynamodb', 'PutItem') + h.cloud.requestCounters.get('s3', 'PutObject')).toBe(before);
+  });
+
+  it('answers an unknown dispatch id with a not-found error', async () => {
+    await expect(h.client.getResult('no-such-dispatch')).rejects.toMatchObject({ name: 'DispatchNotFoundError', code: 'DISPATCH_NOT_FOUND' });
+  });
+
+  it('refuses a lattice that was never deployed, naming what to deploy', async () => {
+    const { lattice, electron } = await import('../../sdk/model/index.ts');
+    const id = electron(function identity(x: number) {
+      return x;
+    });
+    const undeployed = lattice({ name: 'neverDeployed' }, (x: number) => id(x));
+    await expect(h.client.dispatch(undeployed)(1)).rejects.toMatchObject({ name: 'NotDeployedError', message: expect.stringMatching(/neverDeployed.*cdk deploy/) });
+  });
+
+  it('refuses a lattice whose graph changed since it was deployed', async () => {
+    const { Lattice, LatticeRegistry } = await import('../../sdk/model/index.ts');
+    // Same name as the deployed "chain", another body (the nested lattice's graph).
+    const changed = new Lattice({ name: 'chain', registry: new LatticeRegistry() }, (x: number) => (wf.nested.fn as (x: number) => unknown)(x));
+    await expect(h.client.dispatch(changed)(1)).rejects.toMatchObject({ name: 'StaleDeployError', message: expect.stringMatching(/Redeploy/) });
   });
 });
 
