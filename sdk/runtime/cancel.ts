@@ -235,6 +235,13 @@ export async function cancelDispatch(ctx: RuntimeContext, dispatchId: string, re
     }
   }
 
+  // Node order, with paths into sublattices after the node that holds them.
+  const order = (id: number | string): number[] => String(id).split('/').map(Number);
+  report.cancelled.sort((a, b) => {
+    const [x, y] = [order(a.id), order(b.id)];
+    for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? -1) !== (y[i] ?? -1)) return (x[i] ?? -1) - (y[i] ?? -1);
+    return 0;
+  });
   if (!taskIds && !isTerminalDispatchStatus(dispatch.status)) {
     const ended = await ctx.store.finishDispatch(dispatchId, { status: DispatchStatus.CANCELLED, endedAt: ctx.now().toISOString() });
     if (ended?.parent) await endParentOfCancelledChild(ctx, ended);
