@@ -15,7 +15,6 @@
  * await cloud.stop();
  * ```
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { BatchClient } from '@aws-sdk/client-batch';
@@ -302,6 +301,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const listeningServer = listening;
   const clients = createClients(endpoint, region, credentials);
   let stopping: Promise<void> | undefined;
+  // What a workflows deploy left running (the sweeper's schedule), stopped first.
+  let deployment: { stop(): Promise<void> } | undefined;
   const cloud: LocalCloud = {
     endpoint,
     port: listeningServer.port,
@@ -321,6 +322,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     },
     stop() {
       stopping ??= (async () => {
+        await deployment?.stop();
         clients.destroy();
         await stopAll();
         // Closed handles are released by libuv on the next turn; let that happen first.
@@ -332,13 +334,10 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
 
   if (options.workflows) {
     try {
-      const deployUrl = new URL('./deploy.ts', import.meta.url);
-      if (!existsSync(fileURLToPath(deployUrl))) {
-        throw new Error('localstack/deploy.ts is missing: this build cannot deploy workflows');
-      }
-      const deploy = (await import(deployUrl.href)) as { deployWorkflows(cloud: LocalCloud, workflowsPath: string): Promise<unknown> };
+      // Imported only when needed: deploying loads the SDK compiler and the workflows module.
+      const deploy = await import('./deploy.ts');
       const workflowsPath = options.workflows.startsWith('file:') ? fileURLToPath(options.workflows) : options.workflows;
-      await deploy.deployWorkflows(cloud, workflowsPath);
+      deployment = await deploy.deployWorkflows(cloud, workflowsPath);
     } catch (error) {
       await cloud.stop().catch(() => {});
       throw new LocalCloudStartError(`Deploying ${options.workflows} failed: ${error instanceof Error ? error.message : String(error)}`, 'StartFailed', {
