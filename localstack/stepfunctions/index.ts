@@ -12,6 +12,7 @@
  * router.register(sfn); // requests signed for `states` reach sfn.handle
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LambdaInvoker, LocalService, RequestContext, ServiceHooks } from '../service.ts';
 import { prepareDefinition, type PreparedDefinition } from './definition.ts';
@@ -142,6 +143,9 @@ export function createStepFunctionsService(opts: StepFunctionsServiceOptions): S
   const executions = new Map<string, Execution>();
   const tokens = new TaskTokenRegistry();
   const serviceController = new AbortController();
+  // Every in-flight Lambda invocation listens to this one signal (it aborts only on stop()),
+  // so the default limit of 10 listeners would warn of a leak that is not one.
+  setMaxListeners(0, serviceController.signal);
   let totalExecutions = 0;
   let totalTransitions = 0;
 
