@@ -38,6 +38,8 @@ export interface LocalDeployOptions {
   readonly stackName?: string;
   /** How often the sweeper runs (its EventBridge schedule on AWS). @default 30000 */
   readonly sweepIntervalMs?: number;
+  /** When lattices are split into partitions (the compiler's `partition` option). @default the compiler's */
+  readonly partition?: false | { readonly above?: number; readonly chunkSize?: number };
   /**
    * Concurrency of the step handler. Each concurrent invocation is a warm worker thread with
    * its own electron thread, so on a laptop a few are faster than many cold ones.
@@ -136,7 +138,7 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
   for (const lattice of lattices) {
     let compiled;
     try {
-      compiled = compileLattice(lattice, { stepHandlerArn: step });
+      compiled = compileLattice(lattice, { stepHandlerArn: step, ...(options.partition === undefined ? {} : { partition: options.partition }) });
     } catch (error) {
       // A lattice whose body depends on its inputs only runs as a sublattice.
       if ((error as { code?: string }).code === 'VALIDATION_PLACEHOLDER_AS_VALUE') continue;

@@ -108,6 +108,8 @@ export interface LocalCloudOptions {
   readonly braketQueueDelayMs?: number;
   /** How long a Braket quantum task stays RUNNING. @default the Braket service's */
   readonly braketRunMs?: number;
+  /** When the deploy splits a lattice into partitions (the compiler's `partition` option). @default the compiler's */
+  readonly partition?: false | { readonly above?: number; readonly chunkSize?: number };
 }
 
 /** AWS SDK v3 clients connected to the local cloud, each created on first use. */
@@ -337,7 +339,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       // Imported only when needed: deploying loads the SDK compiler and the workflows module.
       const deploy = await import('./deploy.ts');
       const workflowsPath = options.workflows.startsWith('file:') ? fileURLToPath(options.workflows) : options.workflows;
-      deployment = await deploy.deployWorkflows(cloud, workflowsPath);
+      deployment = await deploy.deployWorkflows(cloud, workflowsPath, options.partition === undefined ? {} : { partition: options.partition });
     } catch (error) {
       await cloud.stop().catch(() => {});
       throw new LocalCloudStartError(`Deploying ${options.workflows} failed: ${error instanceof Error ? error.message : String(error)}`, 'StartFailed', {

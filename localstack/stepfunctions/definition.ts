@@ -58,6 +58,10 @@ export interface PreparedDefinition {
   readonly mapItemPaths: ReadonlyMap<string, { readonly inputPath: string | undefined; readonly itemsPath: string | undefined }>;
   /** Execution-level `TimeoutSeconds`, if any. */
   readonly timeoutSeconds: number | undefined;
+  /** States whose events belong to a DISTRIBUTED Map's child executions, not this history. */
+  readonly childStates: ReadonlySet<string>;
+  /** Map states in DISTRIBUTED mode. */
+  readonly distributedMaps: ReadonlySet<string>;
 }
 
 const STATE_TYPES = new Set(['Task', 'Parallel', 'Map', 'Pass', 'Wait', 'Choice', 'Succeed', 'Fail']);
@@ -127,13 +131,17 @@ function rewriteTemplate(template: unknown, stateName: string): unknown {
 }
 
 interface Collector {
+  /** States inside a DISTRIBUTED Map's processor: their events belong to child executions. */
+  readonly childStates: Set<string>;
+  /** Map states in DISTRIBUTED mode. */
+  readonly distributedMaps: Set<string>;
   readonly tasks: Map<string, TaskSpec>;
   readonly stateTypes: Map<string, string>;
   readonly mapItemPaths: Map<string, { inputPath: string | undefined; itemsPath: string | undefined }>;
 }
 
 /** Checks one scope (the machine, a branch, a Map processor) and returns its rewrite. */
-function prepareScope(scope: unknown, where: string, collector: Collector): Record<string, unknown> {
+function prepareScope(scope: unknown, where: string, collector: Collector, inChild = false): Record<string, unknown> {
   if (!isRecord(scope)) throw invalid(`${where} must be an object`);
   if (scope.QueryLanguage === 'JSONata') throw invalid('JSONata is not supported by the local cloud');
   const states = scope.States;
@@ -156,6 +164,7 @@ function prepareScope(scope: unknown, where: string, collector: Collector): Reco
     if (typeof type !== 'string' || !STATE_TYPES.has(type)) throw invalid(`state '${name}' has an unknown Type ${JSON.stringify(type)}`);
     if (rawState.QueryLanguage === 'JSONata') throw invalid('JSONata is not supported by the local cloud');
     collector.stateTypes.set(name, type);
+    if (inChild) collector.childStates.add(name);
     const where = `state '${name}'`;
     const state: Record<string, unknown> = { ...rawState };
 
@@ -211,16 +220,19 @@ function prepareScope(scope: unknown, where: string, collector: Collector): Reco
       delete state.Credentials;
     } else if (type === 'Parallel') {
       if (!Array.isArray(state.Branches) || state.Branches.length === 0) throw invalid(`Parallel ${where} needs 'Branches'`);
-      state.Branches = state.Branches.map((branch: unknown, i: number) => prepareScope(branch, `branch ${i} of ${where}`, collector));
+      state.Branches = state.Branches.map((branch: unknown, i: number) => prepareScope(branch, `branch ${i} of ${where}`, collector, inChild));
     } else if (type === 'Map') {
       if (state.ItemReader !== undefined || state.ItemBatcher !== undefined) {
         throw invalid(`ItemReader/ItemBatcher (${where}) are not supported by the local cloud; pass the items in the input`);
       }
       const processor = state.ItemProcessor ?? state.Iterator;
       if (processor === undefined) throw invalid(`Map ${where} needs an 'ItemProcessor'`);
-      // A distributed Map runs like an inline one with its MaxConcurrency.
-      const { ProcessorConfig: _config, ...processorBody } = isRecord(processor) ? processor : {};
-      state.ItemProcessor = prepareScope(processorBody, `the ItemProcessor of ${where}`, collector);
+      // A distributed Map runs like an inline one with its MaxConcurrency, but its iterations'
+      // events are counted as child executions' histories, as on AWS.
+      const { ProcessorConfig: config, ...processorBody } = isRecord(processor) ? processor : {};
+      const distributed = isRecord(config) && config.Mode === 'DISTRIBUTED';
+      if (distributed) collector.distributedMaps.add(name);
+      state.ItemProcessor = prepareScope(processorBody, `the ItemProcessor of ${where}`, collector, inChild || distributed);
       delete state.Iterator;
       for (const field of ['Label', 'ResultWriter', 'ToleratedFailureCount', 'ToleratedFailurePercentage', 'ToleratedFailureCountPath', 'ToleratedFailurePercentagePath']) {
         delete state[field];
@@ -247,7 +259,7 @@ export function prepareDefinition(definitionText: string): PreparedDefinition {
   } catch (error) {
     throw invalid(`definition is not valid JSON: ${(error as Error).message}`);
   }
-  const collector: Collector = { tasks: new Map(), stateTypes: new Map(), mapItemPaths: new Map() };
+  const collector: Collector = { childStates: new Set(), distributedMaps: new Set(), tasks: new Map(), stateTypes: new Map(), mapItemPaths: new Map() };
   const interpreterDefinition = prepareScope(parsed, 'the state machine', collector);
   const timeoutSeconds = isRecord(parsed) ? positiveInteger(parsed, 'TimeoutSeconds', 'the state machine') : undefined;
   return {
@@ -255,6 +267,8 @@ export function prepareDefinition(definitionText: string): PreparedDefinition {
     tasks: collector.tasks,
     stateTypes: collector.stateTypes,
     mapItemPaths: collector.mapItemPaths,
+    childStates: collector.childStates,
+    distributedMaps: collector.distributedMaps,
     timeoutSeconds,
   };
 }

@@ -165,6 +165,8 @@ export class Execution {
   cause: string | undefined;
   /** Every state entered plus every retry, as AWS bills transitions. */
   stateTransitions = 0;
+  /** History events of DISTRIBUTED Map child executions (kept out of this history, as on AWS). */
+  childHistoryEvents = 0;
   readonly history: HistoryEventRecord[] = [];
   /** Settles when the interpreter run and its event stream are both over. */
   readonly done: Promise<void>;
@@ -307,6 +309,14 @@ export class Execution {
   private onInterpreterEvent(event: InterpreterEvent): void {
     if (this.isClosed) return;
     const state = event.state;
+    // States inside a DISTRIBUTED Map run in child executions, each with its own history; the
+    // parent records only the Map state itself (its iterations are a map run, not events here).
+    const parentName = (event as { parentState?: { name?: string } }).parentState?.name;
+    if ((state && this.definition.childStates.has(state.name)) || (event.type.startsWith('MapIteration') && parentName && this.definition.distributedMaps.has(parentName))) {
+      this.childHistoryEvents += 1;
+      if (event.type === 'StateEntered' || event.type === 'StateRetried') this.countTransition();
+      return;
+    }
     switch (event.type) {
       case 'StateEntered': {
         if (!state) return;
@@ -321,12 +331,14 @@ export class Execution {
           const paths = this.definition.mapItemPaths.get(state.name);
           const items = evaluateSimplePath(paths?.itemsPath, evaluateSimplePath(paths?.inputPath, state.input));
           this.append('MapStateStarted', 'mapStateStartedEventDetails', Array.isArray(items) ? { length: items.length } : {});
+          if (this.definition.distributedMaps.has(state.name)) this.append('MapRunStarted');
         }
         return;
       }
       case 'StateExited': {
         if (!state) return;
         if (state.type === 'Parallel') this.append('ParallelStateSucceeded');
+        if (state.type === 'Map' && this.definition.distributedMaps.has(state.name)) this.append('MapRunSucceeded');
         if (state.type === 'Map') this.append('MapStateSucceeded');
         this.append(`${state.type}StateExited`, 'stateExitedEventDetails', {
           name: state.name,
@@ -337,6 +349,7 @@ export class Execution {
       }
       case 'StateFailed':
         if (state?.type === 'Parallel') this.append('ParallelStateFailed');
+        if (state?.type === 'Map' && this.definition.distributedMaps.has(state.name)) this.append('MapRunFailed');
         if (state?.type === 'Map') this.append('MapStateFailed');
         return;
       case 'StateRetried':
@@ -360,6 +373,10 @@ export class Execution {
    * the history AWS shows for it, and settles as the state's result or error.
    */
   private async runTask(spec: TaskSpec, input: unknown): Promise<unknown> {
+    // Inside a DISTRIBUTED Map the task's events belong to a child execution's history.
+    const record = this.definition.childStates.has(spec.stateName)
+      ? (): void => void (this.childHistoryEvents += 1)
+      : (type: string, detailsKey?: string, details?: Record<string, unknown>): void => this.append(type, detailsKey, details);
     if (this.isClosed) throw new ExecutionClosedError();
     // The interpreter dispatched TaskStateEntered just before calling us; let it land first.
     await nextMacrotask();
@@ -386,9 +403,9 @@ export class Execution {
       const fail = (failure: StateFailure): void => {
         if (settled) return;
         if (plainFunction) {
-          this.append('LambdaFunctionFailed', 'lambdaFunctionFailedEventDetails', { error: failure.error, cause: failure.cause });
+          record('LambdaFunctionFailed', 'lambdaFunctionFailedEventDetails', { error: failure.error, cause: failure.cause });
         } else {
-          this.append('TaskFailed', 'taskFailedEventDetails', {
+          record('TaskFailed', 'taskFailedEventDetails', {
             resourceType,
             resource,
             ...(failure.error ? { error: failure.error } : {}),
@@ -400,9 +417,9 @@ export class Execution {
       const timeOut = (cause: string): void => {
         if (settled) return;
         if (plainFunction) {
-          this.append('LambdaFunctionTimedOut', 'lambdaFunctionTimedOutEventDetails', { error: 'States.Timeout', cause });
+          record('LambdaFunctionTimedOut', 'lambdaFunctionTimedOutEventDetails', { error: 'States.Timeout', cause });
         } else {
-          this.append('TaskTimedOut', 'taskTimedOutEventDetails', { resourceType, resource, error: 'States.Timeout', cause });
+          record('TaskTimedOut', 'taskTimedOutEventDetails', { resourceType, resource, error: 'States.Timeout', cause });
         }
         finish(() => reject(this.env.interpreter.timeoutError(cause)));
       };
@@ -410,9 +427,9 @@ export class Execution {
         if (settled) return;
         const outputText = JSON.stringify(output ?? null);
         if (plainFunction) {
-          this.append('LambdaFunctionSucceeded', 'lambdaFunctionSucceededEventDetails', { output: outputText, outputDetails: { truncated: false } });
+          record('LambdaFunctionSucceeded', 'lambdaFunctionSucceededEventDetails', { output: outputText, outputDetails: { truncated: false } });
         } else {
-          this.append('TaskSucceeded', 'taskSucceededEventDetails', { resourceType, resource, output: outputText, outputDetails: { truncated: false } });
+          record('TaskSucceeded', 'taskSucceededEventDetails', { resourceType, resource, output: outputText, outputDetails: { truncated: false } });
         }
         finish(() => resolve(output));
       };
@@ -431,13 +448,13 @@ export class Execution {
       if (plainFunction) {
         functionName = spec.resource;
         payload = input;
-        this.append('LambdaFunctionScheduled', 'lambdaFunctionScheduledEventDetails', {
+        record('LambdaFunctionScheduled', 'lambdaFunctionScheduledEventDetails', {
           resource: spec.resource,
           input: JSON.stringify(input ?? null),
           inputDetails: { truncated: false },
           ...(spec.timeoutSeconds !== undefined ? { timeoutInSeconds: spec.timeoutSeconds } : {}),
         });
-        this.append('LambdaFunctionStarted');
+        record('LambdaFunctionStarted');
       } else {
         let parameters = input;
         if (callback || mentionsTaskToken(input)) {
@@ -452,7 +469,7 @@ export class Execution {
         }
         functionName = functionNameOf(parameters);
         payload = (parameters as Record<string, unknown> | null)?.Payload ?? {};
-        this.append('TaskScheduled', 'taskScheduledEventDetails', {
+        record('TaskScheduled', 'taskScheduledEventDetails', {
           resourceType,
           resource,
           region: this.env.region,
@@ -460,7 +477,7 @@ export class Execution {
           ...(spec.timeoutSeconds !== undefined ? { timeoutInSeconds: spec.timeoutSeconds } : {}),
           ...(spec.heartbeatSeconds !== undefined ? { heartbeatInSeconds: spec.heartbeatSeconds } : {}),
         });
-        this.append('TaskStarted', 'taskStartedEventDetails', { resourceType, resource });
+        record('TaskStarted', 'taskStartedEventDetails', { resourceType, resource });
       }
       if (this.isClosed) {
         // Recording the events above hit the history limit and closed the execution.
@@ -482,7 +499,7 @@ export class Execution {
           if (!outcome.ok) return fail(failureOfOutcome(outcome));
           if (!callback) return succeed(plainFunction ? outcome.payload : wrapInvokeResult(outcome.payload));
           if (!settled) {
-            this.append('TaskSubmitted', 'taskSubmittedEventDetails', {
+            record('TaskSubmitted', 'taskSubmittedEventDetails', {
               resourceType,
               resource,
               output: JSON.stringify(wrapInvokeResult(outcome.payload)),

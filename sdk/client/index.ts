@@ -197,7 +197,7 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
           graph,
           serializedArgs,
           stateMachineArn,
-          awaitingNodes: awaitingNodesOf(JSON.parse(definition)),
+          awaitingNodes: awaitingNodesOf(JSON.parse(definition), graph.nodes.length),
         });
         const started = await aws.sfn.send(new StartExecutionCommand({ stateMachineArn, name: dispatchId, input: JSON.stringify({ dispatchId }) }));
         await ctx.store.setExecutionArn(dispatchId, started.executionArn!);
@@ -243,8 +243,10 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
 }
 
 /** The node ids whose compiled state waits in an `await` state before it runs. */
-export function awaitingNodesOf(definition: unknown): Set<number> {
+export function awaitingNodesOf(definition: unknown, nodeCount = 0): Set<number> {
   const found = new Set<number>();
+  // A split lattice waits on every node's parents in one `await` state per node.
+  if ((definition as { States?: Record<string, unknown> } | null)?.States?.['partitions']) return new Set(Array.from({ length: nodeCount }, (_, i) => i));
   const visit = (value: unknown): void => {
     if (Array.isArray(value)) return value.forEach(visit);
     if (value === null || typeof value !== 'object') return;

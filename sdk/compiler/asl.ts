@@ -100,6 +100,15 @@ export interface CompileLatticeOptions extends CompileOptionsBase {
    * @default { maxDefinitionBytes: 1,048,576, maxHistoryEvents: 25,000 }
    */
   readonly limits?: { readonly maxDefinitionBytes?: number; readonly maxHistoryEvents?: number };
+  /**
+   * Lattices past one state machine's limits are split automatically: the graph runs in
+   * partitions of `chunkSize` consecutive node ids, each a child execution of a Distributed
+   * Map with its own history (see README.md). `above` is the node count from which the split
+   * form is used without first trying the nested-Parallel form; a smaller lattice whose
+   * nested form would pass a limit is split too. `false` refuses instead of splitting.
+   * @default { above: 1500, chunkSize: 1000 }
+   */
+  readonly partition?: false | { readonly above?: number; readonly chunkSize?: number };
 }
 
 /** Size and cost of a compiled lattice. */
@@ -118,6 +127,8 @@ export interface CompileStats {
   readonly awaitCount: number;
   /** Parallel states. */
   readonly parallelCount: number;
+  /** For a split lattice: how many partitions (child executions) it runs in, and their size. */
+  readonly partitions?: { readonly count: number; readonly size: number; readonly historyEventsPerPartition: number; readonly parentHistoryEvents: number };
 }
 
 /** A compiled lattice. */
@@ -234,6 +245,25 @@ export function compileLattice(
   if (typeof arn !== 'string' || arn === '') {
     throw new ValidationError(ValidationCode.INVALID_OPTION, 'compile option "stepHandlerArn" must be a non-empty string');
   }
+  const partition = options.partition === false ? undefined : options.partition ?? {};
+  if (partition && graph.nodes.length > positiveInteger('partition.above', partition.above, PARTITION_ABOVE)) {
+    return compilePartitioned(graph, hash, options, partition);
+  }
+  try {
+    return compileNested(graph, hash, options);
+  } catch (error) {
+    if (partition && (error as { code?: unknown }).code === ValidationCode.LIMIT_EXCEEDED) return compilePartitioned(graph, hash, options, partition);
+    throw error;
+  }
+}
+
+/** Lattices above this many nodes are split without trying the nested form. */
+export const PARTITION_ABOVE = 1_500;
+/** Nodes per partition of a split lattice: 14 history events each stay well under 25,000. */
+export const PARTITION_SIZE = 1_000;
+
+function compileNested(graph: TransportGraph, hash: string, options: CompileLatticeOptions): CompiledLattice {
+  const arn = options.stepHandlerArn;
   const heartbeatSeconds = positiveInteger('heartbeatSeconds', options.heartbeatSeconds, 600);
   const marginSeconds = positiveInteger('timeoutMarginSeconds', options.timeoutMarginSeconds, 60);
   const retry = lambdaRetry(positiveInteger('lambdaRetryAttempts', options.lambdaRetryAttempts, 6));
@@ -406,7 +436,6 @@ export function compileGraphRunner(options: CompileGraphRunnerOptions): Compiled
   const heartbeatSeconds = positiveInteger('heartbeatSeconds', options.heartbeatSeconds, 600);
   const retry = lambdaRetry(positiveInteger('lambdaRetryAttempts', options.lambdaRetryAttempts, 6));
   const retryField: Record<string, AslValue> = retry.length > 0 ? { Retry: retry } : {};
-  const inItem = { 'dispatchId.$': '$.dispatchId', 'nodeId.$': '$.nodeId' };
   const states: Record<string, AslState> = {
     plan: {
       Type: 'Task',
@@ -417,37 +446,7 @@ export function compileGraphRunner(options: CompileGraphRunnerOptions): Compiled
       ...retryField,
       Next: 'nodes',
     },
-    nodes: {
-      Type: 'Map',
-      ItemsPath: '$.plan.nodes',
-      ItemSelector: { 'dispatchId.$': '$$.Map.Item.Value.dispatchId', 'nodeId.$': '$$.Map.Item.Value.nodeId' },
-      MaxConcurrency: 0,
-      ItemProcessor: {
-        ProcessorConfig: { Mode: 'INLINE' },
-        StartAt: 'await-node',
-        States: {
-          'await-node': {
-            Type: 'Task',
-            Resource: LAMBDA_INVOKE_CALLBACK,
-            Parameters: { FunctionName: arn, Payload: { action: 'await', ...inItem, 'taskToken.$': '$$.Task.Token' } },
-            ResultPath: null,
-            ...retryField,
-            Next: 'run-node',
-          },
-          'run-node': {
-            Type: 'Task',
-            Resource: LAMBDA_INVOKE_CALLBACK,
-            Parameters: { FunctionName: arn, Payload: { action: 'run', ...inItem, 'taskToken.$': '$$.Task.Token' } },
-            ResultPath: null,
-            ...(heartbeatSeconds > 0 ? { HeartbeatSeconds: heartbeatSeconds } : {}),
-            ...retryField,
-            End: true,
-          },
-        },
-      },
-      ResultPath: null,
-      Next: 'finalize',
-    },
+    nodes: { ...nodeMap({ arn, retryField, heartbeatSeconds, prefix: '' }), Next: 'finalize' },
     ...finalizeStates(arn, { 'dispatchId.$': '$.dispatchId' }, retry),
   };
   const definition: AslDefinition = {
@@ -467,4 +466,154 @@ export function compileGraphRunner(options: CompileGraphRunnerOptions): Compiled
       historyEventsPerNode: HISTORY_EVENTS.mapIteration + 2 * HISTORY_EVENTS.callbackTask,
     },
   };
+}
+
+/**
+ * An inline Map over `$.plan.nodes` whose iteration runs one node: an `await` callback task
+ * (released once all its parents ended), then a `run` callback task. Iterations start in
+ * node-id order, a topological order, so bounded concurrency can delay but never deadlock.
+ */
+function nodeMap(options: { arn: string; retryField: Record<string, AslValue>; heartbeatSeconds: number; prefix: string }): AslState {
+  const { arn, retryField, heartbeatSeconds, prefix } = options;
+  const inItem = { 'dispatchId.$': '$.dispatchId', 'nodeId.$': '$.nodeId' };
+  return {
+    Type: 'Map',
+    ItemsPath: '$.plan.nodes',
+    ItemSelector: { 'dispatchId.$': '$$.Map.Item.Value.dispatchId', 'nodeId.$': '$$.Map.Item.Value.nodeId' },
+    MaxConcurrency: 0,
+    ItemProcessor: {
+      ProcessorConfig: { Mode: 'INLINE' },
+      StartAt: `${prefix}await-node`,
+      States: {
+        [`${prefix}await-node`]: {
+          Type: 'Task',
+          Resource: LAMBDA_INVOKE_CALLBACK,
+          Parameters: { FunctionName: arn, Payload: { action: 'await', ...inItem, 'taskToken.$': '$$.Task.Token' } },
+          ResultPath: null,
+          ...retryField,
+          Next: `${prefix}run-node`,
+        },
+        [`${prefix}run-node`]: {
+          Type: 'Task',
+          Resource: LAMBDA_INVOKE_CALLBACK,
+          Parameters: { FunctionName: arn, Payload: { action: 'run', ...inItem, 'taskToken.$': '$$.Task.Token' } },
+          ResultPath: null,
+          ...(heartbeatSeconds > 0 ? { HeartbeatSeconds: heartbeatSeconds } : {}),
+          ...retryField,
+          End: true,
+        },
+      },
+    },
+    ResultPath: null,
+  };
+}
+
+/**
+ * The split form of a lattice past one state machine's limits. `plan` cuts the node ids into
+ * partitions of consecutive ids; a Distributed Map runs each partition as a child execution
+ * (its own history); inside, an inline Map runs the partition's nodes as the graph runner
+ * does — an `await` on the node's parents, wherever they are, then the node. Dependencies
+ * stay exact across partitions (a node waits for its own parents only), and cancellation is
+ * unchanged: flags live in DynamoDB, and stopping the parent execution stops its children.
+ */
+function compilePartitioned(
+  graph: TransportGraph,
+  hash: string,
+  options: CompileLatticeOptions,
+  partition: { readonly chunkSize?: number },
+): CompiledLattice {
+  const arn = options.stepHandlerArn;
+  const heartbeatSeconds = positiveInteger('heartbeatSeconds', options.heartbeatSeconds, 600);
+  const retry = lambdaRetry(positiveInteger('lambdaRetryAttempts', options.lambdaRetryAttempts, 6));
+  const retryField: Record<string, AslValue> = retry.length > 0 ? { Retry: retry } : {};
+  const size = Math.max(1, positiveInteger('partition.chunkSize', partition.chunkSize, PARTITION_SIZE));
+  const count = Math.max(1, Math.ceil(graph.nodes.length / size));
+  const states: Record<string, AslState> = {
+    plan: {
+      Type: 'Task',
+      Resource: LAMBDA_INVOKE,
+      Parameters: { FunctionName: arn, Payload: { action: 'plan', 'dispatchId.$': '$$.Execution.Name', partitionSize: size } },
+      ResultSelector: { 'partitions.$': '$.Payload.partitions' },
+      ResultPath: '$.plan',
+      ...retryField,
+      Next: 'partitions',
+    },
+    partitions: {
+      Type: 'Map',
+      Label: 'partitions',
+      ItemsPath: '$.plan.partitions',
+      ItemSelector: {
+        'dispatchId.$': '$$.Map.Item.Value.dispatchId',
+        'from.$': '$$.Map.Item.Value.from',
+        'to.$': '$$.Map.Item.Value.to',
+      },
+      MaxConcurrency: Math.min(10_000, count),
+      ItemProcessor: {
+        ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
+        StartAt: 'plan-partition',
+        States: {
+          'plan-partition': {
+            Type: 'Task',
+            Resource: LAMBDA_INVOKE,
+            Parameters: { FunctionName: arn, Payload: { action: 'plan', 'dispatchId.$': '$.dispatchId', 'from.$': '$.from', 'to.$': '$.to' } },
+            ResultSelector: { 'nodes.$': '$.Payload.nodes' },
+            ResultPath: '$.plan',
+            ...retryField,
+            Next: 'partition-nodes',
+          },
+          'partition-nodes': { ...nodeMap({ arn, retryField, heartbeatSeconds, prefix: 'partition-' }), End: true },
+        },
+      },
+      ResultPath: null,
+      Next: 'finalize',
+    },
+    ...finalizeStates(arn, { 'dispatchId.$': '$$.Execution.Name' }, retry),
+  };
+  const definition: AslDefinition = {
+    Comment: `valence graph sha256:${hash} lattice ${graph.lattice.name} (split: ${count} partition(s) of up to ${size} nodes)`,
+    StartAt: 'plan',
+    States: states,
+    ...(options.executionTimeoutSeconds === undefined
+      ? {}
+      : { TimeoutSeconds: positiveInteger('executionTimeoutSeconds', options.executionTimeoutSeconds, 0) }),
+  };
+  // A child execution: start and end, its plan, the inline Map, and per node one iteration
+  // with two callback tasks. The parent: its plan, the Distributed Map (map-run events, not
+  // per-iteration ones), and the finalize tail.
+  const perNode = HISTORY_EVENTS.mapIteration + 2 * HISTORY_EVENTS.callbackTask;
+  const historyEventsPerPartition = HISTORY_EVENTS.execution + HISTORY_EVENTS.task + HISTORY_EVENTS.map + Math.min(size, graph.nodes.length) * perNode;
+  const parentHistoryEvents = HISTORY_EVENTS.execution + HISTORY_EVENTS.task + HISTORY_EVENTS.map + 2 + historyTail();
+  const { length: criticalPathLength } = longestPath(graph);
+  const stats: CompileStats = {
+    definitionBytes: Buffer.byteLength(JSON.stringify(definition)),
+    stateCount: countStates(states),
+    estimatedHistoryEvents: Math.max(historyEventsPerPartition, parentHistoryEvents),
+    criticalPathLength,
+    nodeCount: graph.nodes.length,
+    awaitCount: graph.nodes.length,
+    parallelCount: 0,
+    partitions: { count, size, historyEventsPerPartition, parentHistoryEvents },
+  };
+  const maxEvents = Math.min(options.limits?.maxHistoryEvents ?? MAX_HISTORY_EVENTS, MAX_HISTORY_EVENTS);
+  if (stats.estimatedHistoryEvents > maxEvents) {
+    throw new ValidationError(
+      ValidationCode.LIMIT_EXCEEDED,
+      `lattice "${graph.lattice.name}": a partition of ${size} nodes would write about ${historyEventsPerPartition.toLocaleString('en-US')} history events, over the ${maxEvents.toLocaleString('en-US')}-event limit; use a smaller partition.chunkSize`,
+      { lattice: graph.lattice.name },
+    );
+  }
+  return { definition, stats, graphHash: hash };
+}
+
+/** Nodes on the longest dependency path (ids are a topological order). */
+function longestPath(graph: TransportGraph): { length: number } {
+  const depth = new Array<number>(graph.nodes.length).fill(0);
+  let length = 0;
+  for (const node of graph.nodes) {
+    let best = 0;
+    for (const parent of graph.parents(node.id)) best = Math.max(best, depth[parent] ?? 0);
+    depth[node.id] = best + 1;
+    length = Math.max(length, best + 1);
+  }
+  return { length };
 }

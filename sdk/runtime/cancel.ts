@@ -151,9 +151,13 @@ export async function cancelDispatch(ctx: RuntimeContext, dispatchId: string, re
   for (const id of [...targets].sort((a, b) => a - b)) {
     const flagged = await ctx.store.requestNodeCancel(dispatchId, id, reason, requestedAt);
     if (!flagged) {
-      const current = byId.get(id);
-      const now = (await ctx.store.getNode(dispatchId, id)) ?? current;
-      if (now && (!taskIds || taskIds.includes(id) || now.status !== NodeStatus.CANCELLED)) {
+      const before = byId.get(id);
+      const now = (await ctx.store.getNode(dispatchId, id)) ?? before;
+      if (!now) continue;
+      if (before && !isTerminalNodeStatus(before.status) && now.status === NodeStatus.CANCELLED) {
+        // It ended while this request ran, as a consequence of it (an ancestor it cancelled).
+        report.cancelled.push({ id, name: now.name, previousStatus: NodeStatus.NEW_OBJECT, status: now.status, method: now.cancelledBy ?? CancelMethod.UpstreamCancelled });
+      } else {
         report.alreadyTerminal.push({ id, status: now.status });
       }
       continue;

@@ -31,7 +31,7 @@ export type StepEvent =
   | { readonly action?: 'run'; readonly dispatchId: string; readonly nodeId: number; readonly taskToken?: string }
   | { readonly action: 'await'; readonly dispatchId: string; readonly nodeId: number; readonly taskToken: string; readonly waitFor?: readonly number[] }
   | { readonly action: 'finalize'; readonly dispatchId: string }
-  | { readonly action: 'plan'; readonly dispatchId: string };
+  | { readonly action: 'plan'; readonly dispatchId: string; readonly partitionSize?: number; readonly from?: number; readonly to?: number };
 
 /** What the Lambda runtime tells the handler about itself. */
 export interface InvocationInfo {
@@ -64,7 +64,7 @@ export async function handleStep(deps: StepDeps, event: StepEvent, info: Invocat
     case 'finalize':
       return finalizeDispatch(deps, event.dispatchId);
     case 'plan':
-      return planDispatch(deps, event.dispatchId);
+      return planDispatch(deps, event as Extract<StepEvent, { action: 'plan' }>);
     default:
       throw new StepEventError(`Unknown step action "${String((event as { action?: unknown }).action)}"`);
   }
@@ -275,10 +275,26 @@ async function awaitParents(deps: StepDeps, event: { dispatchId: string; nodeId:
   return { nodeId: event.nodeId, waiting: true };
 }
 
-async function planDispatch(deps: StepDeps, dispatchId: string): Promise<{ dispatchId: string; nodes: { nodeId: number; dispatchId: string }[] }> {
+/**
+ * The node list a graph runner iterates: every node, the nodes of one partition
+ * (`from`..`to`, exclusive), or — for a split lattice — the partitions themselves.
+ */
+async function planDispatch(
+  deps: StepDeps,
+  event: { dispatchId: string; partitionSize?: number; from?: number; to?: number },
+): Promise<{ dispatchId: string; nodes?: { nodeId: number; dispatchId: string }[]; partitions?: { dispatchId: string; from: number; to: number }[] }> {
+  const { dispatchId } = event;
   const dispatch = await deps.ctx.store.requireDispatch(dispatchId);
   const graph = await deps.catalog.graphFor(dispatch);
-  return { dispatchId, nodes: graph.nodes.map((n) => ({ nodeId: n.id, dispatchId })) };
+  const count = graph.nodes.length;
+  if (event.partitionSize !== undefined) {
+    const size = Math.max(1, Math.floor(event.partitionSize));
+    const partitions = Array.from({ length: Math.max(1, Math.ceil(count / size)) }, (_, i) => ({ dispatchId, from: i * size, to: Math.min(count, (i + 1) * size) }));
+    return { dispatchId, partitions };
+  }
+  const from = Math.max(0, event.from ?? 0);
+  const to = Math.min(count, event.to ?? count);
+  return { dispatchId, nodes: graph.nodes.slice(from, to).map((n) => ({ nodeId: n.id, dispatchId })) };
 }
 
 /**

@@ -222,7 +222,7 @@ describe('compileLattice', () => {
     const graph = graphFromParents(chain);
     let error: unknown;
     try {
-      compileLattice(graph, { stepHandlerArn });
+      compileLattice(graph, { stepHandlerArn, partition: false });
     } catch (caught) {
       error = caught;
     }
@@ -239,8 +239,8 @@ describe('compileLattice', () => {
     const fan = [[], ...Array.from({ length: 200 }, () => [0])];
     const graph = graphFromParents(fan);
     const { stats } = compileLattice(graph, { stepHandlerArn });
-    expect(() => compileLattice(graph, { stepHandlerArn, limits: { maxHistoryEvents: stats.estimatedHistoryEvents } })).not.toThrow();
-    expect(() => compileLattice(graph, { stepHandlerArn, limits: { maxHistoryEvents: stats.estimatedHistoryEvents - 1 } })).toThrow(
+    expect(() => compileLattice(graph, { stepHandlerArn, partition: false, limits: { maxHistoryEvents: stats.estimatedHistoryEvents } })).not.toThrow();
+    expect(() => compileLattice(graph, { stepHandlerArn, partition: false, limits: { maxHistoryEvents: stats.estimatedHistoryEvents - 1 } })).toThrow(
       expect.objectContaining({ code: ValidationCode.LIMIT_EXCEEDED, message: expect.stringContaining(`${stats.estimatedHistoryEvents.toLocaleString('en-US')} history events`) }),
     );
     // The AWS limit itself cannot be raised by the option.
