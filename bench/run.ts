@@ -2,7 +2,7 @@
  * `npm run bench`: runs every benchmark with its baseline in the same process run, writes one
  * JSON file per benchmark plus summary.json under bench/results/, and prints a summary table.
  *
- * Options: `--only overhead,cancel,compile,start` to run a subset (the summary then holds only
+ * Options: `--only start,overhead,cancel,compile,large` to run a subset (the summary then holds only
  * those). The whole run takes about 10–15 minutes on a 2-core machine; sizes the issue asks
  * for that would take longer are scaled down, and every result file says how (`scaling`).
  */
@@ -14,6 +14,7 @@ import { runCancelLatency } from './cancel-latency.ts';
 import { runCompileScale } from './compile-scale.ts';
 import { RESULTS_DIR, fmt, machine, progress, round, writeResult, type BenchOutcome, type SummaryRow } from './lib.ts';
 import { runOrchestration } from './orchestration.ts';
+import { runLargeLattice } from './large-lattice.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const START_RUNS = 3;
@@ -104,6 +105,7 @@ async function main(): Promise<void> {
   await attempt('overhead', runOrchestration);
   await attempt('cancel', runCancelLatency);
   await attempt('compile', runCompileScale);
+  await attempt('large', runLargeLattice);
 
   let rows = outcomes.flatMap((o) => o.rows);
   let carried: string[] = [];

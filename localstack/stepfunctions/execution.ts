@@ -9,6 +9,7 @@
  * launching Map iterations after `abort()`, so the gate lives here. A Lambda invocation already
  * running is not cancelled (AWS does not either); its result is discarded.
  */
+import { setMaxListeners } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { LambdaInvoker, InvocationOutcome } from '../service.ts';
 import {
@@ -173,7 +174,13 @@ export class Execution {
 
   private readonly env: ExecutionEnvironment;
   private readonly definition: PreparedDefinition;
-  private readonly closed = new AbortController();
+  /** Aborted when the execution closes; every running task listens to it. */
+  private readonly closed = (() => {
+    const controller = new AbortController();
+    // One listener per running task: a wide Map has thousands, none of them leaked.
+    setMaxListeners(0, controller.signal);
+    return controller;
+  })();
   private abortInterpreter: (() => void) | undefined;
   private markDone!: () => void;
 
