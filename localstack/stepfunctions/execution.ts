@@ -319,7 +319,9 @@ export class Execution {
     // States inside a DISTRIBUTED Map run in child executions, each with its own history; the
     // parent records only the Map state itself (its iterations are a map run, not events here).
     const parentName = (event as { parentState?: { name?: string } }).parentState?.name;
-    if ((state && this.definition.childStates.has(state.name)) || (event.type.startsWith('MapIteration') && parentName && this.definition.distributedMaps.has(parentName))) {
+    const iterationOfChild =
+      event.type.startsWith('MapIteration') && parentName !== undefined && (this.definition.distributedMaps.has(parentName) || this.definition.childStates.has(parentName));
+    if ((state && this.definition.childStates.has(state.name)) || iterationOfChild) {
       this.childHistoryEvents += 1;
       if (event.type === 'StateEntered' || event.type === 'StateRetried') this.countTransition();
       return;

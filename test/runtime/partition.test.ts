@@ -47,6 +47,11 @@ describe('a split lattice', () => {
     }
     // Each node adds 1 to the sum of its two parents: layer L is worth 2^(L+1) - 1.
     expect(result.result).toEqual(Array.from({ length: WIDTH }, () => 2 ** LAYERS - 1));
+    // The partitions' events went to their own (child) histories: the parent holds the plan,
+    // the map run and the tail only, whatever the number of nodes.
+    const { stateMachineArnPrefix } = await h.client.outputs();
+    const parent = h.cloud.services.stepfunctions.executionStats(`${stateMachineArnPrefix.replace(':stateMachine:', ':execution:')}layered:${id}`);
+    expect(parent?.historyEvents).toBeLessThan(40);
   }, 150_000);
 
   it('cancels a task deep inside a partition: it and its descendants stop, the rest completes', async () => {
