@@ -39,7 +39,7 @@ const rssAfterBuild = process.memoryUsage().rss;
 // A first line right away: the parent keeps it if compile runs past its time cap.
 console.log(JSON.stringify({ phase: 'built', shape, nodes: n, buildMs, rssAfterBuildMb: rssAfterBuild / 2 ** 20 }));
 const t1 = performance.now();
-let compiled: { definitionBytes: number; stateCount: number; estimatedHistoryEvents: number } | undefined;
+let compiled: { definitionBytes: number; stateCount: number; estimatedHistoryEvents: number; partitions?: unknown } | undefined;
 let error: { name: string; code?: string; message: string } | undefined;
 try {
   // The compiler takes the built graph itself, so the build is not counted twice.
