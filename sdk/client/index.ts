@@ -18,7 +18,8 @@ import type { Lattice } from '../model/lattice.ts';
 import { readGraphHash } from '../compiler/asl.ts';
 import type { RuntimeContext } from '../runtime/context.ts';
 import { createDispatchRecords } from '../runtime/dispatch-records.ts';
-import { describeDispatch, isFinal, type DispatchResult } from '../runtime/describe.ts';
+import { describeDispatch, type DispatchResult } from '../runtime/describe.ts';
+import { isTerminalDispatchStatus } from '../status.ts';
 import { PayloadStore } from '../runtime/payloads.ts';
 import { serialize, SerializationError } from '../runtime/serialization.ts';
 import { DispatchNotFoundError, Store, type DispatchItem } from '../runtime/store.ts';
@@ -206,17 +207,22 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
     },
     async getResult(dispatchId, options = {}) {
       const ctx = await context();
-      const deadline = Date.now() + (options.timeoutMs ?? 600_000);
-      let delay = 50;
-      for (;;) {
-        const result = await describeDispatch(ctx, dispatchId);
-        if (!options.wait || isFinal(result)) return result as DispatchResult<never>;
-        if (Date.now() >= deadline) {
-          throw new ValenceError('RESULT_TIMEOUT', `Dispatch ${dispatchId} was still ${result.status} after ${options.timeoutMs ?? 600_000} ms`);
+      if (options.wait) {
+        // Wait on the dispatch item alone (one read per poll); the nodes are read once, at the
+        // end. Reading every node per poll costs O(nodes) and slowed large dispatches down.
+        const deadline = Date.now() + (options.timeoutMs ?? 600_000);
+        let delay = 50;
+        for (;;) {
+          const dispatch = await ctx.store.requireDispatch(dispatchId);
+          if (isTerminalDispatchStatus(dispatch.status)) break;
+          if (Date.now() >= deadline) {
+            throw new ValenceError('RESULT_TIMEOUT', `Dispatch ${dispatchId} was still ${dispatch.status} after ${options.timeoutMs ?? 600_000} ms`);
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
+          delay = Math.min(500, delay * 2);
         }
-        await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
-        delay = Math.min(500, delay * 2);
       }
+      return (await describeDispatch(ctx, dispatchId)) as DispatchResult<never>;
     },
     async cancel(dispatchId, options = {}) {
       const o = await readOutputs();

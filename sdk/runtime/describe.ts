@@ -1,7 +1,7 @@
 /**
  * The read side: a dispatch as `getResult` and `GET /dispatches/{id}` report it.
  */
-import { isTerminalDispatchStatus, type DispatchStatus, type NodeStatus } from '../status.ts';
+import type { DispatchStatus, NodeStatus } from '../status.ts';
 import type { RuntimeContext } from './context.ts';
 import { payloadKeys } from './payloads.ts';
 import { deserializeError, type SerializedError } from './serialization.ts';
@@ -78,6 +78,3 @@ export async function describeDispatch<R = unknown>(ctx: RuntimeContext, dispatc
     })),
   };
 }
-
-/** Whether a result is final. */
-export const isFinal = (result: { status: DispatchStatus }): boolean => isTerminalDispatchStatus(result.status);
