@@ -5,23 +5,10 @@
  * runtime releases them.
  */
 import type { AslDefinition } from '../sdk/compiler/index.ts';
+import { installPromiseWithResolvers } from '../localstack/stepfunctions/interpreter.ts';
 
 // aws-local-stepfunctions needs Promise.withResolvers, which Node 20 lacks (see DEPENDENCIES.md).
-if (typeof (Promise as unknown as { withResolvers?: unknown }).withResolvers !== 'function') {
-  Object.defineProperty(Promise, 'withResolvers', {
-    configurable: true,
-    writable: true,
-    value<T>() {
-      let resolve!: (value: T | PromiseLike<T>) => void;
-      let reject!: (reason?: unknown) => void;
-      const promise = new Promise<T>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      return { promise, resolve, reject };
-    },
-  });
-}
+installPromiseWithResolvers();
 const { StateMachine } = await import('aws-local-stepfunctions');
 
 const TOKEN_MARKER = '__bench_task_token__';
