@@ -179,14 +179,22 @@ function submitRequest(run: NodeRun, extra: { environment?: { name: string; valu
   });
 }
 
-/** One node, one job. */
-async function runSingle(run: NodeRun): Promise<NodeOutcome> {
-  const { ctx, node, dispatch } = run;
+/**
+ * Uploads a node's inputs for a job process to read, checking the cancel flag before reading
+ * (serializing), before uploading and after: a cancel landing in between stops it there.
+ */
+async function uploadInputs(run: NodeRun): Promise<void> {
   await run.checkCancelled();
   const inputs = await run.loadInputs();
   await run.checkCancelled();
-  await ctx.payloads.putValue(payloadKeys.nodeInputs(dispatch.dispatchId, node.id), { args: inputs });
+  await run.ctx.payloads.putValue(payloadKeys.nodeInputs(run.dispatch.dispatchId, run.node.id), { args: inputs });
   await run.checkCancelled();
+}
+
+/** One node, one job. */
+async function runSingle(run: NodeRun): Promise<NodeOutcome> {
+  const { ctx, node, dispatch } = run;
+  await uploadInputs(run);
   const submitted = await ctx.aws.batch.send(submitRequest(run));
   const jobArn = submitted.jobArn ?? submitted.jobId!;
   const recorded = await ctx.store.recordJobHandle(dispatch.dispatchId, node.id, { jobHandle: jobArn, jobKind: 'batch', taskToken: run.taskToken! });
@@ -353,11 +361,7 @@ function localRunner(catalog: GraphCatalog): NodeRunner {
   return {
     async run(run) {
       const { ctx, node, dispatch } = run;
-      await run.checkCancelled();
-      const inputs = await run.loadInputs();
-      await run.checkCancelled();
-      await ctx.payloads.putValue(payloadKeys.nodeInputs(dispatch.dispatchId, node.id), { args: inputs });
-      await run.checkCancelled();
+      await uploadInputs(run);
       const env = Object.fromEntries(jobEnvironment(run).map(({ name, value }) => [name, value]));
       const child = spawn(process.execPath, [...catalog.jobRunner.execArgv, catalog.jobRunner.path], {
         detached: true,
