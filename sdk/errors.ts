@@ -33,6 +33,53 @@ export class ValenceError extends Error {
 }
 
 /**
+ * The stable codes of every {@link ValenceError} that is not a {@link ValidationError}. One
+ * table, so the CLI, the API and users' own code branch on one set of strings; add a code here
+ * before throwing a new kind of error anywhere in valence.
+ */
+export const ErrorCode = {
+  /** The dispatch id names no dispatch in this stack. */
+  DISPATCH_NOT_FOUND: 'DISPATCH_NOT_FOUND',
+  /** The stack could not be found, or does not look like a valence stack. */
+  STACK_NOT_FOUND: 'STACK_NOT_FOUND',
+  /** The lattice has no state machine in the stack. */
+  NOT_DEPLOYED: 'NOT_DEPLOYED',
+  /** The deployed state machine was compiled from a different graph than the local lattice builds. */
+  STALE_DEPLOY: 'STALE_DEPLOY',
+  /** The cancel endpoint refused the request (its HTTP status is on the error). */
+  CANCEL_REFUSED: 'CANCEL_REFUSED',
+  /** A cancel request whose body or target ids are malformed. */
+  CANCEL_INVALID_REQUEST: 'CANCEL_INVALID_REQUEST',
+  /** An environment variable a handler needs is missing or malformed. */
+  CONFIGURATION_INVALID: 'CONFIGURATION_INVALID',
+  /** A payload object that should exist in S3 does not. */
+  PAYLOAD_NOT_FOUND: 'PAYLOAD_NOT_FOUND',
+  /** A value cannot be carried by valence's safe serialization format. */
+  SERIALIZATION_FAILED: 'SERIALIZATION_FAILED',
+  /** A Step Functions event a handler received does not have the documented shape. */
+  STEP_EVENT_INVALID: 'STEP_EVENT_INVALID',
+  /** The workflows module or a lattice in it cannot be found or loaded. */
+  WORKFLOW_LOOKUP_FAILED: 'WORKFLOW_LOOKUP_FAILED',
+  /** A node ran past its `timeoutSeconds`. */
+  NODE_TIMEOUT: 'NODE_TIMEOUT',
+  /** `getResult({ wait: true })` gave up before the dispatch ended. */
+  RESULT_TIMEOUT: 'RESULT_TIMEOUT',
+  /** A handler's invocation reached its deadline (remaining time minus the safety margin). */
+  INVOCATION_DEADLINE: 'INVOCATION_DEADLINE',
+  /** A command-line mistake. */
+  CLI_USAGE: 'CLI_USAGE',
+  /** `Orchestrator` construct props that cannot be deployed. */
+  ORCHESTRATOR_INVALID_PROPS: 'ORCHESTRATOR_INVALID_PROPS',
+  /** The local cloud could not start or was misconfigured. */
+  LOCAL_CLOUD_START_FAILED: 'LOCAL_CLOUD_START_FAILED',
+  /** A local-cloud service was configured with something it cannot model. */
+  LOCAL_CLOUD_INVALID_CONFIG: 'LOCAL_CLOUD_INVALID_CONFIG',
+} as const;
+
+/** One of the stable {@link ErrorCode} values. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
  * The stable codes of {@link ValidationError}. Each is raised while defining or building a
  * lattice, compiling it, or decoding a stored graph — never while a dispatch runs.
  */

@@ -138,6 +138,7 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
       store: new Store(aws.dynamodb, o.tableName),
       payloads: new PayloadStore(aws.s3, o.bucketName),
       now: () => new Date(),
+      signal: new AbortController().signal,
     }));
     runtime.catch(() => (runtime = undefined));
     return runtime;

@@ -16,6 +16,18 @@ export interface RuntimeContext {
   readonly payloads: PayloadStore;
   /** Current time; injectable so tests can pin it. */
   now(): Date;
+  /**
+   * This invocation's signal: aborted when the handler's remaining time falls below its safety
+   * margin. Pass it to every store call and every AWS SDK `send(cmd, { abortSignal })`, so no
+   * call outlives the invocation. A warm handler's base context carries a signal that never
+   * aborts; each invocation derives its own with {@link withInvocationSignal}.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** The same context for one invocation, whose calls all stop at `signal`. */
+export function withInvocationSignal(ctx: RuntimeContext, signal: AbortSignal): RuntimeContext {
+  return { ...ctx, signal };
 }
 
 /** Builds the context from the environment a deployed handler sees. */
@@ -28,6 +40,7 @@ export function runtimeContextFromEnv(options: { aws?: AwsConfig; env?: NodeJS.P
     store: new Store(aws.dynamodb, config.table),
     payloads: new PayloadStore(aws.s3, config.bucket),
     now: () => new Date(),
+    signal: new AbortController().signal,
   };
 }
 
