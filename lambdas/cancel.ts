@@ -2,12 +2,14 @@
  * The API handler behind `POST /dispatches/{id}/cancel` and `GET /dispatches/{id}` (AWS_IAM
  * authorized). Thin: it validates the request — before anything is written, so a bad request
  * leaves the table unchanged — takes the caller's identity from the request context for the
- * audit trail, and calls the SDK runtime.
+ * audit trail, and calls the SDK runtime. Each request runs under its invocation signal
+ * (Lambda's remaining time minus the safety margin); one that reaches it answers 503, and
+ * asking again is safe because a cancel is idempotent.
  */
-import { runtimeContextFromEnv, type RuntimeContext } from '../sdk/runtime/context.ts';
+import { DispatchNotFoundError, ErrorCode, InvocationDeadlineError, ValenceError } from '../sdk/errors.ts';
+import { runInvocation, runtimeContextFromEnv, type InvocationTimer, type RuntimeContext } from '../sdk/runtime/context.ts';
 import { cancelDispatch, InvalidCancelRequestError, parseTaskIds } from '../sdk/runtime/cancel.ts';
 import { describeDispatch } from '../sdk/runtime/describe.ts';
-import { DispatchNotFoundError } from '../sdk/runtime/store.ts';
 import { importWorkflows } from '../sdk/runtime/workflows.ts';
 import { serialize } from '../sdk/runtime/serialization.ts';
 
@@ -43,8 +45,13 @@ function json(statusCode: number, body: unknown): ApiResponse {
   return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-/** Thrown for request bodies the endpoint refuses. */
-class BadRequest extends Error {}
+/** Thrown for request bodies the endpoint refuses; it answers 400 with the message. */
+class BadRequestError extends ValenceError {
+  override readonly name: string = 'BadRequestError';
+  constructor(message: string) {
+    super(ErrorCode.CANCEL_INVALID_REQUEST, message);
+  }
+}
 
 function parseBody(event: ApiEvent): { taskIds?: (number | string)[]; reason?: string } {
   if (!event.body) return {};
@@ -53,53 +60,57 @@ function parseBody(event: ApiEvent): { taskIds?: (number | string)[]; reason?: s
   try {
     body = JSON.parse(text);
   } catch {
-    throw new BadRequest('The request body is not valid JSON');
+    throw new BadRequestError('The request body is not valid JSON');
   }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('The request body must be a JSON object { taskIds?, reason? }');
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError('The request body must be a JSON object { taskIds?, reason? }');
   const record = body as Record<string, unknown>;
   const unknown = Object.keys(record).filter((k) => k !== 'taskIds' && k !== 'reason');
-  if (unknown.length > 0) throw new BadRequest(`Unknown field(s) in the request body: ${unknown.join(', ')}; expected taskIds and reason`);
+  if (unknown.length > 0) throw new BadRequestError(`Unknown field(s) in the request body: ${unknown.join(', ')}; expected taskIds and reason`);
   if (record['reason'] !== undefined && (typeof record['reason'] !== 'string' || record['reason'].length > MAX_REASON)) {
-    throw new BadRequest(`"reason" must be a string of at most ${MAX_REASON} characters`);
+    throw new BadRequestError(`"reason" must be a string of at most ${MAX_REASON} characters`);
   }
   let taskIds: (number | string)[] | undefined;
   try {
     taskIds = parseTaskIds(record['taskIds']);
   } catch (error) {
-    if (error instanceof InvalidCancelRequestError) throw new BadRequest(error.message);
+    if (error instanceof InvalidCancelRequestError) throw new BadRequestError(error.message);
     throw error;
   }
-  return { ...(taskIds ? { taskIds } : {}), ...(record['reason'] !== undefined ? { reason: record['reason'] as string } : {}) };
+  return { ...(taskIds ? { taskIds } : {}), ...(record['reason'] !== undefined ? { reason: record['reason'] } : {}) };
 }
 
 /** Creates the handler. */
-export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEvent) => Promise<ApiResponse> {
+export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEvent, context?: InvocationTimer) => Promise<ApiResponse> {
   let ctx: RuntimeContext | undefined;
   const loadExecutors =
     deps.loadExecutors ??
     (async () => {
       if (process.env.VALENCE_WORKFLOWS) await importWorkflows(process.env.VALENCE_WORKFLOWS);
     });
-  return async (event) => {
+  const route = async (invocation: RuntimeContext, event: ApiEvent, dispatchId: string): Promise<ApiResponse> => {
+    if (event.httpMethod === 'GET') {
+      const result = await describeDispatch(invocation, dispatchId, { includeResult: false });
+      return json(200, { ...result, error: result.error ? { name: result.error.name, message: result.error.message } : undefined });
+    }
+    if (event.httpMethod !== 'POST') return json(405, { message: `Method ${event.httpMethod} is not allowed` });
+    const body = parseBody(event);
+    const identity = event.requestContext?.identity;
+    const requestedBy = identity?.userArn ?? identity?.caller ?? identity?.accessKey ?? 'unknown';
+    const report = await cancelDispatch(invocation, dispatchId, { ...body, requestedBy }, { loadExecutors });
+    return json(200, report);
+  };
+  return async (event, context) => {
     ctx ??= deps.ctx ?? runtimeContextFromEnv();
     const dispatchId = event.pathParameters?.['id'] ?? '';
     if (!DISPATCH_ID.test(dispatchId)) return json(400, { message: `Invalid dispatch id ${JSON.stringify(dispatchId)}` });
     try {
-      if (event.httpMethod === 'GET') {
-        const result = await describeDispatch(ctx, dispatchId, { includeResult: false });
-        return json(200, { ...result, error: result.error ? { name: result.error.name, message: result.error.message } : undefined });
-      }
-      if (event.httpMethod !== 'POST') return json(405, { message: `Method ${event.httpMethod} is not allowed` });
-      const body = parseBody(event);
-      const identity = event.requestContext?.identity;
-      const requestedBy = identity?.userArn ?? identity?.caller ?? identity?.accessKey ?? 'unknown';
-      const report = await cancelDispatch(ctx, dispatchId, { ...body, requestedBy }, { loadExecutors });
-      return json(200, report);
+      return await runInvocation(ctx, context, (invocation) => route(invocation, event, dispatchId));
     } catch (error) {
-      if (error instanceof BadRequest) return json(400, { message: error.message });
+      if (error instanceof BadRequestError) return json(400, { message: error.message });
       if (error instanceof DispatchNotFoundError) return json(404, { message: error.message });
+      if (error instanceof InvocationDeadlineError) return json(503, { message: error.message, code: error.code });
       console.error('cancel handler failed', serialize({ error }));
-      return json(500, { message: `Internal error: ${(error as Error).message}` });
+      return json(500, { message: `Internal error: ${error instanceof Error ? error.message : String(error)}` });
     }
   };
 }

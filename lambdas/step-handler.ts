@@ -8,10 +8,16 @@
  * to {@link createStepHandler}; running from source (the local cloud) names it in
  * `VALENCE_WORKFLOWS` and this module imports it on first use. The same module is also the
  * entry of the worker threads that run electrons.
+ *
+ * Each invocation runs under its own signal: Lambda's remaining time minus the safety margin
+ * (`runInvocation` in sdk/runtime/context.ts). At the deadline every store and AWS call stops,
+ * the node keeps its last whole write, and the handler throws `InvocationDeadlineError`, which
+ * the compiled Retry retries; the retry takes the node over once its lease lapses.
  */
 import { isMainThread, workerData } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { runtimeContextFromEnv, type RuntimeContext } from '../sdk/runtime/context.ts';
+import { runInvocation, runtimeContextFromEnv, type RuntimeContext } from '../sdk/runtime/context.ts';
+import { ConfigurationError } from '../sdk/runtime/config.ts';
 import { handleStep, type InvocationInfo, type StepEvent } from '../sdk/runtime/step.ts';
 import { createGraphCatalog, importWorkflows, type WorkflowsModule } from '../sdk/runtime/workflows.ts';
 import { serveElectronWorker } from '../sdk/runtime/electron-worker.ts';
@@ -35,13 +41,13 @@ const JOB_RUNNER = fileURLToPath(new URL('../sdk/runtime/job-runner.ts', import.
 export function createStepHandler(deps: StepHandlerDeps = {}): (event: StepEvent, context: InvocationInfo) => Promise<unknown> {
   if (!isMainThread && (workerData as { valenceElectronWorker?: boolean } | undefined)?.valenceElectronWorker) {
     serveElectronWorker(async (workflows) => deps.workflows ?? importWorkflows(workflows));
-    return () => Promise.reject(new Error('the step handler does not run on an electron worker thread'));
+    return () => Promise.reject(new ConfigurationError('the step handler does not run on an electron worker thread'));
   }
   let stepDeps: Parameters<typeof handleStep>[0] | undefined;
   const init = (): Parameters<typeof handleStep>[0] => {
     const ctx = deps.ctx ?? runtimeContextFromEnv();
     const workflows = deps.workflowsPath ?? process.env.VALENCE_WORKFLOWS ?? (deps.workflows ? 'bundled' : undefined);
-    if (!workflows) throw new Error('VALENCE_WORKFLOWS is not set and no workflows module was bundled');
+    if (!workflows) throw new ConfigurationError('VALENCE_WORKFLOWS is not set and no workflows module was bundled');
     const catalog = createGraphCatalog({
       ctx,
       workflows: deps.workflows ? pathToFileURL(fileURLToPath(import.meta.url)).href : workflows,
@@ -53,6 +59,9 @@ export function createStepHandler(deps: StepHandlerDeps = {}): (event: StepEvent
     });
     return { ctx, catalog };
   };
-  return async (event, context) => handleStep((stepDeps ??= init()), event, context);
+  return async (event, context) => {
+    const base = (stepDeps ??= init());
+    return runInvocation(base.ctx, context, (ctx) => handleStep({ ...base, ctx }, event, context));
+  };
 }
 

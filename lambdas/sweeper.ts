@@ -1,20 +1,24 @@
 /**
  * The sweeper, run on a schedule: completes nodes whose state-change event was lost, stops
- * again jobs whose cancel did not take, and heartbeats the waits of jobs still running.
+ * again jobs whose cancel did not take, and heartbeats the waits of jobs still running. Each
+ * run is bounded by its invocation signal (Lambda's remaining time minus the safety margin);
+ * what it did not reach, the next scheduled run does.
  */
-import { runtimeContextFromEnv, type RuntimeContext } from '../sdk/runtime/context.ts';
+import { runInvocation, runtimeContextFromEnv, type InvocationTimer, type RuntimeContext } from '../sdk/runtime/context.ts';
 import { sweep, type SweepReport } from '../sdk/runtime/completion.ts';
 import { importWorkflows } from '../sdk/runtime/workflows.ts';
 
 /** Creates the handler. */
-export function createSweeperHandler(deps: { ctx?: RuntimeContext } = {}): () => Promise<SweepReport> {
+export function createSweeperHandler(deps: { ctx?: RuntimeContext } = {}): (event?: unknown, context?: InvocationTimer) => Promise<SweepReport> {
   let ctx: RuntimeContext | undefined;
-  return async () =>
-    sweep((ctx ??= deps.ctx ?? runtimeContextFromEnv()), {
-      loadExecutors: async () => {
-        if (process.env.VALENCE_WORKFLOWS) await importWorkflows(process.env.VALENCE_WORKFLOWS);
-      },
-    });
+  return async (_event, context) =>
+    runInvocation((ctx ??= deps.ctx ?? runtimeContextFromEnv()), context, (invocation) =>
+      sweep(invocation, {
+        loadExecutors: async () => {
+          if (process.env.VALENCE_WORKFLOWS) await importWorkflows(process.env.VALENCE_WORKFLOWS);
+        },
+      }),
+    );
 }
 
 /** The deployed handler. */

@@ -42,6 +42,8 @@ export const ErrorCode = {
   DISPATCH_NOT_FOUND: 'DISPATCH_NOT_FOUND',
   /** The stack could not be found, or does not look like a valence stack. */
   STACK_NOT_FOUND: 'STACK_NOT_FOUND',
+  /** Nothing answers at the endpoint (no local cloud running there, say). */
+  ENDPOINT_UNREACHABLE: 'ENDPOINT_UNREACHABLE',
   /** The lattice has no state machine in the stack. */
   NOT_DEPLOYED: 'NOT_DEPLOYED',
   /** The deployed state machine was compiled from a different graph than the local lattice builds. */
@@ -78,6 +80,38 @@ export const ErrorCode = {
 
 /** One of the stable {@link ErrorCode} values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Thrown when a dispatch id names no dispatch in this stack (the CLI exits 2, the API answers 404). */
+export class DispatchNotFoundError extends ValenceError {
+  override readonly name: string = 'DispatchNotFoundError';
+  declare readonly code: typeof ErrorCode.DISPATCH_NOT_FOUND;
+
+  constructor(
+    /** The id that was looked up. */
+    readonly dispatchId: string,
+    options: ValenceErrorOptions = {},
+  ) {
+    super(ErrorCode.DISPATCH_NOT_FOUND, `No dispatch with id "${dispatchId}" exists in this stack`, options);
+  }
+}
+
+/**
+ * Thrown by a handler whose invocation reached its deadline: Lambda's remaining time fell
+ * below the handler's safety margin, the invocation signal aborted, and every store and AWS
+ * call still in flight stopped. Nothing was half-written: every write is one conditional
+ * single-item update, so each either happened or did not, and a node that was RUNNING stays
+ * RUNNING under a lease that lapses. It is retryable by design — the compiled state machines
+ * list its `name` in their Retry, and a retried invocation takes the node over once the lease
+ * lapses (see sdk/runtime/README.md).
+ */
+export class InvocationDeadlineError extends ValenceError {
+  override readonly name: string = 'InvocationDeadlineError';
+  declare readonly code: typeof ErrorCode.INVOCATION_DEADLINE;
+
+  constructor(message = 'The invocation reached its deadline before its work was recorded', options: ValenceErrorOptions = {}) {
+    super(ErrorCode.INVOCATION_DEADLINE, message, options);
+  }
+}
 
 /**
  * The stable codes of {@link ValidationError}. Each is raised while defining or building a

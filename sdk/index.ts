@@ -96,6 +96,7 @@ export {
 export type { ConnectOptions, ValenceClient, StackOutputs, GetResultOptions, CancelOptions } from './client/index.ts';
 export type { DispatchResult, NodeResult } from './runtime/describe.ts';
 export type { CancelReport, CancelledNode } from './runtime/cancel.ts';
-export { CancelMethod, DispatchNotFoundError } from './runtime/store.ts';
+export { CancelMethod } from './status.ts';
+export { DispatchNotFoundError, InvocationDeadlineError } from './errors.ts';
 export type { CancelRequestItem } from './runtime/store.ts';
 export type { CustomTask } from './runtime/executors.ts';

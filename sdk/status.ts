@@ -58,3 +58,33 @@ export function isTerminalNodeStatus(status: string): status is NodeStatus {
 export function isTerminalDispatchStatus(status: string): status is DispatchStatus {
   return TERMINAL_DISPATCH_STATUSES.has(status as DispatchStatus);
 }
+
+/** How a node came to be cancelled: what valence did to stop it. */
+export const CancelMethod = {
+  /** Cancelled before it started: nothing ran, nothing was uploaded or submitted. */
+  NotStarted: 'not-started',
+  /** A parent failed; the node never ran. */
+  UpstreamFailed: 'upstream-failed',
+  /** A parent was cancelled; the node never ran. */
+  UpstreamCancelled: 'upstream-cancelled',
+  /** The electron's AbortSignal fired and it stopped within its grace period. */
+  Signal: 'signal',
+  /** The electron ignored its signal; its worker or process was terminated after the grace period. */
+  Terminated: 'terminated',
+  /** Batch `TerminateJob` on a started job. */
+  TerminateJob: 'TerminateJob',
+  /** Batch `CancelJob` on a queued job. */
+  CancelJob: 'CancelJob',
+  /** Braket `CancelQuantumTask`. */
+  CancelQuantumTask: 'CancelQuantumTask',
+  /** Braket hybrid-job `CancelJob`. */
+  CancelHybridJob: 'CancelHybridJob',
+  /** A custom executor's `cancel()`. */
+  ExecutorCancel: 'executor.cancel',
+  /** The executor saw the flag between two of its steps and stopped there. */
+  BetweenSteps: 'between-steps',
+  /** A sublattice node whose child dispatch was cancelled. */
+  ChildDispatch: 'child-dispatch',
+} as const;
+/** One of {@link CancelMethod}. */
+export type CancelMethod = (typeof CancelMethod)[keyof typeof CancelMethod];

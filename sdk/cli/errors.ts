@@ -3,10 +3,11 @@
  *
  * Input problems — a wrong flag, an unknown lattice, bad JSON, an unknown dispatch id, nothing
  * listening at the endpoint — exit 2 with one line naming the problem and the fix. Anything
- * else exits 1 with one line too; `VALENCE_DEBUG=1` adds the stack trace.
+ * else exits 1 with one line too; `VALENCE_DEBUG=1` adds the stack trace. The exit code comes
+ * from the error's `code` through one table ({@link EXIT_CODE_BY_ERROR_CODE}), never from its
+ * class or name, so an error that crossed a process or the API keeps its exit code.
  */
-import { ValenceError, ValidationError } from '../errors.ts';
-import { DispatchNotFoundError } from '../runtime/store.ts';
+import { ErrorCode, ValenceError, ValidationCode } from '../errors.ts';
 
 /** Exit codes of the `valence` command. */
 export const ExitCode = {
@@ -21,32 +22,53 @@ export const ExitCode = {
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** A command-line mistake; its message says what to do instead. */
-export class CliUsageError extends Error {
-  override readonly name = 'CliUsageError';
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
+export class CliUsageError extends ValenceError {
+  override readonly name: string = 'CliUsageError';
+  declare readonly code: typeof ErrorCode.CLI_USAGE;
+  constructor(message: string) {
+    super(ErrorCode.CLI_USAGE, message);
   }
 }
 
-/** Client errors whose cause is the caller's input or setup, by error name. */
-const INPUT_ERROR_NAMES = new Set(['StackNotFoundError', 'NotDeployedError', 'StaleDeployError', 'CancelRequestError', 'WorkflowLookupError']);
+/**
+ * The one table from error code to exit code. Codes whose cause is the caller's input or
+ * setup exit {@link ExitCode.Usage}; every code not listed, and every error without a valence
+ * code, exits {@link ExitCode.Failed}.
+ */
+export const EXIT_CODE_BY_ERROR_CODE: Readonly<Record<string, ExitCode>> = {
+  [ErrorCode.CLI_USAGE]: ExitCode.Usage,
+  [ErrorCode.DISPATCH_NOT_FOUND]: ExitCode.Usage,
+  [ErrorCode.STACK_NOT_FOUND]: ExitCode.Usage,
+  [ErrorCode.ENDPOINT_UNREACHABLE]: ExitCode.Usage,
+  [ErrorCode.NOT_DEPLOYED]: ExitCode.Usage,
+  [ErrorCode.STALE_DEPLOY]: ExitCode.Usage,
+  [ErrorCode.CANCEL_REFUSED]: ExitCode.Usage,
+  [ErrorCode.CANCEL_INVALID_REQUEST]: ExitCode.Usage,
+  [ErrorCode.WORKFLOW_LOOKUP_FAILED]: ExitCode.Usage,
+  ...Object.fromEntries(Object.values(ValidationCode).map((code) => [code, ExitCode.Usage])),
+};
+
+/** What the line adds after the message, per code: the next thing to try. */
+const HINT_BY_ERROR_CODE: Readonly<Record<string, string>> = {
+  [ErrorCode.DISPATCH_NOT_FOUND]: '. Check the id with `valence list` (and --endpoint / --stack).',
+};
+
+const VALIDATION_CODES: ReadonlySet<string> = new Set(Object.values(ValidationCode));
+
+/** The exit code of a failure: by its `code`, through {@link EXIT_CODE_BY_ERROR_CODE}. */
+export function exitCodeOf(error: unknown): ExitCode {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? (EXIT_CODE_BY_ERROR_CODE[code] ?? ExitCode.Failed) : ExitCode.Failed;
+}
 
 /** The one line a failure prints, and the exit code it maps to. */
 export function describeFailure(error: unknown): { line: string; exitCode: ExitCode } {
-  if (error instanceof CliUsageError) return { line: `valence: ${error.message}`, exitCode: ExitCode.Usage };
-  if (error instanceof DispatchNotFoundError) {
-    return { line: `valence: ${error.message}. Check the id with \`valence list\` (and --endpoint / --stack).`, exitCode: ExitCode.Usage };
+  const exitCode = exitCodeOf(error);
+  if (!(error instanceof Error)) return { line: `valence: ${String(error)}`, exitCode };
+  const code = (error as { code?: unknown }).code;
+  if (exitCode === ExitCode.Usage && typeof code === 'string') {
+    if (VALIDATION_CODES.has(code)) return { line: `valence: invalid input: ${error.message}`, exitCode };
+    return { line: `valence: ${error.message}${HINT_BY_ERROR_CODE[code] ?? ''}`, exitCode };
   }
-  if (error instanceof ValidationError) return { line: `valence: invalid input: ${error.message}`, exitCode: ExitCode.Usage };
-  const name = (error as { name?: unknown } | null)?.name;
-  if (error instanceof ValenceError && typeof name === 'string' && INPUT_ERROR_NAMES.has(name)) {
-    return { line: `valence: ${error.message}`, exitCode: ExitCode.Usage };
-  }
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return { line: `valence: ${error.name}${typeof code === 'string' ? ` (${code})` : ''}: ${error.message}`, exitCode: ExitCode.Failed };
-  }
-  return { line: `valence: ${String(error)}`, exitCode: ExitCode.Failed };
+  return { line: `valence: ${error.name}${typeof code === 'string' ? ` (${code})` : ''}: ${error.message}`, exitCode };
 }

@@ -6,7 +6,8 @@
 import { isTerminalNodeStatus, NodeStatus, type DispatchStatus } from '../status.ts';
 import type { DispatchResult, NodeResult } from '../runtime/describe.ts';
 import type { CancelReport } from '../runtime/cancel.ts';
-import type { CancelMethod, DispatchItem } from '../runtime/store.ts';
+import type { CancelMethod } from '../status.ts';
+import type { DispatchItem } from '../runtime/store.ts';
 import type { TransportGraph } from '../model/graph.ts';
 
 /** A dispatch with the child dispatches of its sublattice nodes, as far down as they go. */

@@ -225,9 +225,9 @@ export function connectionOptions(values: ParsedArgs['values'], env: NodeJS.Proc
     try {
       url = new URL(endpoint);
     } catch {
-      throw new CliUsageError('BAD_ENDPOINT', `--endpoint "${endpoint}" is not a URL; use e.g. http://127.0.0.1:4566`);
+      throw new CliUsageError(`--endpoint "${endpoint}" is not a URL; use e.g. http://127.0.0.1:4566`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliUsageError('BAD_ENDPOINT', `--endpoint "${endpoint}" must be an http:// or https:// URL`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliUsageError(`--endpoint "${endpoint}" must be an http:// or https:// URL`);
   }
   const hasCredentials = Boolean(env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_WEB_IDENTITY_TOKEN_FILE);
   const local = endpoint !== undefined && LOOPBACK.test(new URL(endpoint).hostname);
@@ -251,15 +251,15 @@ async function withClient<T>(values: ParsedArgs['values'], use: (client: Valence
 
 function onePositional(args: ParsedArgs, what: string, command: string): string {
   const [value, ...extra] = args.positionals;
-  if (value === undefined) throw new CliUsageError('MISSING_ARGUMENT', `${command} needs ${what}; see valence ${command} --help`);
-  if (extra.length > 0) throw new CliUsageError('EXTRA_ARGUMENT', `${command} takes one ${what}, got also ${extra.map((e) => JSON.stringify(e)).join(' ')}`);
+  if (value === undefined) throw new CliUsageError(`${command} needs ${what}; see valence ${command} --help`);
+  if (extra.length > 0) throw new CliUsageError(`${command} takes one ${what}, got also ${extra.map((e) => JSON.stringify(e)).join(' ')}`);
   return value;
 }
 
 function positiveNumber(value: unknown, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new CliUsageError('BAD_OPTION', `${flag} must be a positive number, got "${String(value)}"`);
+  if (!Number.isFinite(n) || n <= 0) throw new CliUsageError(`${flag} must be a positive number, got "${String(value)}"`);
   return n;
 }
 
@@ -272,13 +272,13 @@ function workflowsPath(values: ParsedArgs['values']): string {
   const given = (values.workflows as string | undefined) ?? process.env.VALENCE_WORKFLOWS;
   if (given) {
     const path = resolve(given);
-    if (!existsSync(path)) throw new CliUsageError('WORKFLOWS_NOT_FOUND', `workflows module ${path} does not exist; pass --workflows FILE`);
+    if (!existsSync(path)) throw new CliUsageError(`workflows module ${path} does not exist; pass --workflows FILE`);
     return path;
   }
   for (const candidate of ['workflows.ts', 'examples/index.ts']) {
     if (existsSync(resolve(candidate))) return resolve(candidate);
   }
-  throw new CliUsageError('WORKFLOWS_NOT_FOUND', 'no workflows module found here; pass --workflows FILE (a module that exports lattices) or set VALENCE_WORKFLOWS');
+  throw new CliUsageError('no workflows module found here; pass --workflows FILE (a module that exports lattices) or set VALENCE_WORKFLOWS');
 }
 
 async function findLattice(values: ParsedArgs['values'], name: string): Promise<Lattice> {
@@ -287,7 +287,7 @@ async function findLattice(values: ParsedArgs['values'], name: string): Promise<
   try {
     module = await importWorkflows(path);
   } catch (error) {
-    throw new CliUsageError('WORKFLOWS_IMPORT_FAILED', `cannot load workflows module ${path}: ${(error as Error).message.split('\n')[0]}`);
+    throw new CliUsageError(`cannot load workflows module ${path}: ${(error as Error).message.split('\n')[0]}`);
   }
   const lattices = latticesOf(module);
   // By lattice name, or by the name it is exported under.
@@ -295,7 +295,6 @@ async function findLattice(values: ParsedArgs['values'], name: string): Promise<
   if (!found) {
     const names = lattices.map((l) => l.name).sort();
     throw new CliUsageError(
-      'UNKNOWN_LATTICE',
       `unknown lattice "${name}" in ${path}; ${names.length > 0 ? `available: ${names.join(', ')}` : 'it exports no lattices'} (or pass --workflows FILE)`,
     );
   }
@@ -308,7 +307,6 @@ function parseJsonArgs(texts: readonly string[]): unknown[] {
       return JSON.parse(text) as unknown;
     } catch (error) {
       throw new CliUsageError(
-        'INVALID_JSON',
         `argument ${index + 1} (${JSON.stringify(text)}) is not valid JSON: ${(error as Error).message}. Quote strings twice, e.g. '"text"'`,
       );
     }
@@ -331,12 +329,11 @@ async function watchOrPrint(client: ValenceClient, dispatchId: string, args: Par
 
 async function runDispatch(args: ParsedArgs, io: CliIo): Promise<number> {
   const [name, ...rawArgs] = args.positionals;
-  if (name === undefined) throw new CliUsageError('MISSING_ARGUMENT', 'dispatch needs a LATTICE name; see valence dispatch --help');
+  if (name === undefined) throw new CliUsageError('dispatch needs a LATTICE name; see valence dispatch --help');
   const values = parseJsonArgs(rawArgs);
   const lattice = await findLattice(args.values, name);
   if (values.length !== lattice.paramCount) {
     throw new CliUsageError(
-      'WRONG_ARGUMENT_COUNT',
       `lattice "${lattice.name}" takes ${lattice.paramCount} argument(s), got ${values.length}; pass each as a JSON value, e.g. valence dispatch ${lattice.name} ${Array.from({ length: lattice.paramCount }, () => '<json>').join(' ')}`,
     );
   }
@@ -380,7 +377,7 @@ async function runResult(args: ParsedArgs, io: CliIo): Promise<number> {
 }
 
 async function runList(args: ParsedArgs, io: CliIo): Promise<number> {
-  if (args.positionals.length > 0) throw new CliUsageError('EXTRA_ARGUMENT', `list takes no arguments, got ${args.positionals.join(' ')}`);
+  if (args.positionals.length > 0) throw new CliUsageError(`list takes no arguments, got ${args.positionals.join(' ')}`);
   const limit = Math.floor(positiveNumber(args.values.limit, '--limit', 20));
   return withClient(args.values, async (client) => {
     const items = await client.listDispatches({ limit });
@@ -395,7 +392,7 @@ async function runCancel(args: ParsedArgs, io: CliIo): Promise<number> {
   const dispatchId = onePositional(args, 'a dispatch ID', 'cancel');
   const tasks = (args.values.task as string[] | undefined) ?? [];
   const taskIds = tasks.map((task) => {
-    if (!TASK_PATH.test(task)) throw new CliUsageError('BAD_TASK', `--task "${task}" is not a task id; use a number such as 3, or a path into a sublattice such as 3/1`);
+    if (!TASK_PATH.test(task)) throw new CliUsageError(`--task "${task}" is not a task id; use a number such as 3, or a path into a sublattice such as 3/1`);
     return task.includes('/') ? task : Number(task);
   });
   return withClient(args.values, async (client) => {
@@ -410,7 +407,7 @@ async function runCancel(args: ParsedArgs, io: CliIo): Promise<number> {
 
 async function runGraph(args: ParsedArgs, io: CliIo): Promise<number> {
   const name = onePositional(args, 'a LATTICE name', 'graph');
-  if (args.values.asl && args.values.dot) throw new CliUsageError('CONFLICTING_OPTIONS', 'graph takes --asl or --dot, not both');
+  if (args.values.asl && args.values.dot) throw new CliUsageError('graph takes --asl or --dot, not both');
   const lattice = await findLattice(args.values, name);
   const graph = lattice.template();
   if (args.values.dot) {

@@ -22,7 +22,8 @@ import { describeDispatch, type DispatchResult } from '../runtime/describe.ts';
 import { isTerminalDispatchStatus } from '../status.ts';
 import { PayloadStore } from '../runtime/payloads.ts';
 import { serialize, SerializationError } from '../runtime/serialization.ts';
-import { DispatchNotFoundError, Store, type DispatchItem } from '../runtime/store.ts';
+import { DispatchNotFoundError } from '../errors.ts';
+import { Store, type DispatchItem } from '../runtime/store.ts';
 import type { CancelReport } from '../runtime/cancel.ts';
 
 /** Where the client finds its stack. */

@@ -31,7 +31,7 @@ export const MAX_DEFINITION_BYTES = 1_048_576;
 /** Step Functions Standard fails an execution at this many history events. */
 export const MAX_HISTORY_EVENTS = 25_000;
 
-/** Lambda errors worth retrying: service faults, throttling, and a crashed or killed runtime. */
+/** Lambda errors worth retrying: service faults, throttling, a crashed or killed runtime, and a handler that reached its invocation deadline. */
 export const LAMBDA_RETRY_ERRORS = [
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',
@@ -39,6 +39,7 @@ export const LAMBDA_RETRY_ERRORS = [
   'Lambda.TooManyRequestsException',
   'Lambda.Unknown',
   'Runtime.ExitError',
+  'InvocationDeadlineError',
 ] as const;
 
 const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';

@@ -25,7 +25,9 @@ import { Executor } from '../model/executors.ts';
 import type { RuntimeContext } from './context.ts';
 import { releaseDependents } from './settle.ts';
 import { endNodeForJob, pollJob } from './completion.ts';
-import { CancelMethod, DispatchNotFoundError, type DispatchItem, type NodeItem } from './store.ts';
+import { CancelMethod } from '../status.ts';
+import { DispatchNotFoundError, ErrorCode, ValenceError } from '../errors.ts';
+import type { DispatchItem, NodeItem } from './store.ts';
 
 /** What a caller asks for. */
 export interface CancelRequest {
@@ -67,9 +69,11 @@ export interface CancelReport {
 }
 
 /** Thrown for task ids that are not numbers or `a/b` paths. */
-export class InvalidCancelRequestError extends Error {
-  override readonly name = 'InvalidCancelRequestError';
-  readonly code = 'CANCEL_REQUEST_INVALID';
+export class InvalidCancelRequestError extends ValenceError {
+  override readonly name: string = 'InvalidCancelRequestError';
+  constructor(message: string) {
+    super(ErrorCode.CANCEL_INVALID_REQUEST, message);
+  }
 }
 
 /** Dependencies of the cancel logic. */

@@ -15,7 +15,8 @@ import type { RuntimeContext } from './context.ts';
 import { payloadKeys, PayloadNotFoundError } from './payloads.ts';
 import type { SerializedError } from './serialization.ts';
 import { releaseDependents } from './settle.ts';
-import { CancelMethod, type NodeItem } from './store.ts';
+import { CancelMethod } from '../status.ts';
+import type { NodeItem } from './store.ts';
 import { stopRunningWork } from './cancel.ts';
 
 /** An EventBridge event as delivered to the completion handler. */

@@ -4,6 +4,7 @@
  * Infra sets these variables on every handler and job; the local cloud sets the same ones, so
  * the runtime has exactly one way of learning its table, bucket and state machines.
  */
+import { ErrorCode, ValenceError } from '../errors.ts';
 
 /** Names and tuning of one deployed stack. */
 export interface RuntimeConfig {
@@ -38,9 +39,11 @@ export interface RuntimeConfig {
 }
 
 /** Thrown when the environment lacks a variable a handler needs. */
-export class ConfigurationError extends Error {
-  override readonly name = 'ConfigurationError';
-  readonly code = 'CONFIGURATION_MISSING';
+export class ConfigurationError extends ValenceError {
+  override readonly name: string = 'ConfigurationError';
+  constructor(message: string) {
+    super(ErrorCode.CONFIGURATION_INVALID, message);
+  }
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {

@@ -4,8 +4,10 @@
  */
 import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import { createAwsClients, type AwsClients, type AwsConfig } from '../aws.ts';
+import { InvocationDeadlineError } from '../errors.ts';
 import { runtimeConfigFromEnv, type RuntimeConfig } from './config.ts';
 import { PayloadStore } from './payloads.ts';
+import { UNBOUNDED_SIGNAL, callSignal } from './signals.ts';
 import { Store } from './store.ts';
 
 /** The shared dependencies of the runtime. */
@@ -25,9 +27,66 @@ export interface RuntimeContext {
   readonly signal: AbortSignal;
 }
 
-/** The same context for one invocation, whose calls all stop at `signal`. */
+/**
+ * The same context for one invocation, whose calls all stop at `signal`: its store and
+ * payload store are bound to the signal too, so a store call that passes no signal of its own
+ * still stops at the deadline.
+ */
 export function withInvocationSignal(ctx: RuntimeContext, signal: AbortSignal): RuntimeContext {
-  return { ...ctx, signal };
+  return { ...ctx, signal, store: ctx.store.withSignal(signal), payloads: ctx.payloads.withSignal(signal) };
+}
+
+/**
+ * How long before Lambda's own timeout a handler's invocation signal aborts, in ms.
+ *
+ * Once it aborts, every store and AWS call still in flight rejects and the handler throws
+ * {@link InvocationDeadlineError}, instead of being killed by Lambda in the middle of its
+ * work (a killed invocation reports `Sandbox.Timedout` and leaves no error of valence's own).
+ * Each write is one single-item request, so an aborted write either reached DynamoDB whole or
+ * not at all; a node the invocation held stays RUNNING under a lease that lapses, and the
+ * retried state (or a duplicate) takes it over. One second is ample to reject the aborted
+ * calls and return the error. It is smaller than the executors' own reserve for an in-thread
+ * electron (`REMAINING_TIME_BUFFER_MS`, 3 s, plus the grace period), so an electron that runs
+ * out of invocation time is stopped, and its outcome written, before the deadline.
+ */
+export const INVOCATION_SAFETY_MARGIN_MS = 1_000;
+
+/** What a handler knows about its own invocation: Lambda's context object, in part. */
+export interface InvocationTimer {
+  /** Milliseconds until Lambda stops this invocation. */
+  getRemainingTimeInMillis(): number;
+}
+
+/**
+ * Runs one handler invocation under its own signal: derived from
+ * `invocation.getRemainingTimeInMillis()` minus `marginMs`, and passed to `work` through
+ * {@link withInvocationSignal}. When the deadline is reached, whatever `work` throws surfaces
+ * as an {@link InvocationDeadlineError} (the original error is its `cause`), which the
+ * compiled state machines retry. Without an invocation (a test, a direct call) no deadline
+ * applies beyond the context's own signal.
+ * @example export const handler = (event, context) => runInvocation(ctx, context, (ctx) => work(ctx, event));
+ */
+export async function runInvocation<T>(
+  ctx: RuntimeContext,
+  invocation: InvocationTimer | undefined,
+  work: (ctx: RuntimeContext) => Promise<T>,
+  options: { readonly marginMs?: number } = {},
+): Promise<T> {
+  if (typeof invocation?.getRemainingTimeInMillis !== 'function') return work(ctx);
+  const marginMs = options.marginMs ?? INVOCATION_SAFETY_MARGIN_MS;
+  const budgetMs = invocation.getRemainingTimeInMillis() - marginMs;
+  const deadline = new AbortController();
+  const message = `The invocation reached its deadline (${marginMs} ms before Lambda's timeout) before its work was recorded; a retry finishes it`;
+  const timer = setTimeout(() => deadline.abort(new InvocationDeadlineError(message)), Math.max(0, budgetMs));
+  if (budgetMs <= 0) deadline.abort(new InvocationDeadlineError(message));
+  try {
+    return await work(withInvocationSignal(ctx, callSignal(ctx.signal, deadline.signal)));
+  } catch (error) {
+    if (!deadline.signal.aborted || error instanceof InvocationDeadlineError) throw error;
+    throw new InvocationDeadlineError(message, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Builds the context from the environment a deployed handler sees. */
@@ -40,7 +99,7 @@ export function runtimeContextFromEnv(options: { aws?: AwsConfig; env?: NodeJS.P
     store: new Store(aws.dynamodb, config.table),
     payloads: new PayloadStore(aws.s3, config.bucket),
     now: () => new Date(),
-    signal: new AbortController().signal,
+    signal: UNBOUNDED_SIGNAL,
   };
 }
 
@@ -58,13 +117,14 @@ export async function releaseToken(
   outcome: { ok: true; output: unknown } | { ok: false; error: string; cause: string },
   signal?: AbortSignal,
 ): Promise<boolean> {
+  const options = { abortSignal: callSignal(ctx.signal, signal) };
   try {
     if (outcome.ok) {
-      await ctx.aws.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(outcome.output) }), { abortSignal: signal });
+      await ctx.aws.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(outcome.output) }), options);
     } else {
       await ctx.aws.sfn.send(
         new SendTaskFailureCommand({ taskToken, error: outcome.error.slice(0, 256), cause: outcome.cause.slice(0, 32_768) }),
-        { abortSignal: signal },
+        options,
       );
     }
     return true;

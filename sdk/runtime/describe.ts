@@ -5,7 +5,8 @@ import type { DispatchStatus, NodeStatus } from '../status.ts';
 import type { RuntimeContext } from './context.ts';
 import { payloadKeys } from './payloads.ts';
 import { deserializeError, type SerializedError } from './serialization.ts';
-import type { CancelMethod, CancelRequestItem } from './store.ts';
+import type { CancelMethod } from '../status.ts';
+import type { CancelRequestItem } from './store.ts';
 
 /** One node of a dispatch result. */
 export interface NodeResult {

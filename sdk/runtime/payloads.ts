@@ -5,7 +5,9 @@
  * lives here, in valence's safe serialization format, under `dispatches/{dispatchId}/`.
  */
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ErrorCode, ValenceError, type ValenceErrorOptions } from '../errors.ts';
 import { deserialize, serialize } from './serialization.ts';
+import { UNBOUNDED_SIGNAL, callSignal } from './signals.ts';
 
 /** The object keys of one dispatch. Kept in one place so infra's lifecycle rule matches them. */
 export const payloadKeys = {
@@ -20,20 +22,39 @@ export const payloadKeys = {
 } as const;
 
 /** Thrown when an expected payload is missing. */
-export class PayloadNotFoundError extends Error {
-  override readonly name = 'PayloadNotFoundError';
-  readonly code = 'PAYLOAD_NOT_FOUND';
-  constructor(readonly key: string) {
-    super(`Payload s3://…/${key} does not exist`);
+export class PayloadNotFoundError extends ValenceError {
+  override readonly name: string = 'PayloadNotFoundError';
+  declare readonly code: typeof ErrorCode.PAYLOAD_NOT_FOUND;
+  constructor(
+    /** The object key that was read. */
+    readonly key: string,
+    options: ValenceErrorOptions = {},
+  ) {
+    super(ErrorCode.PAYLOAD_NOT_FOUND, `Payload s3://…/${key} does not exist`, options);
   }
 }
 
-/** Reads and writes serialized values in the dispatch bucket. */
+/**
+ * Reads and writes serialized values in the dispatch bucket. Every call runs under the
+ * store's {@link signal} (the invocation's, once bound with {@link withSignal}) and, when
+ * given, the caller's own.
+ */
 export class PayloadStore {
   constructor(
     private readonly s3: S3Client,
     readonly bucket: string,
+    /** Bounds every call of this store. @default a signal that never aborts */
+    readonly signal: AbortSignal = UNBOUNDED_SIGNAL,
   ) {}
+
+  /** The same bucket, with every call bounded by `signal` (a handler's invocation signal). */
+  withSignal(signal: AbortSignal): PayloadStore {
+    return signal === this.signal ? this : new PayloadStore(this.s3, this.bucket, signal);
+  }
+
+  private options(signal: AbortSignal | undefined): { abortSignal: AbortSignal } {
+    return { abortSignal: callSignal(this.signal, signal) };
+  }
 
   /** Stores a value (serialized) under `key`. */
   async putValue(key: string, value: unknown, signal?: AbortSignal): Promise<void> {
@@ -42,7 +63,7 @@ export class PayloadStore {
 
   /** Stores already-serialized or plain text. */
   async putText(key: string, text: string, signal?: AbortSignal): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: text }), { abortSignal: signal });
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: text }), this.options(signal));
   }
 
   /** Reads a value stored with {@link putValue}. */
@@ -53,7 +74,7 @@ export class PayloadStore {
   /** Reads an object as text. */
   async getText(key: string, signal?: AbortSignal): Promise<string> {
     try {
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal });
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), this.options(signal));
       return (await out.Body?.transformToString('utf8')) ?? '';
     } catch (error) {
       if (error instanceof NoSuchKey || (error as { name?: string }).name === 'NoSuchKey') throw new PayloadNotFoundError(key);

@@ -9,6 +9,7 @@
  * those fields, so `isCancellation` and `ErrorEquals`-style matching work on names.
  */
 import * as devalue from 'devalue';
+import { ErrorCode, ValenceError, type ValenceErrorOptions } from '../errors.ts';
 
 /** An error as it crosses a boundary. */
 export interface SerializedError {
@@ -22,15 +23,16 @@ export interface SerializedError {
 }
 
 /** Thrown when a value cannot be serialized; `path` names the offending part. */
-export class SerializationError extends Error {
-  override readonly name = 'SerializationError';
-  readonly code = 'SERIALIZATION_UNSUPPORTED_VALUE';
+export class SerializationError extends ValenceError {
+  override readonly name: string = 'SerializationError';
+  declare readonly code: typeof ErrorCode.SERIALIZATION_FAILED;
   constructor(
     message: string,
+    /** Where in the value the offending part is (devalue's path, such as `.a[2]`). */
     readonly path: string,
-    options?: { cause?: unknown },
+    options: ValenceErrorOptions = {},
   ) {
-    super(message, options);
+    super(ErrorCode.SERIALIZATION_FAILED, message, options);
   }
 }
 

@@ -16,12 +16,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DispatchStatus, NodeStatus, isTerminalNodeStatus } from '../status.ts';
-import { TaskCancelledError, isCancellation } from '../errors.ts';
+import { ErrorCode, TaskCancelledError, ValenceError, isCancellation } from '../errors.ts';
 import { releaseToken, type RuntimeContext } from './context.ts';
 import { releaseDependents } from './settle.ts';
 import { payloadKeys } from './payloads.ts';
 import { serializeError, type SerializedError } from './serialization.ts';
-import { CancelMethod, type DispatchItem, type NodeItem } from './store.ts';
+import { CancelMethod } from '../status.ts';
+import type { DispatchItem, NodeItem } from './store.ts';
 import type { GraphCatalog, RuntimeGraph, RuntimeNode } from './workflows.ts';
 import { resolveTemplate } from './workflows.ts';
 import { executorRunnerFor, type NodeRun } from './executors.ts';
@@ -48,9 +49,11 @@ export interface StepDeps {
 }
 
 /** Thrown when an event names something that does not exist: a broken deployment, not user error. */
-export class StepEventError extends Error {
-  override readonly name = 'StepEventError';
-  readonly code = 'STEP_EVENT_INVALID';
+export class StepEventError extends ValenceError {
+  override readonly name: string = 'StepEventError';
+  constructor(message: string) {
+    super(ErrorCode.STEP_EVENT_INVALID, message);
+  }
 }
 
 /** Handles one step event. The return value becomes the Task state's output. */

@@ -15,47 +15,21 @@
  * them when a state-change event was lost, and cancels again when a cancel did not take.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchGetCommand,
+  type BatchGetCommandOutput,
   GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { DispatchStatus, NodeStatus } from '../status.ts';
+import { DispatchNotFoundError } from '../errors.ts';
+import { DispatchStatus, NodeStatus, type CancelMethod } from '../status.ts';
 import type { SerializedError } from './serialization.ts';
+import { UNBOUNDED_SIGNAL, callSignal } from './signals.ts';
 import type { ExecutorJSON } from '../model/executors.ts';
-
-/** How a node came to be cancelled: what valence did to stop it. */
-export const CancelMethod = {
-  /** Cancelled before it started: nothing ran, nothing was uploaded or submitted. */
-  NotStarted: 'not-started',
-  /** A parent failed; the node never ran. */
-  UpstreamFailed: 'upstream-failed',
-  /** A parent was cancelled; the node never ran. */
-  UpstreamCancelled: 'upstream-cancelled',
-  /** The electron's AbortSignal fired and it stopped within its grace period. */
-  Signal: 'signal',
-  /** The electron ignored its signal; its worker or process was terminated after the grace period. */
-  Terminated: 'terminated',
-  /** Batch `TerminateJob` on a started job. */
-  TerminateJob: 'TerminateJob',
-  /** Batch `CancelJob` on a queued job. */
-  CancelJob: 'CancelJob',
-  /** Braket `CancelQuantumTask`. */
-  CancelQuantumTask: 'CancelQuantumTask',
-  /** Braket hybrid-job `CancelJob`. */
-  CancelHybridJob: 'CancelHybridJob',
-  /** A custom executor's `cancel()`. */
-  ExecutorCancel: 'executor.cancel',
-  /** The executor saw the flag between two of its steps and stopped there. */
-  BetweenSteps: 'between-steps',
-  /** A sublattice node whose child dispatch was cancelled. */
-  ChildDispatch: 'child-dispatch',
-} as const;
-/** One of {@link CancelMethod}. */
-export type CancelMethod = (typeof CancelMethod)[keyof typeof CancelMethod];
 
 /** The dispatch item. */
 export interface DispatchItem {
@@ -127,15 +101,6 @@ export interface CancelRequestItem {
   readonly targets: readonly (number | string)[];
 }
 
-/** Thrown when a dispatch id names nothing in the store. */
-export class DispatchNotFoundError extends Error {
-  override readonly name = 'DispatchNotFoundError';
-  readonly code = 'DISPATCH_NOT_FOUND';
-  constructor(readonly dispatchId: string) {
-    super(`No dispatch with id "${dispatchId}" exists in this stack`);
-  }
-}
-
 const pk = (dispatchId: string): string => `D#${dispatchId}`;
 const nodeSk = (nodeId: number): string => `N#${String(nodeId).padStart(6, '0')}`;
 const DISPATCH_SK = 'D';
@@ -154,12 +119,29 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   return rest as T;
 }
 
-/** Typed access to the table; every write that changes status is conditional. */
+/**
+ * Typed access to the table; every write that changes status is conditional.
+ *
+ * Every call runs under the store's {@link signal} (the invocation's, once bound with
+ * {@link withSignal}) and, when given, the caller's own `signal`: an aborted call either
+ * reached DynamoDB whole or not at all, because each is one single-item request.
+ */
 export class Store {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     readonly table: string,
+    /** Bounds every call of this store. @default a signal that never aborts */
+    readonly signal: AbortSignal = UNBOUNDED_SIGNAL,
   ) {}
+
+  /** The same table, with every call bounded by `signal` (a handler's invocation signal). */
+  withSignal(signal: AbortSignal): Store {
+    return signal === this.signal ? this : new Store(this.db, this.table, signal);
+  }
+
+  private options(signal: AbortSignal | undefined): { abortSignal: AbortSignal } {
+    return { abortSignal: callSignal(this.signal, signal) };
+  }
 
   /** Writes the dispatch item; fails if one with that id exists. */
   async createDispatch(item: DispatchItem, signal?: AbortSignal): Promise<void> {
@@ -176,7 +158,7 @@ export class Store {
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
-      { abortSignal: signal },
+      this.options(signal),
     );
   }
 
@@ -194,7 +176,7 @@ export class Store {
               Item: { pk: pk(node.dispatchId), sk: nodeSk(node.nodeId), entity: 'node', ...node },
               ConditionExpression: 'attribute_not_exists(pk)',
             }),
-            { abortSignal: signal },
+            this.options(signal),
           );
         } catch (error) {
           if (!isConditionFailed(error)) throw error;
@@ -208,7 +190,7 @@ export class Store {
   async getDispatch(dispatchId: string, signal?: AbortSignal): Promise<DispatchItem | undefined> {
     const out = await this.db.send(
       new GetCommand({ TableName: this.table, Key: { pk: pk(dispatchId), sk: DISPATCH_SK }, ConsistentRead: true }),
-      { abortSignal: signal },
+      this.options(signal),
     );
     return strip<DispatchItem>(out.Item);
   }
@@ -228,7 +210,7 @@ export class Store {
         Key: { pk: pk(dispatchId), sk: nodeSk(nodeId) },
         ConsistentRead: options.consistent ?? true,
       }),
-      { abortSignal: options.signal },
+      this.options(options.signal),
     );
     return strip<NodeItem>(out.Item);
   }
@@ -241,17 +223,16 @@ export class Store {
         .slice(i, i + 100)
         .map((id) => ({ pk: pk(dispatchId), sk: nodeSk(id) }));
       for (let round = 0; keys && keys.length > 0; round++) {
-        const out: { Responses?: Record<string, Record<string, unknown>[]>; UnprocessedKeys?: Record<string, { Keys?: Record<string, unknown>[] }> } =
-          await this.db.send(
+        const out: BatchGetCommandOutput = await this.db.send(
             new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }),
-            { abortSignal: signal },
+            this.options(signal),
           );
         for (const raw of out.Responses?.[this.table] ?? []) {
           const node = strip<NodeItem>(raw);
           if (node) found.set(node.nodeId, node);
         }
         keys = out.UnprocessedKeys?.[this.table]?.Keys;
-        if (keys && keys.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** round)));
+        if (keys && keys.length > 0) await sleep(Math.min(1000, 20 * 2 ** round), undefined, { signal: callSignal(this.signal, signal) });
       }
     }
     return nodeIds.flatMap((id) => {
@@ -282,7 +263,7 @@ export class Store {
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
-        { abortSignal: signal },
+        this.options(signal),
       );
       for (const raw of out.Items ?? []) {
         const item = strip<T>(raw);
@@ -304,7 +285,7 @@ export class Store {
         ScanIndexForward: false,
         Limit: options.limit ?? 50,
       }),
-      { abortSignal: options.signal },
+      this.options(options.signal),
     );
     return (out.Items ?? []).flatMap((raw) => strip<DispatchItem>(raw) ?? []);
   }
@@ -318,7 +299,7 @@ export class Store {
         KeyConditionExpression: 'jobHandle = :h',
         ExpressionAttributeValues: { ':h': jobHandle },
       }),
-      { abortSignal: signal },
+      this.options(signal),
     );
     return (out.Items ?? []).flatMap((raw) => strip<NodeItem>(raw) ?? []);
   }
@@ -336,7 +317,7 @@ export class Store {
           ExpressionAttributeValues: { ':k': 'ACTIVE' },
           ExclusiveStartKey: start,
         }),
-        { abortSignal: signal },
+        this.options(signal),
       );
       for (const raw of out.Items ?? []) {
         const item = strip<NodeItem>(raw);
@@ -526,7 +507,7 @@ export class Store {
           Item: { pk: pk(dispatchId), sk: `P#${String(leader).padStart(6, '0')}`, entity: 'pack', runId },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
-        { abortSignal: signal },
+        this.options(signal),
       );
       return true;
     } catch (error) {
@@ -544,7 +525,7 @@ export class Store {
         UpdateExpression: 'SET jobArn = :arn',
         ExpressionAttributeValues: { ':arn': jobArn },
       }),
-      { abortSignal: signal },
+      this.options(signal),
     );
   }
 
@@ -552,7 +533,7 @@ export class Store {
   async getPackJob(dispatchId: string, leader: number, signal?: AbortSignal): Promise<string | undefined> {
     const out = await this.db.send(
       new GetCommand({ TableName: this.table, Key: { pk: pk(dispatchId), sk: `P#${String(leader).padStart(6, '0')}` }, ConsistentRead: true }),
-      { abortSignal: signal },
+      this.options(signal),
     );
     return out.Item?.['jobArn'] as string | undefined;
   }
@@ -576,7 +557,7 @@ export class Store {
         UpdateExpression: 'SET executionArn = :arn',
         ExpressionAttributeValues: { ':arn': executionArn },
       }),
-      { abortSignal: signal },
+      this.options(signal),
     );
   }
 
@@ -619,7 +600,7 @@ export class Store {
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
         }),
-        { abortSignal: signal },
+        this.options(signal),
       );
       return strip<DispatchItem>(out.Attributes);
     } catch (error) {
@@ -635,7 +616,7 @@ export class Store {
         TableName: this.table,
         Item: { pk: pk(dispatchId), sk: `C#${request.requestedAt}#${request.requestId}`, entity: 'cancel', ...request },
       }),
-      { abortSignal: signal },
+      this.options(signal),
     );
   }
 
@@ -663,7 +644,7 @@ export class Store {
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
         }),
-        { abortSignal: signal },
+        this.options(signal),
       );
       return strip<NodeItem>(out.Attributes);
     } catch (error) {

@@ -8,8 +8,8 @@
  * and its electrons are found by rebuilding it from the same inputs.
  */
 import { pathToFileURL } from 'node:url';
+import { ErrorCode, ValenceError, type ValenceErrorOptions } from '../errors.ts';
 import { defaultLatticeRegistry, Lattice } from '../model/lattice.ts';
-import type { GraphCallable } from '../model/lattice.ts';
 import { TransportGraph, resolveArgTemplate, type ArgTemplate, type GraphNode } from '../model/graph.ts';
 import type { RuntimeContext } from './context.ts';
 import { payloadKeys } from './payloads.ts';
@@ -47,8 +47,11 @@ export interface GraphCatalog {
   readonly worker: { readonly workerUrl: URL; readonly typescript: boolean };
   /** How local job-runner processes start. */
   readonly jobRunner: { readonly path: string; readonly execArgv: readonly string[] };
-  /** The graph a dispatch runs. */
-  graphFor(dispatch: DispatchItem): Promise<RuntimeGraph>;
+  /**
+   * The graph a dispatch runs. `signal` bounds the S3 reads of a child dispatch's graph (pass
+   * the invocation's `ctx.signal`); a read that aborts is not cached.
+   */
+  graphFor(dispatch: DispatchItem, signal?: AbortSignal): Promise<RuntimeGraph>;
   /** A lattice by name; throws when the module has none. */
   lattice(name: string): Promise<Lattice>;
   /** The function of an electron of a lattice's graph. */
@@ -58,9 +61,12 @@ export interface GraphCatalog {
 }
 
 /** Thrown when the deployed module lacks a lattice or electron a dispatch names. */
-export class WorkflowLookupError extends Error {
-  override readonly name = 'WorkflowLookupError';
-  readonly code = 'WORKFLOW_LOOKUP_FAILED';
+export class WorkflowLookupError extends ValenceError {
+  override readonly name: string = 'WorkflowLookupError';
+  declare readonly code: typeof ErrorCode.WORKFLOW_LOOKUP_FAILED;
+  constructor(message: string, options: ValenceErrorOptions = {}) {
+    super(ErrorCode.WORKFLOW_LOOKUP_FAILED, message, options);
+  }
 }
 
 /** Imports a workflows module given as a path or URL (`.ts` needs tsx registered). */
@@ -78,7 +84,7 @@ export function latticesOf(module: WorkflowsModule): Lattice[] {
 
 /** Resolves an argument or output template. */
 export function resolveTemplate(template: ArgTemplate | readonly ArgTemplate[], lookup: { node(id: number): unknown; param(index: number): unknown }): unknown {
-  return resolveArgTemplate(template as ArgTemplate, lookup);
+  return resolveArgTemplate(template, lookup);
 }
 
 function scanTemplate(template: unknown, onNode: (id: number) => void, onParam: () => void): void {
@@ -147,13 +153,13 @@ export function createGraphCatalog(options: GraphCatalogOptions): GraphCatalog {
     worker: options.worker,
     jobRunner: options.jobRunner,
     lattice,
-    async graphFor(dispatch) {
+    async graphFor(dispatch, signal) {
       if (dispatch.parent) {
         let graph = childGraphs.get(dispatch.dispatchId);
         if (!graph) {
           graph = (async () => {
-            const json = await options.ctx.payloads.getText(payloadKeys.graph(dispatch.dispatchId));
-            const args = await options.ctx.payloads.getText(payloadKeys.args(dispatch.dispatchId));
+            const json = await options.ctx.payloads.getText(payloadKeys.graph(dispatch.dispatchId), signal);
+            const args = await options.ctx.payloads.getText(payloadKeys.args(dispatch.dispatchId), signal);
             return runtimeGraph(TransportGraph.fromJSON(json), args);
           })();
           childGraphs.set(dispatch.dispatchId, graph);
@@ -195,7 +201,7 @@ export function findElectron(
   if (!lattice) throw new WorkflowLookupError(`The workflows module has no lattice named "${latticeName}"`);
   const graph = buildArgs === undefined ? lattice.template() : lattice.build(...deserialize<unknown[]>(buildArgs));
   for (const callable of graph.callables.values()) {
-    const c = callable as GraphCallable;
+    const c = callable;
     if (c.kind === 'electron' && c.name === electronName) {
       const fn = c.fn as (...args: unknown[]) => unknown;
       electronCache.set(key, fn);

@@ -124,6 +124,7 @@ describe('compileLattice', () => {
             'Lambda.TooManyRequestsException',
             'Lambda.Unknown',
             'Runtime.ExitError',
+            'InvocationDeadlineError',
           ],
           IntervalSeconds: 1,
           BackoffRate: 2,
