@@ -7,7 +7,7 @@ import { createAwsClients, type AwsClients, type AwsConfig } from '../aws.ts';
 import { InvocationDeadlineError } from '../errors.ts';
 import { runtimeConfigFromEnv, type RuntimeConfig } from './config.ts';
 import { PayloadStore } from './payloads.ts';
-import { UNBOUNDED_SIGNAL, callSignal } from './signals.ts';
+import { UNBOUNDED_SIGNAL, callSignal, sendOptions, shareSignal } from './signals.ts';
 import { Store } from './store.ts';
 
 /** The shared dependencies of the runtime. */
@@ -80,7 +80,7 @@ export async function runInvocation<T>(
   const timer = setTimeout(() => deadline.abort(new InvocationDeadlineError(message)), Math.max(0, budgetMs));
   if (budgetMs <= 0) deadline.abort(new InvocationDeadlineError(message));
   try {
-    return await work(withInvocationSignal(ctx, callSignal(ctx.signal, deadline.signal)));
+    return await work(withInvocationSignal(ctx, shareSignal(callSignal(ctx.signal, deadline.signal))));
   } catch (error) {
     if (!deadline.signal.aborted || error instanceof InvocationDeadlineError) throw error;
     throw new InvocationDeadlineError(message, { cause: error });
@@ -117,7 +117,7 @@ export async function releaseToken(
   outcome: { ok: true; output: unknown } | { ok: false; error: string; cause: string },
   signal?: AbortSignal,
 ): Promise<boolean> {
-  const options = { abortSignal: callSignal(ctx.signal, signal) };
+  const options = sendOptions(callSignal(ctx.signal, signal));
   try {
     if (outcome.ok) {
       await ctx.aws.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(outcome.output) }), options);

@@ -7,7 +7,7 @@
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ErrorCode, ValenceError, type ValenceErrorOptions } from '../errors.ts';
 import { deserialize, serialize } from './serialization.ts';
-import { UNBOUNDED_SIGNAL, callSignal } from './signals.ts';
+import { UNBOUNDED_SIGNAL, callSignal, sendOptions } from './signals.ts';
 
 /** The object keys of one dispatch. Kept in one place so infra's lifecycle rule matches them. */
 export const payloadKeys = {
@@ -52,8 +52,8 @@ export class PayloadStore {
     return signal === this.signal ? this : new PayloadStore(this.s3, this.bucket, signal);
   }
 
-  private options(signal: AbortSignal | undefined): { abortSignal: AbortSignal } {
-    return { abortSignal: callSignal(this.signal, signal) };
+  private options(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
+    return sendOptions(callSignal(this.signal, signal));
   }
 
   /** Stores a value (serialized) under `key`. */

@@ -28,7 +28,7 @@ import {
 import { DispatchNotFoundError } from '../errors.ts';
 import { DispatchStatus, NodeStatus, type CancelMethod } from '../status.ts';
 import type { SerializedError } from './serialization.ts';
-import { UNBOUNDED_SIGNAL, callSignal } from './signals.ts';
+import { UNBOUNDED_SIGNAL, callSignal, sendOptions } from './signals.ts';
 import type { ExecutorJSON } from '../model/executors.ts';
 
 /** The dispatch item. */
@@ -139,8 +139,8 @@ export class Store {
     return signal === this.signal ? this : new Store(this.db, this.table, signal);
   }
 
-  private options(signal: AbortSignal | undefined): { abortSignal: AbortSignal } {
-    return { abortSignal: callSignal(this.signal, signal) };
+  private options(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
+    return sendOptions(callSignal(this.signal, signal));
   }
 
   /** Writes the dispatch item; fails if one with that id exists. */
@@ -232,7 +232,10 @@ export class Store {
           if (node) found.set(node.nodeId, node);
         }
         keys = out.UnprocessedKeys?.[this.table]?.Keys;
-        if (keys && keys.length > 0) await sleep(Math.min(1000, 20 * 2 ** round), undefined, { signal: callSignal(this.signal, signal) });
+        if (keys && keys.length > 0) {
+          const { abortSignal } = this.options(signal);
+          await sleep(Math.min(1000, 20 * 2 ** round), undefined, abortSignal ? { signal: abortSignal } : {});
+        }
       }
     }
     return nodeIds.flatMap((id) => {
