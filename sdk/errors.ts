@@ -42,6 +42,8 @@ export const ErrorCode = {
   DISPATCH_NOT_FOUND: 'DISPATCH_NOT_FOUND',
   /** The stack could not be found, or does not look like a valence stack. */
   STACK_NOT_FOUND: 'STACK_NOT_FOUND',
+  /** Nothing answers at the configured endpoint (the local cloud is not running, or the URL is wrong). */
+  ENDPOINT_UNREACHABLE: 'ENDPOINT_UNREACHABLE',
   /** The lattice has no state machine in the stack. */
   NOT_DEPLOYED: 'NOT_DEPLOYED',
   /** The deployed state machine was compiled from a different graph than the local lattice builds. */
@@ -68,6 +70,8 @@ export const ErrorCode = {
   INVOCATION_DEADLINE: 'INVOCATION_DEADLINE',
   /** A command-line mistake. */
   CLI_USAGE: 'CLI_USAGE',
+  /** The workflows module a CDK app or the construct was given does not exist. */
+  WORKFLOWS_MODULE_NOT_FOUND: 'WORKFLOWS_MODULE_NOT_FOUND',
   /** `Orchestrator` construct props that cannot be deployed. */
   ORCHESTRATOR_INVALID_PROPS: 'ORCHESTRATOR_INVALID_PROPS',
   /** The local cloud could not start or was misconfigured. */
