@@ -213,7 +213,7 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
  * Runs `sweep` every `schedule.intervalMs` (one at a time; a failed sweep is the next one's
  * to repeat, as with EventBridge's `retryAttempts: 0`), or never when `schedule` is false.
  */
-function scheduleSweeper(sweep: () => Promise<unknown>, schedule: LocalSweeperSchedule | false): { stop(): Promise<void> } {
+function scheduleSweeper(sweep: () => Promise<unknown>, schedule: LocalSweeperSchedule | false): { readonly stop: () => Promise<void> } {
   if (schedule === false) return { stop: () => Promise.resolve() };
   let sweeping = Promise.resolve();
   const timer = setInterval(() => {
