@@ -12,6 +12,7 @@ import { TransportGraph, graphHash } from '../model/graph.ts';
 import type { GraphNode, TransportGraphJSON } from '../model/graph.ts';
 import { schedule } from './schedule.ts';
 import type { Block } from './schedule.ts';
+import { LIMITS } from '../contract.ts';
 
 /** A JSON value in a definition. */
 export type AslValue = string | number | boolean | null | AslValue[] | { [key: string]: AslValue };
@@ -27,7 +28,7 @@ export interface AslDefinition {
 }
 
 /** Step Functions' limit on a state machine definition, in bytes. */
-export const MAX_DEFINITION_BYTES = 1_048_576;
+export const MAX_DEFINITION_BYTES = LIMITS.definitionBytes;
 /** Step Functions Standard fails an execution at this many history events. */
 export const MAX_HISTORY_EVENTS = 25_000;
 
