@@ -1,6 +1,7 @@
 // The local deploy's sweeper schedule: off unless asked for, so that no scheduled sweep
 // repairs or races what a test observes (a test of the sweeper invokes it itself).
 import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_SWEEP_INTERVAL_MS } from '../../localstack/deploy.ts';
 import { startLocalCloud, type LocalCloud } from '../../localstack/index.ts';
 import { FIXTURES } from '../runtime/harness.ts';
 import { waitFor } from '../cancel/observe.ts';
@@ -19,11 +20,11 @@ describe('the local sweeper schedule', () => {
     // GIVEN a cloud with deployed workflows and no sweeper option
     cloud = await startLocalCloud({ port: 0, workflows: FIXTURES });
     cloud.resetCounters();
-    // WHEN nothing is dispatched for well over the interval a schedule would use here
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // WHEN nothing is dispatched for longer than the interval a schedule would have by default
+    await new Promise((resolve) => setTimeout(resolve, DEFAULT_SWEEP_INTERVAL_MS + 2_000));
     // THEN no sweep read the table
     expect(queries(cloud)).toBe(0);
-  }, 60_000);
+  }, DEFAULT_SWEEP_INTERVAL_MS + 60_000);
 
   it('sweeps every intervalMs when asked to', async () => {
     // GIVEN a cloud whose sweeper runs every 200 ms
