@@ -49,6 +49,7 @@ export async function runDemo(): Promise<number> {
     port: 0,
     workflows: fileURLToPath(new URL('./demo-workflows.ts', import.meta.url)),
     braketQueueDelayMs: BRAKET_QUEUE_MS,
+    sweeper: { intervalMs: 30_000 },
   });
   const client = connect({ endpoint: cloud.endpoint, credentials: cloud.credentials });
   let exitCode = 1;

@@ -12,6 +12,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { resolve } from 'node:path';
 import { loadWorkflows, Orchestrator } from './orchestrator.ts';
 import { VALENCE_ROOT } from './private/workflows.ts';
+import { ENV } from '../sdk/contract.ts';
 
 /** Workflows module deployed when neither context nor environment names one. */
 const DEFAULT_WORKFLOWS = 'examples/index.ts';
@@ -23,7 +24,7 @@ const DEFAULT_STACK_NAME = 'valence';
 // template. `CDK_VALIDATION=true npx cdk synth` turns it on here.
 const app = new App({ builtinCloudFormationValidation: process.env.CDK_VALIDATION === 'true' });
 const fromContext = app.node.tryGetContext('workflows') as string | undefined;
-const workflowsPath = fromContext ?? process.env.VALENCE_WORKFLOWS ?? resolve(VALENCE_ROOT, DEFAULT_WORKFLOWS);
+const workflowsPath = fromContext ?? process.env[ENV.workflows] ?? resolve(VALENCE_ROOT, DEFAULT_WORKFLOWS);
 const stackName = (app.node.tryGetContext('stackName') as string | undefined) ?? DEFAULT_STACK_NAME;
 
 const workflows = await loadWorkflows(resolve(workflowsPath));

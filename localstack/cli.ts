@@ -72,6 +72,8 @@ export async function runLocalCloudCli(argv: readonly string[], io: LocalCloudCl
       ...(values.host ? { host: values.host } : {}),
       ...(values.workflows ? { workflows: resolve(values.workflows) } : {}),
       ...(values['data-dir'] ? { dataDir: resolve(values['data-dir']) } : {}),
+      // A developer's cloud repairs what a lost event left, as the deployed stack's schedule does.
+      sweeper: { intervalMs: 30_000 },
     });
   } catch (error) {
     err(`valence local: ${error instanceof Error ? error.message : String(error)}`);

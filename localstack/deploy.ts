@@ -14,6 +14,7 @@ import { CreateStateMachineCommand, UpdateStateMachineCommand } from '@aws-sdk/c
 import { CreateComputeEnvironmentCommand, CreateJobQueueCommand, RegisterJobDefinitionCommand } from '@aws-sdk/client-batch';
 import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { compileGraphRunner, compileLattice } from '../sdk/compiler/index.ts';
+import { API, ENV, GRAPH_RUNNER_NAME, OUTPUT, TABLE, DEFAULTS, stateMachineName, toEnvironment } from '../sdk/contract.ts';
 import { importWorkflows, latticesOf } from '../sdk/runtime/workflows.ts';
 import type { LocalCloud } from './index.ts';
 
@@ -36,8 +37,12 @@ export interface LocalDeployment {
 export interface LocalDeployOptions {
   /** @default 'valence' */
   readonly stackName?: string;
-  /** How often the sweeper runs (its EventBridge schedule on AWS). @default 30000 */
-  readonly sweepIntervalMs?: number;
+  /**
+   * The sweeper's schedule (its EventBridge rate rule on AWS): every `intervalMs`, or `false`
+   * for none, so that a test decides when a sweep happens by invoking the sweeper itself.
+   * @default { intervalMs: 30000 }
+   */
+  readonly sweeper?: LocalSweeperSchedule | false;
   /** When lattices are split into partitions (the compiler's `partition` option). @default the compiler's */
   readonly partition?: false | { readonly above?: number; readonly chunkSize?: number };
   /**
@@ -48,6 +53,15 @@ export interface LocalDeployOptions {
   readonly stepConcurrency?: number;
 }
 
+/** How often the local deploy runs the sweeper. */
+export interface LocalSweeperSchedule {
+  /** @default 30000 */
+  readonly intervalMs?: number;
+}
+
+/** The sweeper's interval when a schedule is asked for without one. */
+export const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
+
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const entry = (path: string): string => resolve(REPO, path);
 /** tsx's loader as an absolute URL, so job processes load TypeScript whatever their cwd. */
@@ -55,15 +69,16 @@ const TSX_IMPORT = import.meta.resolve('tsx');
 
 /** Deploys the lattices of `workflowsPath` onto `cloud`. */
 export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, options: LocalDeployOptions = {}): Promise<LocalDeployment> {
-  const stackName = options.stackName ?? 'valence';
+  const stackName = options.stackName ?? DEFAULTS.stackName;
   const workflows = resolve(workflowsPath);
   const module = await importWorkflows(pathToFileURL(workflows).href);
   const lattices = latticesOf(module);
   const { region, accountId } = cloud;
   const tableName = `${stackName}-table`;
   const bucketName = `${stackName}-payloads-${accountId}`;
-  const stateMachinePrefix = `arn:aws:states:${region}:${accountId}:stateMachine:${stackName}-`;
-  const graphRunnerArn = `${stateMachinePrefix}graph-runner`;
+  const stateMachineArnOf = (name: string): string => `arn:aws:states:${region}:${accountId}:stateMachine:${stateMachineName(stackName, name)}`;
+  const stateMachinePrefix = stateMachineArnOf('');
+  const graphRunnerArn = stateMachineArnOf(GRAPH_RUNNER_NAME);
   const jobQueue = `${stackName}-queue`;
   const jobDefinition = `${stackName}-node-runner`;
 
@@ -91,7 +106,7 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
       containerProperties: {
         image: 'valence-job-runner:local',
         command: [process.execPath, '--import', TSX_IMPORT, entry('sdk/runtime/job-runner.ts')],
-        environment: [{ name: 'VALENCE_WORKFLOWS', value: workflows }],
+        environment: [{ name: ENV.workflows, value: workflows }],
         resourceRequirements: [
           { type: 'VCPU', value: '1' },
           { type: 'MEMORY', value: '2048' },
@@ -101,16 +116,18 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
   );
 
   const environment: Record<string, string> = {
-    VALENCE_TABLE: tableName,
-    VALENCE_BUCKET: bucketName,
-    VALENCE_STACK: stackName,
-    VALENCE_STATE_MACHINE_PREFIX: stateMachinePrefix,
-    VALENCE_GRAPH_RUNNER_ARN: graphRunnerArn,
-    VALENCE_JOB_QUEUE: queue.jobQueueArn!,
-    VALENCE_JOB_DEFINITION: definition.jobDefinitionArn!,
-    VALENCE_WORKFLOWS: workflows,
+    ...toEnvironment({
+      table: tableName,
+      bucket: bucketName,
+      stackName,
+      stateMachinePrefix,
+      graphRunnerArn,
+      jobQueue: queue.jobQueueArn!,
+      jobDefinition: definition.jobDefinitionArn!,
+    }),
+    [ENV.workflows]: workflows,
   };
-  cloud.setEnvironment({ VALENCE_TABLE: tableName, VALENCE_BUCKET: bucketName, VALENCE_STACK: stackName });
+  cloud.setEnvironment({ [ENV.table]: tableName, [ENV.bucket]: bucketName, [ENV.stackName]: stackName });
 
   const lambda = cloud.services.lambda;
   if (!lambda) throw new Error('the local Lambda service is not available');
@@ -125,9 +142,9 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
   const sfn = cloud.clients.sfn;
   const roleArn = `arn:aws:iam::${accountId}:role/${stackName}-states`;
   const put = async (name: string, definition: object): Promise<string> => {
-    const arn = `${stateMachinePrefix.slice(0, -(stackName.length + 1))}${name}`;
+    const arn = stateMachineArnOf(name);
     try {
-      await sfn.send(new CreateStateMachineCommand({ name, definition: JSON.stringify(definition), roleArn, type: 'STANDARD' }));
+      await sfn.send(new CreateStateMachineCommand({ name: stateMachineName(stackName, name), definition: JSON.stringify(definition), roleArn, type: 'STANDARD' }));
     } catch (error) {
       if ((error as Error).name !== 'StateMachineAlreadyExists') throw error;
       await sfn.send(new UpdateStateMachineCommand({ stateMachineArn: arn, definition: JSON.stringify(definition) }));
@@ -144,17 +161,17 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
       if ((error as { code?: string }).code === 'VALIDATION_PLACEHOLDER_AS_VALUE') continue;
       throw error;
     }
-    stateMachines[lattice.name] = await put(`${stackName}-${lattice.name}`, compiled.definition);
+    stateMachines[lattice.name] = await put(lattice.name, compiled.definition);
   }
-  await put(`${stackName}-graph-runner`, compileGraphRunner({ stepHandlerArn: step }).definition);
+  await put(GRAPH_RUNNER_NAME, compileGraphRunner({ stepHandlerArn: step }).definition);
 
   // The cancel API, AWS_IAM-authorized.
   const api = cloud.services.apigateway;
   if (!api) throw new Error('the local API Gateway is not available');
   const apiId = api.createRestApi(`${stackName}-api`);
-  api.addRoute(apiId, { method: 'POST', path: '/dispatches/{id}/cancel', functionName: `${stackName}-cancel` });
-  api.addRoute(apiId, { method: 'GET', path: '/dispatches/{id}', functionName: `${stackName}-cancel` });
-  const apiUrl = api.invokeUrl(apiId, cloud.endpoint, 'prod');
+  api.addRoute(apiId, { method: 'POST', path: API.cancelPath, functionName: `${stackName}-cancel` });
+  api.addRoute(apiId, { method: 'GET', path: API.statusPath, functionName: `${stackName}-cancel` });
+  const apiUrl = api.invokeUrl(apiId, cloud.endpoint, API.stage);
 
   // State-change events to the completion handler.
   const events = cloud.clients.eventbridge;
@@ -168,20 +185,15 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
   }
 
   cloud.services.cloudformation.putStack(stackName, {
-    ApiUrl: apiUrl,
-    TableName: tableName,
-    BucketName: bucketName,
-    StateMachineArnPrefix: stateMachinePrefix,
-    GraphRunnerArn: graphRunnerArn,
-    JobQueueArn: queue.jobQueueArn!,
+    [OUTPUT.apiUrl]: apiUrl,
+    [OUTPUT.tableName]: tableName,
+    [OUTPUT.bucketName]: bucketName,
+    [OUTPUT.stateMachineArnPrefix]: stateMachinePrefix,
+    [OUTPUT.graphRunnerArn]: graphRunnerArn,
+    [OUTPUT.jobQueueArn]: queue.jobQueueArn!,
   });
 
-  // The sweeper's schedule (an EventBridge rate rule on AWS).
-  let sweeping = Promise.resolve();
-  const timer = setInterval(() => {
-    sweeping = sweeping.then(() => lambda.invoke(sweeper, {}).then(() => undefined, () => undefined));
-  }, options.sweepIntervalMs ?? 30_000);
-  timer.unref();
+  const schedule = scheduleSweeper(() => lambda.invoke(sweeper, {}), options.sweeper ?? {});
 
   return {
     stackName,
@@ -193,6 +205,22 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
     jobQueueArn: queue.jobQueueArn!,
     jobDefinitionArn: definition.jobDefinitionArn!,
     functions: { step, cancel, completion, sweeper },
+    stop: schedule.stop,
+  };
+}
+
+/**
+ * Runs `sweep` every `schedule.intervalMs` (one at a time; a failed sweep is the next one's
+ * to repeat, as with EventBridge's `retryAttempts: 0`), or never when `schedule` is false.
+ */
+function scheduleSweeper(sweep: () => Promise<unknown>, schedule: LocalSweeperSchedule | false): { readonly stop: () => Promise<void> } {
+  if (schedule === false) return { stop: () => Promise.resolve() };
+  let sweeping = Promise.resolve();
+  const timer = setInterval(() => {
+    sweeping = sweeping.then(() => sweep().then(() => undefined, () => undefined));
+  }, schedule.intervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
+  timer.unref();
+  return {
     async stop() {
       clearInterval(timer);
       await sweeping;
@@ -220,29 +248,30 @@ function namedJobQueues(lattices: readonly { template(): { nodes: readonly { exe
 
 async function createTable(cloud: LocalCloud, tableName: string): Promise<void> {
   const dynamodb = cloud.clients.dynamodb;
+  const { byJobHandle, byList } = TABLE.indexes;
   try {
     await dynamodb.send(
       new CreateTableCommand({
         TableName: tableName,
         BillingMode: 'PAY_PER_REQUEST',
         AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-          { AttributeName: 'jobHandle', AttributeType: 'S' },
-          { AttributeName: 'listKey', AttributeType: 'S' },
-          { AttributeName: 'listSort', AttributeType: 'S' },
+          { AttributeName: TABLE.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE.sortKey, AttributeType: 'S' },
+          { AttributeName: byJobHandle.partitionKey, AttributeType: 'S' },
+          { AttributeName: byList.partitionKey, AttributeType: 'S' },
+          { AttributeName: byList.sortKey, AttributeType: 'S' },
         ],
         KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
+          { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TABLE.sortKey, KeyType: 'RANGE' },
         ],
         GlobalSecondaryIndexes: [
-          { IndexName: 'byJobHandle', KeySchema: [{ AttributeName: 'jobHandle', KeyType: 'HASH' }], Projection: { ProjectionType: 'ALL' } },
+          { IndexName: byJobHandle.name, KeySchema: [{ AttributeName: byJobHandle.partitionKey, KeyType: 'HASH' }], Projection: { ProjectionType: 'ALL' } },
           {
-            IndexName: 'byList',
+            IndexName: byList.name,
             KeySchema: [
-              { AttributeName: 'listKey', KeyType: 'HASH' },
-              { AttributeName: 'listSort', KeyType: 'RANGE' },
+              { AttributeName: byList.partitionKey, KeyType: 'HASH' },
+              { AttributeName: byList.sortKey, KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'ALL' },
           },

@@ -110,6 +110,13 @@ export interface LocalCloudOptions {
   readonly braketRunMs?: number;
   /** When the deploy splits a lattice into partitions (the compiler's `partition` option). @default the compiler's */
   readonly partition?: false | { readonly above?: number; readonly chunkSize?: number };
+  /**
+   * The deployed sweeper's schedule: every `intervalMs` (30 s if not given), or `false` for
+   * none. Off by default, so that no sweep repairs or races what a test observes; a test of
+   * the sweeper invokes it. `valence local` and the demo run it on a schedule.
+   * @default false
+   */
+  readonly sweeper?: { readonly intervalMs?: number } | false;
 }
 
 /** AWS SDK v3 clients connected to the local cloud, each created on first use. */
@@ -339,7 +346,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       // Imported only when needed: deploying loads the SDK compiler and the workflows module.
       const deploy = await import('./deploy.ts');
       const workflowsPath = options.workflows.startsWith('file:') ? fileURLToPath(options.workflows) : options.workflows;
-      deployment = await deploy.deployWorkflows(cloud, workflowsPath, options.partition === undefined ? {} : { partition: options.partition });
+      deployment = await deploy.deployWorkflows(cloud, workflowsPath, { sweeper: options.sweeper ?? false, ...(options.partition === undefined ? {} : { partition: options.partition }) });
     } catch (error) {
       await cloud.stop().catch(() => {});
       throw new LocalCloudStartError(`Deploying ${options.workflows} failed: ${error instanceof Error ? error.message : String(error)}`, 'StartFailed', {

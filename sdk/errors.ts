@@ -72,6 +72,8 @@ export const ErrorCode = {
   CLI_USAGE: 'CLI_USAGE',
   /** `Orchestrator` construct props that cannot be deployed. */
   ORCHESTRATOR_INVALID_PROPS: 'ORCHESTRATOR_INVALID_PROPS',
+  /** The workflows module a CDK app or the construct was given does not exist. */
+  WORKFLOWS_MODULE_NOT_FOUND: 'WORKFLOWS_MODULE_NOT_FOUND',
   /** The local cloud could not start or was misconfigured. */
   LOCAL_CLOUD_START_FAILED: 'LOCAL_CLOUD_START_FAILED',
   /** A local-cloud service was configured with something it cannot model. */

@@ -16,6 +16,7 @@ import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import { IgnoreMode } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { posix, relative, sep } from 'node:path';
+import { ENV } from '../../sdk/contract.ts';
 
 /** Files never sent to the image build, whatever the project's `.dockerignore` says. */
 export const JOB_IMAGE_EXCLUDES: readonly string[] = ['node_modules', 'cdk.out', '.valence', '.git', 'coverage', '**/*.log'];
@@ -89,7 +90,7 @@ export function createJobDefinition(scope: Construct, props: JobDefinitionProps)
     memory: props.memory,
     jobRole: props.jobRole,
     command: ['node', '--import', 'tsx', inImage(props.jobRunner)],
-    environment: { ...props.environment, VALENCE_WORKFLOWS: inImage(props.workflowsPath), NODE_OPTIONS: '--enable-source-maps' },
+    environment: { ...props.environment, [ENV.workflows]: inImage(props.workflowsPath), NODE_OPTIONS: '--enable-source-maps' },
     fargateCpuArchitecture: props.architecture,
     fargateOperatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
     assignPublicIp: props.assignPublicIp,

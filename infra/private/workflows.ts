@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
 
 /** A loaded workflows module: where it lives (for bundling) and what it exports (for compiling). */
 export interface WorkflowsModule {
@@ -35,9 +36,11 @@ export async function loadWorkflows(path: string): Promise<WorkflowsModule> {
 }
 
 /** Thrown when the workflows module named by the app's context or environment is missing. */
-export class WorkflowsModuleNotFoundError extends Error {
+export class WorkflowsModuleNotFoundError extends ValenceError {
   override readonly name = 'WorkflowsModuleNotFoundError';
-  readonly code = 'VALENCE_WORKFLOWS_NOT_FOUND';
+  constructor(message: string) {
+    super(ErrorCode.WORKFLOWS_MODULE_NOT_FOUND, message);
+  }
 }
 
 /**

@@ -12,6 +12,7 @@ import { TransportGraph, graphHash } from '../model/graph.ts';
 import type { GraphNode, TransportGraphJSON } from '../model/graph.ts';
 import { schedule } from './schedule.ts';
 import type { Block } from './schedule.ts';
+import { LIMITS } from '../contract.ts';
 
 /** A JSON value in a definition. */
 export type AslValue = string | number | boolean | null | AslValue[] | { [key: string]: AslValue };
@@ -27,7 +28,7 @@ export interface AslDefinition {
 }
 
 /** Step Functions' limit on a state machine definition, in bytes. */
-export const MAX_DEFINITION_BYTES = 1_048_576;
+export const MAX_DEFINITION_BYTES = LIMITS.definitionBytes;
 /** Step Functions Standard fails an execution at this many history events. */
 export const MAX_HISTORY_EVENTS = 25_000;
 
@@ -138,6 +139,12 @@ export interface CompiledLattice {
   readonly stats: CompileStats;
   /** The graph's hash, also in `definition.Comment`. */
   readonly graphHash: string;
+  /**
+   * The nodes whose state waits in an `await` task for parents the structure does not order
+   * before it (every node of a split lattice). A dispatch records them so that each parent
+   * releases its waiting children; the runtime needs nothing else from the compiled form.
+   */
+  readonly awaitingNodes: ReadonlySet<number>;
 }
 
 /** History events per state, for one successful pass without retries. */
@@ -153,11 +160,27 @@ export const HISTORY_EVENTS = {
 } as const;
 
 const COMMENT_HASH = /valence graph sha256:([0-9a-f]{64})/;
+const COMMENT_SPLIT = /\(split: \d+ partition\(s\) of up to (\d+) nodes\)/;
 
 /** The graph hash recorded in a compiled definition's `Comment` (object or JSON text), if any. */
 export function readGraphHash(definition: string | { readonly Comment?: unknown }): string | undefined {
+  const comment = commentOf(definition);
+  return comment === undefined ? undefined : COMMENT_HASH.exec(comment)?.[1];
+}
+
+/**
+ * The `partition` option that compiles a graph to the same form as the deployed `definition`
+ * (split or nested, as its `Comment` records), so a client can recompile the deployed form
+ * (for its {@link CompiledLattice.awaitingNodes}) without knowing how it was deployed.
+ */
+export function readPartitionOption(definition: string | { readonly Comment?: unknown }): NonNullable<CompileLatticeOptions['partition']> {
+  const size = COMMENT_SPLIT.exec(commentOf(definition) ?? '')?.[1];
+  return size === undefined ? false : { above: 0, chunkSize: Number(size) };
+}
+
+function commentOf(definition: string | { readonly Comment?: unknown }): string | undefined {
   const comment = typeof definition === 'string' ? (JSON.parse(definition) as { Comment?: unknown }).Comment : definition.Comment;
-  return typeof comment === 'string' ? COMMENT_HASH.exec(comment)?.[1] : undefined;
+  return typeof comment === 'string' ? comment : undefined;
 }
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
@@ -383,7 +406,7 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
       { lattice: latticeName },
     );
   }
-  return { definition, stats, graphHash: hash };
+  return { definition, stats, graphHash: hash, awaitingNodes: new Set(plan.awaits.keys()) };
 }
 
 /** Options of {@link compileGraphRunner}. */
@@ -603,7 +626,7 @@ function compilePartitioned(
       { lattice: graph.lattice.name },
     );
   }
-  return { definition, stats, graphHash: hash };
+  return { definition, stats, graphHash: hash, awaitingNodes: new Set(graph.nodes.map((node) => node.id)) };
 }
 
 /** Nodes on the longest dependency path (ids are a topological order). */

@@ -13,6 +13,7 @@ export {
   compileLattice,
   graphRunnerHistoryEvents,
   readGraphHash,
+  readPartitionOption,
 } from './asl.ts';
 export type {
   AslDefinition,

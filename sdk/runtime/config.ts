@@ -1,77 +1,55 @@
 /**
- * Where a deployed valence stack keeps its state, as the handlers and the job runner see it.
+ * Where a deployed valence stack keeps its state, as the handlers, the job runner and the
+ * client see it.
  *
- * Infra sets these variables on every handler and job; the local cloud sets the same ones, so
- * the runtime has exactly one way of learning its table, bucket and state machines.
+ * The names and defaults are the deployment contract's (`sdk/contract.ts`). Handlers learn
+ * them from the environment infra and the local deploy set ({@link runtimeConfigFromEnv});
+ * the client learns them from the stack's outputs ({@link runtimeConfigFromOutputs}). Both
+ * give the same {@link RuntimeConfig}, from which `runtimeContextFrom` builds the one kind of
+ * runtime context every path uses.
  */
-import { ErrorCode, ValenceError } from '../errors.ts';
+import { DEFAULTS, fromEnvironment, type DeploymentConfig } from '../contract.ts';
+
+export { ConfigurationError } from '../contract.ts';
 
 /** Names and tuning of one deployed stack. */
-export interface RuntimeConfig {
-  /** DynamoDB table holding dispatch, node and cancel-request items. */
-  readonly table: string;
-  /** S3 bucket holding payloads, graphs and results. */
-  readonly bucket: string;
-  /** Stack name, e.g. `valence`. */
-  readonly stackName: string;
-  /** `arn:aws:states:{region}:{account}:stateMachine:{stackName}-`; a lattice's ARN is this plus its name. */
-  readonly stateMachinePrefix: string;
-  /** ARN of the generic graph-runner state machine that runs sublattices. */
+export type RuntimeConfig = DeploymentConfig;
+
+/** The outputs a valence stack publishes (keys in the contract's `OUTPUT`). */
+export interface StackOutputs {
+  /** Base URL of the cancel and status API. */
+  readonly apiUrl: string;
+  /** DynamoDB table of dispatches and nodes. */
+  readonly tableName: string;
+  /** S3 bucket of payloads and results. */
+  readonly bucketName: string;
+  /** A lattice's state machine ARN is this prefix plus the lattice name. */
+  readonly stateMachineArnPrefix: string;
+  /** State machine that runs sublattices. */
   readonly graphRunnerArn: string;
-  /** Batch job queue for BatchExecutor nodes that name none. */
-  readonly jobQueue?: string;
-  /** Batch job definition whose command is valence's job runner. */
-  readonly jobDefinition?: string;
-  /**
-   * How often a running node re-reads its cancel flag. Lower means faster cancels and more
-   * reads: one eventually consistent read per interval per running node.
-   * @default 100
-   */
-  readonly watchdogIntervalMs: number;
-  /**
-   * How long a running node's claim lasts without renewal. A retried invocation after a crash
-   * waits for the claim to lapse before it runs the node again.
-   * @default 15000
-   */
-  readonly leaseMs: number;
-  /** How often long-running nodes are polled when a state-change event may have been lost. @default 30000 */
-  readonly pollIntervalMs: number;
-}
-
-/** Thrown when the environment lacks a variable a handler needs. */
-export class ConfigurationError extends ValenceError {
-  override readonly name: string = 'ConfigurationError';
-  constructor(message: string) {
-    super(ErrorCode.CONFIGURATION_INVALID, message);
-  }
-}
-
-function required(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name];
-  if (!value) throw new ConfigurationError(`Environment variable ${name} is not set; is this running inside a deployed valence stack?`);
-  return value;
-}
-
-function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new ConfigurationError(`Environment variable ${name} must be a positive number, got "${raw}"`);
-  return value;
+  /** Batch job queue of BatchExecutor nodes, when the stack has Batch. */
+  readonly jobQueueArn?: string;
 }
 
 /** Reads the configuration from the environment infra and the local cloud set. */
 export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+  return fromEnvironment(env);
+}
+
+/**
+ * The configuration a client outside the stack works with: names from the stack's outputs,
+ * tuning from the contract's defaults (what an unconfigured handler uses too).
+ */
+export function runtimeConfigFromOutputs(outputs: StackOutputs, stackName: string): RuntimeConfig {
   return {
-    table: required(env, 'VALENCE_TABLE'),
-    bucket: required(env, 'VALENCE_BUCKET'),
-    stackName: env.VALENCE_STACK ?? 'valence',
-    stateMachinePrefix: required(env, 'VALENCE_STATE_MACHINE_PREFIX'),
-    graphRunnerArn: required(env, 'VALENCE_GRAPH_RUNNER_ARN'),
-    ...(env.VALENCE_JOB_QUEUE ? { jobQueue: env.VALENCE_JOB_QUEUE } : {}),
-    ...(env.VALENCE_JOB_DEFINITION ? { jobDefinition: env.VALENCE_JOB_DEFINITION } : {}),
-    watchdogIntervalMs: positive(env, 'VALENCE_WATCHDOG_MS', 100),
-    leaseMs: positive(env, 'VALENCE_LEASE_MS', 15_000),
-    pollIntervalMs: positive(env, 'VALENCE_POLL_MS', 30_000),
+    table: outputs.tableName,
+    bucket: outputs.bucketName,
+    stackName,
+    stateMachinePrefix: outputs.stateMachineArnPrefix,
+    graphRunnerArn: outputs.graphRunnerArn,
+    ...(outputs.jobQueueArn ? { jobQueue: outputs.jobQueueArn } : {}),
+    watchdogIntervalMs: DEFAULTS.watchdogIntervalMs,
+    leaseMs: DEFAULTS.leaseMs,
+    pollIntervalMs: DEFAULTS.pollIntervalMs,
   };
 }

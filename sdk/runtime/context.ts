@@ -91,8 +91,14 @@ export async function runInvocation<T>(
 
 /** Builds the context from the environment a deployed handler sees. */
 export function runtimeContextFromEnv(options: { aws?: AwsConfig; env?: NodeJS.ProcessEnv } = {}): RuntimeContext {
-  const config = runtimeConfigFromEnv(options.env);
-  const aws = createAwsClients(options.aws);
+  return runtimeContextFrom(runtimeConfigFromEnv(options.env), createAwsClients(options.aws));
+}
+
+/**
+ * The context of a stack whose configuration is known: the one constructor that handlers
+ * (from their environment) and the client (from the stack's outputs) both use.
+ */
+export function runtimeContextFrom(config: RuntimeConfig, aws: AwsClients): RuntimeContext {
   return {
     aws,
     config,

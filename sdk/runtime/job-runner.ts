@@ -6,9 +6,9 @@
  * electron's signal; the process exits when the electron settles or when its grace period
  * ends, and Batch's SIGKILL follows anyway.
  *
- * Environment: VALENCE_WORKFLOWS (module path or URL), VALENCE_DISPATCH_ID, VALENCE_NODE_ID,
- * VALENCE_LATTICE, VALENCE_ELECTRON, VALENCE_BUCKET, VALENCE_ATTEMPT, VALENCE_GRACE_SECONDS,
- * VALENCE_CHILD_DISPATCH (set for nodes of a sublattice), and the AWS SDK's own variables.
+ * Environment: the contract's `ENV.workflows` (module path or URL) and `ENV.bucket`, the
+ * per-job `JOB_ENV` variables (dispatch, node, lattice, electron, attempt, grace, child
+ * dispatch, pack), and the AWS SDK's own variables (see sdk/contract.ts).
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { runWithTaskContext } from '../model/context.ts';
 import { PayloadNotFoundError, PayloadStore, payloadKeys } from './payloads.ts';
 import { serializeError } from './serialization.ts';
 import { findElectron, importWorkflows } from './workflows.ts';
+import { ENV, JOB_ENV } from '../contract.ts';
 
 function env(name: string): string {
   const value = process.env[name];
@@ -30,22 +31,22 @@ function env(name: string): string {
 
 /** Runs one node; resolves with the process exit code. */
 export async function runJob(): Promise<number> {
-  const dispatchId = env('VALENCE_DISPATCH_ID');
+  const dispatchId = env(JOB_ENV.dispatchId);
   // A packed array job: child index i runs the i-th node of the pack.
-  const pack = process.env.VALENCE_PACK_NODES?.split(',').map(Number);
-  const nodeId = pack ? pack[Number(env('AWS_BATCH_JOB_ARRAY_INDEX'))]! : Number(env('VALENCE_NODE_ID'));
+  const pack = process.env[JOB_ENV.packNodes]?.split(',').map(Number);
+  const nodeId = pack ? pack[Number(env('AWS_BATCH_JOB_ARRAY_INDEX'))]! : Number(env(JOB_ENV.nodeId));
   const aws = createAwsClients();
-  const payloads = new PayloadStore(aws.s3, env('VALENCE_BUCKET'));
+  const payloads = new PayloadStore(aws.s3, env(ENV.bucket));
   const controller = new AbortController();
-  const graceMs = Number(process.env.VALENCE_GRACE_SECONDS ?? '10') * 1000;
+  const graceMs = Number(process.env[JOB_ENV.graceSeconds] ?? '10') * 1000;
   process.once('SIGTERM', () => {
     controller.abort(new TaskCancelledError('terminated (SIGTERM)', { dispatchId, nodeId }));
     setTimeout(() => process.exit(143), graceMs).unref();
   });
   try {
-    const module = await importWorkflows(env('VALENCE_WORKFLOWS'));
-    const buildArgs = process.env.VALENCE_CHILD_DISPATCH ? await payloads.getText(payloadKeys.args(dispatchId)) : undefined;
-    const fn = findElectron(module, env('VALENCE_LATTICE'), env('VALENCE_ELECTRON'), buildArgs);
+    const module = await importWorkflows(env(ENV.workflows));
+    const buildArgs = process.env[JOB_ENV.childDispatch] ? await payloads.getText(payloadKeys.args(dispatchId)) : undefined;
+    const fn = findElectron(module, env(JOB_ENV.lattice), env(JOB_ENV.electron), buildArgs);
     let inputs: { args: unknown[] };
     try {
       inputs = await payloads.getValue<{ args: unknown[] }>(payloadKeys.nodeInputs(dispatchId, nodeId));
@@ -57,7 +58,7 @@ export async function runJob(): Promise<number> {
     const { args } = inputs;
     const output = await runWithTaskContext(
       // Batch counts attempts itself when it retries a job (AWS_BATCH_JOB_ATTEMPT, from 1).
-      { dispatchId, nodeId, attempt: Number(process.env.AWS_BATCH_JOB_ATTEMPT ?? process.env.VALENCE_ATTEMPT ?? '1'), signal: controller.signal },
+      { dispatchId, nodeId, attempt: Number(process.env.AWS_BATCH_JOB_ATTEMPT ?? process.env[JOB_ENV.attempt] ?? '1'), signal: controller.signal },
       () => fn(...args),
     );
     if (controller.signal.aborted) return 143;

@@ -4,6 +4,7 @@ import * as batch from 'aws-cdk-lib/aws-batch';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { readGraphHash } from '../../sdk/index.ts';
+import { ENV, GRAPH_RUNNER_NAME, OUTPUT, PAYLOAD_PREFIX, TABLE } from '../../sdk/contract.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { permissionMap, removeTestOutdirs, render, statementsOf, STACK_NAME, synthesize, type Synthesized } from './support.ts';
 
@@ -22,7 +23,7 @@ describe('state machines', () => {
   it('creates one Standard state machine per exported lattice, named {stackName}-{latticeName}, plus the graph runner', () => {
     // THEN exactly three machines exist (the default export repeats `pipeline`, `version` is no lattice)
     base.template.resourceCountIs('AWS::StepFunctions::StateMachine', 3);
-    for (const name of ['infra-fixture-pipeline', 'infra-fixture-single', 'graph-runner']) {
+    for (const name of ['infra-fixture-pipeline', 'infra-fixture-single', GRAPH_RUNNER_NAME]) {
       base.template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
         StateMachineName: `${STACK_NAME}-${name}`,
         StateMachineType: 'STANDARD',
@@ -71,25 +72,15 @@ describe('handlers', () => {
       const logicalId = base.stack.getLogicalId(fn.node.defaultChild as never);
       const variables = (base.template.toJSON().Resources[logicalId].Properties.Environment.Variables ?? {}) as Record<string, unknown>;
       expect(Object.keys(variables).sort()).toEqual(
-        [
-          'NODE_OPTIONS',
-          'VALENCE_BRAKET_JOB_ROLE_ARN',
-          'VALENCE_BUCKET',
-          'VALENCE_GRAPH_RUNNER_ARN',
-          'VALENCE_JOB_DEFINITION',
-          'VALENCE_JOB_QUEUE',
-          'VALENCE_STACK',
-          'VALENCE_STATE_MACHINE_PREFIX',
-          'VALENCE_TABLE',
-        ].sort(),
+        ['NODE_OPTIONS', ENV.braketJobRoleArn, ENV.bucket, ENV.graphRunnerArn, ENV.jobDefinition, ENV.jobQueue, ENV.stackName, ENV.stateMachinePrefix, ENV.table].sort(),
       );
       expect(variables.NODE_OPTIONS).toBe('--enable-source-maps');
-      expect(variables.VALENCE_STACK).toBe(STACK_NAME);
-      expect(render(variables.VALENCE_STATE_MACHINE_PREFIX)).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-`);
-      expect(render(variables.VALENCE_GRAPH_RUNNER_ARN)).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-graph-runner`);
-      expect(render(variables.VALENCE_TABLE)).toBe(resolved(base.orchestrator.table.tableName));
-      expect(render(variables.VALENCE_BUCKET)).toBe(resolved(base.orchestrator.bucket.bucketName));
-      expect(render(variables.VALENCE_JOB_QUEUE)).toBe(resolved(base.orchestrator.jobQueue!.jobQueueArn));
+      expect(variables[ENV.stackName]).toBe(STACK_NAME);
+      expect(render(variables[ENV.stateMachinePrefix])).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-`);
+      expect(render(variables[ENV.graphRunnerArn])).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-${GRAPH_RUNNER_NAME}`);
+      expect(render(variables[ENV.table])).toBe(resolved(base.orchestrator.table.tableName));
+      expect(render(variables[ENV.bucket])).toBe(resolved(base.orchestrator.bucket.bucketName));
+      expect(render(variables[ENV.jobQueue])).toBe(resolved(base.orchestrator.jobQueue!.jobQueueArn));
     }
   });
 
@@ -117,16 +108,16 @@ describe('storage', () => {
         BillingMode: 'PAY_PER_REQUEST',
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
+          { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TABLE.sortKey, KeyType: 'RANGE' },
         ],
         GlobalSecondaryIndexes: [
-          { IndexName: 'byJobHandle', KeySchema: [{ AttributeName: 'jobHandle', KeyType: 'HASH' }], Projection: { ProjectionType: 'ALL' } },
+          { IndexName: TABLE.indexes.byJobHandle.name, KeySchema: [{ AttributeName: TABLE.indexes.byJobHandle.partitionKey, KeyType: 'HASH' }], Projection: { ProjectionType: 'ALL' } },
           {
-            IndexName: 'byList',
+            IndexName: TABLE.indexes.byList.name,
             KeySchema: [
-              { AttributeName: 'listKey', KeyType: 'HASH' },
-              { AttributeName: 'listSort', KeyType: 'RANGE' },
+              { AttributeName: TABLE.indexes.byList.partitionKey, KeyType: 'HASH' },
+              { AttributeName: TABLE.indexes.byList.sortKey, KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'ALL' },
           },
@@ -143,7 +134,7 @@ describe('storage', () => {
         PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
         BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
         LoggingConfiguration: { DestinationBucketName: { Ref: base.stack.getLogicalId(base.orchestrator.accessLogBucket.node.defaultChild as never) } },
-        LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'dispatches/', ExpirationInDays: 30, Status: 'Enabled' })]) },
+        LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: PAYLOAD_PREFIX, ExpirationInDays: 30, Status: 'Enabled' })]) },
       },
     });
     base.template.hasResourceProperties('AWS::S3::BucketPolicy', {
@@ -163,7 +154,7 @@ describe('storage', () => {
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
     template.resourceCountIs('Custom::S3AutoDeleteObjects', 2);
     template.hasResourceProperties('AWS::S3::Bucket', {
-      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'dispatches/', ExpirationInDays: 7 })]) },
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: PAYLOAD_PREFIX, ExpirationInDays: 7 })]) },
     });
   });
 });
@@ -248,16 +239,16 @@ describe('Batch', () => {
     const container = definition.ContainerProperties;
     expect(container.Command).toEqual(['node', '--import', 'tsx', '/app/sdk/runtime/job-runner.ts']);
     const environment = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, render(e.Value)]));
-    expect(environment.VALENCE_WORKFLOWS).toBe('/app/test/infra/fixtures/workflows.ts');
-    expect(environment.VALENCE_TABLE).toBe(resolved(base.orchestrator.table.tableName));
-    expect(environment.VALENCE_BUCKET).toBe(resolved(base.orchestrator.bucket.bucketName));
+    expect(environment[ENV.workflows]).toBe('/app/test/infra/fixtures/workflows.ts');
+    expect(environment[ENV.table]).toBe(resolved(base.orchestrator.table.tableName));
+    expect(environment[ENV.bucket]).toBe(resolved(base.orchestrator.bucket.bucketName));
     // The image is a Docker asset built at deploy time (an ECR image URI with the asset hash).
     expect(render(container.Image)).toMatch(/dkr\.ecr\..*container-assets.*:[0-9a-f]{64}$/);
     // The job role reads and writes the table and the payloads.
     const jobRoleNode = base.orchestrator.node.findChild('JobRole') as iam.Role;
     const jobRole = permissionMap(statementsOf(base.template, base.stack, jobRoleNode));
     expect(jobRole['dynamodb:UpdateItem']).toBeDefined();
-    expect(jobRole['s3:PutObject']).toEqual([`${resolved(base.orchestrator.bucket.bucketArn)}/dispatches/*`]);
+    expect(jobRole['s3:PutObject']).toEqual([`${resolved(base.orchestrator.bucket.bucketArn)}/${PAYLOAD_PREFIX}*`]);
   });
 
   it('uses the job queue and job definition the user brings, and creates none', async () => {
@@ -271,7 +262,7 @@ describe('Batch', () => {
     template.resourceCountIs('AWS::Batch::JobQueue', 0);
     template.resourceCountIs('AWS::Batch::JobDefinition', 0);
     template.resourceCountIs('AWS::EC2::VPC', 0);
-    template.hasOutput('JobQueueArn', { Value: 'arn:aws:batch:eu-west-1:123456789012:job-queue/mine' });
+    template.hasOutput(OUTPUT.jobQueueArn, { Value: 'arn:aws:batch:eu-west-1:123456789012:job-queue/mine' });
     const step = permissionMap(statementsOf(template, stack, (orchestrator.stepHandler as unknown as { role: iam.IRole }).role));
     expect(step['batch:SubmitJob']).toContain('arn:aws:batch:eu-west-1:123456789012:job-queue/mine');
   });
@@ -280,8 +271,8 @@ describe('Batch', () => {
     const { template } = await synthesize({ enableBatch: false });
     template.resourceCountIs('AWS::Batch::ComputeEnvironment', 0);
     template.resourceCountIs('AWS::EC2::VPC', 0);
-    expect(JSON.stringify(template.toJSON())).not.toMatch(/VALENCE_JOB_QUEUE|batch:SubmitJob|aws\.batch/);
-    expect(template.toJSON().Outputs.JobQueueArn).toBeUndefined();
+    expect(JSON.stringify(template.toJSON())).not.toMatch(new RegExp(`${ENV.jobQueue}|batch:SubmitJob|aws\\.batch`));
+    expect(template.toJSON().Outputs[OUTPUT.jobQueueArn]).toBeUndefined();
   });
 });
 
@@ -290,7 +281,7 @@ describe('IAM', () => {
   const account = `\${AWS::Region}:\${AWS::AccountId}`;
   const tableResources = () => {
     const table = resolved(base.orchestrator.table.tableArn);
-    return [table, `${table}/index/byJobHandle`, `${table}/index/byList`].sort();
+    return [table, `${table}/index/${TABLE.indexes.byJobHandle.name}`, `${table}/index/${TABLE.indexes.byList.name}`].sort();
   };
   const tableActions = ['BatchGetItem', 'BatchWriteItem', 'ConditionCheckItem', 'DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'].map((a) => `dynamodb:${a}`);
 
@@ -318,7 +309,7 @@ describe('IAM', () => {
 
   it('lets the step handler run nodes: table, payloads, its state machines, the queues and Braket', () => {
     const permissions = permissionMap(statementsOf(base.template, base.stack, functionRole(base.orchestrator.stepHandler)));
-    const objects = `${resolved(base.orchestrator.bucket.bucketArn)}/dispatches/*`;
+    const objects = `${resolved(base.orchestrator.bucket.bucketArn)}/${PAYLOAD_PREFIX}*`;
     for (const action of tableActions) expect(permissions[action]).toEqual(tableResources());
     expect(permissions['dynamodb:Scan']).toBeUndefined();
     expect(permissions['s3:GetObject']).toEqual([objects]);
@@ -353,7 +344,7 @@ describe('IAM', () => {
       expect(permissions['states:SendTaskSuccess']).toEqual([`${prefix}:stateMachine:${STACK_NAME}-*`]);
       expect(permissions['states:SendTaskHeartbeat']).toEqual([`${prefix}:stateMachine:${STACK_NAME}-*`]);
       expect(permissions['braket:GetQuantumTask']).toEqual([`arn:\${AWS::Partition}:braket:${account}:quantum-task/*`]);
-      expect(permissions['s3:GetObject']).toEqual([`${resolved(base.orchestrator.bucket.bucketArn)}/dispatches/*`]);
+      expect(permissions['s3:GetObject']).toEqual([`${resolved(base.orchestrator.bucket.bucketArn)}/${PAYLOAD_PREFIX}*`]);
       expect(permissions['states:StartExecution']).toBeUndefined();
       expect(permissions['batch:SubmitJob']).toBeUndefined();
     }
@@ -382,7 +373,7 @@ describe('IAM', () => {
     expect(permissions['states:DescribeExecution']).toEqual([`${prefix}:execution:${STACK_NAME}-*:*`]);
     expect(permissions['cloudformation:DescribeStacks']).toEqual([`arn:\${AWS::Partition}:cloudformation:${account}:stack/${STACK_NAME}/*`]);
     expect(permissions['dynamodb:PutItem']).toBeDefined();
-    expect(permissions['s3:PutObject']).toEqual([`${render(stack.resolve(orchestrator.bucket.bucketArn))}/dispatches/*`]);
+    expect(permissions['s3:PutObject']).toEqual([`${render(stack.resolve(orchestrator.bucket.bucketArn))}/${PAYLOAD_PREFIX}*`]);
     expect(permissions['execute-api:Invoke']).toHaveLength(1);
     expect(permissions['execute-api:Invoke']![0]).toMatch(/\/prod\/POST\/dispatches\/\*\/cancel$/);
   });
@@ -390,9 +381,9 @@ describe('IAM', () => {
 
 describe('outputs', () => {
   it('exports exactly the keys connect({ stackName }) reads', () => {
-    expect(Object.keys(base.template.toJSON().Outputs).sort()).toEqual(['ApiUrl', 'BucketName', 'GraphRunnerArn', 'JobQueueArn', 'StateMachineArnPrefix', 'TableName']);
-    base.template.hasOutput('TableName', { Value: base.stack.resolve(base.orchestrator.table.tableName) });
-    base.template.hasOutput('BucketName', { Value: base.stack.resolve(base.orchestrator.bucket.bucketName) });
+    expect(Object.keys(base.template.toJSON().Outputs).sort()).toEqual(Object.values(OUTPUT).sort());
+    base.template.hasOutput(OUTPUT.tableName, { Value: base.stack.resolve(base.orchestrator.table.tableName) });
+    base.template.hasOutput(OUTPUT.bucketName, { Value: base.stack.resolve(base.orchestrator.bucket.bucketName) });
     expect(render(base.template.toJSON().Outputs.StateMachineArnPrefix.Value)).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-`);
     expect(render(base.template.toJSON().Outputs.ApiUrl.Value)).toMatch(/^https:\/\/\$\{OrchestratorApi\w+\}\.execute-api\.\$\{AWS::Region\}\.\$\{AWS::URLSuffix\}\/\$\{OrchestratorApiDeploymentStageprod\w+\}\/$/);
   });

@@ -2,6 +2,7 @@
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
 import { loadWorkflows, Orchestrator, OrchestratorValidationCode, OrchestratorValidationError, type OrchestratorProps } from '../../infra/orchestrator.ts';
 import { WorkflowsModuleNotFoundError } from '../../infra/private/workflows.ts';
 import { FIXTURE_WORKFLOWS, REPO, removeTestOutdirs, testApp } from './support.ts';
@@ -25,7 +26,9 @@ function expectValidationError(error: unknown, code: OrchestratorValidationCode,
   expect(error).toBeInstanceOf(OrchestratorValidationError);
   const validation = error as OrchestratorValidationError;
   expect(validation.name).toBe('OrchestratorValidationError');
-  expect(validation.code).toBe(code);
+  expect(validation).toBeInstanceOf(ValenceError);
+  expect(validation.code).toBe(ErrorCode.ORCHESTRATOR_INVALID_PROPS);
+  expect(validation.reason).toBe(code);
   expect(validation.constructPath).toBe('Stack/Orchestrator');
   expect(validation.message).toMatch(message);
 }

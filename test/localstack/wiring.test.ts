@@ -8,6 +8,7 @@ import { CreateStateMachineCommand, DescribeExecutionCommand, ListStateMachinesC
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud } from '../../localstack/index.ts';
 import type { LocalCloud } from '../../localstack/index.ts';
+import { ENV } from '../../sdk/contract.ts';
 
 // The core wires every service in; these tests check the wiring (routing, shared counters and
 // faults, Lambda's environment, Step Functions calling Lambda), not each service's behaviour.
@@ -16,7 +17,7 @@ const entry = fileURLToPath(new URL('./fixtures/record-handler.ts', import.meta.
 const decode = (payload: Uint8Array | undefined) => JSON.parse(Buffer.from(payload ?? []).toString('utf8')) as Record<string, unknown>;
 
 beforeAll(async () => {
-  cloud = await startLocalCloud({ port: 0, environment: { VALENCE_TABLE: 'wiring' } });
+  cloud = await startLocalCloud({ port: 0, environment: { [ENV.table]: 'wiring' } });
   await cloud.clients.dynamodb.send(
     new CreateTableCommand({
       TableName: 'wiring',

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../../localstack/index.ts';
 import { connect, type ValenceClient } from '../../sdk/client/index.ts';
+import { ENV } from '../../sdk/contract.ts';
 
 /** A running local cloud with `workflows` deployed, a client, and a scratch directory. */
 export interface RuntimeHarness {
@@ -26,7 +27,7 @@ export async function startHarness(options: Partial<LocalCloudOptions> = {}, wor
     workflows,
     batchDelays: { submittedMs: 20, pendingMs: 20, runnableMs: 20, startingMs: 20 },
     ...options,
-    environment: { VALENCE_LEASE_MS: '3000', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...options.environment },
+    environment: { [ENV.leaseMs]: '3000', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...options.environment },
   });
   const client = connect({ endpoint: cloud.endpoint, region: cloud.region, credentials: cloud.credentials });
   return {

@@ -1,0 +1,105 @@
+/**
+ * The cancel and status API: `POST /dispatches/{id}/cancel` and `GET /dispatches/{id}` on the
+ * cancel handler, IAM-authorized, with the request body validated before it reaches the handler.
+ */
+import type { RemovalPolicy } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { API } from '../../sdk/contract.ts';
+import { acknowledge } from './nag.ts';
+
+/** Props of {@link CancelApi}. */
+export interface CancelApiProps {
+  readonly stackName: string;
+  readonly handler: lambda.IFunction;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+  /** @default true */
+  readonly cloudWatchRole?: boolean;
+}
+
+/**
+ * The REST API, built into the Orchestrator's own scope (ids `Api`, `ApiAccessLogs`) so its
+ * logical ids stay those of earlier versions. Its Lambda integration grants API Gateway
+ * invoking the handler.
+ */
+export class CancelApi {
+  readonly api: apigw.RestApi;
+
+  constructor(scope: Construct, props: CancelApiProps) {
+    const accessLogs = new logs.LogGroup(scope, 'ApiAccessLogs', { retention: props.logRetention, removalPolicy: props.removalPolicy });
+    this.api = new apigw.RestApi(scope, 'Api', {
+      restApiName: `${props.stackName}-api`,
+      description: 'valence: cancel dispatches and read their status',
+      endpointTypes: [apigw.EndpointType.REGIONAL],
+      cloudWatchRole: props.cloudWatchRole ?? true,
+      cloudWatchRoleRemovalPolicy: props.removalPolicy,
+      defaultMethodOptions: { authorizationType: apigw.AuthorizationType.IAM },
+      deployOptions: {
+        stageName: API.stage,
+        accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
+        accessLogFormat: apigw.AccessLogFormat.jsonWithStandardFields(),
+        loggingLevel: apigw.MethodLoggingLevel.ERROR,
+        tracingEnabled: true,
+      },
+    });
+    // RestApi adds an `Endpoint` output of its own; the Orchestrator's ApiUrl is the one connect() reads.
+    this.api.node.tryRemoveChild('Endpoint');
+    this.addMethods(props.handler);
+    this.acknowledgeFindings();
+  }
+
+  private addMethods(handler: lambda.IFunction): void {
+    const cancelModel = this.api.addModel('CancelRequest', {
+      contentType: 'application/json',
+      modelName: 'CancelRequest',
+      schema: {
+        schema: apigw.JsonSchemaVersion.DRAFT4,
+        title: 'CancelRequest',
+        type: apigw.JsonSchemaType.OBJECT,
+        additionalProperties: false,
+        properties: {
+          taskIds: {
+            type: apigw.JsonSchemaType.ARRAY,
+            // A node id, or a path into sublattices such as "5/2".
+            items: {
+              oneOf: [
+                { type: apigw.JsonSchemaType.INTEGER, minimum: 0 },
+                { type: apigw.JsonSchemaType.STRING, pattern: '^[0-9]+(/[0-9]+)*$' },
+              ],
+            },
+          },
+          reason: { type: apigw.JsonSchemaType.STRING, maxLength: API.maxReasonLength },
+        },
+      },
+    });
+    const bodyValidator = this.api.addRequestValidator('CancelRequestValidator', { validateRequestBody: true, validateRequestParameters: true });
+    const parameterValidator = this.api.addRequestValidator('StatusRequestValidator', { validateRequestBody: false, validateRequestParameters: true });
+    const integration = new apigw.LambdaIntegration(handler);
+    const dispatchResource = this.api.root.addResource('dispatches').addResource('{id}');
+    dispatchResource.addMethod('GET', integration, {
+      authorizationType: apigw.AuthorizationType.IAM,
+      requestValidator: parameterValidator,
+      requestParameters: { 'method.request.path.id': true },
+    });
+    dispatchResource.addResource('cancel').addMethod('POST', integration, {
+      authorizationType: apigw.AuthorizationType.IAM,
+      requestValidator: bodyValidator,
+      requestModels: { 'application/json': cancelModel },
+      requestParameters: { 'method.request.path.id': true },
+    });
+  }
+
+  private acknowledgeFindings(): void {
+    acknowledge(this.api.deploymentStage, 'APIG3', 'Every method requires SigV4-signed IAM credentials; a WAF in front would add cost without closing an open door');
+    for (const method of this.api.methods) {
+      acknowledge(method, 'COG4', 'Callers are AWS principals (the SDK and CLI sign with SigV4): AWS_IAM authorization, not a Cognito user pool');
+    }
+    const apiLogsRole = this.api.node.tryFindChild('CloudWatchRole');
+    if (apiLogsRole) {
+      acknowledge(apiLogsRole, 'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]', "The account-level role API Gateway needs to write access logs; AWS's managed policy is the documented one");
+    }
+  }
+}

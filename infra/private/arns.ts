@@ -1,0 +1,72 @@
+/**
+ * The ARNs and ARN patterns the handlers work with, built from the stack name and never from
+ * the state machine objects: the state machines reference the step handler, so a reference
+ * back would be a dependency cycle.
+ */
+import { ArnFormat, Stack } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import { GRAPH_RUNNER_NAME, stateMachineName } from '../../sdk/contract.ts';
+import { allow } from './nag.ts';
+
+/** This stack's state machine and execution ARNs, and the service ARN patterns valence's grants name. */
+export class StackArns {
+  /** `arn:aws:states:{region}:{account}:stateMachine:{stackName}-`: a lattice's ARN is this plus its name. */
+  readonly stateMachineArnPrefix: string;
+  /** Every state machine of this stack. */
+  readonly stateMachines: string;
+  /** Every execution of this stack's state machines. */
+  readonly executions: string;
+  /** The graph runner's ARN. */
+  readonly graphRunnerArn: string;
+  /** Batch jobs of this account and region (their ARNs are minted at submission). */
+  readonly batchJobs: string;
+  /** Braket quantum tasks of this account and region. */
+  readonly braketTasks: string;
+  /** Braket hybrid jobs of this account and region. */
+  readonly braketJobs: string;
+  /** Braket devices in any region (QPUs are regional, simulators are not). */
+  readonly braketDevices: string;
+  private readonly stackName: string;
+
+  constructor(stack: Stack) {
+    this.stackName = stack.stackName;
+    this.stateMachineArnPrefix = stack.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName(this.stackName, ''),
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    this.stateMachines = `${this.stateMachineArnPrefix}*`;
+    this.executions = stack.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${stateMachineName(this.stackName, '*')}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    this.graphRunnerArn = `${this.stateMachineArnPrefix}${GRAPH_RUNNER_NAME}`;
+    this.batchJobs = stack.formatArn({ service: 'batch', resource: 'job', resourceName: '*' });
+    this.braketTasks = stack.formatArn({ service: 'braket', resource: 'quantum-task', resourceName: '*' });
+    this.braketJobs = stack.formatArn({ service: 'braket', resource: 'job', resourceName: '*' });
+    this.braketDevices = stack.formatArn({ service: 'braket', resource: 'device', resourceName: '*', region: '*', account: '' });
+  }
+
+  /** Allows `actions` on this stack's state machines. */
+  grantStateMachines(role: iam.Role, actions: readonly string[]): void {
+    allow(role, { actions, resources: [this.stateMachines], wildcardReason: `This stack's state machines only: their names all start with "${this.stackName}-"` });
+  }
+
+  /** Allows `actions` on executions of this stack's state machines. */
+  grantExecutions(role: iam.Role, actions: readonly string[]): void {
+    allow(role, { actions, resources: [this.executions], wildcardReason: `Executions of this stack's state machines only (execution names are dispatch ids, unknown at deploy time)` });
+  }
+
+  /** Allows `actions` on quantum tasks. */
+  grantBraketTasks(role: iam.Role, actions: readonly string[]): void {
+    allow(role, { actions, resources: [this.braketTasks], wildcardReason: 'Quantum task ARNs are minted by Braket at submission; tasks of this account and region' });
+  }
+
+  /** Allows `actions` on hybrid jobs. */
+  grantBraketJobs(role: iam.Role, actions: readonly string[]): void {
+    allow(role, { actions, resources: [this.braketJobs], wildcardReason: 'Hybrid job ARNs are minted by Braket; jobs of this account and region' });
+  }
+}

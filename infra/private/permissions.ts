@@ -1,0 +1,87 @@
+/**
+ * Each handler's permissions, on its own role, every action named: what that handler's code
+ * calls and nothing more. The resources come from the parts that own them (storage, jobs,
+ * the stack's ARNs), which also carry the reasons for their wildcards.
+ */
+import type { StackArns } from './arns.ts';
+import type { Handlers } from './handlers.ts';
+import type { Jobs } from './jobs.ts';
+import { allow } from './nag.ts';
+import { OBJECT_READ, OBJECT_WRITE, type Storage } from './storage.ts';
+
+/** The parts whose resources the handlers act on. */
+export interface HandlerResources {
+  readonly handlers: Handlers;
+  readonly storage: Storage;
+  readonly jobs: Jobs;
+  readonly arns: StackArns;
+}
+
+/** Grants every handler (and the Braket and Batch job roles) what its code calls. */
+export function grantHandlerPermissions(resources: HandlerResources): void {
+  grantStepHandler(resources);
+  grantCancelHandler(resources);
+  grantCompletionHandler(resources);
+  grantSweeper(resources);
+  if (resources.jobs.jobRole) resources.storage.grantData(resources.jobs.jobRole, 'read-write');
+}
+
+/** Runs nodes, submits and stops jobs, starts child dispatches, releases waits. */
+function grantStepHandler({ handlers, storage, jobs, arns }: HandlerResources): void {
+  const role = handlers.step.role;
+  storage.grantData(role, 'read-write');
+  arns.grantStateMachines(role, ['states:StartExecution', 'states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']);
+  arns.grantExecutions(role, ['states:StopExecution']);
+  jobs.grantSubmit(role);
+  jobs.grantStop(role);
+  jobs.grantDescribe(role);
+  allow(role, {
+    actions: ['braket:CreateQuantumTask'],
+    resources: [arns.braketDevices, arns.braketTasks],
+    wildcardReason: 'Electrons name their Braket device (QPUs are regional, simulators are not); the task ARN is minted at creation',
+  });
+  arns.grantBraketTasks(role, ['braket:GetQuantumTask', 'braket:CancelQuantumTask']);
+  // Hybrid jobs: created and (when cancelled mid-submit) stopped by the step handler, as the job role.
+  allow(role, {
+    actions: ['braket:CreateJob'],
+    resources: [arns.braketDevices, arns.braketJobs],
+    wildcardReason: 'Electrons name their Braket device; the hybrid job ARN is minted at creation',
+  });
+  arns.grantBraketJobs(role, ['braket:CancelJob']);
+  allow(role, { actions: ['iam:PassRole'], resources: [handlers.braketJobRole.roleArn], conditions: { StringEquals: { 'iam:PassedToService': 'braket.amazonaws.com' } } });
+  storage.grantPayloads(handlers.braketJobRole, [...OBJECT_READ, ...OBJECT_WRITE]);
+}
+
+/** Flags nodes, stops executions and jobs, releases waits of cancelled nodes' dependents. */
+function grantCancelHandler({ handlers, storage, jobs, arns }: HandlerResources): void {
+  const role = handlers.cancel.role;
+  storage.grantTable(role);
+  arns.grantExecutions(role, ['states:StopExecution']);
+  arns.grantStateMachines(role, ['states:SendTaskSuccess', 'states:SendTaskFailure']);
+  jobs.grantStop(role);
+  jobs.grantDescribe(role);
+  arns.grantBraketTasks(role, ['braket:CancelQuantumTask']);
+  arns.grantBraketJobs(role, ['braket:CancelJob']);
+}
+
+/** Records how a job ended (outputs included) and releases the node's task token. */
+function grantCompletionHandler({ handlers, storage, jobs, arns }: HandlerResources): void {
+  const role = handlers.completion.role;
+  storage.grantData(role, 'read-write');
+  arns.grantStateMachines(role, ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']);
+  jobs.grantDescribe(role);
+  arns.grantBraketTasks(role, ['braket:GetQuantumTask']);
+  arns.grantBraketJobs(role, ['braket:GetJob']);
+}
+
+/** The cancel handler's powers, plus finishing what a lost event left waiting (reading jobs, writing outputs, releasing and heartbeating waits). */
+function grantSweeper({ handlers, storage, jobs, arns }: HandlerResources): void {
+  const role = handlers.sweeper.role;
+  storage.grantData(role, 'read-write');
+  arns.grantExecutions(role, ['states:StopExecution']);
+  arns.grantStateMachines(role, ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']);
+  jobs.grantStop(role);
+  jobs.grantDescribe(role);
+  arns.grantBraketTasks(role, ['braket:GetQuantumTask', 'braket:CancelQuantumTask']);
+  arns.grantBraketJobs(role, ['braket:GetJob', 'braket:CancelJob']);
+}

@@ -1,0 +1,88 @@
+/**
+ * Starting a dispatch from the client: refuse what cannot run before anything is written,
+ * check that the deployed state machine was compiled from this lattice's graph, record the
+ * dispatch and its nodes, and start the execution.
+ */
+import { randomUUID } from 'node:crypto';
+import { DescribeStateMachineCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { compileLattice, readGraphHash, readPartitionOption } from '../compiler/asl.ts';
+import { ErrorCode, ValenceError, ValidationCode, ValidationError } from '../errors.ts';
+import { graphHash, type TransportGraph } from '../model/graph.ts';
+import type { Lattice } from '../model/lattice.ts';
+import type { RuntimeContext } from '../runtime/context.ts';
+import { createDispatchRecords } from '../runtime/dispatch-records.ts';
+import { serialize, SerializationError } from '../runtime/serialization.ts';
+
+/** The lattice has no state machine in the stack. */
+export class NotDeployedError extends ValenceError {
+  override readonly name = 'NotDeployedError';
+}
+
+/** The deployed state machine was compiled from a different graph than the local lattice builds. */
+export class StaleDeployError extends ValenceError {
+  override readonly name = 'StaleDeployError';
+}
+
+/** Starts a run of `lattice` with `args` in the stack of `ctx`; resolves with the dispatch id once the execution started. */
+export async function startDispatch(ctx: RuntimeContext, lattice: Lattice<unknown[], unknown>, args: readonly unknown[]): Promise<string> {
+  const graph = lattice.template();
+  const serializedArgs = serializeArguments(lattice, args);
+  const stateMachineArn = `${ctx.config.stateMachinePrefix}${lattice.name}`;
+  const definition = await deployedDefinition(ctx, lattice.name, stateMachineArn);
+  refuseStaleDeploy(lattice.name, graph, definition);
+  const dispatchId = randomUUID();
+  await createDispatchRecords(ctx, { dispatchId, graph, serializedArgs, stateMachineArn, awaitingNodes: awaitingNodesOf(graph, definition) });
+  const started = await ctx.aws.sfn.send(new StartExecutionCommand({ stateMachineArn, name: dispatchId, input: JSON.stringify({ dispatchId }) }), { abortSignal: ctx.signal });
+  await ctx.store.setExecutionArn(dispatchId, started.executionArn!);
+  return dispatchId;
+}
+
+/** The arguments in valence's serialization format, or a {@link ValidationError} naming what is wrong. */
+function serializeArguments(lattice: Lattice<unknown[], unknown>, args: readonly unknown[]): string {
+  if (args.length !== lattice.paramCount) {
+    throw new ValidationError(ValidationCode.INVALID_OPTION, `lattice "${lattice.name}" takes ${lattice.paramCount} argument(s), got ${args.length}`, { lattice: lattice.name });
+  }
+  try {
+    return serialize(args);
+  } catch (error) {
+    if (!(error instanceof SerializationError)) throw error;
+    throw new ValidationError(
+      ValidationCode.UNSERIALIZABLE_CONSTANT,
+      `lattice "${lattice.name}": an argument cannot be serialized: ${error.message}. Arguments may hold plain data, Date, Map, Set, BigInt and typed arrays, not functions or class instances`,
+      { lattice: lattice.name, cause: error },
+    );
+  }
+}
+
+/** The deployed definition of the lattice's state machine, or {@link NotDeployedError}. */
+async function deployedDefinition(ctx: RuntimeContext, latticeName: string, stateMachineArn: string): Promise<string> {
+  try {
+    return (await ctx.aws.sfn.send(new DescribeStateMachineCommand({ stateMachineArn }), { abortSignal: ctx.signal })).definition ?? '{}';
+  } catch (error) {
+    if ((error as { name?: string }).name !== 'StateMachineDoesNotExist') throw error;
+    throw new NotDeployedError(
+      ErrorCode.NOT_DEPLOYED,
+      `Lattice "${latticeName}" is not deployed in stack "${ctx.config.stackName}" (no state machine ${stateMachineArn}). Deploy the workflows module that defines it: npx cdk deploy -c workflows=<module.ts>, or start the local cloud with --workflows <module.ts>`,
+    );
+  }
+}
+
+/** Refuses a dispatch whose deployed state machine was compiled from another graph (its hash is in the definition's Comment). */
+function refuseStaleDeploy(latticeName: string, graph: TransportGraph, definition: string): void {
+  const deployedHash = readGraphHash(definition);
+  const localHash = graphHash(graph);
+  if (deployedHash === localHash) return;
+  throw new StaleDeployError(
+    ErrorCode.STALE_DEPLOY,
+    `Lattice "${latticeName}" changed since it was deployed (deployed graph ${deployedHash?.slice(0, 12) ?? 'unknown'}, local graph ${localHash.slice(0, 12)}). Redeploy before dispatching.`,
+  );
+}
+
+/**
+ * The nodes that wait in an `await` state, as the compiler reports them for the deployed
+ * form (split or nested, as the definition's Comment records). The ARN is a placeholder:
+ * only the shape of the graph decides which nodes wait.
+ */
+function awaitingNodesOf(graph: TransportGraph, definition: string): ReadonlySet<number> {
+  return compileLattice(graph, { stepHandlerArn: 'arn:valence:awaiting-nodes', partition: readPartitionOption(definition) }).awaitingNodes;
+}
