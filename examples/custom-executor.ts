@@ -10,7 +10,7 @@
  * - `cancel(taskMetadata, jobHandle)` receives that stored handle and stops the work.
  */
 import { spawn } from 'node:child_process';
-import { Executor, electron, lattice, type CustomTask, type TaskMetadata } from '../sdk/index.ts';
+import { CustomExecutor, electron, lattice, type CustomTask, type TaskMetadata } from '../sdk/index.ts';
 
 /** Options of {@link ShellExecutor}. */
 export type ShellExecutorOptions = {
@@ -19,7 +19,7 @@ export type ShellExecutorOptions = {
 };
 
 /** Runs the shell command an electron returns as its own process group. */
-export class ShellExecutor extends Executor<ShellExecutorOptions> {
+export class ShellExecutor extends CustomExecutor<ShellExecutorOptions> {
   static override readonly executorName = 'shell';
 
   constructor(options: ShellExecutorOptions = {}) {
@@ -27,7 +27,7 @@ export class ShellExecutor extends Executor<ShellExecutorOptions> {
   }
 
   /** The work: ask the electron for a command, then run it and wait. */
-  async run(task: CustomTask): Promise<{ exitCode: number | null }> {
+  override async run(task: CustomTask): Promise<{ exitCode: number | null }> {
     await task.checkCancelled(); // before "provisioning" (building the command)
     const command = String(await task.electron(...task.args));
     await task.checkCancelled(); // before "submitting"

@@ -3,7 +3,7 @@
  * again jobs whose cancel did not take, and heartbeats the waits of jobs still running.
  */
 import { runtimeContextFromEnv, type RuntimeContext } from '../sdk/runtime/context.ts';
-import { sweep, type SweepReport } from '../sdk/runtime/completion.ts';
+import { sweep, type SweepReport } from '../sdk/runtime/sweep.ts';
 import { importWorkflows } from '../sdk/runtime/workflows.ts';
 
 /** Creates the handler. */

@@ -59,3 +59,19 @@ export async function createDispatchRecords(ctx: RuntimeContext, records: Dispat
     signal,
   );
 }
+
+/** A node and every node downstream of it, given each node's children. */
+export function descendantsOf(id: number, childrenOf: (nodeId: number) => readonly number[]): number[] {
+  const seen = new Set<number>([id]);
+  const queue = [id];
+  while (queue.length > 0) {
+    const current = queue.shift()!;
+    for (const child of childrenOf(current)) {
+      if (!seen.has(child)) {
+        seen.add(child);
+        queue.push(child);
+      }
+    }
+  }
+  return [...seen];
+}

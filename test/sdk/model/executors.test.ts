@@ -1,7 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import {
   BatchExecutor,
   BraketExecutor,
+  BraketHybridJobExecutor,
+  CustomExecutor,
   Executor,
   LambdaExecutor,
   LatticeRegistry,
@@ -11,8 +16,30 @@ import {
   electron,
   lattice,
 } from '../../../sdk/index.ts';
-import type { TaskMetadata } from '../../../sdk/index.ts';
-import { EXECUTOR_RUNTIME_MISSING } from '../../../sdk/model/index.ts';
+import type { CustomTask, TaskMetadata } from '../../../sdk/index.ts';
+import { usesCallback } from '../../../sdk/runtime/drivers/kinds.ts';
+
+function groupExists(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const electronNode = (executor: Executor) => ({ kind: 'electron' as const, executor: executor.toJSON() });
+
+/** True while a process with this id exists and is not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
 
 function validationError(act: () => unknown): ValidationError {
   try {
@@ -39,11 +66,12 @@ describe('built-in executors', () => {
     expect(new BraketExecutor(braketOptions).toJSON()).toEqual({ kind: 'braket', name: 'braket', options: braketOptions });
   });
 
-  it('say which need a callback', () => {
-    expect(new LambdaExecutor().usesCallback).toBe(false);
-    expect(new BatchExecutor(batchOptions).usesCallback).toBe(true);
-    expect(new BraketExecutor(braketOptions).usesCallback).toBe(true);
-    expect(new LocalExecutor().usesCallback).toBe(true);
+  it('say through their driver which need a callback', () => {
+    expect(usesCallback(electronNode(new LambdaExecutor()))).toBe(false);
+    expect(usesCallback(electronNode(new BatchExecutor(batchOptions)))).toBe(true);
+    expect(usesCallback(electronNode(new BraketExecutor(braketOptions)))).toBe(true);
+    expect(usesCallback(electronNode(new BraketHybridJobExecutor({ deviceArn: braketOptions.deviceArn })))).toBe(true);
+    expect(usesCallback(electronNode(new LocalExecutor()))).toBe(true);
   });
 
   it('rebuild from their JSON', () => {
@@ -81,17 +109,35 @@ describe('built-in executors', () => {
     expect(error.message).toContain(`BraketExecutor: option "${option}"`);
   });
 
-  it('leave cancelling to the runtime until it is loaded', async () => {
-    await expect(new BatchExecutor(batchOptions).cancel({ dispatchId: 'd', nodeId: 1 }, 'arn:job')).rejects.toMatchObject({
-      code: EXECUTOR_RUNTIME_MISSING,
-    });
+  it('cancel through their driver: LocalExecutor stops the process group its handle names', async () => {
+    // GIVEN a process group that would live for a minute
+    const child = spawn('/bin/sh', ['-c', 'sleep 60 & sleep 60; wait'], { detached: true, stdio: 'ignore' });
+    const pid = child.pid!;
+    await sleep(100);
+    expect(alive(pid)).toBe(true);
+    // WHEN the executor is asked to cancel it
+    const stopped = await new LocalExecutor().cancel({ dispatchId: 'd', nodeId: 1 }, `pid:${pid}`);
+    // THEN it is gone, and a second cancel finds nothing left to stop
+    expect(stopped).toBe(true);
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(alive(pid)).toBe(false);
+    for (let i = 0; i < 100 && groupExists(pid); i++) await sleep(20);
+    expect(groupExists(pid)).toBe(false);
+    await expect(new LocalExecutor().cancel({ dispatchId: 'd', nodeId: 1 }, `pid:${pid}`)).resolves.toBe(false);
+  });
+
+  it('LambdaExecutor.cancel resolves false: no handle names an inline electron, its cancel flag stops it', async () => {
+    await expect(new LambdaExecutor().cancel({ dispatchId: 'd', nodeId: 1 }, 'anything')).resolves.toBe(false);
   });
 });
 
 describe('custom executors', () => {
-  class SlurmExecutor extends Executor<{ partition: string; nodes?: number }> {
+  class SlurmExecutor extends CustomExecutor<{ partition: string; nodes?: number }> {
     static override readonly executorName = 'test-slurm';
     readonly cancelled: string[] = [];
+    override run(task: CustomTask): Promise<unknown> {
+      return Promise.resolve(task.electron(...task.args));
+    }
     override async cancel(taskMetadata: TaskMetadata, jobHandle: string): Promise<boolean> {
       this.cancelled.push(`${taskMetadata.dispatchId}/${taskMetadata.nodeId}:${jobHandle}`);
       return true;
@@ -101,7 +147,7 @@ describe('custom executors', () => {
   it('are registered by name on first construction and rebuilt from graph metadata', async () => {
     const slurm = new SlurmExecutor({ partition: 'gpu', nodes: 2 });
     expect(slurm.kind).toBe('custom');
-    expect(slurm.usesCallback).toBe(true);
+    expect(usesCallback(electronNode(slurm))).toBe(true);
     const job = electron({ executor: slurm }, function job() {
       return 1;
     });
@@ -110,6 +156,7 @@ describe('custom executors', () => {
     expect(json).toEqual({ kind: 'custom', name: 'test-slurm', options: { partition: 'gpu', nodes: 2 } });
     const rebuilt = Executor.fromJSON(json);
     expect(rebuilt).toBeInstanceOf(SlurmExecutor);
+    expect(rebuilt).toBeInstanceOf(CustomExecutor);
     await expect(rebuilt.cancel({ dispatchId: 'd1', nodeId: 4 }, 'job-17')).resolves.toBe(true);
     expect((rebuilt as SlurmExecutor).cancelled).toEqual(['d1/4:job-17']);
   });
