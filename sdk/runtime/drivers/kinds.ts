@@ -80,3 +80,8 @@ const KINDS: ReadonlySet<string> = new Set(Object.values(DriverKind));
 export function asDriverKind(jobKind: string | undefined): DriverKind | undefined {
   return jobKind !== undefined && KINDS.has(jobKind) ? (jobKind as DriverKind) : undefined;
 }
+
+/** The executor as a node item names it: the family for built-ins, the registry name for a custom executor. */
+export function executorLabel(executor: ExecutorJSON): string {
+  return KIND_OF_EXECUTOR[executor.kind] === DriverKind.Custom ? executor.name : executor.kind;
+}
