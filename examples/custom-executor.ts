@@ -38,13 +38,13 @@ export class ShellExecutor extends CustomExecutor<ShellExecutorOptions> {
   }
 
   /** Stops the process group named by the job handle `pid:<pid>`. */
-  override async cancel(_task: TaskMetadata, jobHandle: string): Promise<boolean> {
+  override cancel(_task: TaskMetadata, jobHandle: string): Promise<boolean> {
     const pid = Number(jobHandle.replace(/^pid:/, ''));
-    if (!Number.isInteger(pid) || pid <= 0) return false;
+    if (!Number.isInteger(pid) || pid <= 0) return Promise.resolve(false);
     try {
       process.kill(-pid, 'SIGTERM');
     } catch {
-      return false; // already gone
+      return Promise.resolve(false); // already gone
     }
     const graceMs = (this.options.graceSeconds ?? 1) * 1000;
     setTimeout(() => {
@@ -54,7 +54,7 @@ export class ShellExecutor extends CustomExecutor<ShellExecutorOptions> {
         // it stopped within its grace period
       }
     }, graceMs).unref();
-    return true;
+    return Promise.resolve(true);
   }
 }
 

@@ -198,7 +198,7 @@ async function stopDispatchExecution(run: CancelRun): Promise<void> {
  * was already terminal is reported so. Returns the RUNNING nodes, whose work must be stopped.
  */
 async function flagTargets(run: CancelRun, targets: ReadonlySet<number>): Promise<NodeItem[]> {
-  const { ctx, dispatchId, report } = run;
+  const { ctx, dispatchId } = run;
   const running: NodeItem[] = [];
   for (const id of [...targets].sort((a, b) => a - b)) {
     const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal);

@@ -61,7 +61,7 @@ export async function handleStep(deps: StepDeps, event: StepEvent, info: Invocat
     case 'finalize':
       return finalizeDispatch(deps, event.dispatchId);
     case 'plan':
-      return planDispatch(deps, event as Extract<StepEvent, { action: 'plan' }>);
+      return planDispatch(deps, event);
     default:
       throw new StepEventError(`Unknown step action "${String((event as { action?: unknown }).action)}"`);
   }

@@ -16,7 +16,7 @@ import type { RuntimeContext } from '../context.ts';
 import { CancelMethod, type NodeItem } from '../store.ts';
 import type { RuntimeGraph, RuntimeNode } from '../workflows.ts';
 import type { ExecutorDriver, JobEnd, NodeOutcome, NodeRun, StopJobContext, StopMode, StopRequest, StopResult } from './driver.ts';
-import { stopEach } from './driver.ts';
+import { stopEach, textOf } from './driver.ts';
 import { jobEnvironment, uploadInputs } from './job-inputs.ts';
 import { DRIVER_TRAITS, DriverKind, driverKindOf } from './kinds.ts';
 
@@ -225,7 +225,7 @@ async function poll(ctx: RuntimeContext, node: NodeItem): Promise<JobEnd | undef
 
 function batchReason(detail: Record<string, unknown>): string {
   const container = detail['container'] as { exitCode?: number; reason?: string } | undefined;
-  const reason = String(detail['statusReason'] ?? 'Batch job failed');
+  const reason = textOf(detail['statusReason'], 'Batch job failed');
   return container?.exitCode !== undefined ? `${reason} (exit code ${container.exitCode})` : reason;
 }
 
@@ -245,8 +245,8 @@ export const batchDriver: ExecutorDriver = {
   endFromEvent(event) {
     if (event.source !== 'aws.batch' || event['detail-type'] !== 'Batch Job State Change') return undefined;
     const detail = event.detail ?? {};
-    const handle = String(detail['jobArn'] ?? '');
-    const status = String(detail['status'] ?? '');
+    const handle = textOf(detail['jobArn']);
+    const status = textOf(detail['status']);
     if (status === 'SUCCEEDED') return { handle, end: { kind: 'succeeded' } };
     if (status === 'FAILED') return { handle, end: { kind: 'failed', reason: batchReason(detail) } };
     return undefined;

@@ -10,7 +10,7 @@ import { CancelJobCommand, CreateJobCommand, GetJobCommand } from '@aws-sdk/clie
 import { NodeStatus } from '../../status.ts';
 import { payloadKeys } from '../payloads.ts';
 import { CancelMethod } from '../store.ts';
-import { stopEach, type ExecutorDriver, type NodeOutcome, type NodeRun, type StopJobContext } from './driver.ts';
+import { stopEach, textOf, type ExecutorDriver, type NodeOutcome, type NodeRun, type StopJobContext } from './driver.ts';
 import { braketEnd, buildInThread, clientTokenOf, isConflict, tagsOf } from './braket.ts';
 import { DRIVER_TRAITS, DriverKind } from './kinds.ts';
 
@@ -77,8 +77,8 @@ export const braketJobDriver: ExecutorDriver = {
   endFromEvent(event) {
     if (event.source !== 'aws.braket' || event['detail-type'] !== 'Braket Job State Change') return undefined;
     const detail = event.detail ?? {};
-    const end = braketEnd(String(detail['status'] ?? ''), detail);
-    return end ? { handle: String(detail['jobArn'] ?? ''), end } : undefined;
+    const end = braketEnd(textOf(detail['status']), detail);
+    return end ? { handle: textOf(detail['jobArn']), end } : undefined;
   },
   async storeOutput(ctx, node) {
     await ctx.payloads.putValue(payloadKeys.nodeOutput(node.dispatchId, node.nodeId), { jobArn: node.jobHandle, status: 'COMPLETED' }, ctx.signal);

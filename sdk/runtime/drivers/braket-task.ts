@@ -12,7 +12,7 @@ import { NodeStatus } from '../../status.ts';
 import type { RuntimeContext } from '../context.ts';
 import { payloadKeys } from '../payloads.ts';
 import { CancelMethod } from '../store.ts';
-import { stopEach, type ExecutorDriver, type NodeOutcome, type NodeRun, type StopJobContext } from './driver.ts';
+import { stopEach, textOf, type ExecutorDriver, type NodeOutcome, type NodeRun, type StopJobContext } from './driver.ts';
 import { braketEnd, buildInThread, clientTokenOf, isConflict, tagsOf } from './braket.ts';
 import { DRIVER_TRAITS, DriverKind } from './kinds.ts';
 
@@ -99,8 +99,8 @@ export const braketTaskDriver: ExecutorDriver = {
   endFromEvent(event) {
     if (event.source !== 'aws.braket' || event['detail-type'] !== 'Braket Task State Change') return undefined;
     const detail = event.detail ?? {};
-    const end = braketEnd(String(detail['status'] ?? ''), detail);
-    return end ? { handle: String(detail['quantumTaskArn'] ?? ''), end } : undefined;
+    const end = braketEnd(textOf(detail['status']), detail);
+    return end ? { handle: textOf(detail['quantumTaskArn']), end } : undefined;
   },
   async storeOutput(ctx, node, end) {
     if (!end.braketResult) return;

@@ -5,7 +5,7 @@
  * @module
  */
 import { NodeStatus } from '../../status.ts';
-import type { NodeOutcome, NodeRun, JobEnd } from './driver.ts';
+import { textOf, type JobEnd, type NodeOutcome, type NodeRun } from './driver.ts';
 import { runInThread } from './inline.ts';
 
 /** Runs the node's electron in a thread (like a Lambda node) and returns its output, or the outcome that ended it. */
@@ -28,9 +28,9 @@ export function tagsOf(run: NodeRun): Record<string, string> {
 /** A Braket task or job status as a job end; undefined while it runs. */
 export function braketEnd(status: string, detail: { outputS3Bucket?: unknown; outputS3Directory?: unknown; failureReason?: unknown }): JobEnd | undefined {
   if (status === 'COMPLETED') {
-    return { kind: 'succeeded', braketResult: { bucket: String(detail.outputS3Bucket ?? ''), directory: String(detail.outputS3Directory ?? '') } };
+    return { kind: 'succeeded', braketResult: { bucket: textOf(detail.outputS3Bucket), directory: textOf(detail.outputS3Directory) } };
   }
-  if (status === 'FAILED') return { kind: 'failed', reason: String(detail.failureReason ?? 'Braket task failed') };
+  if (status === 'FAILED') return { kind: 'failed', reason: textOf(detail.failureReason, 'Braket task failed') };
   if (status === 'CANCELLED') return { kind: 'cancelled', reason: 'Braket task cancelled' };
   return undefined;
 }

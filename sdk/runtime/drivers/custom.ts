@@ -21,7 +21,7 @@ function customExecutorOf(json: ExecutorJSON): CustomExecutor {
   if (!(executor instanceof CustomExecutor)) {
     throw new TypeError(`Executor "${json.name}" (${executor.constructor.name}) must extend CustomExecutor to run nodes; it has no run(task)`);
   }
-  return executor;
+  return executor as CustomExecutor;
 }
 
 async function start(run: NodeRun): Promise<NodeOutcome> {
@@ -52,7 +52,7 @@ async function start(run: NodeRun): Promise<NodeOutcome> {
       electron: fn,
       args: inputs,
       signal: controller.signal,
-      checkCancelled: run.checkCancelled,
+      checkCancelled: () => run.checkCancelled(),
       recordJobHandle: async (jobHandle: string) => {
         const recorded = await ctx.store.recordJobHandle(dispatch.dispatchId, node.id, { jobHandle, jobKind: DriverKind.Custom }, ctx.signal);
         if (!recorded || recorded.cancelRequested) {

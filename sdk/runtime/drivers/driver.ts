@@ -176,6 +176,11 @@ export function jobRefOf(node: NodeItem & { readonly jobHandle: string }): JobRe
   };
 }
 
+/** A string field of an event's detail, or `fallback` when it is absent or not a string. */
+export function textOf(value: unknown, fallback = ''): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
 /** The name of an AWS SDK error (`ConflictException`, …), or undefined. */
 export function errorName(error: unknown): string | undefined {
   return (error as { name?: string } | null)?.name;

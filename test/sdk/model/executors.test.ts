@@ -16,7 +16,7 @@ import {
   electron,
   lattice,
 } from '../../../sdk/index.ts';
-import type { CustomTask, TaskMetadata } from '../../../sdk/index.ts';
+import type { CustomTask, ExecutorJSON, TaskMetadata } from '../../../sdk/index.ts';
 import { usesCallback } from '../../../sdk/runtime/drivers/kinds.ts';
 
 function groupExists(pgid: number): boolean {
@@ -76,7 +76,7 @@ describe('built-in executors', () => {
 
   it('rebuild from their JSON', () => {
     for (const executor of [new LambdaExecutor(), new LocalExecutor(), new BatchExecutor(batchOptions), new BraketExecutor(braketOptions)]) {
-      const rebuilt = Executor.fromJSON(JSON.parse(JSON.stringify(executor)));
+      const rebuilt = Executor.fromJSON(JSON.parse(JSON.stringify(executor)) as ExecutorJSON);
       expect(rebuilt).toBeInstanceOf(executor.constructor);
       expect(rebuilt.toJSON()).toEqual(executor.toJSON());
     }
@@ -138,9 +138,9 @@ describe('custom executors', () => {
     override run(task: CustomTask): Promise<unknown> {
       return Promise.resolve(task.electron(...task.args));
     }
-    override async cancel(taskMetadata: TaskMetadata, jobHandle: string): Promise<boolean> {
+    override cancel(taskMetadata: TaskMetadata, jobHandle: string): Promise<boolean> {
       this.cancelled.push(`${taskMetadata.dispatchId}/${taskMetadata.nodeId}:${jobHandle}`);
-      return true;
+      return Promise.resolve(true);
     }
   }
 
@@ -152,7 +152,7 @@ describe('custom executors', () => {
       return 1;
     });
     const graph = lattice({ name: 'custom-executor', registry: new LatticeRegistry() }, () => job()).template();
-    const json = JSON.parse(JSON.stringify(graph)).nodes[0].executor;
+    const json = (JSON.parse(JSON.stringify(graph)) as { nodes: { executor: ExecutorJSON }[] }).nodes[0]!.executor;
     expect(json).toEqual({ kind: 'custom', name: 'test-slurm', options: { partition: 'gpu', nodes: 2 } });
     const rebuilt = Executor.fromJSON(json);
     expect(rebuilt).toBeInstanceOf(SlurmExecutor);
@@ -164,8 +164,8 @@ describe('custom executors', () => {
   it('can be registered explicitly, idempotently', () => {
     class PbsExecutor extends Executor {
       static override readonly executorName = 'test-pbs';
-      override async cancel(): Promise<boolean> {
-        return false;
+      override cancel(): Promise<boolean> {
+        return Promise.resolve(false);
       }
     }
     Executor.register(PbsExecutor);
@@ -176,14 +176,14 @@ describe('custom executors', () => {
   it('refuses a second class under a taken name, and a missing name', () => {
     class Impostor extends Executor {
       static override readonly executorName = 'batch';
-      override async cancel(): Promise<boolean> {
-        return false;
+      override cancel(): Promise<boolean> {
+        return Promise.resolve(false);
       }
     }
     expect(validationError(() => new Impostor({})).code).toBe(ValidationCode.DUPLICATE_EXECUTOR);
     class Nameless extends Executor {
-      override async cancel(): Promise<boolean> {
-        return false;
+      override cancel(): Promise<boolean> {
+        return Promise.resolve(false);
       }
     }
     expect(validationError(() => new Nameless({})).code).toBe(ValidationCode.INVALID_NAME);
@@ -192,8 +192,8 @@ describe('custom executors', () => {
   it('refuses options that are not JSON data', () => {
     class Fussy extends Executor<Record<string, never>> {
       static override readonly executorName = 'test-fussy';
-      override async cancel(): Promise<boolean> {
-        return false;
+      override cancel(): Promise<boolean> {
+        return Promise.resolve(false);
       }
     }
     const error = validationError(() => new Fussy({ when: new Date() } as never));
