@@ -235,19 +235,20 @@ async function waitOrTakeOver(deps: StepDeps, current: NodeItem, runId: string, 
   // Wait while another invocation holds a live lease (a duplicate must not run the electron
   // again); take over once the lease lapses (the holder crashed).
   for (;;) {
-    const node = await ctx.store.getNode(current.dispatchId, current.nodeId);
+    const node = await ctx.store.getNode(current.dispatchId, current.nodeId, { signal: ctx.signal });
     if (!node || isTerminalNodeStatus(node.status)) return undefined;
     if ((node.leaseUntil ?? 0) < ctx.now().getTime()) {
       const taken = await ctx.store.takeOverNode(node.dispatchId, node.nodeId, runId, ctx.now().getTime() + ctx.config.leaseMs, ctx.now().getTime(), ctx.signal);
       if (taken) return taken;
-      const after = await ctx.store.getNode(node.dispatchId, node.nodeId);
+      const after = await ctx.store.getNode(node.dispatchId, node.nodeId, { signal: ctx.signal });
       if (after?.cancelRequested && after.status === NodeStatus.RUNNING && (after.leaseUntil ?? 0) < ctx.now().getTime()) {
         // The holder died while a cancel was pending: nobody runs it any more.
-        await ctx.store.finishNode(node.dispatchId, node.nodeId, {
-          status: NodeStatus.CANCELLED,
-          endedAt: ctx.now().toISOString(),
-          cancelledBy: CancelMethod.Terminated,
-        });
+        await ctx.store.finishNode(
+          node.dispatchId,
+          node.nodeId,
+          { status: NodeStatus.CANCELLED, endedAt: ctx.now().toISOString(), cancelledBy: CancelMethod.Terminated },
+          ctx.signal,
+        );
         return undefined;
       }
     }
