@@ -10,7 +10,7 @@
  * - `cancel(taskMetadata, jobHandle)` receives that stored handle and stops the work.
  */
 import { spawn } from 'node:child_process';
-import { Executor, electron, lattice, type CustomTask, type TaskMetadata } from '../sdk/index.ts';
+import { CustomExecutor, electron, lattice, type CustomTask, type TaskMetadata } from '../sdk/index.ts';
 
 /** Options of {@link ShellExecutor}. */
 export type ShellExecutorOptions = {
@@ -19,7 +19,7 @@ export type ShellExecutorOptions = {
 };
 
 /** Runs the shell command an electron returns as its own process group. */
-export class ShellExecutor extends Executor<ShellExecutorOptions> {
+export class ShellExecutor extends CustomExecutor<ShellExecutorOptions> {
   static override readonly executorName = 'shell';
 
   constructor(options: ShellExecutorOptions = {}) {
@@ -27,7 +27,7 @@ export class ShellExecutor extends Executor<ShellExecutorOptions> {
   }
 
   /** The work: ask the electron for a command, then run it and wait. */
-  async run(task: CustomTask): Promise<{ exitCode: number | null }> {
+  override async run(task: CustomTask): Promise<{ exitCode: number | null }> {
     await task.checkCancelled(); // before "provisioning" (building the command)
     const command = String(await task.electron(...task.args));
     await task.checkCancelled(); // before "submitting"
@@ -38,13 +38,13 @@ export class ShellExecutor extends Executor<ShellExecutorOptions> {
   }
 
   /** Stops the process group named by the job handle `pid:<pid>`. */
-  override async cancel(_task: TaskMetadata, jobHandle: string): Promise<boolean> {
+  override cancel(_task: TaskMetadata, jobHandle: string): Promise<boolean> {
     const pid = Number(jobHandle.replace(/^pid:/, ''));
-    if (!Number.isInteger(pid) || pid <= 0) return false;
+    if (!Number.isInteger(pid) || pid <= 0) return Promise.resolve(false);
     try {
       process.kill(-pid, 'SIGTERM');
     } catch {
-      return false; // already gone
+      return Promise.resolve(false); // already gone
     }
     const graceMs = (this.options.graceSeconds ?? 1) * 1000;
     setTimeout(() => {
@@ -54,7 +54,7 @@ export class ShellExecutor extends Executor<ShellExecutorOptions> {
         // it stopped within its grace period
       }
     }, graceMs).unref();
-    return true;
+    return Promise.resolve(true);
   }
 }
 

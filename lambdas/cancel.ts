@@ -6,6 +6,7 @@
  * (Lambda's remaining time minus the safety margin); one that reaches it answers 503, and
  * asking again is safe because a cancel is idempotent.
  */
+import { ENV } from '../sdk/contract.ts';
 import { DispatchNotFoundError, ErrorCode, InvocationDeadlineError, ValenceError } from '../sdk/errors.ts';
 import { runInvocation, runtimeContextFromEnv, type InvocationTimer, type RuntimeContext } from '../sdk/runtime/context.ts';
 import { cancelDispatch, InvalidCancelRequestError, parseTaskIds } from '../sdk/runtime/cancel.ts';
@@ -85,7 +86,8 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
   const loadExecutors =
     deps.loadExecutors ??
     (async () => {
-      if (process.env.VALENCE_WORKFLOWS) await importWorkflows(process.env.VALENCE_WORKFLOWS);
+      const workflows = process.env[ENV.workflows];
+      if (workflows) await importWorkflows(workflows);
     });
   const route = async (invocation: RuntimeContext, event: ApiEvent, dispatchId: string): Promise<ApiResponse> => {
     if (event.httpMethod === 'GET') {

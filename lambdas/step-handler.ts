@@ -14,6 +14,7 @@
  * the node keeps its last whole write, and the handler throws `InvocationDeadlineError`, which
  * the compiled Retry retries; the retry takes the node over once its lease lapses.
  */
+import { ENV } from '../sdk/contract.ts';
 import { isMainThread, workerData } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runInvocation, runtimeContextFromEnv, type RuntimeContext } from '../sdk/runtime/context.ts';
@@ -26,7 +27,7 @@ import { serveElectronWorker } from '../sdk/runtime/electron-worker.ts';
 export interface StepHandlerDeps {
   /** The workflows module, when bundled with the handler. */
   readonly workflows?: WorkflowsModule;
-  /** Its path or URL, when imported at run time. @default process.env.VALENCE_WORKFLOWS */
+  /** Its path or URL, when imported at run time. @default process.env[ENV.workflows] */
   readonly workflowsPath?: string;
   /** The runtime context. @default built from the environment on first use */
   readonly ctx?: RuntimeContext;
@@ -46,7 +47,7 @@ export function createStepHandler(deps: StepHandlerDeps = {}): (event: StepEvent
   let stepDeps: Parameters<typeof handleStep>[0] | undefined;
   const init = (): Parameters<typeof handleStep>[0] => {
     const ctx = deps.ctx ?? runtimeContextFromEnv();
-    const workflows = deps.workflowsPath ?? process.env.VALENCE_WORKFLOWS ?? (deps.workflows ? 'bundled' : undefined);
+    const workflows = deps.workflowsPath ?? process.env[ENV.workflows] ?? (deps.workflows ? 'bundled' : undefined);
     if (!workflows) throw new ConfigurationError('VALENCE_WORKFLOWS is not set and no workflows module was bundled');
     const catalog = createGraphCatalog({
       ctx,

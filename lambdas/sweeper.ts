@@ -4,8 +4,9 @@
  * run is bounded by its invocation signal (Lambda's remaining time minus the safety margin);
  * what it did not reach, the next scheduled run does.
  */
+import { ENV } from '../sdk/contract.ts';
 import { runInvocation, runtimeContextFromEnv, type InvocationTimer, type RuntimeContext } from '../sdk/runtime/context.ts';
-import { sweep, type SweepReport } from '../sdk/runtime/completion.ts';
+import { sweep, type SweepReport } from '../sdk/runtime/sweep.ts';
 import { importWorkflows } from '../sdk/runtime/workflows.ts';
 
 /** Creates the handler. */
@@ -15,7 +16,8 @@ export function createSweeperHandler(deps: { ctx?: RuntimeContext } = {}): (even
     runInvocation((ctx ??= deps.ctx ?? runtimeContextFromEnv()), context, (invocation) =>
       sweep(invocation, {
         loadExecutors: async () => {
-          if (process.env.VALENCE_WORKFLOWS) await importWorkflows(process.env.VALENCE_WORKFLOWS);
+          const workflows = process.env[ENV.workflows];
+      if (workflows) await importWorkflows(workflows);
         },
       }),
     );

@@ -37,8 +37,10 @@ export type {
   TaskContext,
 } from './model/index.ts';
 
-// Executors: where nodes run, and the cancel plugin contract.
-export { Executor, LambdaExecutor, BatchExecutor, BraketExecutor, BraketHybridJobExecutor, LocalExecutor } from './model/index.ts';
+// Executors: where nodes run, and the cancel plugin contract. Loading the drivers gives the
+// built-in executors' cancel(taskMetadata, jobHandle) its implementation.
+import './runtime/drivers/index.ts';
+export { Executor, CustomExecutor, LambdaExecutor, BatchExecutor, BraketExecutor, BraketHybridJobExecutor, LocalExecutor } from './model/index.ts';
 export type {
   BatchExecutorOptions,
   BraketExecutorOptions,
@@ -99,4 +101,4 @@ export type { CancelReport, CancelledNode } from './runtime/cancel.ts';
 export { CancelMethod } from './status.ts';
 export { DispatchNotFoundError, InvocationDeadlineError } from './errors.ts';
 export type { CancelRequestItem } from './runtime/store.ts';
-export type { CustomTask } from './runtime/executors.ts';
+export type { CustomTask } from './model/index.ts';

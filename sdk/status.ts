@@ -85,6 +85,11 @@ export const CancelMethod = {
   BetweenSteps: 'between-steps',
   /** A sublattice node whose child dispatch was cancelled. */
   ChildDispatch: 'child-dispatch',
+  /**
+   * A node of a child dispatch that did not exist yet when its path (`"5/2"`) was cancelled:
+   * recorded on the parent dispatch and applied when the child was created, before it started.
+   */
+  PendingChild: 'pending-child',
 } as const;
 /** One of {@link CancelMethod}. */
 export type CancelMethod = (typeof CancelMethod)[keyof typeof CancelMethod];

@@ -2,6 +2,7 @@
  * The lattices a workflows module exports: each deployed lattice is one state machine.
  */
 import { Lattice } from '../../sdk/index.ts';
+import { DriverKind, driverKindOf } from '../../sdk/runtime/drivers/kinds.ts';
 
 /** One exported lattice, with the export that named it first (for error messages). */
 export interface ExportedLattice {
@@ -35,7 +36,7 @@ export function batchTargetsOf(lattices: readonly ExportedLattice[]): { readonly
   const jobDefinitions = new Set<string>();
   for (const { lattice } of lattices) {
     for (const node of lattice.template().nodes) {
-      if (node.executor.kind !== 'batch') continue;
+      if (driverKindOf(node) !== DriverKind.Batch) continue;
       const { jobQueue, jobDefinition } = node.executor.options as { jobQueue?: unknown; jobDefinition?: unknown };
       if (typeof jobQueue === 'string' && jobQueue !== '') jobQueues.add(jobQueue);
       if (typeof jobDefinition === 'string' && jobDefinition !== '') jobDefinitions.add(jobDefinition);

@@ -53,6 +53,7 @@ export const CANCEL_METHOD_TEXT: Readonly<Record<CancelMethod, string>> = {
   'executor.cancel': "the custom executor's cancel() stopped it",
   'between-steps': 'the executor saw the cancel between two of its steps and stopped there',
   'child-dispatch': 'its child dispatch was cancelled',
+  'pending-child': 'cancelled before its child dispatch existed: it was created cancelled and never ran',
 };
 
 /** Seconds with one decimal (or two under ten seconds). */

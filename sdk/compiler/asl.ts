@@ -13,6 +13,7 @@ import type { GraphNode, TransportGraphJSON } from '../model/graph.ts';
 import { schedule } from './schedule.ts';
 import type { Block } from './schedule.ts';
 import { LIMITS } from '../contract.ts';
+import { usesCallback } from '../runtime/drivers/kinds.ts';
 
 /** A JSON value in a definition. */
 export type AslValue = string | number | boolean | null | AslValue[] | { [key: string]: AslValue };
@@ -317,7 +318,7 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
       ]);
       history += HISTORY_EVENTS.callbackTask;
     }
-    const callback = node.kind === 'sublattice' || node.executor.kind !== 'lambda';
+    const callback = usesCallback(node);
     const budget =
       node.timeoutSeconds === undefined ? undefined : (node.retries + 1) * (node.timeoutSeconds + node.graceSeconds) + marginSeconds;
     states.push([

@@ -4,7 +4,8 @@
  * An executor here is configuration plus the cancel plugin contract. Its options travel in the
  * transport graph as JSON (`executor.toJSON()`), and the runtime rebuilds the instance from
  * that JSON with {@link Executor.fromJSON}, so every executor class is registered under a
- * stable name. Running nodes is added by the runtime; the classes stay open for that.
+ * stable name. How a built-in kind runs and stops is its driver in `sdk/runtime/drivers/`;
+ * a user's executor extends {@link CustomExecutor} and is its own driver.
  *
  * @module
  */
@@ -63,15 +64,7 @@ const registry = new Map<string, ExecutorClass>();
  * {@link Executor.register}), which is what lets the runtime — loading the same workflows
  * module — rebuild it from graph metadata.
  *
- * @example
- * ```ts
- * class SlurmExecutor extends Executor<{ partition: string }> {
- *   static readonly executorName = 'slurm';
- *   async cancel(task: TaskMetadata, jobHandle: string): Promise<boolean> {
- *     return scancel(jobHandle);
- *   }
- * }
- * ```
+ * Write your own executor by extending {@link CustomExecutor}, which adds `run(task)`.
  */
 export abstract class Executor<O extends ExecutorOptions = ExecutorOptions> {
   /** Registry name of this class; subclasses must override it with their own. */
@@ -89,14 +82,6 @@ export abstract class Executor<O extends ExecutorOptions = ExecutorOptions> {
   /** The executor family; user subclasses are `'custom'`. */
   get kind(): ExecutorKind {
     return 'custom';
-  }
-
-  /**
-   * Whether the node's Task state waits for a callback: true for work that outlives one
-   * Lambda invocation (every kind except `'lambda'`).
-   */
-  get usesCallback(): boolean {
-    return this.kind !== 'lambda';
   }
 
   /**
@@ -211,16 +196,75 @@ function requireInteger(executor: string, option: string, value: unknown, min: n
   return value;
 }
 
-/** Code of the error a built-in executor's `cancel` raises until the runtime provides it. */
+/** Code of the error a built-in executor's `cancel` raises when no runtime driver was provided (see {@link provideDriverCancel}). */
 export const EXECUTOR_RUNTIME_MISSING = 'EXECUTOR_RUNTIME_MISSING';
 
-function builtInCancelMissing(kind: string): Promise<boolean> {
-  return Promise.reject(
-    new ValenceError(
-      EXECUTOR_RUNTIME_MISSING,
-      `cancelling ${kind} work is implemented by the valence runtime (sdk/runtime), which is not loaded`,
-    ),
-  );
+/**
+ * Stops the work behind a job handle with the driver of the executor's kind. The runtime
+ * provides it (`sdk/runtime/drivers`), since model code must not import the runtime.
+ */
+export type DriverCancel = (executor: ExecutorJSON, taskMetadata: TaskMetadata, jobHandle: string) => Promise<boolean>;
+
+let driverCancel: DriverCancel | undefined;
+
+/**
+ * Installs how built-in executors stop work; called once by `sdk/runtime/drivers` when it loads
+ * (the public entry `sdk/index.ts` loads it). Not for users.
+ */
+export function provideDriverCancel(cancel: DriverCancel): void {
+  driverCancel = cancel;
+}
+
+function cancelWithDriver(executor: Executor, taskMetadata: TaskMetadata, jobHandle: string): Promise<boolean> {
+  if (driverCancel === undefined) {
+    return Promise.reject(
+      new ValenceError(EXECUTOR_RUNTIME_MISSING, 'cancelling built-in executors needs the valence runtime: import valence (sdk/index.ts) or sdk/runtime/drivers first'),
+    );
+  }
+  return driverCancel(executor.toJSON(), taskMetadata, jobHandle);
+}
+
+/** What a custom executor's `run(task)` receives. */
+export interface CustomTask {
+  readonly dispatchId: string;
+  readonly nodeId: number;
+  /** The electron's function. */
+  readonly electron: (...args: unknown[]) => unknown;
+  readonly args: readonly unknown[];
+  /** Aborts when the node's cancel is requested. */
+  readonly signal: AbortSignal;
+  /** Throws TaskCancelledError when the node's cancel flag is set: call it before each step. */
+  checkCancelled(): Promise<void>;
+  /** Stores the handle `cancel(taskMetadata, jobHandle)` will receive; throws if already cancelled. */
+  recordJobHandle(jobHandle: string): Promise<void>;
+}
+
+/**
+ * Base class of a user's executor: `run(task)` does the work inside the step handler and
+ * `cancel(taskMetadata, jobHandle)` stops it. `run` must call `task.checkCancelled()` before
+ * each of its steps and record its job handle with `task.recordJobHandle()` before it waits;
+ * `cancel` receives that handle and must be safe to call twice. The node's Task state waits
+ * for a callback, like Batch nodes.
+ *
+ * @example
+ * ```ts
+ * class SlurmExecutor extends CustomExecutor<{ partition: string }> {
+ *   static override readonly executorName = 'slurm';
+ *   async run(task: CustomTask): Promise<unknown> {
+ *     await task.checkCancelled();
+ *     const jobId = await sbatch(this.options.partition, String(await task.electron(...task.args)));
+ *     await task.recordJobHandle(jobId);
+ *     return waitForSlurmJob(jobId, task.signal);
+ *   }
+ *   async cancel(_task: TaskMetadata, jobHandle: string): Promise<boolean> {
+ *     return scancel(jobHandle);
+ *   }
+ * }
+ * ```
+ */
+export abstract class CustomExecutor<O extends ExecutorOptions = ExecutorOptions> extends Executor<O> {
+  /** Runs the node's work; its value is the node's output. */
+  abstract run(task: CustomTask): Promise<unknown>;
 }
 
 /** Options of {@link LambdaExecutor}: none today. */
@@ -242,8 +286,9 @@ export class LambdaExecutor extends Executor<LambdaExecutorOptions> {
     return 'lambda';
   }
 
-  override cancel(_taskMetadata: TaskMetadata, _jobHandle: string): Promise<boolean> {
-    return builtInCancelMissing('lambda');
+  /** Stops the work behind `jobHandle` with this kind's runtime driver. */
+  override cancel(taskMetadata: TaskMetadata, jobHandle: string): Promise<boolean> {
+    return cancelWithDriver(this, taskMetadata, jobHandle);
   }
 }
 
@@ -302,8 +347,9 @@ export class BatchExecutor extends Executor<BatchExecutorOptions> {
     return 'batch';
   }
 
-  override cancel(_taskMetadata: TaskMetadata, _jobHandle: string): Promise<boolean> {
-    return builtInCancelMissing('batch');
+  /** Stops the work behind `jobHandle` with this kind's runtime driver. */
+  override cancel(taskMetadata: TaskMetadata, jobHandle: string): Promise<boolean> {
+    return cancelWithDriver(this, taskMetadata, jobHandle);
   }
 }
 
@@ -345,8 +391,9 @@ export class BraketExecutor extends Executor<BraketExecutorOptions> {
     return 'braket';
   }
 
-  override cancel(_taskMetadata: TaskMetadata, _jobHandle: string): Promise<boolean> {
-    return builtInCancelMissing('braket');
+  /** Stops the work behind `jobHandle` with this kind's runtime driver. */
+  override cancel(taskMetadata: TaskMetadata, jobHandle: string): Promise<boolean> {
+    return cancelWithDriver(this, taskMetadata, jobHandle);
   }
 }
 
@@ -391,8 +438,9 @@ export class BraketHybridJobExecutor extends Executor<BraketHybridJobExecutorOpt
     return 'braket';
   }
 
-  override cancel(_taskMetadata: TaskMetadata, _jobHandle: string): Promise<boolean> {
-    return builtInCancelMissing('braket hybrid job');
+  /** Stops the work behind `jobHandle` with this kind's runtime driver. */
+  override cancel(taskMetadata: TaskMetadata, jobHandle: string): Promise<boolean> {
+    return cancelWithDriver(this, taskMetadata, jobHandle);
   }
 }
 
@@ -424,8 +472,9 @@ export class LocalExecutor extends Executor<LocalExecutorOptions> {
     return 'local';
   }
 
-  override cancel(_taskMetadata: TaskMetadata, _jobHandle: string): Promise<boolean> {
-    return builtInCancelMissing('local');
+  /** Stops the work behind `jobHandle` with this kind's runtime driver. */
+  override cancel(taskMetadata: TaskMetadata, jobHandle: string): Promise<boolean> {
+    return cancelWithDriver(this, taskMetadata, jobHandle);
   }
 }
 

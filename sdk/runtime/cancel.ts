@@ -9,25 +9,28 @@
  *   aborts the electron's signal, and terminates it after `graceSeconds`;
  * - a Batch job → `CancelJob` while queued, `TerminateJob` once started;
  * - a Braket quantum task → `CancelQuantumTask`; a hybrid job → Braket's `CancelJob`;
- * - a sublattice → its child dispatch is cancelled, recursively;
+ * - a sublattice → its child dispatch is cancelled, recursively; a path into a sublattice
+ *   whose child dispatch does not exist yet is recorded and applied when it is created
+ *   (`pending-child`, see drivers/child-dispatch.ts);
  * - a custom executor's job → `executor.cancel(taskMetadata, jobHandle)`.
+ * What each kind does is its driver's (`drivers/`); this module only orders the steps.
  * A whole-dispatch cancel also stops the execution, so no further state starts.
  *
  * The report says what really happened per node, after waiting (bounded) for the work to
  * stop; a node whose stop did not take is left to the sweeper, which tries again.
  */
 import { randomUUID } from 'node:crypto';
-import { CancelJobCommand, DescribeJobsCommand, TerminateJobCommand } from '@aws-sdk/client-batch';
-import { CancelJobCommand as CancelHybridJobCommand, CancelQuantumTaskCommand } from '@aws-sdk/client-braket';
 import { StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { DispatchStatus, NodeStatus, isTerminalDispatchStatus, isTerminalNodeStatus } from '../status.ts';
-import { Executor } from '../model/executors.ts';
 import type { RuntimeContext } from './context.ts';
 import { releaseDependents } from './settle.ts';
 import { endNodeForJob, pollJob } from './completion.ts';
 import { CancelMethod } from '../status.ts';
 import { DispatchNotFoundError, ErrorCode, ValenceError } from '../errors.ts';
 import type { DispatchItem, NodeItem } from './store.ts';
+import { descendantsOf } from './dispatch-records.ts';
+import { driverForJob } from './drivers/index.ts';
+import type { ExecutorDriver, StopRequest } from './drivers/driver.ts';
 
 /** What a caller asks for. */
 export interface CancelRequest {
@@ -48,7 +51,11 @@ export interface CancelledNode {
   readonly name: string;
   /** Status when the request arrived. */
   readonly previousStatus: typeof NodeStatus.NEW_OBJECT | typeof NodeStatus.RUNNING;
-  /** Status when the answer was written: `CANCELLED`, or `RUNNING` while its stop is still under way. */
+  /**
+   * Status when the answer was written: `CANCELLED`, or `RUNNING` while its stop is still under
+   * way. For `pending-child` (a node of a child dispatch not created yet) `CANCELLED` is what
+   * the node will be created as.
+   */
   readonly status: NodeStatus;
   /** What valence did to stop it. */
   readonly method: CancelMethod | 'pending';
@@ -96,220 +103,263 @@ export function parseTaskIds(taskIds: unknown): (number | string)[] | undefined 
   });
 }
 
+/** One cancel request while it runs: what it asked, what it found, what it answers. */
+interface CancelRun {
+  readonly ctx: RuntimeContext;
+  readonly dispatchId: string;
+  readonly request: CancelRequest;
+  readonly deps: Omit<CancelDeps, 'ctx'>;
+  /** The ids asked for; undefined for the whole dispatch. */
+  readonly taskIds: readonly (number | string)[] | undefined;
+  readonly reason: string;
+  readonly requestedAt: string;
+  readonly dispatch: DispatchItem;
+  /** The nodes as they stood when the request arrived. */
+  readonly byId: ReadonlyMap<number, NodeItem>;
+  readonly report: Mutable<CancelReport>;
+}
+
+/** Nodes whose stop is under way, with the report entries that the wait updates. */
+type Stopping = { readonly node: NodeItem; readonly entry: Mutable<CancelledNode> }[];
+
 /** Cancels a dispatch or some of its nodes. Throws DispatchNotFoundError for an unknown id. */
 export async function cancelDispatch(ctx: RuntimeContext, dispatchId: string, request: CancelRequest, deps: Omit<CancelDeps, 'ctx'> = {}): Promise<CancelReport> {
+  const run = await openRequest(ctx, dispatchId, request, deps);
+  const { targets, childRequests } = resolveTargets(run);
+  if (!run.taskIds) await stopDispatchExecution(run);
+  const running = await flagTargets(run, targets);
+  const stopping = await stopRunning(run, running);
+  for (const [parentId, ids] of childRequests) await cancelInChild(run, parentId, ids);
+  await awaitStops(run, stopping);
+  sortReport(run.report);
+  if (!run.taskIds) await endCancelledDispatch(run);
+  return run.report;
+}
+
+/** Reads the dispatch and its nodes, and records the request (before anything is flagged: the audit trail, and what a child dispatch created later reads). */
+async function openRequest(ctx: RuntimeContext, dispatchId: string, request: CancelRequest, deps: Omit<CancelDeps, 'ctx'>): Promise<CancelRun> {
   const taskIds = request.taskIds && request.taskIds.length > 0 ? request.taskIds : undefined;
   const requestedAt = ctx.now().toISOString();
   const requestId = randomUUID();
   const reason = request.reason ?? `cancelled by ${request.requestedBy}`;
-  const dispatch = await ctx.store.requireDispatch(dispatchId);
-  const nodes = await ctx.store.listNodes(dispatchId);
-  const byId = new Map(nodes.map((n) => [n.nodeId, n]));
-  const report: Mutable<CancelReport> = {
+  const dispatch = await ctx.store.requireDispatch(dispatchId, ctx.signal);
+  const nodes = await ctx.store.listNodes(dispatchId, ctx.signal);
+  await ctx.store.recordCancelRequest(dispatchId, { requestId, requestedAt, requestedBy: request.requestedBy, reason, targets: taskIds ?? [] }, ctx.signal);
+  return {
+    ctx,
     dispatchId,
-    requestId,
+    request,
+    deps,
+    taskIds,
+    reason,
     requestedAt,
-    cancelled: [],
-    alreadyTerminal: [],
-    notFound: [],
-    executionStopped: false,
+    dispatch,
+    byId: new Map(nodes.map((n) => [n.nodeId, n])),
+    report: { dispatchId, requestId, requestedAt, cancelled: [], alreadyTerminal: [], notFound: [], executionStopped: false },
   };
-  await ctx.store.recordCancelRequest(dispatchId, { requestId, requestedAt, requestedBy: request.requestedBy, reason, targets: taskIds ?? [] });
+}
 
-  // Resolve targets: the named nodes and every descendant; paths go to child dispatches.
+/** The named nodes and every descendant; paths (`"5/2"`) grouped by the sublattice node they go through. */
+function resolveTargets(run: CancelRun): { targets: Set<number>; childRequests: Map<number, (number | string)[]> } {
+  const { byId, report } = run;
   const targets = new Set<number>();
   const childRequests = new Map<number, (number | string)[]>();
-  if (!taskIds) {
-    for (const node of nodes) targets.add(node.nodeId);
-  } else {
-    for (const id of taskIds) {
-      if (typeof id === 'string') {
-        const [head, ...rest] = id.split('/');
-        const parent = byId.get(Number(head));
-        if (!parent || parent.kind !== 'sublattice') {
-          report.notFound.push(id);
-          continue;
-        }
-        const list = childRequests.get(parent.nodeId) ?? [];
-        list.push(rest.length === 1 ? Number(rest[0]) : rest.join('/'));
-        childRequests.set(parent.nodeId, list);
-        continue;
-      }
-      if (!byId.has(id)) {
+  if (!run.taskIds) {
+    for (const id of byId.keys()) targets.add(id);
+    return { targets, childRequests };
+  }
+  for (const id of run.taskIds) {
+    if (typeof id === 'string') {
+      const [head, ...rest] = id.split('/');
+      const parent = byId.get(Number(head));
+      if (!parent || parent.kind !== 'sublattice') {
         report.notFound.push(id);
         continue;
       }
-      for (const descendant of descendantsOf(id, byId)) targets.add(descendant);
+      const list = childRequests.get(parent.nodeId) ?? [];
+      list.push(rest.length === 1 ? Number(rest[0]) : rest.join('/'));
+      childRequests.set(parent.nodeId, list);
+    } else if (byId.has(id)) {
+      for (const descendant of descendantsOf(id, (n) => byId.get(n)?.children ?? [])) targets.add(descendant);
+    } else {
+      report.notFound.push(id);
     }
   }
+  return { targets, childRequests };
+}
 
-  if (!taskIds) {
-    await ctx.store.requestDispatchCancel(dispatchId);
-    if (dispatch.status === DispatchStatus.RUNNING && dispatch.executionArn) {
-      report.executionStopped = await stopExecution(ctx, dispatch.executionArn, reason);
-    }
+/** A whole-dispatch cancel: flag the dispatch and stop its execution, so no further state starts. */
+async function stopDispatchExecution(run: CancelRun): Promise<void> {
+  const { ctx, dispatch } = run;
+  await ctx.store.requestDispatchCancel(run.dispatchId, ctx.signal);
+  if (dispatch.status === DispatchStatus.RUNNING && dispatch.executionArn) {
+    run.report.executionStopped = await stopExecution(ctx, dispatch.executionArn, run.reason);
   }
+}
 
-  const stopping: { node: NodeItem; entry: Mutable<CancelledNode> }[] = [];
+/**
+ * Sets each target's cancel flag. A node that had not started ends `CANCELLED` here; one that
+ * was already terminal is reported so. Returns the RUNNING nodes, whose work must be stopped.
+ */
+async function flagTargets(run: CancelRun, targets: ReadonlySet<number>): Promise<NodeItem[]> {
+  const { ctx, dispatchId } = run;
   const running: NodeItem[] = [];
   for (const id of [...targets].sort((a, b) => a - b)) {
-    const flagged = await ctx.store.requestNodeCancel(dispatchId, id, reason, requestedAt);
-    if (!flagged) {
-      const before = byId.get(id);
-      const now = (await ctx.store.getNode(dispatchId, id)) ?? before;
-      if (!now) continue;
-      if (before && !isTerminalNodeStatus(before.status) && now.status === NodeStatus.CANCELLED) {
-        // It ended while this request ran, as a consequence of it (an ancestor it cancelled).
-        report.cancelled.push({ id, name: now.name, previousStatus: NodeStatus.NEW_OBJECT, status: now.status, method: now.cancelledBy ?? CancelMethod.UpstreamCancelled });
-      } else {
-        report.alreadyTerminal.push({ id, status: now.status });
-      }
-      continue;
-    }
-    if (flagged.status === NodeStatus.NEW_OBJECT) {
-      const ended = await ctx.store.finishNode(dispatchId, id, {
-        status: NodeStatus.CANCELLED,
-        endedAt: ctx.now().toISOString(),
-        cancelledBy: CancelMethod.NotStarted,
-        cancelReason: reason,
-      });
-      const final = ended ?? (await ctx.store.getNode(dispatchId, id));
-      report.cancelled.push({ id, name: flagged.name, previousStatus: NodeStatus.NEW_OBJECT, status: final?.status ?? NodeStatus.CANCELLED, method: final?.cancelledBy ?? CancelMethod.NotStarted });
-      if (ended) await releaseDependents(ctx, ended);
-      continue;
-    }
-    running.push(flagged);
+    const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal);
+    if (!flagged) await reportUnflagged(run, id);
+    else if (flagged.status === NodeStatus.NEW_OBJECT) await endNotStarted(run, flagged);
+    else running.push(flagged);
   }
+  return running;
+}
 
-  // Packed tasks: when every child of a Batch array job is cancelled, terminate the parent job
-  // once; otherwise each node's own child index is terminated and its siblings run on.
-  const wholeArrays = await wholeArrayJobs(ctx, running);
-  for (const flagged of running) {
-    const id = flagged.nodeId;
-    const entry: Mutable<CancelledNode> = { id, name: flagged.name, previousStatus: NodeStatus.RUNNING, status: NodeStatus.RUNNING, method: 'pending' };
-    try {
-      const parentJob = flagged.jobHandle ? arrayParentOf(flagged.jobHandle) : undefined;
-      if (parentJob && wholeArrays.has(parentJob)) {
-        await ctx.store.setCancelAction(dispatchId, id, CancelMethod.TerminateJob);
-        if (wholeArrays.get(parentJob) === 'pending') {
-          wholeArrays.set(parentJob, 'terminated');
-          await ctx.aws.batch.send(new TerminateJobCommand({ jobId: parentJob, reason }));
-        }
-        entry.method = CancelMethod.TerminateJob;
-      } else {
-        entry.method = await stopRunningWork(ctx, flagged, reason, deps, request.requestedBy);
-      }
-      if (entry.method !== 'pending') await endIfJobEnded(ctx, dispatchId, id);
-    } catch (error) {
-      entry.error = `${(error as Error).name}: ${(error as Error).message}`;
-    }
-    report.cancelled.push(entry);
-    stopping.push({ node: flagged, entry });
+/** A target whose flag could not be set: it ended, either before the request or because of it. */
+async function reportUnflagged(run: CancelRun, id: number): Promise<void> {
+  const before = run.byId.get(id);
+  const now = (await run.ctx.store.getNode(run.dispatchId, id, { signal: run.ctx.signal })) ?? before;
+  if (!now) return;
+  if (before && !isTerminalNodeStatus(before.status) && now.status === NodeStatus.CANCELLED) {
+    // It ended while this request ran, as a consequence of it (an ancestor it cancelled).
+    run.report.cancelled.push({ id, name: now.name, previousStatus: NodeStatus.NEW_OBJECT, status: now.status, method: now.cancelledBy ?? CancelMethod.UpstreamCancelled });
+  } else {
+    run.report.alreadyTerminal.push({ id, status: now.status });
   }
+}
 
-  for (const [parentId, ids] of childRequests) {
-    const parent = (await ctx.store.getNode(dispatchId, parentId)) ?? byId.get(parentId)!;
-    if (!parent.childDispatchId) {
-      for (const id of ids) report.notFound.push(`${parentId}/${id}`);
-      continue;
-    }
-    const child = await cancelDispatch(ctx, parent.childDispatchId, { ...request, taskIds: ids }, deps);
-    const prefix = (id: number | string): string => `${parentId}/${id}`;
-    report.cancelled.push(...child.cancelled.map((c) => ({ ...c, id: prefix(c.id) })));
-    report.alreadyTerminal.push(...child.alreadyTerminal.map((c) => ({ ...c, id: prefix(c.id) })));
-    report.notFound.push(...child.notFound.map(prefix));
-  }
+/** Ends a flagged node that never started: nothing was serialized, uploaded or submitted. */
+async function endNotStarted(run: CancelRun, flagged: NodeItem): Promise<void> {
+  const { ctx, dispatchId } = run;
+  const id = flagged.nodeId;
+  const ended = await ctx.store.finishNode(
+    dispatchId,
+    id,
+    { status: NodeStatus.CANCELLED, endedAt: ctx.now().toISOString(), cancelledBy: CancelMethod.NotStarted, cancelReason: run.reason },
+    ctx.signal,
+  );
+  const final = ended ?? (await ctx.store.getNode(dispatchId, id, { signal: ctx.signal }));
+  run.report.cancelled.push({ id, name: flagged.name, previousStatus: NodeStatus.NEW_OBJECT, status: final?.status ?? NodeStatus.CANCELLED, method: final?.cancelledBy ?? CancelMethod.NotStarted });
+  if (ended) await releaseDependents(ctx, ended);
+}
 
-  // Wait (bounded) for running work to stop, so the answer is what happened, not what was asked.
-  if (stopping.length > 0) {
-    const graceMax = Math.max(...stopping.map((s) => s.node.graceSeconds ?? 10));
-    const waitMs = request.waitMs ?? Math.min(20_000, graceMax * 1000 + 3_000);
-    const deadline = Date.now() + waitMs;
-    let pending = stopping;
-    while (pending.length > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      const now = await ctx.store.getNodes(dispatchId, pending.map((p) => p.node.nodeId));
-      const still: typeof pending = [];
-      for (const p of pending) {
-        const item = now.find((n) => n.nodeId === p.node.nodeId);
-        if (item && isTerminalNodeStatus(item.status)) {
-          p.entry.status = item.status;
-          if (item.cancelledBy) p.entry.method = item.cancelledBy;
-        } else {
-          still.push(p);
-        }
-      }
-      pending = still;
+/**
+ * Asks each RUNNING node's driver to stop its work (all nodes of one driver at once, so Batch
+ * can terminate a whole array job once), then ends at once the nodes whose job is already over.
+ */
+async function stopRunning(run: CancelRun, running: readonly NodeItem[]): Promise<Stopping> {
+  const { ctx } = run;
+  const stopRequest: StopRequest = {
+    reason: run.reason,
+    requestedBy: run.request.requestedBy,
+    cancelChild: (childId, request) => cancelDispatch(ctx, childId, request, run.deps),
+    ...(run.deps.loadExecutors ? { loadExecutors: run.deps.loadExecutors } : {}),
+  };
+  const stopping: Stopping = [];
+  for (const [driver, nodes] of byDriver(running)) {
+    const results = driver ? await driver.stop(ctx, nodes, stopRequest) : nodes.map((n) => ({ nodeId: n.nodeId, method: 'pending' as const }));
+    for (const node of nodes) {
+      const result = results.find((r) => r.nodeId === node.nodeId);
+      const entry: Mutable<CancelledNode> = { id: node.nodeId, name: node.name, previousStatus: NodeStatus.RUNNING, status: NodeStatus.RUNNING, method: result?.method ?? 'pending' };
+      if (result && 'error' in result) entry.error = result.error;
+      else if (entry.method !== 'pending') await endIfJobEnded(ctx, node, entry);
+      run.report.cancelled.push(entry);
+      stopping.push({ node, entry });
     }
   }
+  return stopping;
+}
 
-  // Node order, with paths into sublattices after the node that holds them.
-  const order = (id: number | string): number[] => String(id).split('/').map(Number);
-  report.cancelled.sort((a, b) => {
-    const [x, y] = [order(a.id), order(b.id)];
-    for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? -1) !== (y[i] ?? -1)) return (x[i] ?? -1) - (y[i] ?? -1);
-    return 0;
-  });
-  if (!taskIds && !isTerminalDispatchStatus(dispatch.status)) {
-    const ended = await ctx.store.finishDispatch(dispatchId, { status: DispatchStatus.CANCELLED, endedAt: ctx.now().toISOString() });
-    if (ended?.parent) await endParentOfCancelledChild(ctx, ended);
+/** RUNNING nodes grouped by the driver of their job (undefined: no job handle yet; their owner stops them). */
+function byDriver(nodes: readonly NodeItem[]): Map<ExecutorDriver | undefined, NodeItem[]> {
+  const groups = new Map<ExecutorDriver | undefined, NodeItem[]>();
+  for (const node of nodes) {
+    const driver = driverForJob(node);
+    groups.set(driver, [...(groups.get(driver) ?? []), node]);
   }
-  return report;
+  return groups;
 }
 
 /**
  * Ends a node here when its job is already known to be over (a queued Batch job cancels at
  * once, a quantum task too), instead of waiting for the state-change event to arrive.
  */
-async function endIfJobEnded(ctx: RuntimeContext, dispatchId: string, nodeId: number): Promise<void> {
-  const node = await ctx.store.getNode(dispatchId, nodeId);
-  if (!node?.jobHandle || isTerminalNodeStatus(node.status)) return;
-  const end = await pollJob(ctx, node);
-  if (end) await endNodeForJob(ctx, node, end);
+async function endIfJobEnded(ctx: RuntimeContext, flagged: NodeItem, entry: Mutable<CancelledNode>): Promise<void> {
+  try {
+    const node = await ctx.store.getNode(flagged.dispatchId, flagged.nodeId, { signal: ctx.signal });
+    if (!node?.jobHandle || isTerminalNodeStatus(node.status)) return;
+    const end = await pollJob(ctx, node);
+    if (end) await endNodeForJob(ctx, node, end);
+  } catch (error) {
+    entry.error = `${(error as Error).name}: ${(error as Error).message}`;
+  }
 }
 
-/** The parent job id of an array child's handle (`…:job/<id>:<index>`), or undefined. */
-function arrayParentOf(jobHandle: string): string | undefined {
-  const jobId = jobHandle.slice(jobHandle.lastIndexOf('/') + 1);
-  const match = /^(.+):(\d+)$/.exec(jobId);
-  return match?.[1];
+/**
+ * Cancels paths into one sublattice node. With a child dispatch, the request goes to it; while
+ * the node has none yet (it has not started, or is building its graph), the request recorded
+ * by {@link openRequest} is applied by the child-dispatch driver when it creates the child.
+ */
+async function cancelInChild(run: CancelRun, parentId: number, ids: readonly (number | string)[]): Promise<void> {
+  const { ctx, report } = run;
+  const prefix = (id: number | string): string => `${parentId}/${id}`;
+  // Read after the request was recorded: if the child id is not here, its creator reads the request.
+  const parent = (await ctx.store.getNode(run.dispatchId, parentId, { signal: ctx.signal })) ?? run.byId.get(parentId)!;
+  if (!parent.childDispatchId) {
+    for (const id of ids) {
+      if (isTerminalNodeStatus(parent.status)) report.notFound.push(prefix(id));
+      else report.cancelled.push({ id: prefix(id), name: `${parent.electron}/${id}`, previousStatus: NodeStatus.NEW_OBJECT, status: NodeStatus.CANCELLED, method: CancelMethod.PendingChild });
+    }
+    return;
+  }
+  const child = await cancelDispatch(ctx, parent.childDispatchId, { ...run.request, taskIds: ids }, run.deps);
+  report.cancelled.push(...child.cancelled.map((c) => ({ ...c, id: prefix(c.id) })));
+  report.alreadyTerminal.push(...child.alreadyTerminal.map((c) => ({ ...c, id: prefix(c.id) })));
+  report.notFound.push(...child.notFound.map(prefix));
 }
 
-/** Array jobs every child of which is among `nodes` (so the parent itself can be terminated). */
-async function wholeArrayJobs(ctx: RuntimeContext, nodes: readonly NodeItem[]): Promise<Map<string, 'pending' | 'terminated'>> {
-  const byParent = new Map<string, number>();
-  for (const node of nodes) {
-    const parent = node.jobKind === 'batch' && node.jobHandle ? arrayParentOf(node.jobHandle) : undefined;
-    if (parent) byParent.set(parent, (byParent.get(parent) ?? 0) + 1);
+/** Waits (bounded) for running work to stop, so the answer is what happened, not what was asked. */
+async function awaitStops(run: CancelRun, stopping: Stopping): Promise<void> {
+  if (stopping.length === 0) return;
+  const { ctx, dispatchId } = run;
+  const graceMax = Math.max(...stopping.map((s) => s.node.graceSeconds ?? 10));
+  const waitMs = run.request.waitMs ?? Math.min(20_000, graceMax * 1000 + 3_000);
+  const deadline = ctx.now().getTime() + waitMs;
+  let pending = stopping;
+  while (pending.length > 0 && ctx.now().getTime() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = await ctx.store.getNodes(dispatchId, pending.map((p) => p.node.nodeId), ctx.signal);
+    pending = pending.filter((p) => {
+      const item = now.find((n) => n.nodeId === p.node.nodeId);
+      if (!item || !isTerminalNodeStatus(item.status)) return true;
+      p.entry.status = item.status;
+      if (item.cancelledBy) p.entry.method = item.cancelledBy;
+      return false;
+    });
   }
-  const whole = new Map<string, 'pending' | 'terminated'>();
-  for (const [parent, count] of byParent) {
-    const job = (await ctx.aws.batch.send(new DescribeJobsCommand({ jobs: [parent] }))).jobs?.[0];
-    if (job?.arrayProperties?.size === count) whole.set(parent, 'pending');
-  }
-  return whole;
+}
+
+/** Node order, with paths into sublattices after the node that holds them. */
+function sortReport(report: Mutable<CancelReport>): void {
+  const order = (id: number | string): number[] => String(id).split('/').map(Number);
+  report.cancelled.sort((a, b) => {
+    const [x, y] = [order(a.id), order(b.id)];
+    for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? -1) !== (y[i] ?? -1)) return (x[i] ?? -1) - (y[i] ?? -1);
+    return 0;
+  });
+}
+
+/** A whole-dispatch cancel ends the dispatch `CANCELLED` (and a child's sublattice node with it). */
+async function endCancelledDispatch(run: CancelRun): Promise<void> {
+  const { ctx } = run;
+  if (isTerminalDispatchStatus(run.dispatch.status)) return;
+  const ended = await ctx.store.finishDispatch(run.dispatchId, { status: DispatchStatus.CANCELLED, endedAt: ctx.now().toISOString() }, ctx.signal);
+  if (ended?.parent) await endParentOfCancelledChild(ctx, ended);
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-function descendantsOf(id: number, byId: ReadonlyMap<number, NodeItem>): number[] {
-  const seen = new Set<number>([id]);
-  const queue = [id];
-  while (queue.length > 0) {
-    const current = queue.shift()!;
-    for (const child of byId.get(current)?.children ?? []) {
-      if (!seen.has(child)) {
-        seen.add(child);
-        queue.push(child);
-      }
-    }
-  }
-  return [...seen];
-}
-
 async function stopExecution(ctx: RuntimeContext, executionArn: string, reason: string): Promise<boolean> {
   try {
-    await ctx.aws.sfn.send(new StopExecutionCommand({ executionArn, error: 'valence.Cancelled', cause: reason.slice(0, 32_000) }));
+    await ctx.aws.sfn.send(new StopExecutionCommand({ executionArn, error: 'valence.Cancelled', cause: reason.slice(0, 32_000) }), { abortSignal: ctx.signal });
     return true;
   } catch (error) {
     if ((error as { name?: string }).name === 'ExecutionDoesNotExist') return false;
@@ -317,79 +367,14 @@ async function stopExecution(ctx: RuntimeContext, executionArn: string, reason: 
   }
 }
 
-/**
- * Stops the work of a RUNNING node whose flag is set; returns the method used, or `pending`
- * when the node's own watchdog or between-steps check will stop it.
- */
-export async function stopRunningWork(
-  ctx: RuntimeContext,
-  node: NodeItem,
-  reason: string,
-  deps: Omit<CancelDeps, 'ctx'>,
-  requestedBy: string,
-): Promise<CancelMethod | 'pending'> {
-  if (!node.jobHandle) return 'pending';
-  switch (node.jobKind) {
-    case 'batch': {
-      const jobId = node.jobHandle.slice(node.jobHandle.lastIndexOf('/') + 1);
-      const described = await ctx.aws.batch.send(new DescribeJobsCommand({ jobs: [jobId] }));
-      const status = described.jobs?.[0]?.status;
-      if (status === 'SUCCEEDED' || status === 'FAILED') return 'pending';
-      if (status === 'SUBMITTED' || status === 'PENDING' || status === 'RUNNABLE') {
-        await ctx.store.setCancelAction(node.dispatchId, node.nodeId, CancelMethod.CancelJob);
-        await ctx.aws.batch.send(new CancelJobCommand({ jobId, reason }));
-        // CancelJob is a no-op once the job reached STARTING; TerminateJob covers that race.
-        await ctx.aws.batch.send(new TerminateJobCommand({ jobId, reason }));
-        return CancelMethod.CancelJob;
-      }
-      await ctx.store.setCancelAction(node.dispatchId, node.nodeId, CancelMethod.TerminateJob);
-      await ctx.aws.batch.send(new TerminateJobCommand({ jobId, reason }));
-      return CancelMethod.TerminateJob;
-    }
-    case 'braket-task': {
-      await ctx.store.setCancelAction(node.dispatchId, node.nodeId, CancelMethod.CancelQuantumTask);
-      try {
-        await ctx.aws.braket.send(new CancelQuantumTaskCommand({ quantumTaskArn: node.jobHandle, clientToken: randomUUID() }));
-      } catch (error) {
-        // Already terminal: the completion handler records what it ended as.
-        if ((error as { name?: string }).name !== 'ConflictException') throw error;
-      }
-      return CancelMethod.CancelQuantumTask;
-    }
-    case 'braket-job': {
-      await ctx.store.setCancelAction(node.dispatchId, node.nodeId, CancelMethod.CancelHybridJob);
-      try {
-        await ctx.aws.braket.send(new CancelHybridJobCommand({ jobArn: node.jobHandle }));
-      } catch (error) {
-        if ((error as { name?: string }).name !== 'ConflictException') throw error;
-      }
-      return CancelMethod.CancelHybridJob;
-    }
-    case 'child-dispatch': {
-      if (!node.childDispatchId) return 'pending';
-      await cancelDispatch(ctx, node.childDispatchId, { reason, requestedBy }, deps);
-      return CancelMethod.ChildDispatch;
-    }
-    case 'custom': {
-      await deps.loadExecutors?.();
-      const executor = Executor.fromJSON(node.executorJson);
-      await executor.cancel({ dispatchId: node.dispatchId, nodeId: node.nodeId }, node.jobHandle);
-      await ctx.store.setCancelAction(node.dispatchId, node.nodeId, CancelMethod.ExecutorCancel);
-      return CancelMethod.ExecutorCancel;
-    }
-    default:
-      // `pid`: the handler that owns the process group stops it when its watchdog fires.
-      return 'pending';
-  }
-}
-
 async function endParentOfCancelledChild(ctx: RuntimeContext, child: DispatchItem): Promise<void> {
   const { dispatchId, nodeId } = child.parent!;
-  const ended = await ctx.store.finishNode(dispatchId, nodeId, {
-    status: NodeStatus.CANCELLED,
-    endedAt: ctx.now().toISOString(),
-    cancelledBy: CancelMethod.ChildDispatch,
-  });
+  const ended = await ctx.store.finishNode(
+    dispatchId,
+    nodeId,
+    { status: NodeStatus.CANCELLED, endedAt: ctx.now().toISOString(), cancelledBy: CancelMethod.ChildDispatch },
+    ctx.signal,
+  );
   if (ended) await releaseDependents(ctx, ended);
 }
 

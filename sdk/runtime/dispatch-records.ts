@@ -7,6 +7,7 @@ import type { TransportGraph } from '../model/graph.ts';
 import type { RuntimeContext } from './context.ts';
 import { payloadKeys } from './payloads.ts';
 import type { NodeItem } from './store.ts';
+import { executorLabel } from './drivers/kinds.ts';
 
 /** What one dispatch needs written before its execution starts. */
 export interface DispatchRecords {
@@ -32,7 +33,7 @@ export async function createDispatchRecords(ctx: RuntimeContext, records: Dispat
     name: node.name,
     kind: node.kind,
     electron: node.electron,
-    executor: node.executor.kind === 'custom' ? node.executor.name : node.executor.kind,
+    executor: executorLabel(node.executor),
     executorJson: node.executor,
     retries: node.retries,
     graceSeconds: node.graceSeconds,
@@ -58,4 +59,20 @@ export async function createDispatchRecords(ctx: RuntimeContext, records: Dispat
     },
     signal,
   );
+}
+
+/** A node and every node downstream of it, given each node's children. */
+export function descendantsOf(id: number, childrenOf: (nodeId: number) => readonly number[]): number[] {
+  const seen = new Set<number>([id]);
+  const queue = [id];
+  while (queue.length > 0) {
+    const current = queue.shift()!;
+    for (const child of childrenOf(current)) {
+      if (!seen.has(child)) {
+        seen.add(child);
+        queue.push(child);
+      }
+    }
+  }
+  return [...seen];
 }

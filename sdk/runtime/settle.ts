@@ -17,16 +17,16 @@ import type { NodeItem } from './store.ts';
 export async function releaseDependents(ctx: RuntimeContext, node: NodeItem): Promise<void> {
   const waiting = node.awaitingChildren ?? [];
   if (waiting.length > 0) {
-    const children = await ctx.store.getNodes(node.dispatchId, waiting);
+    const children = await ctx.store.getNodes(node.dispatchId, waiting, ctx.signal);
     for (const child of children) {
       if (!child.awaitToken) continue;
-      const parents = await ctx.store.getNodes(node.dispatchId, child.parents);
+      const parents = await ctx.store.getNodes(node.dispatchId, child.parents, ctx.signal);
       if (parents.every((p) => isTerminalNodeStatus(p.status))) {
-        await releaseToken(ctx, child.awaitToken, { ok: true, output: { nodeId: child.nodeId, released: true } });
+        await releaseToken(ctx, child.awaitToken, { ok: true, output: { nodeId: child.nodeId, released: true } }, ctx.signal);
       }
     }
   }
   if (node.taskToken && isTerminalNodeStatus(node.status)) {
-    await releaseToken(ctx, node.taskToken, { ok: true, output: { nodeId: node.nodeId, status: node.status } });
+    await releaseToken(ctx, node.taskToken, { ok: true, output: { nodeId: node.nodeId, status: node.status } }, ctx.signal);
   }
 }

@@ -25,7 +25,11 @@ import { CancelMethod } from '../status.ts';
 import type { DispatchItem, NodeItem } from './store.ts';
 import type { GraphCatalog, RuntimeGraph, RuntimeNode } from './workflows.ts';
 import { resolveTemplate } from './workflows.ts';
-import { executorRunnerFor, type NodeRun } from './executors.ts';
+import { cancelDispatch } from './cancel.ts';
+import { driverForNode } from './drivers/index.ts';
+import type { InvocationInfo, NodeOutcome, NodeRun } from './drivers/driver.ts';
+
+export type { InvocationInfo, NodeOutcome } from './drivers/driver.ts';
 
 /** The event a compiled Task state sends to the step handler. */
 export type StepEvent =
@@ -33,13 +37,6 @@ export type StepEvent =
   | { readonly action: 'await'; readonly dispatchId: string; readonly nodeId: number; readonly taskToken: string; readonly waitFor?: readonly number[] }
   | { readonly action: 'finalize'; readonly dispatchId: string }
   | { readonly action: 'plan'; readonly dispatchId: string; readonly partitionSize?: number; readonly from?: number; readonly to?: number };
-
-/** What the Lambda runtime tells the handler about itself. */
-export interface InvocationInfo {
-  /** Milliseconds until Lambda stops this invocation. */
-  getRemainingTimeInMillis(): number;
-  readonly awsRequestId?: string;
-}
 
 /** Dependencies of the step logic beyond the shared runtime context. */
 export interface StepDeps {
@@ -61,13 +58,13 @@ export async function handleStep(deps: StepDeps, event: StepEvent, info: Invocat
   if (!event || typeof event.dispatchId !== 'string') throw new StepEventError(`Step event without a dispatchId: ${JSON.stringify(event)}`);
   switch (event.action ?? 'run') {
     case 'run':
-      return runNode(deps, event as Extract<StepEvent, { nodeId: number }>, info);
+      return runNode(deps, event as RunEvent, info);
     case 'await':
       return awaitParents(deps, event as Extract<StepEvent, { action: 'await' }>);
     case 'finalize':
       return finalizeDispatch(deps, event.dispatchId);
     case 'plan':
-      return planDispatch(deps, event as Extract<StepEvent, { action: 'plan' }>);
+      return planDispatch(deps, event);
     default:
       throw new StepEventError(`Unknown step action "${String((event as { action?: unknown }).action)}"`);
   }
@@ -79,144 +76,182 @@ interface NodeStepOutput {
   readonly status: NodeStatus;
 }
 
-async function runNode(
-  deps: StepDeps,
-  event: { dispatchId: string; nodeId: number; taskToken?: string },
-  info: InvocationInfo,
-): Promise<NodeStepOutput> {
-  const { ctx } = deps;
-  const { dispatchId, nodeId, taskToken } = event;
-  const dispatch = await ctx.store.requireDispatch(dispatchId);
+/** The event of a `run` state. */
+type RunEvent = { readonly dispatchId: string; readonly nodeId: number; readonly taskToken?: string };
+
+/** What every step of running one node reads. */
+interface NodeStep {
+  readonly deps: StepDeps;
+  readonly dispatch: DispatchItem;
+  readonly graph: RuntimeGraph;
+  readonly node: RuntimeNode;
+  readonly taskToken: string | undefined;
+}
+
+/** Runs one node: parents first, then the claim, then its driver, then its outcome. */
+async function runNode(deps: StepDeps, event: RunEvent, info: InvocationInfo): Promise<NodeStepOutput> {
+  const step = await loadNodeStep(deps, event);
+  const upstream = await endIfUpstreamEnded(step);
+  if (upstream) return upstream;
+  const runId = `${info.awsRequestId ?? 'local'}:${randomUUID()}`;
+  const claimed = await claim(step, runId, info);
+  if (!('item' in claimed)) return claimed.settled;
+  const outcome = await startOnDriver(step, claimed.item, runId, info);
+  return recordOutcome(step, runId, outcome);
+}
+
+async function loadNodeStep(deps: StepDeps, event: RunEvent): Promise<NodeStep> {
+  const { dispatchId, nodeId } = event;
+  const dispatch = await deps.ctx.store.requireDispatch(dispatchId, deps.ctx.signal);
   const graph = await deps.catalog.graphFor(dispatch);
   const node = graph.nodes[nodeId];
   if (!node) throw new StepEventError(`Dispatch ${dispatchId} has no node ${nodeId}`);
+  return { deps, dispatch, graph, node, taskToken: event.taskToken };
+}
 
-  // Parents first: a node whose parent did not complete never starts.
-  const parents = graph.parents[nodeId] ?? [];
-  if (parents.length > 0) {
-    const parentItems = await ctx.store.getNodes(dispatchId, parents);
-    const unfinished = parentItems.filter((p) => !isTerminalNodeStatus(p.status));
-    if (unfinished.length > 0) {
-      throw new StepEventError(`Node ${nodeId} of ${dispatchId} was started before its parents ${unfinished.map((p) => p.nodeId).join(', ')} ended`);
-    }
-    const failed = parentItems.find((p) => p.status === NodeStatus.FAILED);
-    const cancelled = parentItems.find((p) => p.status === NodeStatus.CANCELLED);
-    if (failed || cancelled) {
-      const by = failed ? CancelMethod.UpstreamFailed : CancelMethod.UpstreamCancelled;
-      const upstream = (failed ?? cancelled)!;
-      const ended = await ctx.store.finishNode(dispatchId, nodeId, {
-        status: NodeStatus.CANCELLED,
-        endedAt: ctx.now().toISOString(),
-        cancelledBy: by,
-        cancelReason: `${by}: node ${upstream.nodeId} ${upstream.status}`,
-      });
-      return settle(deps, dispatch, graph, nodeId, ended, taskToken);
-    }
+/** A node whose parent did not complete never starts: it ends CANCELLED (upstream failed or cancelled). */
+async function endIfUpstreamEnded(step: NodeStep): Promise<NodeStepOutput | undefined> {
+  const { ctx } = step.deps;
+  const { dispatchId } = step.dispatch;
+  const nodeId = step.node.id;
+  const parents = step.graph.parents[nodeId] ?? [];
+  if (parents.length === 0) return undefined;
+  const parentItems = await ctx.store.getNodes(dispatchId, parents, ctx.signal);
+  const unfinished = parentItems.filter((p) => !isTerminalNodeStatus(p.status));
+  if (unfinished.length > 0) {
+    throw new StepEventError(`Node ${nodeId} of ${dispatchId} was started before its parents ${unfinished.map((p) => p.nodeId).join(', ')} ended`);
   }
+  const upstream = parentItems.find((p) => p.status === NodeStatus.FAILED) ?? parentItems.find((p) => p.status === NodeStatus.CANCELLED);
+  if (!upstream) return undefined;
+  const by = upstream.status === NodeStatus.FAILED ? CancelMethod.UpstreamFailed : CancelMethod.UpstreamCancelled;
+  const ended = await ctx.store.finishNode(
+    dispatchId,
+    nodeId,
+    { status: NodeStatus.CANCELLED, endedAt: ctx.now().toISOString(), cancelledBy: by, cancelReason: `${by}: node ${upstream.nodeId} ${upstream.status}` },
+    ctx.signal,
+  );
+  return settleStep(step, ended);
+}
 
-  const runId = `${info.awsRequestId ?? 'local'}:${randomUUID()}`;
-  let item = await ctx.store.claimNode(dispatchId, nodeId, runId, Date.now() + ctx.config.leaseMs, ctx.now().toISOString());
-  if (!item) {
-    const current = await ctx.store.getNode(dispatchId, nodeId);
-    if (!current) throw new StepEventError(`Dispatch ${dispatchId} has no node item ${nodeId}`);
-    if (isTerminalNodeStatus(current.status)) return settle(deps, dispatch, graph, nodeId, undefined, taskToken);
-    if (current.status === NodeStatus.NEW_OBJECT && current.cancelRequested) {
-      // Cancelled before it started: nothing is serialized, uploaded or submitted, and no
-      // executor is constructed.
-      const ended = await ctx.store.finishNode(dispatchId, nodeId, {
-        status: NodeStatus.CANCELLED,
-        endedAt: ctx.now().toISOString(),
-        cancelledBy: CancelMethod.NotStarted,
-      });
-      return settle(deps, dispatch, graph, nodeId, ended, taskToken);
-    }
-    // RUNNING: a duplicate or a retry of this state.
-    if (taskToken && current.jobHandle) {
-      // A retried wait on a submitted job: the job runs on; only the token is new.
-      await ctx.store.recordTaskToken(dispatchId, nodeId, taskToken);
-      const now = await ctx.store.getNode(dispatchId, nodeId);
-      if (now && isTerminalNodeStatus(now.status)) return settle(deps, dispatch, graph, nodeId, undefined, taskToken);
-      return { nodeId, status: NodeStatus.RUNNING };
-    }
-    item = await waitOrTakeOver(deps, current, runId, info);
-    if (!item) return settle(deps, dispatch, graph, nodeId, undefined, taskToken);
+/**
+ * Claims the node (`NEW_OBJECT → RUNNING`, refused once a cancel is requested). When the claim
+ * is refused: a terminal node is settled, a flagged one that never started ends CANCELLED, a
+ * retried wait on a submitted job takes the new token, and a duplicate waits for the holder or
+ * takes the node over once its lease lapsed.
+ */
+async function claim(step: NodeStep, runId: string, info: InvocationInfo): Promise<{ readonly item: NodeItem } | { readonly settled: NodeStepOutput }> {
+  const { ctx } = step.deps;
+  const { dispatchId } = step.dispatch;
+  const nodeId = step.node.id;
+  const claimed = await ctx.store.claimNode(dispatchId, nodeId, runId, ctx.now().getTime() + ctx.config.leaseMs, ctx.now().toISOString(), ctx.signal);
+  if (claimed) return { item: claimed };
+  const current = await ctx.store.getNode(dispatchId, nodeId, { signal: ctx.signal });
+  if (!current) throw new StepEventError(`Dispatch ${dispatchId} has no node item ${nodeId}`);
+  if (isTerminalNodeStatus(current.status)) return { settled: await settleStep(step, undefined) };
+  if (current.status === NodeStatus.NEW_OBJECT && current.cancelRequested) {
+    // Cancelled before it started: nothing is serialized, uploaded or submitted, and no
+    // executor is constructed.
+    const ended = await ctx.store.finishNode(dispatchId, nodeId, { status: NodeStatus.CANCELLED, endedAt: ctx.now().toISOString(), cancelledBy: CancelMethod.NotStarted }, ctx.signal);
+    return { settled: await settleStep(step, ended) };
   }
+  // RUNNING: a duplicate or a retry of this state.
+  if (step.taskToken && current.jobHandle) {
+    // A retried wait on a submitted job: the job runs on; only the token is new.
+    await ctx.store.recordTaskToken(dispatchId, nodeId, step.taskToken, ctx.signal);
+    const now = await ctx.store.getNode(dispatchId, nodeId, { signal: ctx.signal });
+    if (now && isTerminalNodeStatus(now.status)) return { settled: await settleStep(step, undefined) };
+    return { settled: { nodeId, status: NodeStatus.RUNNING } };
+  }
+  const taken = await waitOrTakeOver(step.deps, current, runId, info);
+  return taken ? { item: taken } : { settled: await settleStep(step, undefined) };
+}
 
+/** Runs the claimed node on its kind's driver; a thrown error is the node's failure (or its cancellation). */
+async function startOnDriver(step: NodeStep, item: NodeItem, runId: string, info: InvocationInfo): Promise<NodeOutcome> {
+  const { deps, dispatch, graph, node } = step;
+  const { ctx } = deps;
+  const { dispatchId } = dispatch;
   const run: NodeRun = {
     ctx,
+    catalog: deps.catalog,
     dispatch,
     graph,
     node,
     item,
     runId,
-    taskToken,
+    taskToken: step.taskToken,
     info,
     loadInputs: (signal) => loadInputs(deps, dispatch, graph, node, signal),
     loadInputsOf: (id, signal) => loadInputs(deps, dispatch, graph, graph.nodes[id]!, signal),
     checkCancelled: async () => {
-      const now = await ctx.store.getNode(dispatchId, nodeId);
+      const now = await ctx.store.getNode(dispatchId, node.id, { signal: ctx.signal });
       if (!now || now.cancelRequested || now.runId !== runId) {
-        throw new TaskCancelledError(`Node ${nodeId} of dispatch ${dispatchId} was cancelled`, {
+        throw new TaskCancelledError(`Node ${node.id} of dispatch ${dispatchId} was cancelled`, {
           dispatchId,
-          nodeId,
+          nodeId: node.id,
           reason: now?.cancelReason ?? 'cancel requested',
         });
       }
     },
+    cancelChild: (childId, request) => cancelDispatch(ctx, childId, request),
   };
-  let outcome: NodeOutcome;
   try {
-    outcome = await executorRunnerFor(node, deps.catalog).run(run);
+    return await driverForNode(node).start(run);
   } catch (error) {
-    outcome = isCancellation(error)
+    return isCancellation(error)
       ? { status: NodeStatus.CANCELLED, cancelledBy: CancelMethod.BetweenSteps }
       : { status: NodeStatus.FAILED, error: serializeError(error) };
   }
-  if (outcome.status === NodeStatus.RUNNING) {
-    // Submitted; the completion handler ends the node and releases the token.
-    return { nodeId, status: NodeStatus.RUNNING };
-  }
-  if (outcome.status === 'LOST') return settle(deps, dispatch, graph, nodeId, undefined, taskToken);
-  if (outcome.status === NodeStatus.COMPLETED) await ctx.payloads.putValue(payloadKeys.nodeOutput(dispatchId, nodeId), outcome.output);
-  const ended = await ctx.store.finishNode(dispatchId, nodeId, {
-    status: outcome.status,
-    endedAt: ctx.now().toISOString(),
-    runId,
-    ...(outcome.status === NodeStatus.COMPLETED ? { hasOutput: true } : {}),
-    ...(outcome.status === NodeStatus.FAILED ? { error: outcome.error } : {}),
-    ...(outcome.status === NodeStatus.CANCELLED ? { cancelledBy: outcome.cancelledBy } : {}),
-  });
-  return settle(deps, dispatch, graph, nodeId, ended, taskToken);
 }
 
-/** How an executor run ended, as the step logic records it. */
-export type NodeOutcome =
-  | { readonly status: typeof NodeStatus.COMPLETED; readonly output: unknown }
-  | { readonly status: typeof NodeStatus.FAILED; readonly error: SerializedError }
-  | { readonly status: typeof NodeStatus.CANCELLED; readonly cancelledBy: CancelMethod }
-  /** Submitted to a long-running service; ends later. */
-  | { readonly status: typeof NodeStatus.RUNNING }
-  /** Another invocation took the node over; write nothing. */
-  | { readonly status: 'LOST' };
+/** Stores the output and ends the node with its outcome; a submitted job ends later, a lost claim writes nothing. */
+async function recordOutcome(step: NodeStep, runId: string, outcome: NodeOutcome): Promise<NodeStepOutput> {
+  const { ctx } = step.deps;
+  const { dispatchId } = step.dispatch;
+  const nodeId = step.node.id;
+  // Submitted; the completion handler ends the node and releases the token.
+  if (outcome.status === NodeStatus.RUNNING) return { nodeId, status: NodeStatus.RUNNING };
+  if (outcome.status === 'LOST') return settleStep(step, undefined);
+  if (outcome.status === NodeStatus.COMPLETED) await ctx.payloads.putValue(payloadKeys.nodeOutput(dispatchId, nodeId), outcome.output, ctx.signal);
+  const ended = await ctx.store.finishNode(
+    dispatchId,
+    nodeId,
+    {
+      status: outcome.status,
+      endedAt: ctx.now().toISOString(),
+      runId,
+      ...(outcome.status === NodeStatus.COMPLETED ? { hasOutput: true } : {}),
+      ...(outcome.status === NodeStatus.FAILED ? { error: outcome.error } : {}),
+      ...(outcome.status === NodeStatus.CANCELLED ? { cancelledBy: outcome.cancelledBy } : {}),
+    },
+    ctx.signal,
+  );
+  return settleStep(step, ended);
+}
+
+function settleStep(step: NodeStep, ended: NodeItem | undefined): Promise<NodeStepOutput> {
+  return settle(step.deps, step.dispatch, step.graph, step.node.id, ended, step.taskToken);
+}
 
 async function waitOrTakeOver(deps: StepDeps, current: NodeItem, runId: string, info: InvocationInfo): Promise<NodeItem | undefined> {
   const { ctx } = deps;
   // Wait while another invocation holds a live lease (a duplicate must not run the electron
   // again); take over once the lease lapses (the holder crashed).
   for (;;) {
-    const node = await ctx.store.getNode(current.dispatchId, current.nodeId);
+    const node = await ctx.store.getNode(current.dispatchId, current.nodeId, { signal: ctx.signal });
     if (!node || isTerminalNodeStatus(node.status)) return undefined;
-    if ((node.leaseUntil ?? 0) < Date.now()) {
-      const taken = await ctx.store.takeOverNode(node.dispatchId, node.nodeId, runId, Date.now() + ctx.config.leaseMs, Date.now());
+    if ((node.leaseUntil ?? 0) < ctx.now().getTime()) {
+      const taken = await ctx.store.takeOverNode(node.dispatchId, node.nodeId, runId, ctx.now().getTime() + ctx.config.leaseMs, ctx.now().getTime(), ctx.signal);
       if (taken) return taken;
-      const after = await ctx.store.getNode(node.dispatchId, node.nodeId);
-      if (after?.cancelRequested && after.status === NodeStatus.RUNNING && (after.leaseUntil ?? 0) < Date.now()) {
+      const after = await ctx.store.getNode(node.dispatchId, node.nodeId, { signal: ctx.signal });
+      if (after?.cancelRequested && after.status === NodeStatus.RUNNING && (after.leaseUntil ?? 0) < ctx.now().getTime()) {
         // The holder died while a cancel was pending: nobody runs it any more.
-        await ctx.store.finishNode(node.dispatchId, node.nodeId, {
-          status: NodeStatus.CANCELLED,
-          endedAt: ctx.now().toISOString(),
-          cancelledBy: CancelMethod.Terminated,
-        });
+        await ctx.store.finishNode(
+          node.dispatchId,
+          node.nodeId,
+          { status: NodeStatus.CANCELLED, endedAt: ctx.now().toISOString(), cancelledBy: CancelMethod.Terminated },
+          ctx.signal,
+        );
         return undefined;
       }
     }

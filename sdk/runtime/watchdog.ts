@@ -5,8 +5,8 @@
  * `watchdogIntervalMs` (one eventually consistent read) and renews the node's lease every
  * third of `leaseMs` (one conditional write, which also returns the flag).
  */
-import type { RuntimeConfig } from './config.ts';
-import type { NodeItem, Store } from './store.ts';
+import type { RuntimeContext } from './context.ts';
+import type { NodeItem } from './store.ts';
 
 /** Why the watchdog fired. */
 export type WatchdogAlarm =
@@ -19,13 +19,17 @@ export interface Watchdog {
   stop(): void;
 }
 
-/** Starts watching a node held by `runId`; calls `onAlarm` at most once. */
+/**
+ * Starts watching a node held by `runId`; calls `onAlarm` at most once. Its reads and writes
+ * take the context's signal, and its time the context's clock.
+ */
 export function startWatchdog(
-  store: Store,
-  config: Pick<RuntimeConfig, 'watchdogIntervalMs' | 'leaseMs'>,
+  ctx: Pick<RuntimeContext, 'store' | 'config' | 'now' | 'signal'>,
   node: { dispatchId: string; nodeId: number; runId: string },
   onAlarm: (alarm: WatchdogAlarm) => void,
 ): Watchdog {
+  const { store, config } = ctx;
+  const nowMs = (): number => ctx.now().getTime();
   let stopped = false;
   let fired = false;
   const fire = (alarm: WatchdogAlarm): void => {
@@ -41,16 +45,16 @@ export function startWatchdog(
     }
   };
   const renewEvery = Math.max(config.watchdogIntervalMs, Math.floor(config.leaseMs / 3));
-  let lastRenew = Date.now();
+  let lastRenew = nowMs();
   let timer: NodeJS.Timeout | undefined;
   const tick = async (): Promise<void> => {
     if (stopped || fired) return;
     try {
-      if (Date.now() - lastRenew >= renewEvery) {
-        lastRenew = Date.now();
-        check(await store.renewLease(node.dispatchId, node.nodeId, node.runId, Date.now() + config.leaseMs));
+      if (nowMs() - lastRenew >= renewEvery) {
+        lastRenew = nowMs();
+        check(await store.renewLease(node.dispatchId, node.nodeId, node.runId, nowMs() + config.leaseMs, ctx.signal));
       } else {
-        check(await store.getNode(node.dispatchId, node.nodeId, { consistent: false }));
+        check(await store.getNode(node.dispatchId, node.nodeId, { consistent: false, signal: ctx.signal }));
       }
     } catch {
       // A failed read is not a cancel; the next tick tries again, and a lapsed lease is
