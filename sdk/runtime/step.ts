@@ -103,7 +103,7 @@ async function runNode(deps: StepDeps, event: RunEvent, info: InvocationInfo): P
 async function loadNodeStep(deps: StepDeps, event: RunEvent): Promise<NodeStep> {
   const { dispatchId, nodeId } = event;
   const dispatch = await deps.ctx.store.requireDispatch(dispatchId, deps.ctx.signal);
-  const graph = await deps.catalog.graphFor(dispatch);
+  const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const node = graph.nodes[nodeId];
   if (!node) throw new StepEventError(`Dispatch ${dispatchId} has no node ${nodeId}`);
   return { deps, dispatch, graph, node, taskToken: event.taskToken };
@@ -303,7 +303,7 @@ async function settle(
 async function awaitParents(deps: StepDeps, event: { dispatchId: string; nodeId: number; taskToken: string }): Promise<unknown> {
   const { ctx } = deps;
   const dispatch = await ctx.store.requireDispatch(event.dispatchId);
-  const graph = await deps.catalog.graphFor(dispatch);
+  const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const item = await ctx.store.recordAwaitToken(event.dispatchId, event.nodeId, event.taskToken);
   if (!item) throw new StepEventError(`Dispatch ${event.dispatchId} has no node ${event.nodeId}`);
   const parents = await ctx.store.getNodes(event.dispatchId, graph.parents[event.nodeId] ?? []);
@@ -323,7 +323,7 @@ async function planDispatch(
 ): Promise<{ dispatchId: string; nodes?: { nodeId: number; dispatchId: string }[]; partitions?: { dispatchId: string; from: number; to: number }[] }> {
   const { dispatchId } = event;
   const dispatch = await deps.ctx.store.requireDispatch(dispatchId);
-  const graph = await deps.catalog.graphFor(dispatch);
+  const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const count = graph.nodes.length;
   if (event.partitionSize !== undefined) {
     const size = Math.max(1, Math.floor(event.partitionSize));
@@ -347,7 +347,7 @@ export async function finalizeDispatch(deps: StepDeps, dispatchId: string): Prom
     await endParentNode(deps, dispatch);
     return { dispatchId, status: dispatch.status };
   }
-  const graph = await deps.catalog.graphFor(dispatch);
+  const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const nodes = await ctx.store.listNodes(dispatchId);
   const failed = nodes.find((n) => n.status === NodeStatus.FAILED);
   const cancelled = dispatch.cancelRequested || nodes.some((n) => n.status === NodeStatus.CANCELLED);
