@@ -31,38 +31,39 @@ import { createBatchService } from './batch/index.ts';
 import type { BatchDelays, LocalBatchService } from './batch/index.ts';
 import { createBraketService } from './braket/index.ts';
 import type { LocalBraketService } from './braket/index.ts';
-import { createCloudFormationService } from './cloudformation.ts';
-import type { LocalCloudFormationService } from './cloudformation.ts';
-import { RequestCounters } from './counters.ts';
-import type { CounterSnapshot } from './counters.ts';
-import { DEFAULT_CREDENTIALS, StaticCredentialStore } from './credentials.ts';
-import type { LocalCredentials } from './credentials.ts';
-import { createDynamoDbService } from './dynamodb.ts';
+import { createCloudFormationService } from './cloudformation/index.ts';
+import type { LocalCloudFormationService } from './cloudformation/index.ts';
+import { RequestCounters } from './core/counters.ts';
+import type { CounterSnapshot } from './core/counters.ts';
+import { DEFAULT_CREDENTIALS, StaticCredentialStore } from './core/credentials.ts';
+import type { LocalCredentials } from './core/credentials.ts';
+import { createDynamoDbService } from './dynamodb/index.ts';
 import { createEventBridgeService } from './events/index.ts';
 import type { LocalEventBridgeService } from './events/index.ts';
-import { FaultInjector } from './faults.ts';
-import type { FaultConfig } from './faults.ts';
+import { FaultInjector } from './core/faults.ts';
+import type { FaultConfig } from './core/faults.ts';
 import { createLambdaService } from './lambda/index.ts';
 import type { LocalLambdaService } from './lambda/index.ts';
-import { createS3Service } from './s3.ts';
-import type { LocalS3Service } from './s3.ts';
-import { createRouter, listen } from './server.ts';
-import type { ListeningServer } from './server.ts';
-import type { LocalService, ServiceHooks } from './service.ts';
+import { createS3Service } from './s3/index.ts';
+import type { LocalS3Service } from './s3/index.ts';
+import { createRouter, listen } from './core/router.ts';
+import type { ListeningServer } from './core/router.ts';
+import type { LocalService, ServiceHooks } from './core/service.ts';
 import { createStepFunctionsService } from './stepfunctions/index.ts';
 import type { StepFunctionsService } from './stepfunctions/index.ts';
+import { ErrorCode, ValenceError } from '../sdk/errors.ts';
 
-export { RequestCounters, diffCounters } from './counters.ts';
-export type { CounterSnapshot } from './counters.ts';
-export { FaultInjector, FaultKind, FaultConfigError } from './faults.ts';
-export type { FaultConfig, FaultRule, LambdaCrashRule } from './faults.ts';
-export { DEFAULT_CREDENTIALS, StaticCredentialStore } from './credentials.ts';
-export type { LocalCredentials } from './credentials.ts';
-export { parseCredentialScope, verifySignature } from './sigv4.ts';
-export type { CredentialScope, SignatureVerdict } from './sigv4.ts';
-export type { LocalCloudFormationService, StackOutput } from './cloudformation.ts';
-export type { LocalS3Service } from './s3.ts';
-export type * from './service.ts';
+export { RequestCounters, diffCounters } from './core/counters.ts';
+export type { CounterSnapshot } from './core/counters.ts';
+export { FaultInjector, FaultKind, FaultConfigError } from './core/faults.ts';
+export type { FaultConfig, FaultRule, LambdaCrashRule } from './core/faults.ts';
+export { DEFAULT_CREDENTIALS, StaticCredentialStore } from './core/credentials.ts';
+export type { LocalCredentials } from './core/credentials.ts';
+export { parseCredentialScope, verifySignature } from './core/sigv4.ts';
+export type { CredentialScope, SignatureVerdict } from './core/sigv4.ts';
+export type { LocalCloudFormationService, StackOutput } from './cloudformation/index.ts';
+export type { LocalS3Service } from './s3/index.ts';
+export type * from './core/service.ts';
 export type { LocalApiGatewayService } from './apigateway/index.ts';
 export type { BatchDelays, LocalBatchService } from './batch/index.ts';
 export type { LocalBraketService } from './braket/index.ts';
@@ -168,12 +169,13 @@ export interface LocalCloud {
 }
 
 /** The local cloud could not start (port taken, a service failed, the workflows failed to deploy). */
-export class LocalCloudStartError extends Error {
+export class LocalCloudStartError extends ValenceError {
   override readonly name = 'LocalCloudStartError';
-  readonly code: 'PortInUse' | 'StartFailed';
-  constructor(message: string, code: 'PortInUse' | 'StartFailed', options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+  /** Why: the port is taken, or anything else. */
+  readonly reason: 'PortInUse' | 'StartFailed';
+  constructor(message: string, reason: 'PortInUse' | 'StartFailed', options: { cause?: unknown } = {}) {
+    super(reason === 'PortInUse' ? ErrorCode.LOCAL_CLOUD_PORT_IN_USE : ErrorCode.LOCAL_CLOUD_START_FAILED, message, options);
+    this.reason = reason;
   }
 }
 

@@ -18,11 +18,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { CredentialStore, InvocationOutcome, LambdaInvoker, LocalService, RequestContext, ServiceHooks } from '../service.ts';
-import { SignatureFailure, verifySignature } from '../sigv4.ts';
-import { readBody, send } from '../lambda/http.ts';
+import type { CredentialStore, InvocationOutcome, LambdaInvoker, LocalService, RequestContext, ServiceHooks } from '../core/service.ts';
+import { SignatureFailure, verifySignature } from '../core/sigv4.ts';
+import { readBody } from '../wire/body.ts';
+import { send } from '../wire/json.ts';
 import { compileRoute, matchRoute } from './routes.ts';
 import type { CompiledRoute } from './routes.ts';
+import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
 
 /** Options of {@link createApiGatewayService}. */
 export interface ApiGatewayServiceOptions {
@@ -59,9 +61,11 @@ export interface LocalApiGatewayService extends LocalService {
 }
 
 /** A route or API the service cannot accept. */
-export class ApiGatewayConfigError extends Error {
+export class ApiGatewayConfigError extends ValenceError {
   override readonly name = 'ApiGatewayConfigError';
-  readonly code = 'INVALID_API_CONFIG';
+  constructor(message: string) {
+    super(ErrorCode.LOCAL_CLOUD_INVALID_CONFIG, message);
+  }
 }
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'ANY']);

@@ -161,7 +161,7 @@ describe('S3', () => {
     const listed = await cloud.clients.s3.send(new ListObjectsV2Command({ Bucket: 'valence-payloads', Prefix: 'results/' }));
     expect(listed.Contents?.map((o) => o.Key)).toEqual(['results/braket.json']);
     expect((await cloud.services.s3.readObject('valence-payloads', 'results/braket.json'))?.toString()).toBe('{"counts":{"00":10}}');
-    await expect(cloud.services.s3.writeObject('no-such-bucket', 'k', 'v')).rejects.toMatchObject({ code: 'NoSuchBucket' });
+    await expect(cloud.services.s3.writeObject('no-such-bucket', 'k', 'v')).rejects.toMatchObject({ awsCode: 'NoSuchBucket' });
   });
 });
 

@@ -15,9 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
-import { ErrorProtocol, sendAwsError } from './server.ts';
-import type { CredentialStore, LocalService, RequestContext } from './service.ts';
-import { parseCredentialScope, parseQuery, splitUrl } from './sigv4.ts';
+import { AwsServiceError, ErrorProtocol, sendAwsError } from '../wire/errors.ts';
+import type { CredentialStore, LocalService, RequestContext } from '../core/service.ts';
+import { parseCredentialScope, parseQuery, splitUrl } from '../core/sigv4.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -59,11 +59,10 @@ export interface LocalS3Service extends LocalService {
 }
 
 /** An S3 `NoSuchBucket` raised by the in-process API. */
-export class NoSuchBucketError extends Error {
+export class NoSuchBucketError extends AwsServiceError {
   override readonly name = 'NoSuchBucketError';
-  readonly code = 'NoSuchBucket';
   constructor(readonly bucket: string) {
-    super(`The specified bucket does not exist: ${bucket}`);
+    super('NoSuchBucket', 404, `The specified bucket does not exist: ${bucket}`);
   }
 }
 

@@ -38,3 +38,31 @@ export class StaticCredentialStore implements CredentialStore {
     return this.#secrets.get(accessKeyId);
   }
 }
+
+/** Host variables that would make a workload sign with the host's AWS identity instead of the cloud's. */
+const HOST_CREDENTIAL_VARIABLES = [
+  'AWS_SESSION_TOKEN',
+  'AWS_SECURITY_TOKEN',
+  'AWS_PROFILE',
+  'AWS_DEFAULT_PROFILE',
+  'AWS_ROLE_ARN',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+] as const;
+
+/**
+ * The environment a workload (a Lambda function's worker, a Batch or Braket job's process)
+ * runs with: this process's environment without the host's AWS identity, then `layers` in
+ * order (the cloud's endpoint and key pair first). So the runtime's own handlers and job
+ * runners sign every call back to the cloud with a key pair the cloud holds, and never with a
+ * session token of the user's shell, which the cloud would refuse.
+ */
+export function workloadEnvironment(...layers: readonly (Readonly<Record<string, string>> | undefined)[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
+  for (const key of HOST_CREDENTIAL_VARIABLES) delete env[key];
+  for (const layer of layers) if (layer) Object.assign(env, layer);
+  return env;
+}

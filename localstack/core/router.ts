@@ -7,7 +7,6 @@
  * requests fall back to the `X-Amz-Target` prefix (JSON protocols) or the path (REST
  * protocols); requests the router cannot place get an AWS-shaped error, never a hang.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,66 +14,9 @@ import type { RequestCounters } from './counters.ts';
 import { FaultConfigError } from './faults.ts';
 import type { FaultConfig, FaultInjector } from './faults.ts';
 import type { InjectedFault, LocalService, RequestContext } from './service.ts';
+import { drain, readBody } from '../wire/body.ts';
+import { ErrorProtocol, sendAwsError } from '../wire/errors.ts';
 import { parseCredentialScope, splitUrl } from './sigv4.ts';
-
-/** The wire formats AWS errors come in. */
-export const ErrorProtocol = {
-  /** awsJson1.0/1.1 and restJson1: `{"__type": code, "message": ...}` plus `x-amzn-ErrorType`. */
-  Json: 'json',
-  /** restXml (S3): `<Error><Code/><Message/><RequestId/></Error>`. */
-  RestXml: 'rest-xml',
-  /** awsQuery (CloudFormation, STS): `<ErrorResponse><Error><Type/><Code/><Message/></Error>…`. */
-  Query: 'query',
-} as const;
-/** One of {@link ErrorProtocol}. */
-export type ErrorProtocol = (typeof ErrorProtocol)[keyof typeof ErrorProtocol];
-
-/** A request id in the shape AWS uses; every response carries one. */
-export function newRequestId(): string {
-  return randomUUID();
-}
-
-/** Escapes text for an XML element body. */
-export function xmlEscape(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
-}
-
-/**
- * Answers with an AWS error in `protocol`'s wire format. Safe to call on a response whose
- * headers were already sent: it then only ends the response.
- */
-export function sendAwsError(res: ServerResponse, protocol: ErrorProtocol, error: InjectedFault, jsonContentType?: string): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const requestId = newRequestId();
-  let body: string;
-  let contentType: string;
-  if (protocol === ErrorProtocol.Json) {
-    body = JSON.stringify({ __type: error.code, message: error.message });
-    contentType = jsonContentType ?? 'application/json';
-    res.setHeader('x-amzn-ErrorType', error.code);
-  } else if (protocol === ErrorProtocol.RestXml) {
-    body =
-      '<?xml version="1.0" encoding="UTF-8"?>\n' +
-      `<Error><Code>${xmlEscape(error.code)}</Code><Message>${xmlEscape(error.message)}</Message><RequestId>${requestId}</RequestId></Error>`;
-    contentType = 'application/xml';
-  } else {
-    const type = error.status >= 500 ? 'Receiver' : 'Sender';
-    body =
-      '<?xml version="1.0" encoding="UTF-8"?>\n' +
-      `<ErrorResponse><Error><Type>${type}</Type><Code>${xmlEscape(error.code)}</Code><Message>${xmlEscape(error.message)}</Message></Error>` +
-      `<RequestId>${requestId}</RequestId></ErrorResponse>`;
-    contentType = 'text/xml';
-  }
-  res.statusCode = error.status;
-  res.setHeader('Content-Type', contentType);
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.setHeader('x-amzn-RequestId', requestId);
-  res.setHeader('x-amz-request-id', requestId);
-  res.end(body);
-}
 
 /** Guesses the error format a client expects from how its request looks. */
 export function errorProtocolOf(req: IncomingMessage): ErrorProtocol {
@@ -198,31 +140,6 @@ function failInternally(req: IncomingMessage, res: ServerResponse, error: unknow
   sendAwsError(res, errorProtocolOf(req), { status: 500, code: 'InternalFailure', message: error instanceof Error ? error.message : String(error) });
 }
 
-/** Reads and discards a body nobody will read, so keep-alive connections stay usable. */
-function drain(req: IncomingMessage): void {
-  req.resume();
-  req.on('error', () => {});
-}
-
-/** Reads a whole request body (the admin API's JSON documents are small). */
-export function readBody(req: IncomingMessage, limit = 16 * 1024 * 1024): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new Error(`request body exceeds ${limit} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
   res.statusCode = status;
@@ -273,7 +190,7 @@ async function serveAdmin(req: IncomingMessage, res: ServerResponse, path: strin
         return sendJson(res, 404, { __type: 'NotFound', message: `No admin route ${route}` });
     }
   } catch (error) {
-    if (error instanceof FaultConfigError) return sendJson(res, 400, { __type: error.code, message: error.message });
+    if (error instanceof FaultConfigError) return sendJson(res, 400, { __type: error.awsCode, message: error.message });
     return sendJson(res, 500, { __type: 'InternalFailure', message: error instanceof Error ? error.message : String(error) });
   }
 }

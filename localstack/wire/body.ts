@@ -1,0 +1,80 @@
+/**
+ * Request bodies, one copy for every service of the local cloud: read whole with a size cap
+ * (so a huge body is refused while it streams in, never buffered), or drained unread.
+ *
+ * The router reads and verifies the body of every request except S3's before a service sees
+ * it, and hands the service a replay of it ({@link replayRequest}); services call
+ * {@link readBody} either way.
+ */
+import { IncomingMessage } from 'node:http';
+import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
+
+/** A request body is larger than the service accepts. */
+export class BodyTooLargeError extends ValenceError {
+  override readonly name = 'BodyTooLargeError';
+  constructor(readonly limit: number) {
+    super(ErrorCode.LOCAL_BODY_TOO_LARGE, `The request body exceeds the ${limit} bytes this service accepts`);
+  }
+}
+
+const BODY = Symbol('valence.localcloud.body');
+type WithBody = IncomingMessage & { [BODY]?: Buffer };
+
+/** The largest body {@link readBody} reads when no limit is given (the router caps earlier). */
+export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * Reads a whole request body, refusing it with {@link BodyTooLargeError} as soon as more than
+ * `limit` bytes arrived (the connection is then cut: nothing more is read).
+ */
+export async function readBody(req: IncomingMessage, limit = DEFAULT_BODY_LIMIT): Promise<Buffer> {
+  const known = (req as WithBody)[BODY];
+  if (known) {
+    if (known.length > limit) throw new BodyTooLargeError(limit);
+    return known;
+  }
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.destroy();
+    throw new BodyTooLargeError(limit);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer | string>) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += buffer.length;
+    if (size > limit) {
+      req.destroy();
+      throw new BodyTooLargeError(limit);
+    }
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * A request that reads as `req` did but whose body is `body`, already read: libraries that
+ * consume the request stream themselves (dynalite) see the same bytes the router verified.
+ */
+export function replayRequest(req: IncomingMessage, body: Buffer): IncomingMessage {
+  const replay = new IncomingMessage(req.socket) as WithBody;
+  replay._read = () => {};
+  replay.method = req.method;
+  replay.url = req.url;
+  replay.headers = req.headers;
+  replay.rawHeaders = req.rawHeaders;
+  replay.httpVersion = req.httpVersion;
+  replay.httpVersionMajor = req.httpVersionMajor;
+  replay.httpVersionMinor = req.httpVersionMinor;
+  replay.complete = true;
+  replay[BODY] = body;
+  if (body.length > 0) replay.push(body);
+  replay.push(null);
+  return replay;
+}
+
+/** Reads and discards a body nobody will read, so keep-alive connections stay usable. */
+export function drain(req: IncomingMessage): void {
+  req.resume();
+  req.on('error', () => {});
+}
