@@ -15,6 +15,7 @@
  * await cloud.stop();
  * ```
  */
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { BatchClient } from '@aws-sdk/client-batch';
@@ -47,6 +48,7 @@ import type { LocalLambdaService } from './lambda/index.ts';
 import { createS3Service } from './s3/index.ts';
 import type { LocalS3Service } from './s3/index.ts';
 import { createRouter, listen } from './core/router.ts';
+import { hostMatcher } from './core/gate.ts';
 import type { ListeningServer } from './core/router.ts';
 import type { LocalService, ServiceHooks } from './core/service.ts';
 import { createStepFunctionsService } from './stepfunctions/index.ts';
@@ -60,6 +62,7 @@ export type { FaultConfig, FaultRule, LambdaCrashRule } from './core/faults.ts';
 export { DEFAULT_CREDENTIALS, StaticCredentialStore } from './core/credentials.ts';
 export type { LocalCredentials } from './core/credentials.ts';
 export { parseCredentialScope, verifySignature } from './core/sigv4.ts';
+export { ADMIN_TOKEN_HEADER } from './core/router.ts';
 export type { CredentialScope, SignatureVerdict } from './core/sigv4.ts';
 export type { LocalCloudFormationService, StackOutput } from './cloudformation/index.ts';
 export type { LocalS3Service } from './s3/index.ts';
@@ -73,7 +76,7 @@ export type { StepFunctionsService } from './stepfunctions/index.ts';
 
 /** LocalStack's port, so tools configured for LocalStack find the local cloud too. */
 export const DEFAULT_PORT = 4566;
-/** Loopback only by default: the local cloud accepts any access key. */
+/** Loopback only by default: the default key pair is LocalStack's public `test`/`test`. */
 export const DEFAULT_HOST = '127.0.0.1';
 /** @default region of the local cloud */
 export const DEFAULT_REGION = 'us-east-1';
@@ -97,7 +100,7 @@ export interface LocalCloudOptions {
   readonly region?: string;
   /** @default '000000000000' */
   readonly accountId?: string;
-  /** Key pairs API Gateway's AWS_IAM authorization accepts; the first one is used by `clients`. @default test/test */
+  /** Key pairs whose SigV4 signatures every service accepts; the first one is used by `clients` and workloads. @default test/test */
   readonly credentials?: readonly LocalCredentials[];
   /** Faults active from the start. @default none */
   readonly faults?: Partial<FaultConfig>;
@@ -148,10 +151,15 @@ export interface LocalCloud {
   readonly accountId: string;
   /** The key pair `clients` sign with. */
   readonly credentials: LocalCredentials;
-  /** Every key pair accepted by API Gateway's AWS_IAM authorization; tests may add more. */
+  /** Every key pair whose signatures the services accept; tests may add more. */
   readonly credentialStore: StaticCredentialStore;
   readonly clients: LocalCloudClients;
   readonly services: LocalCloudServices;
+  /**
+   * The secret of this start that the admin API under `/_valence/` requires, sent in the
+   * `x-valence-admin-token` header ({@link ADMIN_TOKEN_HEADER}); new on every start.
+   */
+  readonly adminToken: string;
   /** Requests per service and operation since start (or the last reset). */
   counters(): CounterSnapshot;
   /** Zeroes the counters. */
@@ -201,6 +209,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   if (options.faults) faults.set(options.faults);
   const extraEnvironment: Record<string, string> = { ...options.environment };
   let endpoint = '';
+  const adminToken = randomBytes(24).toString('base64url');
+  // Known once the server listens (port 0 picks the port); until then nothing is allowed.
+  let hostAllowed: (host: string | undefined) => boolean = () => false;
 
   const environment = (): Record<string, string> => ({
     AWS_ENDPOINT_URL: endpoint,
@@ -284,6 +295,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       faults,
       region,
       accountId,
+      credentials: credentialStore,
+      adminToken,
+      hostAllowed: (value) => hostAllowed(value),
       health: () => ({ status: 'ok', endpoint, region, accountId, services: [...services.keys()].sort(), uptimeMs: Date.now() - startedAt }),
     });
     try {
@@ -297,6 +311,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       );
     }
     endpoint = listening.endpoint;
+    hostAllowed = hostMatcher(listening.host, listening.port);
   } catch (error) {
     await stopAll().catch(() => {});
     throw error;
@@ -314,6 +329,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     accountId,
     credentials,
     credentialStore,
+    adminToken,
     clients: clients.clients,
     services: servicesView,
     counters: () => counters.snapshot(),

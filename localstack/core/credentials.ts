@@ -1,9 +1,8 @@
 /**
  * The credentials the local cloud accepts.
  *
- * Most services accept any access key, as LocalStack does, so tools configured for LocalStack
- * work unchanged; API Gateway's AWS_IAM authorization is the one place that checks a signature,
- * and it checks it against this store.
+ * Every service checks each request's SigV4 signature against this store, as AWS does; the
+ * default pair is LocalStack's `test`/`test`, so tools configured for LocalStack work unchanged.
  */
 import type { CredentialStore } from './service.ts';
 
@@ -11,6 +10,8 @@ import type { CredentialStore } from './service.ts';
 export interface LocalCredentials {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
+  /** A session token issued with the pair; requests signed with it must carry it. */
+  readonly sessionToken?: string;
 }
 
 /** LocalStack's convention, which every local AWS tool already assumes. */
@@ -19,6 +20,7 @@ export const DEFAULT_CREDENTIALS: LocalCredentials = { accessKeyId: 'test', secr
 /** A mutable {@link CredentialStore}: tests add a second identity to check who called. */
 export class StaticCredentialStore implements CredentialStore {
   readonly #secrets = new Map<string, string>();
+  readonly #tokens = new Map<string, string>();
 
   constructor(initial: readonly LocalCredentials[] = [DEFAULT_CREDENTIALS]) {
     for (const pair of initial) this.add(pair);
@@ -27,15 +29,22 @@ export class StaticCredentialStore implements CredentialStore {
   /** Accepts one more key pair (replacing the secret of a known key). */
   add(pair: LocalCredentials): void {
     this.#secrets.set(pair.accessKeyId, pair.secretAccessKey);
+    if (pair.sessionToken === undefined) this.#tokens.delete(pair.accessKeyId);
+    else this.#tokens.set(pair.accessKeyId, pair.sessionToken);
   }
 
   /** Stops accepting a key. */
   remove(accessKeyId: string): void {
     this.#secrets.delete(accessKeyId);
+    this.#tokens.delete(accessKeyId);
   }
 
   secretFor(accessKeyId: string): string | undefined {
     return this.#secrets.get(accessKeyId);
+  }
+
+  sessionTokenFor(accessKeyId: string): string | undefined {
+    return this.#tokens.get(accessKeyId);
   }
 }
 

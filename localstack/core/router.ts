@@ -3,9 +3,11 @@
  * the local cloud's own admin API under `/_valence/`, and renders errors the way each AWS
  * protocol does so that SDKs and the AWS CLI parse them into their usual exceptions.
  *
- * Routing follows LocalStack: the service name of the SigV4 credential scope decides. Unsigned
- * requests fall back to the `X-Amz-Target` prefix (JSON protocols) or the path (REST
- * protocols); requests the router cannot place get an AWS-shaped error, never a hang.
+ * Routing follows LocalStack: the service name of the SigV4 credential scope decides (unsigned
+ * requests are placed by `X-Amz-Target` or path only to answer in the right error shape).
+ * Before any service sees a request it passes the gate (core/gate.ts): Host, browser shape,
+ * body cap, SigV4 for this region and service. Only the admin API under `/_valence/` takes a
+ * per-start token instead of a signature.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -13,10 +15,12 @@ import type { AddressInfo } from 'node:net';
 import type { RequestCounters } from './counters.ts';
 import { FaultConfigError } from './faults.ts';
 import type { FaultConfig, FaultInjector } from './faults.ts';
-import type { InjectedFault, LocalService, RequestContext } from './service.ts';
-import { drain, readBody } from '../wire/body.ts';
+import type { CredentialStore, InjectedFault, LocalService, RequestContext } from './service.ts';
+import { BODY_LIMITS, DEFAULT_BODY_LIMIT, browserShaped, declaredTooLarge, protocolOfService, signatureRefusal, tokenMatches, tooLarge, verifyFor, verifyingStream } from './gate.ts';
+import type { Refusal } from './gate.ts';
+import { BodyTooLargeError, drain, readBody, replayRequest, standInRequest } from '../wire/body.ts';
 import { ErrorProtocol, sendAwsError } from '../wire/errors.ts';
-import { parseCredentialScope, splitUrl } from './sigv4.ts';
+import { SignatureFailure, parseCredentialScope, splitUrl } from './sigv4.ts';
 
 /** Guesses the error format a client expects from how its request looks. */
 export function errorProtocolOf(req: IncomingMessage): ErrorProtocol {
@@ -82,35 +86,60 @@ export interface RouterOptions {
   readonly region: string;
   readonly accountId: string;
   readonly health: () => HealthReport;
+  /** The key pairs (and issued session tokens) signatures are checked against. */
+  readonly credentials: CredentialStore;
+  /** The per-start secret the admin API under `/_valence/` requires in {@link ADMIN_TOKEN_HEADER}. */
+  readonly adminToken: string;
+  /** Whether a `Host` header names this server (known once it listens; see {@link hostMatcher}). */
+  readonly hostAllowed: (host: string | undefined) => boolean;
+}
+
+/** The header that carries the admin token; a browser cannot send it cross-origin without a preflight. */
+export const ADMIN_TOKEN_HEADER = 'x-valence-admin-token';
+
+/** The signing name a request to `service` must be scoped to. */
+function signingNameOf(service: LocalService, routed: string): string {
+  return routed === 'execute-api' ? 'execute-api' : service.signingName;
 }
 
 /** Builds the `request` listener of the local cloud's HTTP server. */
 export function createRouter(options: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { services, counters, faults } = options;
-  const contextFor = (service: string, req: IncomingMessage): RequestContext => {
-    const scope = parseCredentialScope(req);
-    return {
-      region: scope?.region ?? options.region,
-      accessKeyId: scope?.accessKeyId,
-      accountId: options.accountId,
-      count: (operation) => counters.record(service, operation),
-      fault: (operation) => faults.decide(service, operation),
-    };
+  const contextFor = (service: string, accessKeyId: string): RequestContext => ({
+    region: options.region,
+    accessKeyId,
+    accountId: options.accountId,
+    count: (operation) => counters.record(service, operation),
+    fault: (operation) => faults.decide(service, operation),
+  });
+  const refuse = (req: IncomingMessage, res: ServerResponse, refusal: Refusal): void => {
+    // The rest of a refused body is not read: the connection closes after the answer.
+    res.setHeader('Connection', 'close');
+    sendAwsError(res, refusal.protocol, refusal);
+    req.resume();
   };
 
   return (req, res) => {
     const { path } = splitUrl(req.url);
+    const route = routeOf(req);
+    const protocol = protocolOfService(route.service);
+    if (!options.hostAllowed(req.headers.host)) {
+      return refuse(req, res, { protocol, status: 403, code: 'AccessDenied', message: `Host '${req.headers.host ?? ''}' is not this local cloud's address` });
+    }
+    const browser = browserShaped(req, route.service);
+    if (browser) return refuse(req, res, { protocol, status: 403, code: 'AccessDenied', message: browser });
     if (path === '/_valence' || path.startsWith('/_valence/')) {
+      if (!tokenMatches(req.headers[ADMIN_TOKEN_HEADER], options.adminToken)) {
+        return refuse(req, res, { protocol: ErrorProtocol.Json, status: 403, code: 'AccessDenied', message: `The admin API requires the ${ADMIN_TOKEN_HEADER} header with the token startLocalCloud returned` });
+      }
       void serveAdmin(req, res, path, options);
       return;
     }
-    const route = routeOf(req);
     const service =
       route.service === undefined
         ? undefined
         : (services.get(route.service) ?? (route.service === 'execute-api' ? services.get('apigateway') : undefined));
     if (!service) {
-      const protocol = errorProtocolOf(req);
       const error: InjectedFault =
         route.service === undefined && !route.signed
           ? { status: 403, code: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token: sign the request with SigV4 so the local cloud can tell which service it is for' }
@@ -119,20 +148,44 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
               code: 'NotImplemented',
               message: `The local cloud does not host the '${route.service ?? 'unknown'}' service. Hosted: ${[...services.keys()].sort().join(', ')}`,
             };
-      drain(req);
-      sendAwsError(res, protocol, error);
-      return;
+      return refuse(req, res, { protocol: errorProtocolOf(req), ...error });
     }
-    const ctx = contextFor(service.signingName, req);
-    let outcome: void | Promise<void>;
-    try {
-      outcome = service.handle(req, res, ctx);
-    } catch (error) {
-      failInternally(req, res, error);
-      return;
-    }
-    if (outcome) outcome.catch((error: unknown) => failInternally(req, res, error));
+    const routed = route.service ?? service.signingName;
+    const limit = BODY_LIMITS[routed] ?? DEFAULT_BODY_LIMIT;
+    if (declaredTooLarge(req, limit)) return refuse(req, res, tooLarge(routed, limit));
+    void admit(req, res, service, routed, limit).catch((error: unknown) => failInternally(req, res, error));
   };
+
+  /** Reads (or streams) the body within its cap, verifies the signature, then hands over. */
+  async function admit(req: IncomingMessage, res: ServerResponse, service: LocalService, routed: string, limit: number): Promise<void> {
+    const streamed = service.signingName === 's3';
+    let body: Buffer | undefined;
+    if (!streamed) {
+      try {
+        body = await readBody(req, limit);
+      } catch (error) {
+        if (error instanceof BodyTooLargeError) return refuse(req, res, tooLarge(routed, limit));
+        throw error;
+      }
+    }
+    const verdict = await verifyFor(req, body, signingNameOf(service, routed), options.region, options.credentials);
+    if (!verdict.ok) return refuse(req, res, signatureRefusal(routed, verdict));
+    let forwarded: IncomingMessage;
+    if (body !== undefined) {
+      forwarded = replayRequest(req, body);
+    } else {
+      const verifier = verifyingStream(headerOf(req, 'x-amz-content-sha256'), limit, (failure) =>
+        refuse(req, res, failure === 'size' ? tooLarge(routed, limit) : signatureRefusal(routed, { ok: false, code: SignatureFailure.PayloadHashMismatch, reason: 'The provided x-amz-content-sha256 header does not match what was computed' })),
+      );
+      forwarded = standInRequest(req, verifier);
+    }
+    await service.handle(forwarded, res, contextFor(service.signingName, verdict.accessKeyId));
+  }
+}
+
+function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function failInternally(req: IncomingMessage, res: ServerResponse, error: unknown): void {

@@ -113,4 +113,9 @@ export interface ServiceHooks {
 export interface CredentialStore {
   /** The secret for an access key id, or undefined when the key is unknown. */
   secretFor(accessKeyId: string): string | undefined;
+  /**
+   * The session token the cloud issued with this key, if any: a signed request must carry
+   * exactly it (none when undefined), so a token the cloud never issued is refused, as on AWS.
+   */
+  sessionTokenFor?(accessKeyId: string): string | undefined;
 }

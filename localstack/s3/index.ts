@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import { AwsServiceError, ErrorProtocol, sendAwsError } from '../wire/errors.ts';
+import { standInRequest } from '../wire/body.ts';
 import type { CredentialStore, LocalService, RequestContext } from '../core/service.ts';
 import { parseCredentialScope, parseQuery, splitUrl } from '../core/sigv4.ts';
 
@@ -266,24 +267,7 @@ export function decodeAwsChunked(req: IncomingMessage): IncomingMessage {
   delete headers['x-amz-decoded-content-length'];
   delete headers['x-amz-trailer'];
   headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-  const body = new AwsChunkedDecoder();
-  req.on('error', (error) => body.destroy(error));
-  req.pipe(body);
-  const standIn = Object.assign(body, {
-    headers,
-    rawHeaders: [] as string[],
-    method: req.method,
-    url: req.url,
-    httpVersion: req.httpVersion,
-    httpVersionMajor: req.httpVersionMajor,
-    httpVersionMinor: req.httpVersionMinor,
-    socket: req.socket,
-    connection: req.socket,
-    complete: false,
-    trailers: {},
-    rawTrailers: [],
-  });
-  return standIn as unknown as IncomingMessage;
+  return standInRequest(req, new AwsChunkedDecoder(), headers);
 }
 
 /**

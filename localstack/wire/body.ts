@@ -78,3 +78,27 @@ export function drain(req: IncomingMessage): void {
   req.resume();
   req.on('error', () => {});
 }
+
+/**
+ * `stream` dressed as the request it reads from (method, url, headers, socket), for libraries
+ * that take an `IncomingMessage` (s3rver) when the body must pass through a decoder or a
+ * verifier first. Errors of `req` propagate to `stream`.
+ */
+export function standInRequest(req: IncomingMessage, stream: NodeJS.ReadWriteStream & NodeJS.EventEmitter, headers: IncomingMessage['headers'] = req.headers): IncomingMessage {
+  req.on('error', (error) => (stream as unknown as { destroy(error: Error): void }).destroy(error));
+  req.pipe(stream);
+  return Object.assign(stream, {
+    headers,
+    rawHeaders: [] as string[],
+    method: req.method,
+    url: req.url,
+    httpVersion: req.httpVersion,
+    httpVersionMajor: req.httpVersionMajor,
+    httpVersionMinor: req.httpVersionMinor,
+    socket: req.socket,
+    connection: req.socket,
+    complete: false,
+    trailers: {},
+    rawTrailers: [],
+  }) as unknown as IncomingMessage;
+}

@@ -10,7 +10,7 @@ describe('the Step Functions interpreter on this Node', () => {
       { validationOptions: { noValidate: true } },
     );
     // A Task with TimeoutSeconds is where the interpreter calls Promise.withResolvers.
-    const run = machine.run({ n: 1 }, { overrides: { taskResourceLocalHandlers: { T: (input: unknown) => Promise.resolve({ got: input }) } } });
+    const run = machine.run({ n: 1 }, { overrides: { taskResourceLocalHandlers: { T: (input) => Promise.resolve({ got: input }) } } });
     expect(await run.result).toEqual({ got: { n: 1 } });
     expect(typeof (Promise as unknown as { withResolvers?: unknown }).withResolvers === 'function').toBe(hadIt);
   });
