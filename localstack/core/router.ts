@@ -48,6 +48,13 @@ const PATH_PREFIXES: ReadonlyArray<readonly [RegExp, string]> = [
   [/^\/(quantum-tasks?|jobs?|devices?)(\/|$|\?)/, 'braket'],
 ];
 
+/** The service an `X-Amz-Target` header names, if any. */
+function targetServiceOf(req: IncomingMessage): string | undefined {
+  const target = req.headers['x-amz-target'];
+  if (typeof target !== 'string') return undefined;
+  return TARGET_PREFIXES.find(([prefix]) => target.startsWith(prefix))?.[1];
+}
+
 /**
  * The service a request is meant for: its SigV4 scope, else its `X-Amz-Target`, else its
  * path. `/restapis/` always goes to API Gateway's execute-api, whatever signed it.
@@ -97,6 +104,9 @@ export interface RouterOptions {
 /** The header that carries the admin token; a browser cannot send it cross-origin without a preflight. */
 export const ADMIN_TOKEN_HEADER = 'x-valence-admin-token';
 
+/** S3 bodies up to this size with a declared hex payload hash are verified before S3 sees them. */
+const VERIFIED_S3_BODY_BYTES = 64 * 1024 * 1024;
+
 /** The signing name a request to `service` must be scoped to. */
 function signingNameOf(service: LocalService, routed: string): string {
   return routed === 'execute-api' ? 'execute-api' : service.signingName;
@@ -113,10 +123,10 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
     fault: (operation) => faults.decide(service, operation),
   });
   const refuse = (req: IncomingMessage, res: ServerResponse, refusal: Refusal): void => {
-    // The rest of a refused body is not read: the connection closes after the answer.
-    res.setHeader('Connection', 'close');
+    // The rest of a refused body is not read: the connection closes once the answer is out.
+    if (!res.headersSent) res.setHeader('Connection', 'close');
+    res.once('finish', () => req.socket.destroySoon());
     sendAwsError(res, refusal.protocol, refusal);
-    req.resume();
   };
 
   return (req, res) => {
@@ -151,6 +161,12 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
       return refuse(req, res, { protocol: errorProtocolOf(req), ...error });
     }
     const routed = route.service ?? service.signingName;
+    // A JSON request names its service twice, in X-Amz-Target and in the scope: AWS refuses a
+    // signature scoped to another service than the one the target names.
+    const targeted = targetServiceOf(req);
+    if (route.signed && targeted !== undefined && targeted !== routed && routed !== 'execute-api') {
+      return refuse(req, res, signatureRefusal(targeted, { ok: false, code: SignatureFailure.ScopeMismatch, reason: `Credential should be scoped to correct service: '${targeted}', not '${routed}'` }));
+    }
     const limit = BODY_LIMITS[routed] ?? DEFAULT_BODY_LIMIT;
     if (declaredTooLarge(req, limit)) return refuse(req, res, tooLarge(routed, limit));
     void admit(req, res, service, routed, limit).catch((error: unknown) => failInternally(req, res, error));
@@ -158,7 +174,10 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
 
   /** Reads (or streams) the body within its cap, verifies the signature, then hands over. */
   async function admit(req: IncomingMessage, res: ServerResponse, service: LocalService, routed: string, limit: number): Promise<void> {
-    const streamed = service.signingName === 's3';
+    // S3 bodies stream to disk, except those small enough to verify a declared hash first.
+    const declaredHash = headerOf(req, 'x-amz-content-sha256');
+    const length = Number(req.headers['content-length'] ?? NaN);
+    const streamed = service.signingName === 's3' && !(declaredHash !== undefined && /^[0-9a-f]{64}$/.test(declaredHash) && length <= VERIFIED_S3_BODY_BYTES);
     let body: Buffer | undefined;
     if (!streamed) {
       try {
@@ -174,9 +193,10 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
     if (body !== undefined) {
       forwarded = replayRequest(req, body);
     } else {
-      const verifier = verifyingStream(headerOf(req, 'x-amz-content-sha256'), limit, (failure) =>
+      const verifier = verifyingStream(declaredHash, limit, (failure) =>
         refuse(req, res, failure === 'size' ? tooLarge(routed, limit) : signatureRefusal(routed, { ok: false, code: SignatureFailure.PayloadHashMismatch, reason: 'The provided x-amz-content-sha256 header does not match what was computed' })),
       );
+      verifier.on('error', () => res.destroy());
       forwarded = standInRequest(req, verifier);
     }
     await service.handle(forwarded, res, contextFor(service.signingName, verdict.accessKeyId));

@@ -25,31 +25,50 @@ export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 
 /**
  * Reads a whole request body, refusing it with {@link BodyTooLargeError} as soon as more than
- * `limit` bytes arrived (the connection is then cut: nothing more is read).
+ * `limit` bytes arrived (reading then stops: nothing more is buffered).
  */
 export async function readBody(req: IncomingMessage, limit = DEFAULT_BODY_LIMIT): Promise<Buffer> {
+  await Promise.resolve();
   const known = (req as WithBody)[BODY];
   if (known) {
     if (known.length > limit) throw new BodyTooLargeError(limit);
     return known;
   }
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) {
-    req.destroy();
-    throw new BodyTooLargeError(limit);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer | string>) {
-    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    size += buffer.length;
-    if (size > limit) {
-      req.destroy();
-      throw new BodyTooLargeError(limit);
-    }
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
+  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLargeError(limit);
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer | string): void => {
+      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      size += buffer.length;
+      if (size > limit) {
+        // Stop reading (nothing more is buffered) but keep the socket, so the 413 can be sent;
+        // the caller answers with `Connection: close`.
+        cleanup();
+        req.pause();
+        reject(new BodyTooLargeError(limit));
+        return;
+      }
+      chunks.push(buffer);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
 }
 
 /**
