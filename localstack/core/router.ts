@@ -126,7 +126,7 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
     // The rest of a refused body is not read: the connection closes once the answer is out.
     if (!res.headersSent) res.setHeader('Connection', 'close');
     res.once('finish', () => req.socket.destroySoon());
-    sendAwsError(res, refusal.protocol, refusal);
+    sendAwsError(res, refusal.protocol, refusal, { messageOnly: splitUrl(req.url).path.startsWith('/restapis/') });
   };
 
   return (req, res) => {

@@ -69,6 +69,8 @@ export interface JsonErrorStyle {
   readonly contentType?: string;
   /** Namespace written before the code in `__type` (Step Functions: `com.amazonaws.swf.service.v2.model`). */
   readonly typeNamespace?: string;
+  /** API Gateway's shape: the body is `{ message }` alone, the code only in `x-amzn-ErrorType`. */
+  readonly messageOnly?: boolean;
 }
 
 /**
@@ -84,7 +86,9 @@ export function sendAwsError(res: ServerResponse, protocol: ErrorProtocol, error
   let body: string;
   let contentType: string;
   if (protocol === ErrorProtocol.Json) {
-    body = JSON.stringify({ __type: style.typeNamespace ? `${style.typeNamespace}#${error.code}` : error.code, message: error.message });
+    body = JSON.stringify(
+      style.messageOnly ? { message: error.message } : { __type: style.typeNamespace ? `${style.typeNamespace}#${error.code}` : error.code, message: error.message },
+    );
     contentType = style.contentType ?? 'application/json';
     res.setHeader('x-amzn-ErrorType', error.code);
   } else if (protocol === ErrorProtocol.RestXml) {
