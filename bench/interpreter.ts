@@ -5,11 +5,10 @@
  * runtime releases them.
  */
 import type { AslDefinition } from '../sdk/compiler/index.ts';
-import { installPromiseWithResolvers } from '../localstack/stepfunctions/interpreter.ts';
+import { loadInterpreterModule } from '../localstack/stepfunctions/interpreter.ts';
 
-// aws-local-stepfunctions needs Promise.withResolvers, which Node 20 lacks (see DEPENDENCIES.md).
-installPromiseWithResolvers();
-const { StateMachine } = await import('aws-local-stepfunctions');
+// aws-local-stepfunctions needs Promise.withResolvers, which Node 20 lacks: loaded with it in scope, the global Promise untouched.
+const { StateMachine } = loadInterpreterModule();
 
 const TOKEN_MARKER = '__bench_task_token__';
 

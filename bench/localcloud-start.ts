@@ -51,17 +51,20 @@ const { startLocalCloud } = await import('./localstack/index.ts');
 const t1 = performance.now();
 const cloud = await startLocalCloud({ port: 0 });
 const t2 = performance.now();
-await get(cloud.endpoint + '/_valence/health');
+await get(cloud.endpoint + '/_valence/health', { 'x-valence-admin-token': cloud.adminToken });
 const t3 = performance.now();
-// First use of DynamoDB and S3 loads dynalite and s3rver (they load lazily). SigV4 is not
-// verified by these two, so a scope-only Authorization header routes the request.
-const auth = (service) => ({
-  authorization: 'AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/' + service + '/aws4_request, SignedHeaders=host;x-amz-date, Signature=' + '0'.repeat(64),
-  'x-amz-date': '20260101T000000Z',
-  'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
-});
-await get(cloud.endpoint + '/', { ...auth('dynamodb'), 'x-amz-target': 'DynamoDB_20120810.ListTables', 'content-type': 'application/x-amz-json-1.0' });
-await get(cloud.endpoint + '/', auth('s3'));
+// First use of DynamoDB and S3 loads dynalite and s3rver (they load lazily). Every service
+// verifies SigV4, so the requests are signed with the cloud's key pair.
+const { SignatureV4 } = await import('@smithy/signature-v4');
+const { Sha256 } = await import('@aws-crypto/sha256-js');
+const signed = async (service, headers, body) => {
+  const url = new URL(cloud.endpoint);
+  const signer = new SignatureV4({ credentials: cloud.credentials, region: cloud.region, service, sha256: Sha256, uriEscapePath: service !== 's3' });
+  const request = await signer.sign({ method: body === undefined ? 'GET' : 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', query: {}, headers: { host: url.host, ...headers }, body });
+  return request.headers;
+};
+await get(cloud.endpoint + '/', await signed('dynamodb', { 'x-amz-target': 'DynamoDB_20120810.ListTables', 'content-type': 'application/x-amz-json-1.0' }, '{}'));
+await get(cloud.endpoint + '/', await signed('s3', {}));
 const t4 = performance.now();
 await new Promise((r) => setTimeout(r, 300));
 globalThis.gc?.();

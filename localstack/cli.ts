@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { DEFAULT_HOST, DEFAULT_PORT, startLocalCloud } from './index.ts';
+import { ADMIN_TOKEN_HEADER, DEFAULT_HOST, DEFAULT_PORT, startLocalCloud } from './index.ts';
 import type { LocalCloud } from './index.ts';
 
 /** Where the CLI writes, and how a caller other than a terminal stops it. */
@@ -90,6 +90,7 @@ export async function runLocalCloudCli(argv: readonly string[], io: LocalCloudCl
     `  export AWS_ENDPOINT_URL=${cloud.endpoint} AWS_REGION=${cloud.region} ` +
       `AWS_ACCESS_KEY_ID=${cloud.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${cloud.credentials.secretAccessKey}`,
   );
+  out(`Admin API (${cloud.endpoint}/_valence/): send the header ${ADMIN_TOKEN_HEADER}: ${cloud.adminToken}`);
   out('Press Ctrl+C to stop.');
   io.onReady?.(cloud);
 

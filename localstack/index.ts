@@ -15,6 +15,7 @@
  * await cloud.stop();
  * ```
  */
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { BatchClient } from '@aws-sdk/client-batch';
@@ -31,38 +32,41 @@ import { createBatchService } from './batch/index.ts';
 import type { BatchDelays, LocalBatchService } from './batch/index.ts';
 import { createBraketService } from './braket/index.ts';
 import type { LocalBraketService } from './braket/index.ts';
-import { createCloudFormationService } from './cloudformation.ts';
-import type { LocalCloudFormationService } from './cloudformation.ts';
-import { RequestCounters } from './counters.ts';
-import type { CounterSnapshot } from './counters.ts';
-import { DEFAULT_CREDENTIALS, StaticCredentialStore } from './credentials.ts';
-import type { LocalCredentials } from './credentials.ts';
-import { createDynamoDbService } from './dynamodb.ts';
+import { createCloudFormationService } from './cloudformation/index.ts';
+import type { LocalCloudFormationService } from './cloudformation/index.ts';
+import { RequestCounters } from './core/counters.ts';
+import type { CounterSnapshot } from './core/counters.ts';
+import { DEFAULT_CREDENTIALS, StaticCredentialStore } from './core/credentials.ts';
+import type { LocalCredentials } from './core/credentials.ts';
+import { createDynamoDbService } from './dynamodb/index.ts';
 import { createEventBridgeService } from './events/index.ts';
 import type { LocalEventBridgeService } from './events/index.ts';
-import { FaultInjector } from './faults.ts';
-import type { FaultConfig } from './faults.ts';
+import { FaultInjector } from './core/faults.ts';
+import type { FaultConfig } from './core/faults.ts';
 import { createLambdaService } from './lambda/index.ts';
 import type { LocalLambdaService } from './lambda/index.ts';
-import { createS3Service } from './s3.ts';
-import type { LocalS3Service } from './s3.ts';
-import { createRouter, listen } from './server.ts';
-import type { ListeningServer } from './server.ts';
-import type { LocalService, ServiceHooks } from './service.ts';
+import { createS3Service } from './s3/index.ts';
+import type { LocalS3Service } from './s3/index.ts';
+import { createRouter, listen } from './core/router.ts';
+import { hostMatcher } from './core/gate.ts';
+import type { ListeningServer } from './core/router.ts';
+import type { LocalService, ServiceHooks } from './core/service.ts';
 import { createStepFunctionsService } from './stepfunctions/index.ts';
 import type { StepFunctionsService } from './stepfunctions/index.ts';
+import { ErrorCode, ValenceError } from '../sdk/errors.ts';
 
-export { RequestCounters, diffCounters } from './counters.ts';
-export type { CounterSnapshot } from './counters.ts';
-export { FaultInjector, FaultKind, FaultConfigError } from './faults.ts';
-export type { FaultConfig, FaultRule, LambdaCrashRule } from './faults.ts';
-export { DEFAULT_CREDENTIALS, StaticCredentialStore } from './credentials.ts';
-export type { LocalCredentials } from './credentials.ts';
-export { parseCredentialScope, verifySignature } from './sigv4.ts';
-export type { CredentialScope, SignatureVerdict } from './sigv4.ts';
-export type { LocalCloudFormationService, StackOutput } from './cloudformation.ts';
-export type { LocalS3Service } from './s3.ts';
-export type * from './service.ts';
+export { RequestCounters, diffCounters } from './core/counters.ts';
+export type { CounterSnapshot } from './core/counters.ts';
+export { FaultInjector, FaultKind, FaultConfigError } from './core/faults.ts';
+export type { FaultConfig, FaultRule, LambdaCrashRule } from './core/faults.ts';
+export { DEFAULT_CREDENTIALS, StaticCredentialStore } from './core/credentials.ts';
+export type { LocalCredentials } from './core/credentials.ts';
+export { parseCredentialScope, verifySignature } from './core/sigv4.ts';
+export { ADMIN_TOKEN_HEADER } from './core/router.ts';
+export type { CredentialScope, SignatureVerdict } from './core/sigv4.ts';
+export type { LocalCloudFormationService, StackOutput } from './cloudformation/index.ts';
+export type { LocalS3Service } from './s3/index.ts';
+export type * from './core/service.ts';
 export type { LocalApiGatewayService } from './apigateway/index.ts';
 export type { BatchDelays, LocalBatchService } from './batch/index.ts';
 export type { LocalBraketService } from './braket/index.ts';
@@ -72,7 +76,7 @@ export type { StepFunctionsService } from './stepfunctions/index.ts';
 
 /** LocalStack's port, so tools configured for LocalStack find the local cloud too. */
 export const DEFAULT_PORT = 4566;
-/** Loopback only by default: the local cloud accepts any access key. */
+/** Loopback only by default: the default key pair is LocalStack's public `test`/`test`. */
 export const DEFAULT_HOST = '127.0.0.1';
 /** @default region of the local cloud */
 export const DEFAULT_REGION = 'us-east-1';
@@ -96,7 +100,7 @@ export interface LocalCloudOptions {
   readonly region?: string;
   /** @default '000000000000' */
   readonly accountId?: string;
-  /** Key pairs API Gateway's AWS_IAM authorization accepts; the first one is used by `clients`. @default test/test */
+  /** Key pairs whose SigV4 signatures every service accepts; the first one is used by `clients` and workloads. @default test/test */
   readonly credentials?: readonly LocalCredentials[];
   /** Faults active from the start. @default none */
   readonly faults?: Partial<FaultConfig>;
@@ -154,10 +158,15 @@ export interface LocalCloud {
   readonly accountId: string;
   /** The key pair `clients` sign with. */
   readonly credentials: LocalCredentials;
-  /** Every key pair accepted by API Gateway's AWS_IAM authorization; tests may add more. */
+  /** Every key pair whose signatures the services accept; tests may add more. */
   readonly credentialStore: StaticCredentialStore;
   readonly clients: LocalCloudClients;
   readonly services: LocalCloudServices;
+  /**
+   * The secret of this start that the admin API under `/_valence/` requires, sent in the
+   * `x-valence-admin-token` header ({@link ADMIN_TOKEN_HEADER}); new on every start.
+   */
+  readonly adminToken: string;
   /** Requests per service and operation since start (or the last reset). */
   counters(): CounterSnapshot;
   /** Zeroes the counters. */
@@ -175,12 +184,13 @@ export interface LocalCloud {
 }
 
 /** The local cloud could not start (port taken, a service failed, the workflows failed to deploy). */
-export class LocalCloudStartError extends Error {
+export class LocalCloudStartError extends ValenceError {
   override readonly name = 'LocalCloudStartError';
-  readonly code: 'PortInUse' | 'StartFailed';
-  constructor(message: string, code: 'PortInUse' | 'StartFailed', options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+  /** Why: the port is taken, or anything else. */
+  readonly reason: 'PortInUse' | 'StartFailed';
+  constructor(message: string, reason: 'PortInUse' | 'StartFailed', options: { cause?: unknown } = {}) {
+    super(reason === 'PortInUse' ? ErrorCode.LOCAL_CLOUD_PORT_IN_USE : ErrorCode.LOCAL_CLOUD_START_FAILED, message, options);
+    this.reason = reason;
   }
 }
 
@@ -206,6 +216,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   if (options.faults) faults.set(options.faults);
   const extraEnvironment: Record<string, string> = { ...options.environment };
   let endpoint = '';
+  const adminToken = randomBytes(24).toString('base64url');
+  // Known once the server listens (port 0 picks the port); until then nothing is allowed.
+  let hostAllowed: (host: string | undefined) => boolean = () => false;
 
   const environment = (): Record<string, string> => ({
     AWS_ENDPOINT_URL: endpoint,
@@ -289,6 +302,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       faults,
       region,
       accountId,
+      credentials: credentialStore,
+      adminToken,
+      hostAllowed: (value) => hostAllowed(value),
       health: () => ({ status: 'ok', endpoint, region, accountId, services: [...services.keys()].sort(), uptimeMs: Date.now() - startedAt }),
     });
     try {
@@ -302,6 +318,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       );
     }
     endpoint = listening.endpoint;
+    hostAllowed = hostMatcher(listening.host, listening.port);
   } catch (error) {
     await stopAll().catch(() => {});
     throw error;
@@ -319,6 +336,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     accountId,
     credentials,
     credentialStore,
+    adminToken,
     clients: clients.clients,
     services: servicesView,
     counters: () => counters.snapshot(),

@@ -78,6 +78,24 @@ export const ErrorCode = {
   LOCAL_CLOUD_START_FAILED: 'LOCAL_CLOUD_START_FAILED',
   /** A local-cloud service was configured with something it cannot model. */
   LOCAL_CLOUD_INVALID_CONFIG: 'LOCAL_CLOUD_INVALID_CONFIG',
+  /** The local cloud's port is taken by another process. */
+  LOCAL_CLOUD_PORT_IN_USE: 'LOCAL_CLOUD_PORT_IN_USE',
+  /** A local-cloud service answers with an AWS error; the AWS code is on `awsCode`. */
+  LOCAL_AWS_ERROR: 'LOCAL_AWS_ERROR',
+  /** A local-cloud request body is larger than the service accepts. */
+  LOCAL_BODY_TOO_LARGE: 'LOCAL_BODY_TOO_LARGE',
+  /** A local-cloud service (or its worker pool) is stopping or stopped. */
+  LOCAL_SERVICE_STOPPED: 'LOCAL_SERVICE_STOPPED',
+  /** The local cloud's fault-injection configuration is invalid. */
+  LOCAL_FAULT_CONFIG_INVALID: 'LOCAL_FAULT_CONFIG_INVALID',
+  /** A local Batch job or Braket job process could not be started. */
+  LOCAL_PROCESS_START_FAILED: 'LOCAL_PROCESS_START_FAILED',
+  /** An OpenQASM program the local Braket simulator cannot run. */
+  LOCAL_OPENQASM_INVALID: 'LOCAL_OPENQASM_INVALID',
+  /** An in-process S3 call named a bucket that does not exist (AWS code `NoSuchBucket` on `awsCode`). */
+  LOCAL_NO_SUCH_BUCKET: 'LOCAL_NO_SUCH_BUCKET',
+  /** A state-machine execution of the local Step Functions stopped or a task state failed. */
+  LOCAL_EXECUTION_FAILED: 'LOCAL_EXECUTION_FAILED',
 } as const;
 
 /** One of the stable {@link ErrorCode} values. */

@@ -18,11 +18,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { CredentialStore, InvocationOutcome, LambdaInvoker, LocalService, RequestContext, ServiceHooks } from '../service.ts';
-import { SignatureFailure, verifySignature } from '../sigv4.ts';
-import { readBody, send } from '../lambda/http.ts';
+import type { CredentialStore, InvocationOutcome, LambdaInvoker, LocalService, RequestContext, ServiceHooks } from '../core/service.ts';
+import { SignatureFailure, verifySignature } from '../core/sigv4.ts';
+import { readBody } from '../wire/body.ts';
+import { send } from '../wire/json.ts';
 import { compileRoute, matchRoute } from './routes.ts';
 import type { CompiledRoute } from './routes.ts';
+import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
 
 /** Options of {@link createApiGatewayService}. */
 export interface ApiGatewayServiceOptions {
@@ -50,8 +52,10 @@ export interface ApiRoute {
 
 /** The local API Gateway service. */
 export interface LocalApiGatewayService extends LocalService {
-  /** Creates a REST API and returns its id. */
-  createRestApi(name: string): string;
+  /** Creates a REST API with its deployed stages (`prod`, as a CDK RestApi deploys) and returns its id. */
+  createRestApi(name: string, stages?: readonly string[]): string;
+  /** Deploys one more stage of an API; requests name a deployed stage or are refused. */
+  addStage(apiId: string, stage: string): void;
   /** Adds (or replaces) the route of a method and path on an API. */
   addRoute(apiId: string, route: ApiRoute): void;
   /** Base URL of a stage; append the resource path (`/dispatches/d-1/cancel`). @default stage 'prod' */
@@ -59,9 +63,11 @@ export interface LocalApiGatewayService extends LocalService {
 }
 
 /** A route or API the service cannot accept. */
-export class ApiGatewayConfigError extends Error {
+export class ApiGatewayConfigError extends ValenceError {
   override readonly name = 'ApiGatewayConfigError';
-  readonly code = 'INVALID_API_CONFIG';
+  constructor(message: string) {
+    super(ErrorCode.LOCAL_CLOUD_INVALID_CONFIG, message);
+  }
 }
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'ANY']);
@@ -71,6 +77,8 @@ const USER_REQUEST = '_user_request_';
 interface RestApi {
   readonly id: string;
   readonly name: string;
+  /** Deployed stage names. */
+  readonly stages: Set<string>;
   readonly routes: (CompiledRoute & { readonly method: string; readonly functionName: string; readonly resourceId: string })[];
 }
 
@@ -96,12 +104,18 @@ export function createApiGatewayService(opts: ApiGatewayServiceOptions): LocalAp
   const apis = new Map<string, RestApi>();
   const stopping = new AbortController();
 
-  function createRestApi(name: string): string {
+  function createRestApi(name: string, stages: readonly string[] = ['prod']): string {
     let id: string;
     do id = randomId(10);
     while (apis.has(id));
-    apis.set(id, { id, name, routes: [] });
+    apis.set(id, { id, name, routes: [], stages: new Set(stages) });
     return id;
+  }
+
+  function addStage(apiId: string, stage: string): void {
+    const api = apis.get(apiId);
+    if (!api) throw new ApiGatewayConfigError(`no REST API with id '${apiId}'`);
+    api.stages.add(stage);
   }
 
   function addRoute(apiId: string, route: ApiRoute): void {
@@ -143,6 +157,8 @@ export function createApiGatewayService(opts: ApiGatewayServiceOptions): LocalAp
       const api = apis.get(parts[2]);
       if (!api) return refuse(Refusal.notFound);
       const stage = decodeURIComponent(parts[3]);
+      // As on AWS, a stage that was never deployed answers 403 Forbidden before anything runs.
+      if (!api.stages.has(stage)) return refuse({ status: 403, code: 'ForbiddenException', message: 'Forbidden' });
       const path = '/' + parts.slice(5).map(safeDecode).join('/');
       const method = (req.method ?? 'GET').toUpperCase();
 
@@ -244,6 +260,7 @@ export function createApiGatewayService(opts: ApiGatewayServiceOptions): LocalAp
     signingName: 'execute-api',
     handle,
     createRestApi,
+    addStage,
     addRoute,
     invokeUrl,
     stop: async () => {

@@ -2,6 +2,7 @@
  * API Gateway resource paths: `{param}` matches one segment, a trailing `{param+}` matches
  * the rest, and a literal segment wins over a parameter, which wins over a greedy one.
  */
+import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
 
 /** A resource path template prepared for matching. */
 export interface CompiledRoute {
@@ -17,9 +18,11 @@ export type RouteSegment =
   | { readonly kind: 'greedy'; readonly name: string };
 
 /** A template that API Gateway would not accept. */
-export class InvalidResourcePathError extends Error {
+export class InvalidResourcePathError extends ValenceError {
   override readonly name = 'InvalidResourcePathError';
-  readonly code = 'INVALID_RESOURCE_PATH';
+  constructor(message: string) {
+    super(ErrorCode.LOCAL_CLOUD_INVALID_CONFIG, message);
+  }
 }
 
 /** Parses a resource path template. */

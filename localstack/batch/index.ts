@@ -17,22 +17,21 @@
  * environment variable `VALENCE_TERMINATE_GRACE_MS`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { EventSink, LocalService, RequestContext, ServiceHooks } from '../service.ts';
-import { ProcessGroup, type ProcessExit } from './process-group.ts';
+import type { EventSink, LocalService, RequestContext, ServiceHooks } from '../core/service.ts';
+import { ProcessGroup, type ProcessExit, waitForExits } from '../core/process-group.ts';
+import { workloadEnvironment } from '../core/credentials.ts';
 import {
-  WireError,
   decodeToken,
   encodeToken,
   optString,
   optStringMap,
-  readJsonBody,
   reqString,
-  sendError,
-  sendJson,
-} from './wire.ts';
+  serveJsonOperation,
+} from '../wire/json.ts';
+import { AwsServiceError } from '../wire/errors.ts';
 
-export { ProcessGroup, ProcessStartError, isProcessAlive } from './process-group.ts';
-export type { ProcessExit } from './process-group.ts';
+export { ProcessGroup, ProcessStartError, isProcessAlive } from '../core/process-group.ts';
+export type { ProcessExit } from '../core/process-group.ts';
 
 /** Batch job statuses, in lifecycle order. */
 export const BatchJobStatus = {
@@ -193,8 +192,8 @@ interface JobRecord {
 
 const CLIENT = 'ClientException';
 
-function clientError(message: string): WireError {
-  return new WireError(CLIENT, 400, message);
+function clientError(message: string): AwsServiceError {
+  return new AwsServiceError(CLIENT, 400, message);
 }
 
 const ROUTES: Readonly<Record<string, string>> = {
@@ -431,9 +430,7 @@ export function createBatchService(opts: BatchServiceOptions): LocalBatchService
   }
 
   function jobEnvironment(job: JobRecord): Record<string, string> {
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-    Object.assign(env, opts.environment());
+    const env = workloadEnvironment(opts.environment());
     for (const { name, value } of job.environment) env[name] = value;
     env.AWS_BATCH_JOB_ID = job.jobId;
     env.AWS_BATCH_JQ_NAME = job.queue.name;
@@ -589,35 +586,29 @@ export function createBatchService(opts: BatchServiceOptions): LocalBatchService
     setStatus(job, BatchJobStatus.FAILED, reason);
   }
 
+  /** Stops an array parent by stopping each child with `stopChild`; false for a plain job. */
+  function stopArrayParent(job: JobRecord, reason: string, stopChild: (child: JobRecord, reason: string) => void): boolean {
+    if (job.arraySize === undefined) return false;
+    job.parentStopReason ??= reason;
+    if (job.children.length === 0) failBeforeStart(job, reason);
+    else {
+      for (const child of job.children) stopChild(child, reason);
+      settleParent(job);
+    }
+    return true;
+  }
+
   function cancelJob(job: JobRecord, reason: string): void {
     if (TERMINAL.has(job.status)) return;
-    if (job.arraySize !== undefined) {
-      job.parentStopReason ??= reason;
-      if (job.children.length === 0) {
-        failBeforeStart(job, reason);
-        return;
-      }
-      // As on AWS: children not yet STARTING are cancelled, running ones carry on, and the
-      // parent ends when the last child does.
-      for (const child of job.children) cancelJob(child, reason);
-      settleParent(job);
-      return;
-    }
+    // As on AWS: children not yet STARTING are cancelled, running ones carry on, and the
+    // parent ends when the last child does.
+    if (stopArrayParent(job, reason, cancelJob)) return;
     if (NOT_STARTED.has(job.status)) failBeforeStart(job, reason);
   }
 
   function terminateJob(job: JobRecord, reason: string): void {
     if (TERMINAL.has(job.status)) return;
-    if (job.arraySize !== undefined) {
-      job.parentStopReason ??= reason;
-      if (job.children.length === 0) {
-        failBeforeStart(job, reason);
-        return;
-      }
-      for (const child of job.children) terminateJob(child, reason);
-      settleParent(job);
-      return;
-    }
+    if (stopArrayParent(job, reason, terminateJob)) return;
     if (NOT_STARTED.has(job.status)) {
       failBeforeStart(job, reason);
       return;
@@ -1122,28 +1113,16 @@ export function createBatchService(opts: BatchServiceOptions): LocalBatchService
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse, _ctx: RequestContext): Promise<void> {
-    try {
-      const path = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
-      const operation = ROUTES[path];
-      if (operation === undefined || req.method !== 'POST') {
-        req.resume();
-        sendError(res, 404, 'UnknownOperationException', `no Batch operation at ${req.method} ${path}`);
-        return;
-      }
-      const fault = await opts.hooks.fault(operation);
-      opts.hooks.count(operation);
-      if (fault !== undefined) {
-        req.resume();
-        sendError(res, fault.status, fault.code, fault.message);
-        return;
-      }
-      const body = await readJsonBody(req, CLIENT);
-      const result = operations[operation]!(body);
-      sendJson(res, 200, JSON.parse(JSON.stringify(result)));
-    } catch (e) {
-      if (e instanceof WireError) sendError(res, e.status, e.code, e.message);
-      else sendError(res, 500, 'ServerException', (e as Error).message ?? String(e));
-    }
+    const path = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
+    const operation = req.method === 'POST' ? ROUTES[path] : undefined;
+    await serveJsonOperation(req, res, {
+      operation,
+      described: `Batch ${req.method} ${path}`,
+      hooks: opts.hooks,
+      badRequestCode: CLIENT,
+      internalCode: 'ServerException',
+      run: (body) => JSON.parse(JSON.stringify(operations[operation!]!(body))) as unknown,
+    });
   }
 
   async function stop(): Promise<void> {
@@ -1156,13 +1135,10 @@ export function createBatchService(opts: BatchServiceOptions): LocalBatchService
       job.process?.signalGroup('SIGKILL');
     }
     // A spawn in flight is killed by startAttempt as soon as it settles; wait for every exit.
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline) {
-      const pending = [...exits];
-      const spawning = [...jobs.values()].some((j) => j.spawning);
-      if (pending.length === 0 && !spawning) break;
-      await Promise.race([Promise.allSettled(pending), new Promise((r) => setTimeout(r, 20))]);
-    }
+    await waitForExits(
+      () => [...exits],
+      () => [...jobs.values()].some((j) => j.spawning),
+    );
   }
 
   return {

@@ -19,19 +19,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EventSink, LocalService, RequestContext, ServiceHooks } from '../service.ts';
-import { ProcessGroup, type ProcessExit } from '../batch/process-group.ts';
+import type { EventSink, LocalService, RequestContext, ServiceHooks } from '../core/service.ts';
+import { ProcessGroup, type ProcessExit, waitForExits } from '../core/process-group.ts';
+import { workloadEnvironment } from '../core/credentials.ts';
 import {
-  WireError,
   decodeToken,
   encodeToken,
   optString,
   optStringMap,
-  readJsonBody,
   reqString,
-  sendError,
-  sendJson,
-} from '../batch/wire.ts';
+  serveJsonOperation,
+} from '../wire/json.ts';
+import { AwsServiceError, sendFailure } from '../wire/errors.ts';
 import { OpenQasmError, parseOpenQasm, simulateCircuit, type Circuit } from './simulator.ts';
 
 export { OpenQasmError, parseOpenQasm, runOpenQasm, simulateCircuit, stateProbabilities } from './simulator.ts';
@@ -162,8 +161,8 @@ const VALIDATION = 'ValidationException';
 const NOT_FOUND = 'ResourceNotFoundException';
 const CONFLICT = 'ConflictException';
 
-function validation(message: string): WireError {
-  return new WireError(VALIDATION, 400, message);
+function validation(message: string): AwsServiceError {
+  return new AwsServiceError(VALIDATION, 400, message);
 }
 
 function iso(date: Date | undefined): string | undefined {
@@ -310,7 +309,7 @@ export function createBraketService(opts: BraketServiceOptions): LocalBraketServ
 
   function findTask(arn: string): QuantumTaskRecord {
     const task = tasks.get(arn);
-    if (task === undefined) throw new WireError(NOT_FOUND, 404, `Quantum task ${arn} not found`);
+    if (task === undefined) throw new AwsServiceError(NOT_FOUND, 404, `Quantum task ${arn} not found`);
     return task;
   }
 
@@ -394,7 +393,7 @@ export function createBraketService(opts: BraketServiceOptions): LocalBraketServ
   function cancelQuantumTask(arn: string): Json {
     const task = findTask(arn);
     if (TERMINAL.has(task.status)) {
-      throw new WireError(CONFLICT, 409, `Quantum task ${arn} is already ${task.status} and cannot be cancelled`);
+      throw new AwsServiceError(CONFLICT, 409, `Quantum task ${arn} is already ${task.status} and cannot be cancelled`);
     }
     if (task.status !== BraketStatus.CANCELLING) {
       task.timer = cancelTimer(task.timer);
@@ -533,10 +532,7 @@ export function createBraketService(opts: BraketServiceOptions): LocalBraketServ
     job.workDir = workDir;
     const hpFile = join(workDir, 'hyperparameters.json');
     writeFileSync(hpFile, JSON.stringify(request.hyperParameters ?? {}));
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-    Object.assign(env, opts.environment?.() ?? {});
-    Object.assign(env, {
+    const env = workloadEnvironment(opts.environment?.(), {
       AMZN_BRAKET_JOB_NAME: job.name,
       AMZN_BRAKET_JOB_ARN: job.arn,
       AMZN_BRAKET_DEVICE_ARN: String((request.deviceConfig as Json).device),
@@ -610,7 +606,7 @@ export function createBraketService(opts: BraketServiceOptions): LocalBraketServ
 
   function findJob(arn: string): HybridJobRecord {
     const job = hybridJobs.get(arn);
-    if (job === undefined) throw new WireError(NOT_FOUND, 404, `Job ${arn} not found`);
+    if (job === undefined) throw new AwsServiceError(NOT_FOUND, 404, `Job ${arn} not found`);
     return job;
   }
 
@@ -630,7 +626,7 @@ export function createBraketService(opts: BraketServiceOptions): LocalBraketServ
     reqString(body.outputDataConfig as Json, 's3Path', VALIDATION);
     reqString(body.deviceConfig as Json, 'device', VALIDATION);
     const arn = `arn:aws:braket:${region}:${accountId}:job/${name}`;
-    if (hybridJobs.has(arn)) throw new WireError(CONFLICT, 409, `A job named ${name} already exists`);
+    if (hybridJobs.has(arn)) throw new AwsServiceError(CONFLICT, 409, `A job named ${name} already exists`);
     const job: HybridJobRecord = {
       arn,
       name,
@@ -695,7 +691,7 @@ export function createBraketService(opts: BraketServiceOptions): LocalBraketServ
   function cancelHybridJob(arn: string): Json {
     const job = findJob(arn);
     if (TERMINAL.has(job.status)) {
-      throw new WireError(CONFLICT, 409, `Job ${arn} is already ${job.status} and cannot be cancelled`);
+      throw new AwsServiceError(CONFLICT, 409, `Job ${arn} is already ${job.status} and cannot be cancelled`);
     }
     if (job.status !== BraketStatus.CANCELLING) {
       job.timer = cancelTimer(job.timer);
@@ -734,7 +730,7 @@ export function createBraketService(opts: BraketServiceOptions): LocalBraketServ
   }
 
   function getDevice(arn: string): Json {
-    if (!/^arn:aws:braket:[^:]*:[^:]*:device\/.+/.test(arn)) throw new WireError(NOT_FOUND, 404, `Device ${arn} not found`);
+    if (!/^arn:aws:braket:[^:]*:[^:]*:device\/.+/.test(arn)) throw new AwsServiceError(NOT_FOUND, 404, `Device ${arn} not found`);
     const simulator = arn.includes('/quantum-simulator/');
     const parts = arn.split('/');
     return {
@@ -787,30 +783,24 @@ export function createBraketService(opts: BraketServiceOptions): LocalBraketServ
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, _ctx: RequestContext): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    let found: ReturnType<typeof route>;
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
       // Labels are percent-encoded ARNs (their '/' as %2F): split first, then decode.
-      const segments = url.pathname.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
-      const found = route(req.method ?? 'GET', segments);
-      if (found === undefined) {
-        req.resume();
-        sendError(res, 404, 'UnknownOperationException', `no Braket operation at ${req.method} ${url.pathname}`);
-        return;
-      }
-      const fault = await opts.hooks.fault(found.route.operation);
-      opts.hooks.count(found.route.operation);
-      if (fault !== undefined) {
-        req.resume();
-        sendError(res, fault.status, fault.code, fault.message);
-        return;
-      }
-      const body = await readJsonBody(req, VALIDATION);
-      const result = found.route.run(body, found.label, url.searchParams);
-      sendJson(res, found.route.successStatus, result);
+      found = route(req.method ?? 'GET', url.pathname.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s)));
     } catch (e) {
-      if (e instanceof WireError) sendError(res, e.status, e.code, e.message);
-      else sendError(res, 500, 'InternalServiceException', (e as Error).message ?? String(e));
+      sendFailure(res, e, 'InternalServiceException');
+      return;
     }
+    await serveJsonOperation(req, res, {
+      operation: found?.route.operation,
+      described: `Braket ${req.method} ${url.pathname}`,
+      hooks: opts.hooks,
+      badRequestCode: VALIDATION,
+      internalCode: 'InternalServiceException',
+      ...(found ? { successStatus: found.route.successStatus } : {}),
+      run: (body) => found!.route.run(body, found!.label, url.searchParams),
+    });
   }
 
   async function stop(): Promise<void> {
@@ -818,12 +808,10 @@ export function createBraketService(opts: BraketServiceOptions): LocalBraketServ
     for (const timer of timers) clearTimeout(timer);
     timers.clear();
     for (const job of hybridJobs.values()) job.process?.signalGroup('SIGKILL');
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline) {
-      const spawning = [...hybridJobs.values()].some((j) => j.spawning);
-      if (pending.size === 0 && !spawning) break;
-      await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 20))]);
-    }
+    await waitForExits(
+      () => [...pending],
+      () => [...hybridJobs.values()].some((j) => j.spawning),
+    );
     for (const job of hybridJobs.values()) {
       if (job.workDir !== undefined) rmSync(job.workDir, { recursive: true, force: true });
       job.workDir = undefined;

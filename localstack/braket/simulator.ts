@@ -10,17 +10,17 @@
  *
  * Bitstrings follow Braket: the first character is the first measured qubit.
  */
+import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
 
 /** A program the simulator cannot run; names the line, as a compiler would. */
-export class OpenQasmError extends Error {
+export class OpenQasmError extends ValenceError {
   override readonly name = 'OpenQasmError';
-  readonly code = 'OPENQASM_INVALID';
   constructor(
     message: string,
     /** 1-based source line of the offending statement. */
     readonly line: number,
   ) {
-    super(`line ${line}: ${message}`);
+    super(ErrorCode.LOCAL_OPENQASM_INVALID, `line ${line}: ${message}`);
   }
 }
 

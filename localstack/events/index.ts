@@ -16,10 +16,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { CloudEvent, EventSink, LambdaInvoker, LocalService, RequestContext, ServiceHooks } from '../service.ts';
-import { readBody, send } from '../lambda/http.ts';
+import type { CloudEvent, EventSink, LambdaInvoker, LocalService, RequestContext, ServiceHooks } from '../core/service.ts';
+import { readBody } from '../wire/body.ts';
+import { send } from '../wire/json.ts';
 import { InvalidEventPatternError, matchesPattern, parsePattern } from './pattern.ts';
 import type { EventPattern } from './pattern.ts';
+import { AwsServiceError } from '../wire/errors.ts';
 
 /** Options of {@link createEventBridgeService}. */
 export interface EventBridgeServiceOptions {
@@ -80,14 +82,10 @@ export interface LocalEventBridgeService extends LocalService, EventSink {
 }
 
 /** An EventBridge API error: rendered as the JSON protocol's `__type` and message. */
-export class EventBridgeError extends Error {
+export class EventBridgeError extends AwsServiceError {
   override readonly name = 'EventBridgeError';
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
+  constructor(code: string, message: string, status = 400) {
+    super(code, status, message);
   }
 }
 
@@ -459,9 +457,8 @@ export function createEventBridgeService(opts: EventBridgeServiceOptions): Local
       }
       answer(200, operate(operation, input));
     } catch (error) {
-      if (error instanceof EventBridgeError || error instanceof InvalidEventPatternError) {
-        const status = error instanceof EventBridgeError ? error.status : 400;
-        answer(status, { __type: error.code, message: error.message }, error.code);
+      if (error instanceof AwsServiceError) {
+        answer(error.status, { __type: error.awsCode, message: error.message }, error.awsCode);
       } else if (!res.headersSent) {
         answer(500, { __type: 'InternalException', message: error instanceof Error ? error.message : String(error) }, 'InternalException');
       } else {

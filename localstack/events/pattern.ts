@@ -7,13 +7,13 @@
  * `numeric`, `exists`, `equals-ignore-case`, `wildcard`; and `$or`.
  * Not supported: `cidr`, and `prefix`/`suffix` with `equals-ignore-case` inside them.
  */
+import { AwsServiceError } from '../wire/errors.ts';
 
 /** A pattern EventBridge would reject, with AWS's reason text. */
-export class InvalidEventPatternError extends Error {
+export class InvalidEventPatternError extends AwsServiceError {
   override readonly name = 'InvalidEventPatternError';
-  readonly code = 'InvalidEventPatternException';
   constructor(reason: string) {
-    super(`Event pattern is not valid. Reason: ${reason}`);
+    super('InvalidEventPatternException', 400, `Event pattern is not valid. Reason: ${reason}`);
   }
 }
 

@@ -26,10 +26,13 @@ import type {
   LocalService,
   RequestContext,
   ServiceHooks,
-} from '../service.ts';
-import { readBody, send } from './http.ts';
+} from '../core/service.ts';
+import { readBody } from '../wire/body.ts';
+import { workloadEnvironment } from '../core/credentials.ts';
+import { send } from '../wire/json.ts';
 import { PoolClosedError, SandboxPool } from './pool.ts';
 import type { SandboxOptions, SandboxOutcome } from './sandbox.ts';
+import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
 
 /** Options of {@link createLambdaService}. */
 export interface LambdaServiceOptions {
@@ -130,16 +133,11 @@ export function createLambdaService(opts: LambdaServiceOptions): LocalLambdaServ
   }
 
   function sandboxOptions(fn: RegisteredFunction): SandboxOptions {
-    const inherited: Record<string, string> = {};
-    for (const [key, value] of Object.entries(process.env)) if (value !== undefined) inherited[key] = value;
     const logStream = `${new Date().toISOString().slice(0, 10).replaceAll('-', '/')}/[$LATEST]${randomUUID().replaceAll('-', '')}`;
     return {
       name: `lambda:${fn.name}`,
       data: { entryUrl: fn.entryUrl, exportName: fn.cfg.exportName ?? 'handler', handlerSetting: fn.handlerSetting },
-      env: {
-        ...inherited,
-        ...opts.environment(),
-        ...fn.cfg.environment,
+      env: workloadEnvironment(opts.environment(), fn.cfg.environment, {
         // Reserved variables: a function's own configuration cannot override them on AWS either.
         AWS_REGION: region,
         AWS_DEFAULT_REGION: region,
@@ -152,7 +150,7 @@ export function createLambdaService(opts: LambdaServiceOptions): LocalLambdaServ
         AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs20.x',
         LAMBDA_TASK_ROOT: dirname(fileURLToPath(fn.entryUrl)),
         _HANDLER: fn.handlerSetting,
-      },
+      }),
     };
   }
 
@@ -461,18 +459,19 @@ export function createLambdaService(opts: LambdaServiceOptions): LocalLambdaServ
 }
 
 /** Registration after `stop()`. */
-export class LambdaServiceStoppedError extends Error {
+export class LambdaServiceStoppedError extends ValenceError {
   override readonly name = 'LambdaServiceStoppedError';
-  readonly code = 'LAMBDA_SERVICE_STOPPED';
   constructor() {
-    super('the local Lambda service is stopped');
+    super(ErrorCode.LOCAL_SERVICE_STOPPED, 'the local Lambda service is stopped');
   }
 }
 
 /** A function configuration the service cannot register. */
-export class InvalidFunctionConfigError extends Error {
+export class InvalidFunctionConfigError extends ValenceError {
   override readonly name = 'InvalidFunctionConfigError';
-  readonly code = 'INVALID_FUNCTION_CONFIG';
+  constructor(message: string) {
+    super(ErrorCode.LOCAL_CLOUD_INVALID_CONFIG, message);
+  }
 }
 
 /** Resolves like `work`, or rejects with the signal's reason as soon as it aborts. */

@@ -5,6 +5,7 @@
  */
 import { Sandbox } from './sandbox.ts';
 import type { SandboxOptions } from './sandbox.ts';
+import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
 
 interface Waiter {
   readonly resolve: (sandbox: Sandbox) => void;
@@ -12,11 +13,10 @@ interface Waiter {
 }
 
 /** Raised to waiters when the pool is closed while they wait for a slot. */
-export class PoolClosedError extends Error {
+export class PoolClosedError extends ValenceError {
   override readonly name = 'PoolClosedError';
-  readonly code = 'POOL_CLOSED';
   constructor() {
-    super('the local Lambda service is stopping');
+    super(ErrorCode.LOCAL_SERVICE_STOPPED, 'the local Lambda service is stopping');
   }
 }
 

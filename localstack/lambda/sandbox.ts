@@ -4,7 +4,7 @@
  * terminated, not asked to stop) and after a crash; the pool replaces dead sandboxes.
  */
 import { Worker } from 'node:worker_threads';
-import type { InvocationOutcome } from '../service.ts';
+import type { InvocationOutcome } from '../core/service.ts';
 import type { FromSandbox, InvocationContextData, LambdaErrorPayload, SandboxData, ToSandbox } from './protocol.ts';
 
 const bootstrapUrl = new URL('./bootstrap.mjs', import.meta.url);

@@ -11,7 +11,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import type { LambdaInvoker, InvocationOutcome } from '../service.ts';
+import type { LambdaInvoker, InvocationOutcome } from '../core/service.ts';
 import {
   TaskIntegration,
   evaluateSimplePath,
@@ -22,6 +22,7 @@ import {
 } from './definition.ts';
 import type { Interpreter } from './interpreter.ts';
 import type { TaskTokenRegistry } from './tokens.ts';
+import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
 
 /** Execution statuses as DescribeExecution reports them. */
 export const ExecutionStatus = {
@@ -71,9 +72,8 @@ export interface ExecutionInit {
 }
 
 /** Thrown into the interpreter once the execution is closed; never retried or caught. */
-class ExecutionClosedError extends Error {
+class ExecutionClosedError extends ValenceError {
   override readonly name = 'States.ExecutionClosed';
-  readonly code = 'EXECUTION_CLOSED';
   get isRetryable(): boolean {
     return false;
   }
@@ -81,16 +81,15 @@ class ExecutionClosedError extends Error {
     return false;
   }
   constructor() {
-    super('The execution is closed; no further state starts');
+    super(ErrorCode.LOCAL_EXECUTION_FAILED, 'The execution is closed; no further state starts');
   }
 }
 
 /** A state error as Step Functions matches it: `name` against `ErrorEquals`, `message` as Cause. */
-class TaskStateError extends Error {
+class TaskStateError extends ValenceError {
   override readonly name: string;
-  readonly code = 'TASK_STATE_ERROR';
   constructor(error: string, cause: string) {
-    super(cause);
+    super(ErrorCode.LOCAL_EXECUTION_FAILED, cause);
     this.name = error;
   }
 }

@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { LambdaInvoker, LocalService, RequestContext, ServiceHooks } from '../service.ts';
+import type { LambdaInvoker, LocalService, RequestContext, ServiceHooks } from '../core/service.ts';
 import { prepareDefinition, type PreparedDefinition } from './definition.ts';
 import { Execution, ExecutionStatus, type HistoryEventRecord } from './execution.ts';
 import { loadInterpreter } from './interpreter.ts';
@@ -416,7 +416,7 @@ export function createStepFunctionsService(opts: StepFunctionsServiceOptions): S
         hooks.count(operation);
         const fault = await hooks.fault(operation);
         if (fault) {
-          sendError(res, fault.status, fault.code, fault.message);
+          sendError(res, fault);
           return;
         }
         sendResult(res, await run(body));
@@ -424,9 +424,9 @@ export function createStepFunctionsService(opts: StepFunctionsServiceOptions): S
         if (res.headersSent) {
           res.end();
         } else if (error instanceof StatesServiceError) {
-          sendError(res, error.status, error.code, error.message);
+          sendError(res, error.toShape());
         } else {
-          sendError(res, 500, StatesErrorCode.InternalFailure, error instanceof Error ? error.message : String(error));
+          sendError(res, { status: 500, code: StatesErrorCode.InternalFailure, message: error instanceof Error ? error.message : String(error) });
         }
       }
     },

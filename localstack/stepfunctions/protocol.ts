@@ -7,10 +7,14 @@
  * SDK v3 strips to the exception name (`err.name === 'ExecutionDoesNotExist'`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { AwsServiceError, ErrorProtocol, sendAwsError } from '../wire/errors.ts';
+import type { AwsErrorShape } from '../wire/errors.ts';
+import { decodeToken, encodeToken, readJsonObject, sendJson } from '../wire/json.ts';
 
 /** Namespace prefix of every Step Functions error code on the wire. */
 const ERROR_NAMESPACE = 'com.amazonaws.swf.service.v2.model';
+
+const JSON_CONTENT_TYPE = 'application/x-amz-json-1.0';
 
 /** Largest request body accepted (a definition is ≤ 1 MB, an input ≤ 256 KiB). */
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -39,47 +43,19 @@ export const StatesErrorCode = {
 export type StatesErrorCode = (typeof StatesErrorCode)[keyof typeof StatesErrorCode];
 
 /**
- * An error the API answers with instead of a result. Thrown by operation handlers and rendered
- * once, at the edge, so that handlers read as plain code.
+ * An error the API answers with instead of a result (an {@link AwsServiceError} with the
+ * Step Functions code first and 400 by default, as Step Functions answers every client error).
  */
-export class StatesServiceError extends Error {
-  override readonly name = 'StatesServiceError';
-  /** The AWS error code (the SDK exception name). */
-  readonly code: string;
-  /** HTTP status; 400 for every client error, as Step Functions does. */
-  readonly status: number;
-
+export class StatesServiceError extends AwsServiceError {
+  override readonly name: string = 'StatesServiceError';
   constructor(code: string, message: string, status = 400) {
-    super(message);
-    this.code = code;
-    this.status = status;
+    super(code, status, message);
   }
 }
 
 /** Reads and parses a JSON request body; an empty body is `{}`. */
-export async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) {
-      throw new StatesServiceError(StatesErrorCode.ValidationException, 'Request body is too large');
-    }
-    chunks.push(buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new StatesServiceError(StatesErrorCode.SerializationException, 'Request body is not valid JSON');
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new StatesServiceError(StatesErrorCode.SerializationException, 'Request body must be a JSON object');
-  }
-  return parsed as Record<string, unknown>;
+export function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return readJsonObject(req, (message) => new StatesServiceError(StatesErrorCode.SerializationException, message), MAX_BODY_BYTES);
 }
 
 /** The operation named by `X-Amz-Target`, or undefined when the header is not Step Functions'. */
@@ -94,25 +70,12 @@ export function operationOf(req: IncomingMessage): string | undefined {
 
 /** Sends a successful JSON 1.0 answer. */
 export function sendResult(res: ServerResponse, body: unknown): void {
-  const text = JSON.stringify(body ?? {});
-  res.writeHead(200, {
-    'content-type': 'application/x-amz-json-1.0',
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomUUID(),
-  });
-  res.end(text);
+  sendJson(res, 200, body, JSON_CONTENT_TYPE);
 }
 
-/** Sends an error in the shape Step Functions uses (`__type` + `message`). */
-export function sendError(res: ServerResponse, status: number, code: string, message: string): void {
-  const text = JSON.stringify({ __type: `${ERROR_NAMESPACE}#${code}`, message });
-  res.writeHead(status, {
-    'content-type': 'application/x-amz-json-1.0',
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomUUID(),
-    'x-amzn-errortype': code,
-  });
-  res.end(text);
+/** Sends an error in the shape Step Functions uses (`__type` with its namespace, `message`). */
+export function sendError(res: ServerResponse, error: AwsErrorShape): void {
+  sendAwsError(res, ErrorProtocol.Json, error, { contentType: JSON_CONTENT_TYPE, typeNamespace: ERROR_NAMESPACE });
 }
 
 /** A Date as the JSON protocol sends timestamps: epoch seconds, fractional. */
@@ -164,19 +127,10 @@ export function isValidResourceName(name: string): boolean {
   return !/[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/u.test(name);
 }
 
-/** Opaque pagination token over an offset. */
-export function encodePageToken(offset: number): string {
-  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
-}
+/** Opaque pagination token over an offset (the one token format of the local cloud). */
+export const encodePageToken = encodeToken;
 
 /** Decodes {@link encodePageToken}; a bad token is the error AWS answers with. */
 export function decodePageToken(token: string | undefined): number {
-  if (token === undefined) return 0;
-  try {
-    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { o?: unknown };
-    if (typeof parsed.o === 'number' && Number.isInteger(parsed.o) && parsed.o >= 0) return parsed.o;
-  } catch {
-    // fall through to the error below
-  }
-  throw new StatesServiceError('InvalidToken', 'Invalid Token: \'Invalid pagination token\'');
+  return decodeToken(token, StatesErrorCode.InvalidToken, () => new StatesServiceError(StatesErrorCode.InvalidToken, "Invalid Token: 'Invalid pagination token'"));
 }

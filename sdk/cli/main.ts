@@ -194,7 +194,7 @@ async function runLocal(argv: string[], io: CliIo): Promise<number> {
       io?: {
         stdout?: (line: string) => void;
         stderr?: (line: string) => void;
-        onReady?: (cloud: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } }) => void;
+        onReady?: (cloud: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string }; adminToken: string }) => void;
       },
     ): Promise<number>;
   };
@@ -208,7 +208,7 @@ async function runLocal(argv: string[], io: CliIo): Promise<number> {
       ? {
           onReady: (cloud) =>
             void io.stdout.write(
-              `${toJson({ endpoint: cloud.endpoint, region: cloud.region, accessKeyId: cloud.credentials.accessKeyId, secretAccessKey: cloud.credentials.secretAccessKey }, 0)}\n`,
+              `${toJson({ endpoint: cloud.endpoint, region: cloud.region, accessKeyId: cloud.credentials.accessKeyId, secretAccessKey: cloud.credentials.secretAccessKey, adminToken: cloud.adminToken }, 0)}\n`,
             ),
         }
       : {}),

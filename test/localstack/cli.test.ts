@@ -40,7 +40,10 @@ describe('valence local', () => {
       });
     });
     expect(stdout).toContain(`export AWS_ENDPOINT_URL=${endpoint}`);
-    const health = (await (await fetch(`${endpoint}/_valence/health`)).json()) as { status: string };
+    const token = /x-valence-admin-token: (\S+)/.exec(stdout)?.[1];
+    expect(token).toBeDefined();
+    expect((await fetch(`${endpoint}/_valence/health`)).status).toBe(403);
+    const health = (await (await fetch(`${endpoint}/_valence/health`, { headers: { 'x-valence-admin-token': token! } })).json()) as { status: string };
     expect(health.status).toBe('ok');
 
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -144,8 +144,11 @@ describe('S3', () => {
   it('serves <bucket>.localhost virtual-host requests as path style', async () => {
     await cloud.clients.s3.send(new PutObjectCommand({ Bucket: 'valence-payloads', Key: 'vhost.txt', Body: 'via vhost' }));
     const url = new URL(cloud.endpoint);
+    const signer = new SignatureV4({ credentials, region: cloud.region, service: 's3', sha256: Sha256, uriEscapePath: false });
+    const host = `valence-payloads.localhost:${url.port}`;
+    const signed = await signer.sign(new HttpRequest({ method: 'GET', protocol: 'http:', hostname: 'valence-payloads.localhost', port: Number(url.port), path: '/vhost.txt', headers: { host } }));
     const body = await new Promise<string>((resolve, reject) => {
-      const req = httpRequest({ host: url.hostname, port: url.port, path: '/vhost.txt', headers: { host: `valence-payloads.localhost:${url.port}` } }, (res) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: '/vhost.txt', headers: signed.headers }, (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));
         res.on('end', () => resolve(text));
@@ -161,7 +164,7 @@ describe('S3', () => {
     const listed = await cloud.clients.s3.send(new ListObjectsV2Command({ Bucket: 'valence-payloads', Prefix: 'results/' }));
     expect(listed.Contents?.map((o) => o.Key)).toEqual(['results/braket.json']);
     expect((await cloud.services.s3.readObject('valence-payloads', 'results/braket.json'))?.toString()).toBe('{"counts":{"00":10}}');
-    await expect(cloud.services.s3.writeObject('no-such-bucket', 'k', 'v')).rejects.toMatchObject({ code: 'NoSuchBucket' });
+    await expect(cloud.services.s3.writeObject('no-such-bucket', 'k', 'v')).rejects.toMatchObject({ awsCode: 'NoSuchBucket' });
   });
 });
 
@@ -175,17 +178,17 @@ describe('routing', () => {
     expect(await response.json()).toMatchObject({ TableNames: expect.arrayContaining(['valence-nodes']) });
   });
 
-  it('routes unsigned JSON requests by X-Amz-Target', async () => {
+  it('refuses unsigned JSON requests (placed by X-Amz-Target) before DynamoDB sees them', async () => {
     cloud.resetCounters();
     const response = await fetch(`${cloud.endpoint}/`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.ListTables' },
       body: '{}',
     });
-    // DynamoDB itself (not the router) refuses the unsigned call, in DynamoDB's own words.
-    expect(response.status).toBe(400);
-    expect(await response.json()).toMatchObject({ __type: 'com.amazon.coral.service#MissingAuthenticationTokenException' });
-    expect(cloud.counters()).toEqual({ dynamodb: { ListTables: 1 } });
+    // Every service requires SigV4, as on AWS: the router refuses it, DynamoDB never counts it.
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ __type: 'MissingAuthenticationTokenException' });
+    expect(cloud.counters()).toEqual({});
   });
 
   it('answers a service it does not host with an AWS error the SDK parses', async () => {
@@ -199,7 +202,7 @@ describe('routing', () => {
   });
 
   it('answers the admin health route', async () => {
-    const health = (await (await fetch(`${cloud.endpoint}/_valence/health`)).json()) as { status: string; services: string[]; endpoint: string };
+    const health = (await (await fetch(`${cloud.endpoint}/_valence/health`, { headers: { 'x-valence-admin-token': cloud.adminToken } })).json()) as { status: string; services: string[]; endpoint: string };
     expect(health.status).toBe('ok');
     expect(health.endpoint).toBe(cloud.endpoint);
     expect(health.services).toEqual(expect.arrayContaining(['dynamodb', 's3', 'cloudformation']));
@@ -230,8 +233,8 @@ describe('counters', () => {
     await cloud.clients.s3.send(new GetObjectCommand({ Bucket: 'valence-payloads', Key: 'vhost.txt' }));
     await cloud.clients.s3.send(new ListObjectsV2Command({ Bucket: 'valence-payloads' }));
     expect(cloud.counters()).toEqual({ dynamodb: { GetItem: 2 }, s3: { GetObject: 1, ListObjectsV2: 1 } });
-    expect(await (await fetch(`${cloud.endpoint}/_valence/counters`)).json()).toEqual({ dynamodb: { GetItem: 2 }, s3: { GetObject: 1, ListObjectsV2: 1 } });
-    const reset = await fetch(`${cloud.endpoint}/_valence/counters/reset`, { method: 'POST' });
+    expect(await (await fetch(`${cloud.endpoint}/_valence/counters`, { headers: { 'x-valence-admin-token': cloud.adminToken } })).json()).toEqual({ dynamodb: { GetItem: 2 }, s3: { GetObject: 1, ListObjectsV2: 1 } });
+    const reset = await fetch(`${cloud.endpoint}/_valence/counters/reset`, { headers: { 'x-valence-admin-token': cloud.adminToken }, method: 'POST' });
     expect(await reset.json()).toMatchObject({ dynamodb: { GetItem: 2 } });
     expect(cloud.counters()).toEqual({});
   });
@@ -275,19 +278,19 @@ describe('fault injection', () => {
     const s3 = noRetry(new S3Client({ endpoint: cloud.endpoint, region: cloud.region, credentials, forcePathStyle: true, maxAttempts: 1 }));
     const put = await fetch(`${cloud.endpoint}/_valence/faults`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'x-valence-admin-token': cloud.adminToken },
       body: JSON.stringify({ rules: [{ service: 's3', operation: 'GetObject', errorRate: 1, error: 'server-error' }] }),
     });
     expect(put.status).toBe(200);
-    expect(await (await fetch(`${cloud.endpoint}/_valence/faults`)).json()).toEqual({
+    expect(await (await fetch(`${cloud.endpoint}/_valence/faults`, { headers: { 'x-valence-admin-token': cloud.adminToken } })).json()).toEqual({
       rules: [{ service: 's3', operation: 'GetObject', errorRate: 1, error: 'server-error' }],
       lambdaCrashes: [],
     });
     await expect(s3.send(new GetObjectCommand({ Bucket: 'valence-payloads', Key: 'vhost.txt' }))).rejects.toMatchObject({ name: 'InternalError', $metadata: { httpStatusCode: 500 } });
-    const bad = await fetch(`${cloud.endpoint}/_valence/faults`, { method: 'PUT', body: JSON.stringify({ rules: [{ service: 's3', errorRate: 7 }] }) });
+    const bad = await fetch(`${cloud.endpoint}/_valence/faults`, { headers: { 'x-valence-admin-token': cloud.adminToken }, method: 'PUT', body: JSON.stringify({ rules: [{ service: 's3', errorRate: 7 }] }) });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ __type: 'InvalidFaultConfig' });
-    expect((await fetch(`${cloud.endpoint}/_valence/faults`, { method: 'DELETE' })).status).toBe(200);
+    expect((await fetch(`${cloud.endpoint}/_valence/faults`, { headers: { 'x-valence-admin-token': cloud.adminToken }, method: 'DELETE' })).status).toBe(200);
     const got = await s3.send(new GetObjectCommand({ Bucket: 'valence-payloads', Key: 'vhost.txt' }));
     expect(await got.Body!.transformToString()).toBe('via vhost');
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestCounters, diffCounters } from '../../localstack/counters.ts';
+import { RequestCounters, diffCounters } from '../../localstack/core/counters.ts';
 
 describe('RequestCounters', () => {
   it('counts per service and operation and sums', () => {

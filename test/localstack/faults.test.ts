@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FaultConfigError, FaultInjector, FaultKind, faultFor } from '../../localstack/faults.ts';
+import { FaultConfigError, FaultInjector, FaultKind, faultFor } from '../../localstack/core/faults.ts';
 
 describe('FaultInjector', () => {
   it('injects nothing until configured', async () => {

@@ -66,7 +66,7 @@ describe('local cloud lifecycle', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as AddressInfo).port;
     try {
-      await expect(startLocalCloud({ port })).rejects.toSatisfy((error: unknown) => error instanceof LocalCloudStartError && error.code === 'PortInUse');
+      await expect(startLocalCloud({ port })).rejects.toSatisfy((error: unknown) => error instanceof LocalCloudStartError && error.reason === 'PortInUse' && error.code === 'LOCAL_CLOUD_PORT_IN_USE');
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }

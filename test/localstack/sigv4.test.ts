@@ -6,9 +6,9 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StaticCredentialStore } from '../../localstack/credentials.ts';
-import { parseCredentialScope, verifySignature } from '../../localstack/sigv4.ts';
-import type { SignatureVerdict } from '../../localstack/sigv4.ts';
+import { StaticCredentialStore } from '../../localstack/core/credentials.ts';
+import { parseCredentialScope, verifySignature } from '../../localstack/core/sigv4.ts';
+import type { SignatureVerdict } from '../../localstack/core/sigv4.ts';
 
 // A bare server that answers every request with the verdict on its signature, so the tests
 // sign real HTTP requests exactly as clients do and observe what the server concluded.

@@ -102,13 +102,13 @@ describe('local cloud wiring', () => {
   });
 
   it('applies HTTP-configured throttling to Lambda Invoke', async () => {
-    await fetch(`${cloud.endpoint}/_valence/faults`, { method: 'PUT', body: JSON.stringify({ rules: [{ service: 'lambda', operation: 'Invoke', errorRate: 1 }] }) });
+    await fetch(`${cloud.endpoint}/_valence/faults`, { headers: { 'x-valence-admin-token': cloud.adminToken }, method: 'PUT', body: JSON.stringify({ rules: [{ service: 'lambda', operation: 'Invoke', errorRate: 1 }] }) });
     const lambda = new LambdaClient({ endpoint: cloud.endpoint, region: cloud.region, credentials: cloud.credentials, maxAttempts: 1 });
     try {
       await expect(lambda.send(new InvokeCommand({ FunctionName: 'record', Payload: '{}' }))).rejects.toMatchObject({ name: 'TooManyRequestsException', $metadata: { httpStatusCode: 429 } });
     } finally {
       lambda.destroy();
-      await fetch(`${cloud.endpoint}/_valence/faults`, { method: 'DELETE' });
+      await fetch(`${cloud.endpoint}/_valence/faults`, { headers: { 'x-valence-admin-token': cloud.adminToken }, method: 'DELETE' });
     }
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApiGatewayService } from '../../../localstack/apigateway/index.ts';
 import type { LocalApiGatewayService } from '../../../localstack/apigateway/index.ts';
-import { StaticCredentialStore } from '../../../localstack/credentials.ts';
+import { StaticCredentialStore } from '../../../localstack/core/credentials.ts';
 import { createLambdaService } from '../../../localstack/lambda/index.ts';
 import type { LocalLambdaService } from '../../../localstack/lambda/index.ts';
 import { ACCOUNT_ID, REGION, hookBench, serve, signedFetch } from '../lambda/harness.ts';

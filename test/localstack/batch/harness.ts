@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { CloudEvent, EventSink, InjectedFault, LocalService, RequestContext, ServiceHooks } from '../../../localstack/service.ts';
+import type { CloudEvent, EventSink, InjectedFault, LocalService, RequestContext, ServiceHooks } from '../../../localstack/core/service.ts';
 
 /** Hooks that count operations and inject the faults a test queues. */
 export interface RecordingHooks extends ServiceHooks {

@@ -10,7 +10,7 @@ import {
 import { CreateQuantumTaskCommand, GetQuantumTaskCommand } from '@aws-sdk/client-braket';
 import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { startLocalCloud, type LocalCloud } from '../../../localstack/index.ts';
-import { isProcessAlive } from '../../../localstack/batch/process-group.ts';
+import { isProcessAlive } from '../../../localstack/core/process-group.ts';
 import { waitFor } from './harness.ts';
 
 // Batch and Braket behind the real router: requests routed by their SigV4 credential scope.

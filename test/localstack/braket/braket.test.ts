@@ -16,7 +16,7 @@ import {
   type CreateJobCommandInput,
 } from '@aws-sdk/client-braket';
 import { createBraketService, type BraketServiceOptions, type LocalBraketService } from '../../../localstack/braket/index.ts';
-import { isProcessAlive } from '../../../localstack/batch/process-group.ts';
+import { isProcessAlive } from '../../../localstack/core/process-group.ts';
 import { clientConfig, recordingEvents, recordingHooks, serve, sleep, waitFor, type ServedService } from '../batch/harness.ts';
 
 const SV1 = 'arn:aws:braket:::device/quantum-simulator/amazon/sv1';

@@ -143,7 +143,7 @@ measure q -> c;`);
       }
       expect(error, source).toBeInstanceOf(OpenQasmError);
       expect((error as OpenQasmError).message, source).toMatch(message);
-      expect((error as OpenQasmError).code).toBe('OPENQASM_INVALID');
+      expect((error as OpenQasmError).code).toBe('LOCAL_OPENQASM_INVALID');
     }
   });
 });

@@ -20,7 +20,7 @@ import { createEventBridgeService } from '../../../localstack/events/index.ts';
 import type { LocalEventBridgeService } from '../../../localstack/events/index.ts';
 import { createLambdaService } from '../../../localstack/lambda/index.ts';
 import type { LocalLambdaService } from '../../../localstack/lambda/index.ts';
-import type { CloudEvent } from '../../../localstack/service.ts';
+import type { CloudEvent } from '../../../localstack/core/service.ts';
 import { ACCOUNT_ID, REGION, TEST_CREDENTIALS, hookBench, serve } from '../lambda/harness.ts';
 import type { HookBench, ServedService } from '../lambda/harness.ts';
 

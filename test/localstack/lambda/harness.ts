@@ -7,9 +7,9 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AddressInfo } from 'node:net';
-import { RequestCounters } from '../../../localstack/counters.ts';
-import { FaultInjector } from '../../../localstack/faults.ts';
-import type { LocalService, RequestContext, ServiceHooks } from '../../../localstack/service.ts';
+import { RequestCounters } from '../../../localstack/core/counters.ts';
+import { FaultInjector } from '../../../localstack/core/faults.ts';
+import type { LocalService, RequestContext, ServiceHooks } from '../../../localstack/core/service.ts';
 
 export const REGION = 'us-east-1';
 export const ACCOUNT_ID = '000000000000';

@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import type { InjectedFault, InvocationOutcome, LambdaInvoker, RequestContext, ServiceHooks } from '../../../localstack/service.ts';
+import type { InjectedFault, InvocationOutcome, LambdaInvoker, RequestContext, ServiceHooks } from '../../../localstack/core/service.ts';
 import { createStepFunctionsService, type StepFunctionsService } from '../../../localstack/stepfunctions/index.ts';
 
 export const REGION = 'us-east-1';

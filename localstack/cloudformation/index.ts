@@ -9,8 +9,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorProtocol, newRequestId, readBody, sendAwsError, xmlEscape } from './server.ts';
-import type { LocalService, RequestContext } from './service.ts';
+import { readBody } from '../wire/body.ts';
+import { ErrorProtocol, newRequestId, sendAwsError, xmlEscape } from '../wire/errors.ts';
+import type { LocalService, RequestContext } from '../core/service.ts';
 
 /** One stack output, as `DescribeStacks` returns it. */
 export interface StackOutput {

@@ -15,9 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
-import { ErrorProtocol, sendAwsError } from './server.ts';
-import type { CredentialStore, LocalService, RequestContext } from './service.ts';
-import { parseCredentialScope, parseQuery, splitUrl } from './sigv4.ts';
+import { AwsServiceError, ErrorProtocol, sendAwsError } from '../wire/errors.ts';
+import { standInRequest } from '../wire/body.ts';
+import type { CredentialStore, LocalService, RequestContext } from '../core/service.ts';
+import { parseCredentialScope, parseQuery, splitUrl } from '../core/sigv4.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -59,11 +60,10 @@ export interface LocalS3Service extends LocalService {
 }
 
 /** An S3 `NoSuchBucket` raised by the in-process API. */
-export class NoSuchBucketError extends Error {
+export class NoSuchBucketError extends AwsServiceError {
   override readonly name = 'NoSuchBucketError';
-  readonly code = 'NoSuchBucket';
   constructor(readonly bucket: string) {
-    super(`The specified bucket does not exist: ${bucket}`);
+    super('NoSuchBucket', 404, `The specified bucket does not exist: ${bucket}`);
   }
 }
 
@@ -267,24 +267,7 @@ export function decodeAwsChunked(req: IncomingMessage): IncomingMessage {
   delete headers['x-amz-decoded-content-length'];
   delete headers['x-amz-trailer'];
   headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-  const body = new AwsChunkedDecoder();
-  req.on('error', (error) => body.destroy(error));
-  req.pipe(body);
-  const standIn = Object.assign(body, {
-    headers,
-    rawHeaders: [] as string[],
-    method: req.method,
-    url: req.url,
-    httpVersion: req.httpVersion,
-    httpVersionMajor: req.httpVersionMajor,
-    httpVersionMinor: req.httpVersionMinor,
-    socket: req.socket,
-    connection: req.socket,
-    complete: false,
-    trailers: {},
-    rawTrailers: [],
-  });
-  return standIn as unknown as IncomingMessage;
+  return standInRequest(req, new AwsChunkedDecoder(), headers);
 }
 
 /**

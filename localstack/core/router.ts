@@ -3,78 +3,24 @@
  * the local cloud's own admin API under `/_valence/`, and renders errors the way each AWS
  * protocol does so that SDKs and the AWS CLI parse them into their usual exceptions.
  *
- * Routing follows LocalStack: the service name of the SigV4 credential scope decides. Unsigned
- * requests fall back to the `X-Amz-Target` prefix (JSON protocols) or the path (REST
- * protocols); requests the router cannot place get an AWS-shaped error, never a hang.
+ * Routing follows LocalStack: the service name of the SigV4 credential scope decides (unsigned
+ * requests are placed by `X-Amz-Target` or path only to answer in the right error shape).
+ * Before any service sees a request it passes the gate (core/gate.ts): Host, browser shape,
+ * body cap, SigV4 for this region and service. Only the admin API under `/_valence/` takes a
+ * per-start token instead of a signature.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RequestCounters } from './counters.ts';
 import { FaultConfigError } from './faults.ts';
 import type { FaultConfig, FaultInjector } from './faults.ts';
-import type { InjectedFault, LocalService, RequestContext } from './service.ts';
-import { parseCredentialScope, splitUrl } from './sigv4.ts';
-
-/** The wire formats AWS errors come in. */
-export const ErrorProtocol = {
-  /** awsJson1.0/1.1 and restJson1: `{"__type": code, "message": ...}` plus `x-amzn-ErrorType`. */
-  Json: 'json',
-  /** restXml (S3): `<Error><Code/><Message/><RequestId/></Error>`. */
-  RestXml: 'rest-xml',
-  /** awsQuery (CloudFormation, STS): `<ErrorResponse><Error><Type/><Code/><Message/></Error>…`. */
-  Query: 'query',
-} as const;
-/** One of {@link ErrorProtocol}. */
-export type ErrorProtocol = (typeof ErrorProtocol)[keyof typeof ErrorProtocol];
-
-/** A request id in the shape AWS uses; every response carries one. */
-export function newRequestId(): string {
-  return randomUUID();
-}
-
-/** Escapes text for an XML element body. */
-export function xmlEscape(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
-}
-
-/**
- * Answers with an AWS error in `protocol`'s wire format. Safe to call on a response whose
- * headers were already sent: it then only ends the response.
- */
-export function sendAwsError(res: ServerResponse, protocol: ErrorProtocol, error: InjectedFault, jsonContentType?: string): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const requestId = newRequestId();
-  let body: string;
-  let contentType: string;
-  if (protocol === ErrorProtocol.Json) {
-    body = JSON.stringify({ __type: error.code, message: error.message });
-    contentType = jsonContentType ?? 'application/json';
-    res.setHeader('x-amzn-ErrorType', error.code);
-  } else if (protocol === ErrorProtocol.RestXml) {
-    body =
-      '<?xml version="1.0" encoding="UTF-8"?>\n' +
-      `<Error><Code>${xmlEscape(error.code)}</Code><Message>${xmlEscape(error.message)}</Message><RequestId>${requestId}</RequestId></Error>`;
-    contentType = 'application/xml';
-  } else {
-    const type = error.status >= 500 ? 'Receiver' : 'Sender';
-    body =
-      '<?xml version="1.0" encoding="UTF-8"?>\n' +
-      `<ErrorResponse><Error><Type>${type}</Type><Code>${xmlEscape(error.code)}</Code><Message>${xmlEscape(error.message)}</Message></Error>` +
-      `<RequestId>${requestId}</RequestId></ErrorResponse>`;
-    contentType = 'text/xml';
-  }
-  res.statusCode = error.status;
-  res.setHeader('Content-Type', contentType);
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.setHeader('x-amzn-RequestId', requestId);
-  res.setHeader('x-amz-request-id', requestId);
-  res.end(body);
-}
+import type { CredentialStore, InjectedFault, LocalService, RequestContext } from './service.ts';
+import { BODY_LIMITS, DEFAULT_BODY_LIMIT, browserShaped, declaredTooLarge, protocolOfService, signatureRefusal, tokenMatches, tooLarge, verifyFor, verifyingStream } from './gate.ts';
+import type { Refusal } from './gate.ts';
+import { BodyTooLargeError, drain, readBody, replayRequest, standInRequest } from '../wire/body.ts';
+import { ErrorProtocol, sendAwsError } from '../wire/errors.ts';
+import { SignatureFailure, parseCredentialScope, splitUrl } from './sigv4.ts';
 
 /** Guesses the error format a client expects from how its request looks. */
 export function errorProtocolOf(req: IncomingMessage): ErrorProtocol {
@@ -101,6 +47,13 @@ const PATH_PREFIXES: ReadonlyArray<readonly [RegExp, string]> = [
   [/^\/v1\/(createcomputeenvironment|createjobqueue|registerjobdefinition|submitjob|describejobs|listjobs|canceljob|terminatejob|describe|update|delete)/i, 'batch'],
   [/^\/(quantum-tasks?|jobs?|devices?)(\/|$|\?)/, 'braket'],
 ];
+
+/** The service an `X-Amz-Target` header names, if any. */
+function targetServiceOf(req: IncomingMessage): string | undefined {
+  const target = req.headers['x-amz-target'];
+  if (typeof target !== 'string') return undefined;
+  return TARGET_PREFIXES.find(([prefix]) => target.startsWith(prefix))?.[1];
+}
 
 /**
  * The service a request is meant for: its SigV4 scope, else its `X-Amz-Target`, else its
@@ -140,35 +93,63 @@ export interface RouterOptions {
   readonly region: string;
   readonly accountId: string;
   readonly health: () => HealthReport;
+  /** The key pairs (and issued session tokens) signatures are checked against. */
+  readonly credentials: CredentialStore;
+  /** The per-start secret the admin API under `/_valence/` requires in {@link ADMIN_TOKEN_HEADER}. */
+  readonly adminToken: string;
+  /** Whether a `Host` header names this server (known once it listens; see {@link hostMatcher}). */
+  readonly hostAllowed: (host: string | undefined) => boolean;
+}
+
+/** The header that carries the admin token; a browser cannot send it cross-origin without a preflight. */
+export const ADMIN_TOKEN_HEADER = 'x-valence-admin-token';
+
+/** S3 bodies up to this size with a declared hex payload hash are verified before S3 sees them. */
+const VERIFIED_S3_BODY_BYTES = 64 * 1024 * 1024;
+
+/** The signing name a request to `service` must be scoped to. */
+function signingNameOf(service: LocalService, routed: string): string {
+  return routed === 'execute-api' ? 'execute-api' : service.signingName;
 }
 
 /** Builds the `request` listener of the local cloud's HTTP server. */
 export function createRouter(options: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { services, counters, faults } = options;
-  const contextFor = (service: string, req: IncomingMessage): RequestContext => {
-    const scope = parseCredentialScope(req);
-    return {
-      region: scope?.region ?? options.region,
-      accessKeyId: scope?.accessKeyId,
-      accountId: options.accountId,
-      count: (operation) => counters.record(service, operation),
-      fault: (operation) => faults.decide(service, operation),
-    };
+  const contextFor = (service: string, accessKeyId: string): RequestContext => ({
+    region: options.region,
+    accessKeyId,
+    accountId: options.accountId,
+    count: (operation) => counters.record(service, operation),
+    fault: (operation) => faults.decide(service, operation),
+  });
+  const refuse = (req: IncomingMessage, res: ServerResponse, refusal: Refusal): void => {
+    // The rest of a refused body is not read: the connection closes once the answer is out.
+    if (!res.headersSent) res.setHeader('Connection', 'close');
+    res.once('finish', () => req.socket.destroySoon());
+    sendAwsError(res, refusal.protocol, refusal, { messageOnly: splitUrl(req.url).path.startsWith('/restapis/') });
   };
 
   return (req, res) => {
     const { path } = splitUrl(req.url);
+    const route = routeOf(req);
+    const protocol = protocolOfService(route.service);
+    if (!options.hostAllowed(req.headers.host)) {
+      return refuse(req, res, { protocol, status: 403, code: 'AccessDenied', message: `Host '${req.headers.host ?? ''}' is not this local cloud's address` });
+    }
+    const browser = browserShaped(req, route.service);
+    if (browser) return refuse(req, res, { protocol, status: 403, code: 'AccessDenied', message: browser });
     if (path === '/_valence' || path.startsWith('/_valence/')) {
+      if (!tokenMatches(req.headers[ADMIN_TOKEN_HEADER], options.adminToken)) {
+        return refuse(req, res, { protocol: ErrorProtocol.Json, status: 403, code: 'AccessDenied', message: `The admin API requires the ${ADMIN_TOKEN_HEADER} header with the token startLocalCloud returned` });
+      }
       void serveAdmin(req, res, path, options);
       return;
     }
-    const route = routeOf(req);
     const service =
       route.service === undefined
         ? undefined
         : (services.get(route.service) ?? (route.service === 'execute-api' ? services.get('apigateway') : undefined));
     if (!service) {
-      const protocol = errorProtocolOf(req);
       const error: InjectedFault =
         route.service === undefined && !route.signed
           ? { status: 403, code: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token: sign the request with SigV4 so the local cloud can tell which service it is for' }
@@ -177,50 +158,59 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
               code: 'NotImplemented',
               message: `The local cloud does not host the '${route.service ?? 'unknown'}' service. Hosted: ${[...services.keys()].sort().join(', ')}`,
             };
-      drain(req);
-      sendAwsError(res, protocol, error);
-      return;
+      return refuse(req, res, { protocol: errorProtocolOf(req), ...error });
     }
-    const ctx = contextFor(service.signingName, req);
-    let outcome: void | Promise<void>;
-    try {
-      outcome = service.handle(req, res, ctx);
-    } catch (error) {
-      failInternally(req, res, error);
-      return;
+    const routed = route.service ?? service.signingName;
+    // A JSON request names its service twice, in X-Amz-Target and in the scope: AWS refuses a
+    // signature scoped to another service than the one the target names.
+    const targeted = targetServiceOf(req);
+    if (route.signed && targeted !== undefined && targeted !== routed && routed !== 'execute-api') {
+      return refuse(req, res, signatureRefusal(targeted, { ok: false, code: SignatureFailure.ScopeMismatch, reason: `Credential should be scoped to correct service: '${targeted}', not '${routed}'` }));
     }
-    if (outcome) outcome.catch((error: unknown) => failInternally(req, res, error));
+    const limit = BODY_LIMITS[routed] ?? DEFAULT_BODY_LIMIT;
+    if (declaredTooLarge(req, limit)) return refuse(req, res, tooLarge(routed, limit));
+    void admit(req, res, service, routed, limit).catch((error: unknown) => failInternally(req, res, error));
   };
+
+  /** Reads (or streams) the body within its cap, verifies the signature, then hands over. */
+  async function admit(req: IncomingMessage, res: ServerResponse, service: LocalService, routed: string, limit: number): Promise<void> {
+    // S3 bodies stream to disk, except those small enough to verify a declared hash first.
+    const declaredHash = headerOf(req, 'x-amz-content-sha256');
+    const length = Number(req.headers['content-length'] ?? NaN);
+    const streamed = service.signingName === 's3' && !(declaredHash !== undefined && /^[0-9a-f]{64}$/.test(declaredHash) && length <= VERIFIED_S3_BODY_BYTES);
+    let body: Buffer | undefined;
+    if (!streamed) {
+      try {
+        body = await readBody(req, limit);
+      } catch (error) {
+        if (error instanceof BodyTooLargeError) return refuse(req, res, tooLarge(routed, limit));
+        throw error;
+      }
+    }
+    const verdict = await verifyFor(req, body, signingNameOf(service, routed), options.region, options.credentials);
+    if (!verdict.ok) return refuse(req, res, signatureRefusal(routed, verdict));
+    let forwarded: IncomingMessage;
+    if (body !== undefined) {
+      forwarded = replayRequest(req, body);
+    } else {
+      const verifier = verifyingStream(declaredHash, limit, (failure) =>
+        refuse(req, res, failure === 'size' ? tooLarge(routed, limit) : signatureRefusal(routed, { ok: false, code: SignatureFailure.PayloadHashMismatch, reason: 'The provided x-amz-content-sha256 header does not match what was computed' })),
+      );
+      verifier.on('error', () => res.destroy());
+      forwarded = standInRequest(req, verifier);
+    }
+    await service.handle(forwarded, res, contextFor(service.signingName, verdict.accessKeyId));
+  }
+}
+
+function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function failInternally(req: IncomingMessage, res: ServerResponse, error: unknown): void {
   process.emitWarning(`local cloud: ${req.method} ${req.url} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   sendAwsError(res, errorProtocolOf(req), { status: 500, code: 'InternalFailure', message: error instanceof Error ? error.message : String(error) });
-}
-
-/** Reads and discards a body nobody will read, so keep-alive connections stay usable. */
-function drain(req: IncomingMessage): void {
-  req.resume();
-  req.on('error', () => {});
-}
-
-/** Reads a whole request body (the admin API's JSON documents are small). */
-export function readBody(req: IncomingMessage, limit = 16 * 1024 * 1024): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new Error(`request body exceeds ${limit} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
@@ -273,7 +263,7 @@ async function serveAdmin(req: IncomingMessage, res: ServerResponse, path: strin
         return sendJson(res, 404, { __type: 'NotFound', message: `No admin route ${route}` });
     }
   } catch (error) {
-    if (error instanceof FaultConfigError) return sendJson(res, 400, { __type: error.code, message: error.message });
+    if (error instanceof FaultConfigError) return sendJson(res, 400, { __type: error.awsCode, message: error.message });
     return sendJson(res, 500, { __type: 'InternalFailure', message: error instanceof Error ? error.message : String(error) });
   }
 }

@@ -11,6 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { readFileSync } from 'node:fs';
+import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
 
 /** How a process group ended. */
 export interface ProcessExit {
@@ -32,11 +33,10 @@ export interface ProcessGroupOptions {
 }
 
 /** Thrown when the command cannot be started at all (e.g. the executable does not exist). */
-export class ProcessStartError extends Error {
+export class ProcessStartError extends ValenceError {
   override readonly name = 'ProcessStartError';
-  readonly code = 'PROCESS_START_FAILED';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCode.LOCAL_PROCESS_START_FAILED, message, options);
   }
 }
 
@@ -207,5 +207,18 @@ export function isProcessAlive(pid: number): boolean {
   } catch {
     // No /proc (macOS) or the process vanished between the two checks.
     return process.platform !== 'linux';
+  }
+}
+
+/**
+ * Waits (at most `timeoutMs`) until every exit in `exits()` settled and `spawning()` is false:
+ * how a service that runs processes knows its stop left none behind.
+ */
+export async function waitForExits(exits: () => readonly Promise<unknown>[], spawning: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const pending = exits();
+    if (pending.length === 0 && !spawning()) return;
+    await Promise.race([Promise.allSettled(pending), new Promise((resolve) => setTimeout(resolve, 20))]);
   }
 }

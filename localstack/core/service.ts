@@ -10,6 +10,7 @@
  * event bus), never through HTTP, so one service can be tested with a stub of another.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AwsErrorShape } from '../wire/errors.ts';
 
 /** What the router learned about a request before a service sees it. */
 export interface RequestContext {
@@ -30,12 +31,7 @@ export interface RequestContext {
 }
 
 /** An error chosen by fault injection; the service renders it in its own wire format. */
-export interface InjectedFault {
-  readonly status: number;
-  /** AWS error code, e.g. `ThrottlingException`, `ServiceUnavailable`. */
-  readonly code: string;
-  readonly message: string;
-}
+export type InjectedFault = AwsErrorShape;
 
 /** One AWS service hosted by the local cloud. */
 export interface LocalService {
@@ -117,4 +113,9 @@ export interface ServiceHooks {
 export interface CredentialStore {
   /** The secret for an access key id, or undefined when the key is unknown. */
   secretFor(accessKeyId: string): string | undefined;
+  /**
+   * The session token the cloud issued with this key, if any: a signed request must carry
+   * exactly it (none when undefined), so a token the cloud never issued is refused, as on AWS.
+   */
+  sessionTokenFor?(accessKeyId: string): string | undefined;
 }

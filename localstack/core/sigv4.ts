@@ -82,6 +82,10 @@ export const SignatureFailure = {
   PayloadHashMismatch: 'PayloadHashMismatch',
   /** Signed more than 15 minutes from now, or a presigned URL past its expiry. */
   Expired: 'Expired',
+  /** Scoped to another region or another service than the one the request goes to. */
+  ScopeMismatch: 'ScopeMismatch',
+  /** An `x-amz-security-token` the cloud did not issue for this access key (or none where one is due). */
+  InvalidToken: 'InvalidToken',
 } as const;
 /** One of {@link SignatureFailure}. */
 export type SignatureFailure = (typeof SignatureFailure)[keyof typeof SignatureFailure];
@@ -100,6 +104,23 @@ export interface VerifiableRequest {
   readonly body: Buffer;
 }
 
+/**
+ * What the receiving service requires of a signature, as AWS does: its own region and signing
+ * name in the scope, and how it reads the payload.
+ */
+export interface SignatureExpectation {
+  readonly region: string;
+  /** The signing name of the service the request goes to (`dynamodb`, `execute-api`, …). */
+  readonly service: string;
+  /**
+   * `buffered`: `body` is the whole payload, and a declared `x-amz-content-sha256` must be its
+   * hash (every service but S3 refuses `UNSIGNED-PAYLOAD`). `streamed` (S3 uploads): `body` is
+   * empty, the declared hash is signed as given, and the caller verifies a hex hash while the
+   * payload streams ({@link payloadHashOf}).
+   */
+  readonly payload: 'buffered' | 'streamed';
+}
+
 /** How far a signing time may be from the server's clock, as AWS allows. */
 const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
 
@@ -108,7 +129,7 @@ const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
  * its access key, and says whether it matches. Header-signed and presigned (query) requests
  * are both accepted; the region and service are taken from the request's own scope.
  */
-export async function verifySignature(input: VerifiableRequest, credentials: CredentialStore): Promise<SignatureVerdict> {
+export async function verifySignature(input: VerifiableRequest, credentials: CredentialStore, expect?: SignatureExpectation): Promise<SignatureVerdict> {
   const fail = (code: SignatureFailure, reason: string): SignatureVerdict => ({ ok: false, code, reason });
   const { path, query: rawQuery } = splitUrl(input.url);
   const query = parseQuery(rawQuery);
@@ -118,6 +139,12 @@ export async function verifySignature(input: VerifiableRequest, credentials: Cre
 
   const scope = parseCredentialScope({ headers: input.headers, url: input.url });
   if (!scope) return fail(SignatureFailure.Malformed, 'Authorization is not a well-formed AWS4-HMAC-SHA256 signature');
+  if (expect && scope.region !== expect.region) {
+    return fail(SignatureFailure.ScopeMismatch, `Credential should be scoped to a valid region: '${scope.region}' is not '${expect.region}'`);
+  }
+  if (expect && scope.service !== expect.service) {
+    return fail(SignatureFailure.ScopeMismatch, `Credential should be scoped to correct service: '${expect.service}', not '${scope.service}'`);
+  }
 
   let signedHeaderNames: string[];
   let providedSignature: string;
@@ -164,6 +191,12 @@ export async function verifySignature(input: VerifiableRequest, credentials: Cre
     return fail(SignatureFailure.UnknownAccessKey, 'The security token included in the request is invalid');
   }
 
+  const sessionToken = authorization ? headerValue(input.headers, 'x-amz-security-token') : first(query['X-Amz-Security-Token']);
+  const issuedToken = credentials.sessionTokenFor?.(scope.accessKeyId);
+  if (sessionToken !== issuedToken) {
+    return fail(SignatureFailure.InvalidToken, 'The security token included in the request is invalid');
+  }
+
   // Only the headers the client signed take part, so proxies adding headers do not matter.
   const headers: Record<string, string> = {};
   for (const name of signedHeaderNames) {
@@ -171,16 +204,21 @@ export async function verifySignature(input: VerifiableRequest, credentials: Cre
     if (value === undefined) return fail(SignatureFailure.Mismatch, `Signed header '${name}' is missing`);
     headers[name] = value;
   }
+  const isS3 = scope.service === 's3';
   const declaredHash = headerValue(input.headers, 'x-amz-content-sha256');
-  if (declaredHash && /^[0-9a-f]{64}$/.test(declaredHash)) {
-    const actual = createHash('sha256').update(input.body).digest('hex');
-    if (actual !== declaredHash) {
+  const streamed = expect?.payload === 'streamed';
+  if (authorization && isS3 && expect && declaredHash === undefined) {
+    return fail(SignatureFailure.Malformed, 'Missing required header for this request: x-amz-content-sha256');
+  }
+  if (declaredHash !== undefined && !streamed) {
+    // S3 alone lets a client leave the payload unsigned (UNSIGNED-PAYLOAD, STREAMING-…);
+    // every other service hashes the body, so any other declared value must be that hash.
+    const hex = /^[0-9a-f]{64}$/.test(declaredHash);
+    if ((hex || !isS3) && payloadHashOf(input.body) !== declaredHash) {
       return fail(SignatureFailure.PayloadHashMismatch, 'The provided x-amz-content-sha256 header does not match what was computed');
     }
   }
   const { SignatureV4, HttpRequest, Sha256 } = await loadSigner();
-  const isS3 = scope.service === 's3';
-  const sessionToken = authorization ? headerValue(input.headers, 'x-amz-security-token') : first(query['X-Amz-Security-Token']);
   const signer = new SignatureV4({
     credentials: { accessKeyId: scope.accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) },
     region: scope.region,
@@ -231,6 +269,11 @@ export async function verifySignature(input: VerifiableRequest, credentials: Cre
     );
   }
   return { ok: true, accessKeyId: scope.accessKeyId, scope };
+}
+
+/** The SigV4 payload hash of a body: lowercase hex SHA-256. */
+export function payloadHashOf(body: Buffer): string {
+  return createHash('sha256').update(body).digest('hex');
 }
 
 /** Splits `path?query` without decoding either part. */

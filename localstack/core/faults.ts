@@ -8,6 +8,7 @@
  * service asks its {@link ServiceHooks} itself, so in-process calls are affected too.
  */
 import type { InjectedFault } from './service.ts';
+import { AwsServiceError } from '../wire/errors.ts';
 
 /** Which kind of error a rule injects. */
 export const FaultKind = {
@@ -53,11 +54,10 @@ export interface FaultConfig {
 }
 
 /** A fault configuration that does not parse. */
-export class FaultConfigError extends Error {
+export class FaultConfigError extends AwsServiceError {
   override readonly name = 'FaultConfigError';
-  readonly code = 'InvalidFaultConfig';
   constructor(message: string) {
-    super(message);
+    super('InvalidFaultConfig', 400, message);
   }
 }
 

@@ -9,8 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { ErrorProtocol, sendAwsError } from './server.ts';
-import type { LocalService, RequestContext } from './service.ts';
+import { ErrorProtocol, sendAwsError } from '../wire/errors.ts';
+import type { LocalService, RequestContext } from '../core/service.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -68,7 +68,7 @@ export function createDynamoDbService(options: DynamoDbServiceOptions = {}): Loc
           res,
           ErrorProtocol.Json,
           fault ?? { status: 503, code: 'ServiceUnavailable', message: 'The local cloud is stopping' },
-          JSON_CONTENT_TYPE,
+          { contentType: JSON_CONTENT_TYPE },
         );
         return;
       }
