@@ -25,6 +25,20 @@ export async function heartbeatStopped(file: string, windowMs = 400): Promise<bo
   return beats(file) === before;
 }
 
+/**
+ * Waits until the heartbeat file is quiet over one `windowMs` window (it may take a few beats
+ * for a stop to land); throws after `timeoutMs` if it keeps growing.
+ */
+export async function stopsBeating(file: string, timeoutMs = 10_000, windowMs = 400): Promise<void> {
+  await waitFor(`${file} to stop growing`, () => heartbeatStopped(file, windowMs), timeoutMs);
+}
+
+/** Time of the last beat in a heartbeat file (epoch ms), or undefined when it has none. */
+export function lastBeat(file: string): number | undefined {
+  const lines = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
+  return lines.length === 0 ? undefined : Number(lines.at(-1));
+}
+
 /** True when a process with this id exists and is not a zombie (an exited, unreaped process). */
 export function alive(pid: number): boolean {
   try {

@@ -3,7 +3,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DescribeJobsCommand, ListJobsCommand } from '@aws-sdk/client-batch';
-import { GetQuantumTaskCommand } from '@aws-sdk/client-braket';
+import { GetQuantumTaskCommand, type GetQuantumTaskCommandOutput } from '@aws-sdk/client-braket';
+import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
 import * as wf from './fixtures/workflows.ts';
@@ -12,7 +13,7 @@ import { beats, waitFor } from './observe.ts';
 const FIXTURES = new URL('./fixtures/workflows.ts', import.meta.url).pathname;
 let h: RuntimeHarness;
 beforeAll(async () => {
-  h = await startHarness({ batchDelays: { submittedMs: 20, pendingMs: 20, runnableMs: 4_000, startingMs: 20 }, braketQueueDelayMs: 4_000, braketRunMs: 4_000 }, FIXTURES);
+  h = await startHarness({ batchDelays: { submittedMs: 20, pendingMs: 20, runnableMs: 4_000, startingMs: 20 }, braketQueueDelayMs: QUEUE_MS, braketRunMs: RUN_MS }, FIXTURES);
   // Warm the step and cancel handlers, so the windows below are not eaten by cold starts.
   const warm = await h.client.dispatch(wf.quick)(h.dir);
   await h.client.getResult(warm, { wait: true });
@@ -26,6 +27,28 @@ const fresh = async (name: string) => {
   (await import('node:fs')).mkdirSync(dir);
   return dir;
 };
+const QUEUE_MS = 4_000;
+const RUN_MS = 6_000; // a wide RUNNING window: the cancel must land inside it on a loaded machine
+const quantumTask = (arn: string) => h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: arn }));
+
+/**
+ * What a cancelled quantum task left behind, observed over the wire once the moment its result
+ * would have been written (created + queue + run time) has passed: its status in the local
+ * Braket, and the objects in its output directory in the local S3.
+ */
+async function afterItWouldHaveEnded(task: GetQuantumTaskCommandOutput) {
+  const wouldEndAt = task.createdAt!.getTime() + QUEUE_MS + RUN_MS + 1_000;
+  await new Promise((r) => setTimeout(r, Math.max(0, wouldEndAt - Date.now())));
+  const after = await quantumTask(task.quantumTaskArn!);
+  const key = `${after.outputS3Directory!}/results.json`;
+  const head = await h.cloud.clients.s3.send(new HeadObjectCommand({ Bucket: after.outputS3Bucket!, Key: key })).then(
+    () => 'found',
+    (error: unknown) => (error as { name?: string }).name,
+  );
+  const listed = await h.cloud.clients.s3.send(new ListObjectsV2Command({ Bucket: after.outputS3Bucket!, Prefix: `${after.outputS3Directory!}/` }));
+  return { status: after.status, head, keys: (listed.Contents ?? []).map((o) => o.Key) };
+}
+
 const jobStatus = async (handle: string) =>
   (await h.cloud.clients.batch.send(new DescribeJobsCommand({ jobs: [handle.split('/').pop()!] }))).jobs![0]!;
 
@@ -55,15 +78,17 @@ describe('a QUEUED quantum task', () => {
     const dir = await fresh('queued-braket');
     const id = await h.client.dispatch(wf.braketRunning)(dir);
     const handle = await waitFor('task handle', async () => (await h.client.getResult(id)).nodes[0]!.jobHandle);
-    const before = await h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: handle }));
+    const before = await quantumTask(handle);
     expect(before.status).toBe('QUEUED');
+    const calls = h.cloud.requestCounters.get('braket', 'CancelQuantumTask');
     const report = await h.client.cancel(id, { taskIds: [0] });
     expect(report.cancelled[0]).toMatchObject({ method: 'CancelQuantumTask', status: 'CANCELLED' });
-    const after = await h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: handle }));
-    expect(after.status).toBe('CANCELLED');
+    expect(h.cloud.requestCounters.get('braket', 'CancelQuantumTask')).toBe(calls + 1);
     const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
     expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
-  }, 30_000);
+    // Past the moment it would have run and written its result: it stayed CANCELLED, nothing in S3.
+    expect(await afterItWouldHaveEnded(before)).toEqual({ status: 'CANCELLED', head: 'NotFound', keys: [] });
+  }, 40_000);
 });
 
 describe('a RUNNING quantum task', () => {
@@ -71,15 +96,20 @@ describe('a RUNNING quantum task', () => {
     const dir = await fresh('running-braket');
     const id = await h.client.dispatch(wf.braketRunning)(dir);
     const handle = await waitFor('task handle', async () => (await h.client.getResult(id)).nodes[0]!.jobHandle);
-    await waitFor('RUNNING', async () => (await h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: handle }))).status === 'RUNNING', 10_000);
+    const running = await waitFor('RUNNING', async () => {
+      const task = await quantumTask(handle);
+      return task.status === 'RUNNING' ? task : undefined;
+    }, 10_000);
+    const calls = h.cloud.requestCounters.get('braket', 'CancelQuantumTask');
     const report = await h.client.cancel(id, { taskIds: [0] });
     expect(report.cancelled[0]).toMatchObject({ method: 'CancelQuantumTask', status: 'CANCELLED' });
-    const after = await h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: handle }));
-    expect(after.status).toBe('CANCELLED');
+    expect(h.cloud.requestCounters.get('braket', 'CancelQuantumTask')).toBe(calls + 1);
     const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
     expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
     expect(result.nodes[0]!.cancelledBy).toBe('CancelQuantumTask');
-  }, 30_000);
+    // Past the end of its run time: it stayed CANCELLED and wrote no results.json.
+    expect(await afterItWouldHaveEnded(running)).toEqual({ status: 'CANCELLED', head: 'NotFound', keys: [] });
+  }, 40_000);
 });
 
 describe('a cancel landing between executor steps', () => {
@@ -88,7 +118,8 @@ describe('a cancel landing between executor steps', () => {
     // Warm up so the window below is the upload, not a cold start.
     await h.client.getResult(await h.client.dispatch(wf.quick)(await fresh('warm1')), { wait: true });
     const submitted = h.cloud.requestCounters.get('batch', 'SubmitJob');
-    h.cloud.faults.add({ service: 's3', operation: 'PutObject', latencyMs: 1_500 });
+    // The upload takes 4 s: the cancel below lands inside it even on a loaded machine.
+    h.cloud.faults.add({ service: 's3', operation: 'PutObject', latencyMs: 4_000 });
     const id = await h.client.dispatch(wf.batchRunning)(dir);
     await waitFor('node 0 RUNNING', async () => (await h.client.getResult(id)).nodes[0]!.status === 'RUNNING');
     const report = await h.client.cancel(id, { taskIds: [0] });
@@ -102,7 +133,7 @@ describe('a cancel landing between executor steps', () => {
 
   it('after the submit and before the job handle is stored: the job is stopped, nothing is left running', async () => {
     const dir = await fresh('between-submit');
-    h.cloud.faults.add({ service: 'batch', operation: 'SubmitJob', latencyMs: 1_500 });
+    h.cloud.faults.add({ service: 'batch', operation: 'SubmitJob', latencyMs: 4_000 });
     const submitted = h.cloud.requestCounters.get('batch', 'SubmitJob');
     const id = await h.client.dispatch(wf.batchRunning)(dir);
     await waitFor('submit under way', () => h.cloud.requestCounters.get('batch', 'SubmitJob') > submitted);

@@ -1,6 +1,9 @@
 // Commands and mistakes that need no stack: help, a lattice's graph in its three forms, and
 // bad input caught before anything is contacted.
 import { describe, expect, it } from 'vitest';
+import { compileLattice } from '../../sdk/compiler/index.ts';
+import { validateAsl } from '../sdk/compiler/harness.ts';
+import { arith } from './fixtures/workflows.ts';
 import { WORKFLOWS, expectInputError, json, runCli, type CliRun } from './helpers.ts';
 
 const W = ['--workflows', WORKFLOWS];
@@ -20,8 +23,10 @@ describe('valence graph', () => {
     expect(dot.stdout).toContain('n0 -> n1');
 
     const asl = json<{ StartAt: string; States: Record<string, { Type: string; Resource?: string }> }>(await runCli(['graph', 'arith', '--asl', ...W]));
-    expect(asl.States[asl.StartAt]).toBeDefined();
-    expect(JSON.stringify(asl)).toContain('arn:aws:lambda:us-east-1:000000000000:function:valence-step');
+    // Exactly what the compiler makes of that lattice for the default stack, and a valid state machine.
+    const stepHandlerArn = 'arn:aws:lambda:us-east-1:000000000000:function:valence-step';
+    expect(asl).toEqual(JSON.parse(JSON.stringify(compileLattice(arith, { stepHandlerArn }).definition)));
+    expect(validateAsl(asl).errors).toEqual([]);
   });
 });
 

@@ -47,8 +47,11 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/>> \S+: cancelling task 3 \(demo-experiments\)/);
     expect(stdout).toMatch(/cancelled\s+3\s+demo-experiments\s+RUNNING -> CANCELLED via child-dispatch/);
 
-    const report = stdout.slice(stdout.indexOf(`Final report: demo-pipeline ${id} ended CANCELLED`));
-    expect(report.length).toBeGreaterThan(0);
+    const reportAt = stdout.indexOf(`Final report: demo-pipeline ${id} ended CANCELLED`);
+    expect(reportAt, stdout).toBeGreaterThanOrEqual(0);
+    const report = stdout.slice(reportAt);
+    expect(report.indexOf('Completed (3):')).toBeGreaterThan(0);
+    expect(report.indexOf('Cancelled (6):')).toBeGreaterThan(report.indexOf('Completed (3):'));
     const completed = report.slice(report.indexOf('Completed (3):'), report.indexOf('Cancelled ('));
     expect(reportLine(completed, '0')).toMatch(/loadSamples\s+lambda/);
     expect(reportLine(completed, '1')).toMatch(/featurize\s+batch\s+\S+\s+job\//);

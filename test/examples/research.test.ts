@@ -1,37 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { GetQuantumTaskCommand } from '@aws-sdk/client-braket';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as workflows from '../../examples/index.ts';
 import { LEARNING_RATES, SHARDS, bellCircuit, featurize, generateDataset, research, sweep } from '../../examples/research.ts';
 import type { Features, Model } from '../../examples/research.ts';
 import { Lattice, compileGraphRunner, compileLattice } from '../../sdk/index.ts';
-import type { GraphCallable, TransportGraph } from '../../sdk/index.ts';
-import { resolveArgTemplate } from '../../sdk/model/index.ts';
+import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
 import { inexactNodes, runWithStubs, validateAsl } from '../sdk/compiler/harness.ts';
 
 const stepHandlerArn = 'arn:aws:lambda:us-east-1:123456789012:function:valence-step';
 
-/** Stand-in for a Braket device: exact counts of the Bell circuit the example builds. */
-function simulateBell(program: unknown): Record<string, number> {
-  expect(program).toBe(bellCircuit.fn());
-  return { '00': 50, '11': 50 };
-}
-
-/**
- * Runs a graph in-process in node order (a stand-in for the runtime): sublattice nodes build
- * and run their lattice; Braket nodes output measurement counts.
- */
-async function evaluate(graph: TransportGraph<GraphCallable>, params: readonly unknown[]): Promise<unknown> {
-  const outputs = new Map<number, unknown>();
-  const lookup = { node: (id: number) => outputs.get(id), param: (index: number) => params[index] };
-  for (const node of graph.nodes) {
-    const args = node.args.map((template) => resolveArgTemplate(template, lookup));
-    const callable = graph.callable(node.id);
-    if (callable === undefined) throw new Error(`no callable for node ${node.id}`);
-    if (callable instanceof Lattice) outputs.set(node.id, await evaluate(callable.build(...args), args));
-    else if (node.executor.kind === 'braket') outputs.set(node.id, simulateBell(await callable.fn(...args)));
-    else outputs.set(node.id, await callable.fn(...args));
-  }
-  return resolveArgTemplate(graph.output, lookup);
-}
+const EXAMPLES = fileURLToPath(new URL('../../examples/index.ts', import.meta.url));
 
 describe('examples/research', () => {
   it('is exported by the default workflows module', () => {
@@ -69,13 +49,6 @@ describe('examples/research', () => {
     expect(inexactNodes(run.timings, (id) => graph.parents(id), 100)).toEqual([]);
   });
 
-  it('computes a real result when its electrons run', async () => {
-    const result = (await evaluate(research.template(), [400, 7])) as { model: Model; report: string };
-    expect(result.model.slope).toBeCloseTo(3, 1);
-    expect(result.model.intercept).toBeCloseTo(1, 1);
-    expect(LEARNING_RATES).toContain(result.model.learningRate);
-    expect(result.report).toMatch(/^fit y = 3\.\d\dx \+ 1\.\d\d on 400 samples \(lr [\d.]+\); Bell pair correlated in 100% of 100 shots$/);
-  });
 
   it('has electrons that compute on their own', () => {
     const samples = generateDataset.fn(10, 1);
@@ -85,4 +58,37 @@ describe('examples/research', () => {
     expect(features.n).toBe(10);
     expect(bellCircuit.fn()).toBe('OPENQASM 3;\nqubit[2] q;\nbit[2] c;\nh q[0];\ncnot q[0], q[1];\nc = measure q;');
   });
+});
+
+describe('examples/research on the local cloud', () => {
+  let h: RuntimeHarness;
+  beforeAll(async () => {
+    h = await startHarness({}, EXAMPLES);
+  }, 60_000);
+  afterAll(async () => h?.close());
+
+  it('computes a real result on Lambda, Batch and the local Braket simulator', async () => {
+    const id = await h.client.dispatch(research)(400, 7);
+    const result = await h.client.getResult<{ model: Model; report: string }>(id, { wait: true, timeoutMs: 150_000 });
+    expect(result.status, JSON.stringify(result.error)).toBe('COMPLETED');
+    const { model, report } = result.result!;
+    expect(model.slope).toBeCloseTo(3, 1);
+    expect(model.intercept).toBeCloseTo(1, 1);
+    expect(LEARNING_RATES).toContain(model.learningRate);
+    const executors = new Set(result.nodes.map((n) => n.executor));
+    for (const kind of ['lambda', 'batch', 'braket']) expect(executors).toContain(kind);
+
+    // The counts in the report are the simulator's: read the quantum task's results.json from the local S3.
+    const bell = result.nodes.find((n) => n.name === 'bellCircuit')!;
+    const task = await h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: bell.jobHandle! }));
+    expect(task.status).toBe('COMPLETED');
+    const object = await h.cloud.clients.s3.send(new GetObjectCommand({ Bucket: task.outputS3Bucket!, Key: `${task.outputS3Directory!}/results.json` }));
+    const { measurements } = JSON.parse(await object.Body!.transformToString()) as { measurements: number[][] };
+    expect(measurements).toHaveLength(100);
+    const correlated = measurements.filter((row) => row.join('') === '00' || row.join('') === '11').length;
+    // A Bell pair is only ever 00 or 11, but which one is random: both appear in 100 shots.
+    expect(new Set(measurements.map((row) => row.join('')))).toEqual(new Set(['00', '11']));
+    const pct = ((correlated / measurements.length) * 100).toFixed(0);
+    expect(report).toMatch(new RegExp(`^fit y = 3\\.\\d\\dx \\+ 1\\.\\d\\d on 400 samples \\(lr [\\d.]+\\); Bell pair correlated in ${pct}% of ${measurements.length} shots$`));
+  }, 180_000);
 });

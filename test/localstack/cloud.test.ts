@@ -260,15 +260,21 @@ describe('fault injection', () => {
   });
 
   it('adds latency to the chosen operation only', async () => {
-    cloud.faults.add({ service: 'dynamodb', operation: 'GetItem', latencyMs: 300 });
+    cloud.faults.add({ service: 'dynamodb', operation: 'GetItem', latencyMs: 1_500 });
     try {
       const key = { TableName: 'valence-nodes', Key: { pk: { S: 'd1' }, sk: { S: 'node#0' } } };
-      let started = performance.now();
-      await cloud.clients.dynamodb.send(new GetItemCommand(key));
-      expect(performance.now() - started).toBeGreaterThanOrEqual(290);
-      started = performance.now();
-      await cloud.clients.s3.send(new GetObjectCommand({ Bucket: 'valence-payloads', Key: 'vhost.txt' }));
-      expect(performance.now() - started).toBeLessThan(290);
+      // Both at once: the delayed GetItem takes at least its latency; the S3 read, not delayed,
+      // ends first (an ordering, which a loaded machine does not break).
+      const order: string[] = [];
+      const started = performance.now();
+      const getItem = cloud.clients.dynamodb.send(new GetItemCommand(key)).then(() => {
+        order.push('GetItem');
+        return performance.now() - started;
+      });
+      const getObject = cloud.clients.s3.send(new GetObjectCommand({ Bucket: 'valence-payloads', Key: 'vhost.txt' })).then(() => order.push('GetObject'));
+      const [delayed] = await Promise.all([getItem, getObject]);
+      expect(delayed).toBeGreaterThanOrEqual(1_490);
+      expect(order).toEqual(['GetObject', 'GetItem']);
     } finally {
       cloud.faults.clear();
     }

@@ -1,7 +1,8 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import {
   BraketClient,
   CancelJobCommand,
@@ -16,6 +17,7 @@ import {
   type CreateJobCommandInput,
 } from '@aws-sdk/client-braket';
 import { createBraketService, type BraketServiceOptions, type LocalBraketService } from '../../../localstack/braket/index.ts';
+import { createS3Service, type LocalS3Service } from '../../../localstack/s3/index.ts';
 import { isProcessAlive } from '../../../localstack/core/process-group.ts';
 import { clientConfig, recordingEvents, recordingHooks, serve, sleep, waitFor, type ServedService } from '../batch/harness.ts';
 
@@ -34,26 +36,41 @@ interface Cloud {
   readonly client: BraketClient;
   readonly events: ReturnType<typeof recordingEvents>;
   readonly hooks: ReturnType<typeof recordingHooks>;
-  /** The stand-in for S3: `bucket/key` → body. */
-  readonly objects: Map<string, string>;
 }
 
 const started: Cloud[] = [];
 const workDir = mkdtempSync(join(tmpdir(), 'valence-braket-test-'));
 
+/** The local cloud's S3 service behind HTTP: Braket writes results into it, tests read them over the wire. */
+let s3: { readonly service: LocalS3Service; readonly server: ServedService; readonly client: S3Client };
+beforeAll(async () => {
+  const service = createS3Service();
+  const server = await serve(service, recordingHooks());
+  await service.createBucket('results-bucket');
+  await service.createBucket('b');
+  s3 = { service, server, client: new S3Client({ ...clientConfig(server.endpoint), forcePathStyle: true }) };
+});
+afterAll(async () => {
+  s3.client.destroy();
+  await s3.service.stop();
+  await s3.server.close();
+});
+
+/** Keys in the local S3 under a task's output directory, listed over HTTP. */
+async function outputKeys(arn: string): Promise<string[]> {
+  const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'results-bucket', Prefix: `tasks/${arn.split('/').at(-1)!}/` }));
+  return (listed.Contents ?? []).map((o) => o.Key!);
+}
+
 async function startCloud(options: Partial<BraketServiceOptions> = {}): Promise<Cloud> {
   const hooks = recordingHooks();
   const events = recordingEvents();
-  const objects = new Map<string, string>();
   const service = createBraketService({
     hooks,
     events,
     region: 'us-east-1',
     accountId: '000000000000',
-    writeObject: (bucket, key, body) => {
-      objects.set(`${bucket}/${key}`, body);
-      return Promise.resolve();
-    },
+    writeObject: (bucket, key, body) => s3.service.writeObject(bucket, key, body),
     queueDelayMs: 10,
     runMs: 10,
     cancelGraceMs: 500,
@@ -61,7 +78,7 @@ async function startCloud(options: Partial<BraketServiceOptions> = {}): Promise<
     ...options,
   });
   const server = await serve(service, hooks);
-  const cloud: Cloud = { service, server, client: new BraketClient(clientConfig(server.endpoint)), events, hooks, objects };
+  const cloud: Cloud = { service, server, client: new BraketClient(clientConfig(server.endpoint)), events, hooks };
   started.push(cloud);
   return cloud;
 }
@@ -142,9 +159,9 @@ describe('local Braket: quantum tasks', () => {
     expect(task).toMatchObject({ deviceArn: SV1, shots: 1000, outputS3Bucket: 'results-bucket', outputS3Directory: `tasks/${taskId}` });
     expect(task.createdAt).toBeInstanceOf(Date);
     expect(task.endedAt!.getTime()).toBeGreaterThanOrEqual(task.createdAt!.getTime());
-    const body = cloud.objects.get(`results-bucket/tasks/${taskId}/results.json`);
-    expect(body).toBeDefined();
-    const result = JSON.parse(body!) as {
+    expect(await outputKeys(arn)).toEqual([`tasks/${taskId}/results.json`]);
+    const object = await s3.client.send(new GetObjectCommand({ Bucket: 'results-bucket', Key: `tasks/${taskId}/results.json` }));
+    const result = JSON.parse(await object.Body!.transformToString()) as {
       braketSchemaHeader: { name: string };
       measurements: number[][];
       measuredQubits: number[];
@@ -174,7 +191,7 @@ describe('local Braket: quantum tasks', () => {
     const arn = await createTask(cloud, 'OPENQASM 3;\nqubit[2] q;\nfrobnicate q[0];');
     const task = await waitForTask(cloud, arn, 'FAILED');
     expect(task.failureReason).toMatch(/line 3: unknown gate or statement 'frobnicate'/);
-    expect(cloud.objects.size).toBe(0);
+    expect(await outputKeys(arn)).toEqual([]);
     expect(taskStatuses(cloud, arn)).toEqual(['CREATED', 'QUEUED', 'RUNNING', 'FAILED']);
   });
 
@@ -190,7 +207,7 @@ describe('local Braket: quantum tasks', () => {
     await sleep(1100);
     expect((await cloud.client.send(new GetQuantumTaskCommand({ quantumTaskArn: arn }))).status).toBe('CANCELLED');
     expect(taskStatuses(cloud, arn)).toEqual(['CREATED', 'QUEUED', 'CANCELLING', 'CANCELLED']);
-    expect(cloud.objects.size).toBe(0);
+    expect(await outputKeys(arn)).toEqual([]);
   });
 
   it('cancels a RUNNING task: no result is ever written', async () => {
@@ -201,7 +218,7 @@ describe('local Braket: quantum tasks', () => {
     await waitForTask(cloud, arn, 'CANCELLED');
     await sleep(900);
     expect(taskStatuses(cloud, arn)).toEqual(['CREATED', 'QUEUED', 'RUNNING', 'CANCELLING', 'CANCELLED']);
-    expect(cloud.objects.size).toBe(0);
+    expect(await outputKeys(arn)).toEqual([]);
   });
 
   it('answers ConflictException when cancelling a task that already ended', async () => {

@@ -244,8 +244,11 @@ describe('compileLattice', () => {
     expect(() => compileLattice(graph, { stepHandlerArn, partition: false, limits: { maxHistoryEvents: stats.estimatedHistoryEvents - 1 } })).toThrow(
       expect.objectContaining({ code: ValidationCode.LIMIT_EXCEEDED, message: expect.stringContaining(`${stats.estimatedHistoryEvents.toLocaleString('en-US')} history events`) }),
     );
-    // The AWS limit itself cannot be raised by the option.
-    expect(() => compileLattice(graph, { stepHandlerArn, limits: { maxDefinitionBytes: 10 ** 9 } })).not.toThrow();
+    // The AWS limits themselves cannot be raised by the option: a graph over them still fails.
+    const over = graphFromParents(Array.from({ length: 2500 }, (_, i) => (i === 0 ? [] : [i - 1])));
+    expect(() => compileLattice(over, { stepHandlerArn, partition: false, limits: { maxDefinitionBytes: 10 ** 9 } })).toThrow(
+      expect.objectContaining({ code: ValidationCode.LIMIT_EXCEEDED, message: expect.stringContaining('1,048,576-byte') }),
+    );
   });
 
   it('validates its options', () => {
