@@ -9,10 +9,14 @@
  * `budget-exceeded`. Scores per folder go to bench/results/mutation.json; Stryker's own
  * reports to reports/mutation/<folder>.json.
  *
- * Options: `--only model,compiler,runtime`, `--budget-minutes 30` (per folder).
+ * A run stopped by its budget writes no Stryker report; its last progress line (tested,
+ * survived, timed out so far) is recorded as `partial` instead, from reports/mutation/<folder>.log.
+ *
+ * Options: `--only model,compiler,runtime`, `--budget-minutes 30` (per folder),
+ * `--partial-log compiler=path/to/stryker.log` (record a stopped run's progress from its log, run nothing).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machine, progress, round, writeResult } from './lib.ts';
@@ -79,15 +83,32 @@ function countReport(report: StrykerReport): { total: Counts; files: Record<stri
   return { total, files, survivors };
 }
 
+/** Progress so far, from the last "N/M tested (S survived, T timed out)" line of a Stryker log. */
+export function partialFromLog(log: string): { tested: number; total: number; survived: number; timedOut: number; scoreSoFar: number | null } | undefined {
+  const lines = [...log.matchAll(/(\d+)\/(\d+) tested \((\d+) survived, (\d+) timed out\)/g)];
+  const last = lines.at(-1);
+  if (!last) return undefined;
+  const [tested, total, survived, timedOut] = last.slice(1, 5).map(Number) as [number, number, number, number];
+  return { tested, total, survived, timedOut, scoreSoFar: tested === 0 ? null : round(((tested - survived) / tested) * 100, 1) };
+}
+
 /** Runs Stryker for one target in its own process group; kills the group when the budget ends. */
 function runStryker(target: Target, budgetMs: number): Promise<'finished' | 'budget-exceeded' | 'failed'> {
+  mkdirSync(`${ROOT}reports/mutation`, { recursive: true });
+  const log = createWriteStream(`${ROOT}reports/mutation/${target.name}.log`);
   return new Promise((resolve) => {
     const child = spawn('npx', ['stryker', 'run', 'bench/mutation/stryker.config.mjs'], {
       cwd: ROOT,
       detached: true,
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, VALENCE_MUTATE: target.mutate.join(','), VALENCE_MUTATION_TESTS: target.tests.join(','), VALENCE_MUTATION_NAME: target.name },
     });
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.on('data', (chunk: Buffer) => {
+        log.write(chunk);
+        process.stderr.write(chunk);
+      });
+    }
     let expired = false;
     const timer = setTimeout(() => {
       expired = true;
@@ -99,24 +120,33 @@ function runStryker(target: Target, budgetMs: number): Promise<'finished' | 'bud
     }, budgetMs);
     child.once('exit', (code) => {
       clearTimeout(timer);
+      log.end();
       resolve(expired ? 'budget-exceeded' : code === 0 ? 'finished' : 'failed');
     });
   });
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, 'budget-minutes': { type: 'string', default: '30' } } });
+  const { values } = parseArgs({ options: { only: { type: 'string' }, 'budget-minutes': { type: 'string', default: '30' }, 'partial-log': { type: 'string' } } });
   const only = values.only?.split(',');
   const budgetMs = Number(values['budget-minutes']) * 60_000;
   const folders: Record<string, unknown> = {};
-  for (const target of TARGETS.filter((t) => !only || only.includes(t.name))) {
+  if (values['partial-log']) {
+    const [name, path] = values['partial-log'].split('=') as [string, string];
+    const target = TARGETS.find((t) => t.name === name);
+    if (!target || !path) throw new Error(`--partial-log wants <folder>=<log path>, folder one of ${TARGETS.map((t) => t.name).join(', ')}`);
+    folders[name] = { outcome: 'budget-exceeded', partial: partialFromLog(readFileSync(path, 'utf8')), mutate: target.mutate, tests: target.tests, note: target.note, at: new Date().toISOString() };
+  }
+  for (const target of values['partial-log'] ? [] : TARGETS.filter((t) => !only || only.includes(t.name))) {
     progress(`mutation: ${target.name} (${target.mutate.join(', ')}) against ${target.tests.join(', ')}, budget ${values['budget-minutes']} min`);
     const started = Date.now();
     const outcome = await runStryker(target, budgetMs);
     const minutes = round((Date.now() - started) / 60_000, 1);
     const reportPath = `${ROOT}reports/mutation/${target.name}.json`;
     if (outcome !== 'finished' || !existsSync(reportPath)) {
-      folders[target.name] = { outcome, minutes, mutate: target.mutate, tests: target.tests, note: target.note, at: new Date().toISOString() };
+      const logPath = `${ROOT}reports/mutation/${target.name}.log`;
+      const partial = existsSync(logPath) ? partialFromLog(readFileSync(logPath, 'utf8')) : undefined;
+      folders[target.name] = { outcome, minutes, ...(partial ? { partial } : {}), mutate: target.mutate, tests: target.tests, note: target.note, at: new Date().toISOString() };
       progress(`mutation: ${target.name} ${outcome} after ${minutes} min`);
       continue;
     }
@@ -145,4 +175,4 @@ async function main(): Promise<void> {
   });
 }
 
-await main();
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) await main();

@@ -59,6 +59,13 @@ describe('serializeError', () => {
     expect(serializeError(new Failure())).toEqual({ name: 'Failure', message: 'from a class', code: 'E_CLASS' });
   });
 
+  it('never calls a function error-like, even one with a message; a thrown undefined still has a message', () => {
+    const fn = Object.assign(function thrower() {}, { message: 'a function' });
+    expect(serializeError(fn)).toMatchObject({ name: 'NonErrorThrown' });
+    expect(typeof serializeError(fn).message).toBe('string');
+    expect(serializeError(undefined)).toEqual({ name: 'NonErrorThrown', message: 'undefined', value: 'undefined' });
+  });
+
   it('needs both a string name and a string message to call an instance error-like', () => {
     class NoName {
       readonly message = 'only a message';
@@ -95,12 +102,16 @@ describe('deserializeError', () => {
     expect(cause.cause).toBeUndefined();
   });
 
-  it('sets no code and no cause when there are none', () => {
+  it('sets no code and no cause when there are none, and keeps its own stack when none came', () => {
     const error = deserializeError({ name: 'Error', message: 'm' });
     expect('code' in error).toBe(false);
     expect('cause' in error).toBe(false);
+    expect(error.stack).toMatch(/^Error: m/);
+    // The name stays an ordinary property: writable and configurable.
     error.name = 'Renamed';
     expect(error.name).toBe('Renamed');
+    Object.defineProperty(error, 'name', { value: 'Redefined' });
+    expect(error.name).toBe('Redefined');
   });
 });
 
