@@ -112,6 +112,8 @@ describe('deserializeError', () => {
     expect(error.name).toBe('Renamed');
     Object.defineProperty(error, 'name', { value: 'Redefined' });
     expect(error.name).toBe('Redefined');
+    delete (error as { name?: string }).name;
+    expect(error.name).toBe('Error');
   });
 });
 
