@@ -55,7 +55,8 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
   }
   let text: string;
   try {
-    text = typeof error === 'string' ? error : JSON.stringify(error);
+    // JSON.stringify gives undefined (not a string) for undefined and functions.
+    text = typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error));
   } catch {
     text = String(error);
   }
