@@ -20,7 +20,7 @@ import type { RuntimeContext } from '../runtime/context.ts';
 import { createDispatchRecords } from '../runtime/dispatch-records.ts';
 import { describeDispatch, type DispatchResult } from '../runtime/describe.ts';
 import { isTerminalDispatchStatus } from '../status.ts';
-import { PayloadStore } from '../runtime/payloads.ts';
+import { PayloadStore, payloadKeys } from '../runtime/payloads.ts';
 import { serialize, SerializationError } from '../runtime/serialization.ts';
 import { DispatchNotFoundError, Store, type DispatchItem } from '../runtime/store.ts';
 import type { CancelReport } from '../runtime/cancel.ts';
@@ -71,6 +71,8 @@ export interface ValenceClient {
   getResult<R = unknown>(dispatchId: string, options?: GetResultOptions): Promise<DispatchResult<R>>;
   /** Cancels a dispatch or some of its tasks, through the stack's IAM-authorized API. */
   cancel(dispatchId: string, options?: CancelOptions): Promise<CancelReport>;
+  /** A node's stored output (throws `PayloadNotFoundError` until the node completed). */
+  getNodeOutput(dispatchId: string, nodeId: number): Promise<unknown>;
   /** The newest top-level dispatches. */
   listDispatches(options?: { limit?: number }): Promise<DispatchItem[]>;
   /** The stack's outputs. */
@@ -241,6 +243,10 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
       const message = (payload as { message?: string }).message ?? text;
       if (response.status === 404) throw new DispatchNotFoundError(dispatchId);
       throw new CancelRequestError(`CANCEL_HTTP_${response.status}`, `Cancel request refused (${response.status}): ${message}`);
+    },
+    async getNodeOutput(dispatchId, nodeId) {
+      const ctx = await context();
+      return ctx.payloads.getValue(payloadKeys.nodeOutput(dispatchId, nodeId));
     },
     async listDispatches(opts = {}) {
       const ctx = await context();
