@@ -81,7 +81,7 @@ describe('access', () => {
   it('refuses a foreign Host even with the token (DNS rebinding)', async () => {
     const answer = await send('/api/capabilities', { headers: { host: `evil.example:${ui.port}`, cookie: cookie() } });
     expect(answer.status).toBe(421);
-    expect(JSON.parse(answer.body).code).toBe('BAD_HOST');
+    expect((JSON.parse(answer.body) as { code: string }).code).toBe('BAD_HOST');
   });
 
   it('refuses cross-origin and form-shaped cancels; nothing is written', async () => {
@@ -110,7 +110,7 @@ describe('bad input', () => {
     ];
     for (const [body, status, message] of cases) {
       const answer = await post(url, body);
-      expect([answer.status, JSON.parse(answer.body).message]).toEqual([status, expect.stringMatching(message)]);
+      expect([answer.status, (JSON.parse(answer.body) as { message: string }).message]).toEqual([status, expect.stringMatching(message)]);
     }
     expect((await post('/api/dispatches/no-such-dispatch/cancel', { reason: 'x' })).status).toBe(404);
     expect((await post('/api/dispatches/%ZZ/cancel', { reason: 'x' })).status).toBe(400);

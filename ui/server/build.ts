@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,10 +32,26 @@ export function assetsStale(outdir = DIST_DIR): boolean {
   return !existsSync(stamp) || statSync(stamp).mtimeMs < newestSource();
 }
 
-/** Builds the assets into `outdir`. */
+/**
+ * Builds the assets into `outdir`. They are written beside it first and renamed into place one
+ * file at a time (an atomic step each), so a server reading `outdir` while another process
+ * builds never serves half a file.
+ */
 export async function buildAssets(outdir = DIST_DIR): Promise<void> {
   const { build } = await import('esbuild');
   mkdirSync(outdir, { recursive: true });
+  const target = outdir;
+  outdir = mkdtempSync(join(outdir, '..', '.dist-build-'));
+  try {
+    await writeAssets(build, outdir);
+    // app.js last: its mtime is what assetsStale() compares.
+    for (const name of ['elk-worker.js', 'style.css', 'index.html', 'app.js']) renameSync(join(outdir, name), join(target, name));
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+async function writeAssets(build: typeof import('esbuild').build, outdir: string): Promise<void> {
   await build({
     entryPoints: { app: join(WEB_DIR, 'main.ts') },
     bundle: true,

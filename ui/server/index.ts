@@ -280,7 +280,7 @@ export function parseCancelBody(body: unknown): CancelBody {
     // An empty list must never mean "everything": omit taskIds to cancel the whole dispatch.
     if (!Array.isArray(taskIds) || taskIds.length === 0) throw new DashboardRequestError(400, 'taskIds must be a non-empty list of node ids or paths like "5/2"; omit it to cancel the whole dispatch');
     if (taskIds.length > 10_000) throw new DashboardRequestError(400, `taskIds has ${taskIds.length} entries; at most 10000`);
-    ids = taskIds.map((t) => {
+    ids = (taskIds as unknown[]).map((t) => {
       const text = typeof t === 'number' ? String(t) : t;
       if (typeof text !== 'string' || !TASK_PATH.test(text)) throw new DashboardRequestError(400, `taskIds entry ${JSON.stringify(t)?.slice(0, 40)} is not a node id or a path like "5/2"`);
       return text;

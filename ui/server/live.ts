@@ -72,7 +72,7 @@ const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 export function countByStatus(nodes: Iterable<{ readonly status: string }>): StatusCounts {
   const counts: Record<string, number> = {};
   for (const node of nodes) counts[node.status] = (counts[node.status] ?? 0) + 1;
-  return counts as StatusCounts;
+  return counts;
 }
 
 /** The poll loop and its subjects; see the module doc. */
