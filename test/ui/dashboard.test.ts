@@ -9,15 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../../ui/server/index.ts';
 import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
 import { alive, waitFor } from '../cancel/observe.ts';
+import { CHROMIUM } from './browser.ts';
 import * as wf from './fixtures/workflows.ts';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/workflows.ts', import.meta.url));
 const SCREENSHOT = fileURLToPath(new URL('../../docs/dashboard.png', import.meta.url));
-/** The flags Debian's chromium needs here (shared/DEPENDENCIES.md). */
-export const CHROMIUM = {
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-};
 
 let h: RuntimeHarness;
 let dashboard: Dashboard;
