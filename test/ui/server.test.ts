@@ -128,6 +128,25 @@ describe('bad input', () => {
   });
 });
 
+describe('cancel many', () => {
+  it('cancels every listed running dispatch with the reason, and skips one that already ended', async () => {
+    const running = [await h.client.dispatch(wf.uiResearch)(h.dir), await h.client.dispatch(wf.uiResearch)(h.dir)];
+    const answer = await post('/api/cancel-many', { dispatchIds: [...running, dispatchId], reason: 'wrong input data' });
+    expect(answer.status).toBe(200);
+    const { results } = JSON.parse(answer.body) as { results: { dispatchId: string; report?: { dispatchId: string }; skipped?: string }[] };
+    expect(results.map((r) => [r.dispatchId, r.report ? 'report' : r.skipped])).toEqual([
+      [running[0], 'report'],
+      [running[1], 'report'],
+      [dispatchId, 'already COMPLETED'],
+    ]);
+    for (const id of running) {
+      const result = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+      expect(result.status).toBe('CANCELLED');
+      expect(result.cancelRequests.map((r) => r.reason)).toEqual(['wrong input data']);
+    }
+  }, 90_000);
+});
+
 describe('the shared poll loop', () => {
   it('reads a dispatch once per tick however many pages watch it, and not at all once it is terminal', async () => {
     const running = await h.client.dispatch(wf.uiResearch)(h.dir);
