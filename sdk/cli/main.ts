@@ -62,6 +62,7 @@ Commands:
   list [--limit N]                              the newest dispatches
   cancel ID [--task N]... [--reason TEXT]       cancel a dispatch, or some of its tasks
   graph LATTICE [--asl | --dot]                 a lattice's graph or its state machine
+  ui [--port N]                                 the dashboard on 127.0.0.1; prints its URL
 
 ${COMMON_HELP}
 
@@ -136,6 +137,21 @@ ${WORKFLOWS_HELP}
 ${COMMON_HELP}`,
     options: { workflows: { type: 'string' }, asl: { type: 'boolean' }, dot: { type: 'boolean' } },
     run: runGraph,
+  },
+  ui: {
+    usage: `Usage: valence ui [--port N]
+
+Serves the dashboard (live graph, cancel, audit trail) on 127.0.0.1 and prints its URL; opens
+nothing. Calls go through the SDK client with your credentials; they never reach the browser.
+  --port N         port to listen on (default: a free one)
+
+${COMMON_HELP}`,
+    options: { port: { type: 'string' } },
+    // The dashboard lives in ui/, loaded only when asked for: the SDK does not depend on it.
+    run: async (args, io) => {
+      const { runDashboardCli } = (await import(new URL('../../ui/server/cli.ts', import.meta.url).href)) as typeof import('../../ui/server/cli.ts');
+      return runDashboardCli({ connect: connectionOptions(args.values), port: positiveNumber(args.values.port, '--port', 0), stdout: (text) => void io.stdout.write(`${text}\n`) });
+    },
   },
 };
 

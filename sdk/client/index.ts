@@ -12,6 +12,7 @@ import { ErrorCode, ValenceError } from '../errors.ts';
 import type { Lattice } from '../model/lattice.ts';
 import type { CancelReport } from '../runtime/cancel.ts';
 import { runtimeConfigFromOutputs, type StackOutputs } from '../runtime/config.ts';
+import { payloadKeys } from '../runtime/payloads.ts';
 import { runtimeContextFrom, type RuntimeContext } from '../runtime/context.ts';
 import { describeDispatch, type DispatchResult } from '../runtime/describe.ts';
 import type { DispatchItem } from '../runtime/store.ts';
@@ -53,6 +54,8 @@ export interface ValenceClient {
   getResult<R = unknown>(dispatchId: string, options?: GetResultOptions): Promise<DispatchResult<R>>;
   /** Cancels a dispatch or some of its tasks, through the stack's IAM-authorized API. */
   cancel(dispatchId: string, options?: CancelOptions): Promise<CancelReport>;
+  /** A node's stored output (throws `PayloadNotFoundError` until the node completed). */
+  getNodeOutput(dispatchId: string, nodeId: number): Promise<unknown>;
   /** The newest top-level dispatches. */
   listDispatches(options?: { limit?: number }): Promise<DispatchItem[]>;
   /** The stack's outputs. */
@@ -87,6 +90,10 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
     },
     async cancel(dispatchId, options = {}) {
       return requestCancel(aws, (await stack.outputs()).apiUrl, dispatchId, options);
+    },
+    async getNodeOutput(dispatchId, nodeId) {
+      const ctx = await stack.context();
+      return ctx.payloads.getValue(payloadKeys.nodeOutput(dispatchId, nodeId));
     },
     async listDispatches(opts = {}) {
       return (await stack.context()).store.listDispatches(opts);

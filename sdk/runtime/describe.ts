@@ -16,6 +16,8 @@ export interface NodeResult {
   readonly kind: 'electron' | 'sublattice';
   readonly status: NodeStatus;
   readonly executor: string;
+  /** Ids of the nodes this one takes inputs from (the transport graph's edges). */
+  readonly parents?: readonly number[];
   readonly startedAt?: string;
   readonly endedAt?: string;
   readonly attempts: number;
@@ -67,6 +69,7 @@ export async function describeDispatch<R = unknown>(ctx: RuntimeContext, dispatc
       kind: n.kind,
       status: n.status,
       executor: n.executor,
+      parents: n.parents,
       attempts: n.attempts,
       cancelRequested: n.cancelRequested,
       ...(n.startedAt ? { startedAt: n.startedAt } : {}),

@@ -1,0 +1,103 @@
+// The dashboard in a real browser (Debian's headless Chromium, driven by playwright-core):
+// open a running dispatch on the local cloud, see its nodes, cancel the running Batch task
+// with a reason from the UI, and observe that the job's processes are gone, the node and its
+// descendants show CANCELLED, the reason is in the audit timeline, and the rest completes.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDashboard, type Dashboard } from '../../ui/server/index.ts';
+import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
+import { alive, waitFor } from '../cancel/observe.ts';
+import { CHROMIUM } from './browser.ts';
+import * as wf from './fixtures/workflows.ts';
+
+const FIXTURES = fileURLToPath(new URL('./fixtures/workflows.ts', import.meta.url));
+const SCREENSHOT = fileURLToPath(new URL('../../docs/dashboard.png', import.meta.url));
+
+let h: RuntimeHarness;
+let dashboard: Dashboard;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  h = await startHarness({}, FIXTURES);
+  dashboard = await startDashboard({ client: h.client, poll: { minIntervalMs: 200, maxIntervalMs: 1000 } });
+  browser = await chromium.launch(CHROMIUM);
+  page = await browser.newPage({ viewport: { width: 1440, height: 1000 }, deviceScaleFactor: 1 });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await dashboard?.close();
+  await h?.close();
+});
+
+const node = (path: string) => page.locator(`svg.graph [data-node-id="${path}"]`);
+
+describe('the dashboard on the local cloud', () => {
+  it('shows a running dispatch, cancels its running Batch task with a reason, and the rest completes', async () => {
+    const dispatchId = await h.client.dispatch(wf.uiResearch)(h.dir);
+    const pidsFile = `${h.dir}/train.pids`;
+    await waitFor('the Batch job to start', () => existsSync(pidsFile), 60_000);
+    const pids = readFileSync(pidsFile, 'utf8').trim().split(' ').map(Number);
+    expect(pids.every(alive)).toBe(true);
+
+    // The list page: the dispatch is there, live, with its short id; clicking opens it.
+    await page.goto(dashboard.url);
+    const row = page.locator(`tr[data-dispatch-id="${dispatchId}"]`);
+    await row.waitFor({ timeout: 20_000 });
+    expect(await row.getAttribute('data-status')).toBe('RUNNING');
+    await row.getByRole('link', { name: dispatchId.slice(0, 8) }).click();
+
+    // The graph: every node, with its status; the Batch node is RUNNING.
+    await node('4').and(page.locator('[data-status="RUNNING"]')).waitFor({ timeout: 20_000 });
+    expect(await page.locator('svg.graph g.node[data-node-id]').count()).toBe(10);
+    expect(await node('0').getAttribute('data-status')).toBe('COMPLETED');
+    expect(await node('5').getAttribute('data-status')).toBe('NEW_OBJECT');
+
+    // The sublattice expands into its child graph.
+    await node('7').click();
+    await page.getByRole('button', { name: 'Expand sublattice', exact: true }).click();
+    await node('7/2').waitFor({ timeout: 20_000 });
+
+    // Cancel the running Batch task from its panel, with a reason.
+    await node('4').click();
+    await page.getByRole('button', { name: 'Cancel task', exact: true }).click();
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.locator('[data-testid="cancel-summary"]').textContent()).toContain('stops 1 running and 2 not-started tasks');
+    await dialog.getByRole('button', { name: 'Confirm cancel' }).click();
+    // The reason is required: nothing is sent without it.
+    expect(await dialog.isVisible()).toBe(true);
+    expect((await h.client.getResult(dispatchId)).cancelRequests).toHaveLength(0);
+    await dialog.getByLabel('Reason').fill('loss diverged at step 40');
+    await dialog.getByRole('button', { name: 'Confirm cancel' }).click();
+    await page.locator('.report').first().waitFor({ timeout: 20_000 });
+
+    // The job's process group is really gone.
+    await waitFor('the Batch processes to exit', () => pids.every((pid) => !alive(pid)), 20_000);
+
+    // The node and its descendants show CANCELLED; the reason is in the audit timeline.
+    for (const path of ['4', '5', '6']) await node(path).and(page.locator('[data-status="CANCELLED"]')).waitFor({ timeout: 20_000 });
+    const timeline = page.getByRole('region', { name: 'Audit timeline' });
+    await timeline.getByText('loss diverged at step 40').waitFor({ timeout: 20_000 });
+    expect(await timeline.locator('li.cancel').textContent()).toMatch(/arn:aws:iam::\d{12}:user\/.*cancelled task 4/);
+
+    // The rest of the run completes, and the page shows it.
+    for (const path of ['8', '9', '7', '7/2']) await node(path).and(page.locator('[data-status="COMPLETED"]')).waitFor({ timeout: 30_000 });
+    const result = await h.client.getResult(dispatchId, { wait: true, timeoutMs: 30_000 });
+    expect(result.status).toBe('CANCELLED');
+    expect(result.nodes.map((n) => n.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED', 'CANCELLED', 'CANCELLED', 'CANCELLED', 'COMPLETED', 'COMPLETED', 'COMPLETED']);
+    expect(readFileSync(`${h.dir}/ran.log`, 'utf8')).not.toMatch(/evaluate|report/);
+    await page.locator('.bar .pill[data-status="CANCELLED"]').waitFor({ timeout: 20_000 });
+
+    // A completed node's panel previews its output.
+    await node('9').click();
+    await expect.poll(() => page.getByLabel('Output preview').textContent(), { timeout: 10_000 }).toContain("name: 'summary'");
+
+    // The picture the README shows: the cancelled node selected.
+    await node('4').click();
+    mkdirSync(fileURLToPath(new URL('../../docs/', import.meta.url)), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  }, 180_000);
+});

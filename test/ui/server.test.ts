@@ -1,0 +1,186 @@
+// The dashboard server is not a new hole: loopback only, Host checked, the per-start token
+// required, cross-origin writes refused, bad input refused with a 4xx naming the problem and
+// nothing written. And its one poll loop reads a dispatch once per tick however many pages watch.
+import { request } from 'node:http';
+import { networkInterfaces } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDashboard, MAX_BODY_BYTES, type Dashboard } from '../../ui/server/index.ts';
+import { TOKEN_HEADER } from '../../ui/server/security.ts';
+import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
+import { fileURLToPath } from 'node:url';
+import * as wf from './fixtures/workflows.ts';
+
+const FIXTURES = fileURLToPath(new URL('./fixtures/workflows.ts', import.meta.url));
+let h: RuntimeHarness;
+let ui: Dashboard;
+let dispatchId: string;
+
+beforeAll(async () => {
+  h = await startHarness({}, FIXTURES);
+  ui = await startDashboard({ client: h.client, poll: { minIntervalMs: 100, maxIntervalMs: 400 } });
+  dispatchId = await h.client.dispatch(wf.features)(h.dir);
+  await h.client.getResult(dispatchId, { wait: true, timeoutMs: 30_000 });
+}, 120_000);
+afterAll(async () => {
+  await ui?.close();
+  await h?.close();
+});
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A raw HTTP request, so tests can send any Host / Origin a browser or an attacker would. */
+function send(path: string, options: { method?: string; headers?: Record<string, string>; body?: string; host?: string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: options.host ?? '127.0.0.1', port: ui.port, path, method: options.method ?? 'GET', headers: { host: `127.0.0.1:${ui.port}`, ...options.headers } },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+const cookie = (): string => `valence_ui_${ui.port}=${ui.token}`;
+const origin = (): string => `http://127.0.0.1:${ui.port}`;
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  send(path, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { cookie: cookie(), origin: origin(), 'content-type': 'application/json', ...headers } });
+
+describe('access', () => {
+  it('listens on 127.0.0.1 only', async () => {
+    expect(new URL(ui.url).hostname).toBe('127.0.0.1');
+    const external = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal);
+    if (external) await expect(send('/', { host: external.address })).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('needs the token; the first load trades it for an HttpOnly, SameSite=Strict cookie', async () => {
+    expect((await send('/')).status).toBe(401);
+    expect((await send('/api/capabilities')).status).toBe(401);
+    expect((await send('/?token=wrong')).status).toBe(401);
+    const first = await send(`/?token=${ui.token}`);
+    expect(first.status).toBe(303);
+    expect(first.headers.location).toBe('/');
+    expect(String(first.headers['set-cookie'])).toMatch(/HttpOnly; SameSite=Strict; Path=\//);
+    expect(first.headers['referrer-policy']).toBe('no-referrer');
+    const page = await send('/', { headers: { cookie: cookie() } });
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('/assets/app.js');
+    expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    // The token in a query string opens only the page, never the API.
+    expect((await send(`/api/capabilities?token=${ui.token}`)).status).toBe(401);
+    expect(JSON.parse((await send('/api/capabilities', { headers: { cookie: cookie() } })).body)).toEqual({ cancelProgress: false, redispatch: false, force: false });
+  });
+
+  it('refuses a foreign Host even with the token (DNS rebinding)', async () => {
+    const answer = await send('/api/capabilities', { headers: { host: `evil.example:${ui.port}`, cookie: cookie() } });
+    expect(answer.status).toBe(421);
+    expect((JSON.parse(answer.body) as { code: string }).code).toBe('BAD_HOST');
+  });
+
+  it('refuses cross-origin and form-shaped cancels; nothing is written', async () => {
+    const url = `/api/dispatches/${dispatchId}/cancel`;
+    const body = { reason: 'csrf' };
+    expect((await post(url, body, { origin: 'http://evil.example' })).status).toBe(403);
+    expect((await send(url, { method: 'POST', body: JSON.stringify(body), headers: { cookie: cookie(), 'content-type': 'application/json' } })).status).toBe(403);
+    expect((await post(url, body, { 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect((await post(url, 'reason=csrf', { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(415);
+    expect((await h.client.getResult(dispatchId)).cancelRequests).toHaveLength(0);
+  });
+});
+
+describe('bad input', () => {
+  it('answers 4xx naming the problem, and writes nothing', async () => {
+    const url = `/api/dispatches/${dispatchId}/cancel`;
+    const cases: [unknown, number, RegExp][] = [
+      [{}, 400, /reason is required/],
+      [{ reason: '   ' }, 400, /reason is required/],
+      [{ reason: 'x', taskIds: [] }, 400, /non-empty list/],
+      [{ reason: 'x', taskIds: ['1; drop'] }, 400, /not a node id/],
+      [{ reason: 'x', force: 'yes' }, 400, /force must be/],
+      [{ reason: 'x', extra: 1 }, 400, /Unknown field/],
+      ['not json', 400, /not JSON/],
+      [{ reason: 'x'.repeat(MAX_BODY_BYTES) }, 413, /bytes/],
+    ];
+    for (const [body, status, message] of cases) {
+      const answer = await post(url, body);
+      expect([answer.status, (JSON.parse(answer.body) as { message: string }).message]).toEqual([status, expect.stringMatching(message)]);
+    }
+    expect((await post('/api/dispatches/no-such-dispatch/cancel', { reason: 'x' })).status).toBe(404);
+    expect((await post('/api/dispatches/%ZZ/cancel', { reason: 'x' })).status).toBe(400);
+    expect((await post('/api/cancel-many', { dispatchIds: [], reason: 'x' })).status).toBe(400);
+    expect((await h.client.getResult(dispatchId)).cancelRequests).toHaveLength(0);
+  });
+
+  it('a script with the token header may cancel without a browser origin; the seams answer 501', async () => {
+    const answer = await send(`/api/dispatches/${dispatchId}/cancel`, { method: 'POST', body: JSON.stringify({ reason: 'scripted' }), headers: { [TOKEN_HEADER]: ui.token, 'content-type': 'application/json' } });
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({ dispatchId, cancelled: [] });
+    expect((await h.client.getResult(dispatchId)).cancelRequests.map((r) => r.reason)).toEqual(['scripted']);
+    expect((await send(`/api/dispatches/${dispatchId}/cancels/abc`, { headers: { cookie: cookie() } })).status).toBe(501);
+    expect((await post(`/api/dispatches/${dispatchId}/redispatch`, {})).status).toBe(501);
+  });
+});
+
+describe('cancel many', () => {
+  it('cancels every listed running dispatch with the reason, and skips one that already ended', async () => {
+    const running = [await h.client.dispatch(wf.uiResearch)(h.dir), await h.client.dispatch(wf.uiResearch)(h.dir)];
+    const answer = await post('/api/cancel-many', { dispatchIds: [...running, dispatchId], reason: 'wrong input data' });
+    expect(answer.status).toBe(200);
+    const { results } = JSON.parse(answer.body) as { results: { dispatchId: string; report?: { dispatchId: string }; skipped?: string }[] };
+    expect(results.map((r) => [r.dispatchId, r.report ? 'report' : r.skipped])).toEqual([
+      [running[0], 'report'],
+      [running[1], 'report'],
+      [dispatchId, 'already COMPLETED'],
+    ]);
+    for (const id of running) {
+      const result = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+      expect(result.status).toBe('CANCELLED');
+      expect(result.cancelRequests.map((r) => r.reason)).toEqual(['wrong input data']);
+    }
+  }, 90_000);
+});
+
+describe('the shared poll loop', () => {
+  it('reads a dispatch once per tick however many pages watch it, and not at all once it is terminal', async () => {
+    const running = await h.client.dispatch(wf.uiResearch)(h.dir);
+    const watch = (id: string): Promise<{ close: () => void; events: number }> =>
+      new Promise((resolve) => {
+        const state = { events: 0, close: () => req.destroy() };
+        const req = request({ host: '127.0.0.1', port: ui.port, path: `/api/events/dispatch/${id}`, headers: { host: `127.0.0.1:${ui.port}`, cookie: cookie() } }, (res) => {
+          res.on('data', (c: Buffer) => (state.events += (c.toString().match(/^event: /gm) ?? []).length));
+          resolve(state);
+        });
+        req.end();
+      });
+    const window = async (ms: number): Promise<number> => {
+      const before = ui.hub.readCounts.getResult;
+      await new Promise((r) => setTimeout(r, ms));
+      return ui.hub.readCounts.getResult - before;
+    };
+    const one = await watch(running);
+    await window(500);
+    const alone = await window(2_000);
+    const pages = [await watch(running), await watch(running), await watch(running)];
+    const four = await window(2_000);
+    expect(alone).toBeGreaterThan(0);
+    // Four pages cost what one does (±1 tick, and a sublattice child read while it runs).
+    expect(four).toBeLessThanOrEqual(alone * 1.5 + 2);
+    expect(pages.every((p) => p.events >= 1)).toBe(true);
+    // A terminal dispatch is read once for its snapshot and then never again.
+    const done = await watch(dispatchId);
+    await window(300);
+    for (const p of [one, ...pages]) p.close();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await window(1_500)).toBe(0);
+    done.close();
+    await h.client.cancel(running, { reason: 'test over' });
+    await h.client.getResult(running, { wait: true, timeoutMs: 30_000 });
+  });
+});
