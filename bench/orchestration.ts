@@ -19,7 +19,8 @@ const STEP_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:valence-step';
 /** Assumed billed duration of one no-op step-handler invocation on AWS (not measurable here). */
 const ASSUMED_INVOCATION_MS = 100;
 
-interface LocalRun {
+/** One run of a lattice on the local cloud, with its counters and per-node start delays. */
+export interface LocalRun {
   readonly dispatchId: string;
   readonly status: string;
   /** dispatch() call: graph, args and node items written, execution started. */
@@ -50,7 +51,8 @@ function merge(a: CounterSnapshot, b: CounterSnapshot): CounterSnapshot {
   return out;
 }
 
-async function runLocal(bc: BenchCloud, lattice: Lattice, dag: BenchDag): Promise<LocalRun> {
+/** Dispatches `lattice` on the bench cloud, waits for its execution, and measures it against `dag`. */
+export async function runLocal(bc: BenchCloud, lattice: Lattice, dag: BenchDag): Promise<LocalRun> {
   const before = bc.cloud.counters();
   const p0 = performance.now();
   const dispatchId = await bc.client.dispatch(lattice as Lattice<[], unknown>)();
@@ -95,7 +97,7 @@ const median = (xs: number[]): number => describe(xs).p50;
 
 async function baselines(lattice: Lattice, dag: BenchDag): Promise<{ inProcessMs: number; interpreterMs: number; awaitStates: number }> {
   const inProcess: number[] = [];
-  for (let r = 0; r < SCALE.inProcessRepeats; r++) inProcess.push(await runInProcess(dag, async () => 0));
+  for (let r = 0; r < SCALE.inProcessRepeats; r++) inProcess.push(await runInProcess(dag, () => Promise.resolve(0)));
   const { definition } = compileLattice(lattice, { stepHandlerArn: STEP_ARN });
   const interp: number[] = [];
   let awaitStates = 0;
@@ -108,13 +110,15 @@ async function baselines(lattice: Lattice, dag: BenchDag): Promise<{ inProcessMs
   return { inProcessMs: median(inProcess), interpreterMs: median(interp), awaitStates };
 }
 
-const chainDag: BenchDag = { parents: Array.from({ length: CHAIN_LENGTH }, (_, i) => (i === 0 ? [] : [i - 1])), durationsMs: Array(CHAIN_LENGTH).fill(0) };
-const fanDag: BenchDag = {
+/** The chain and fan-out graphs as DAGs, for baselines. */
+export const chainDag: BenchDag = { parents: Array.from({ length: CHAIN_LENGTH }, (_, i) => (i === 0 ? [] : [i - 1])), durationsMs: Array(CHAIN_LENGTH).fill(0) };
+export const fanDag: BenchDag = {
   parents: [...Array.from({ length: FAN_WIDTH }, () => []), Array.from({ length: FAN_WIDTH }, (_, i) => i)],
   durationsMs: Array(FAN_WIDTH + 1).fill(0),
 };
 
-function latticeNamed(name: string): Lattice {
+/** A bench fixture lattice by name (registered by bench/fixtures/workflows.ts). */
+export function latticeNamed(name: string): Lattice {
   const found = defaultLatticeRegistry.get(name);
   if (!found) throw new Error(`bench fixture lattice ${name} is not registered`);
   return found;
