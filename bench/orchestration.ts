@@ -10,7 +10,7 @@ import { defaultLatticeRegistry, type Lattice } from '../sdk/model/index.ts';
 import { criticalPathMs, levelScheduleMs, maxWidth, randomDag, DAG_NODES, NOOP_DAG_SEEDS, SLEEP_DAG_SEEDS, SLEEP_RANGE, type BenchDag } from './dag.ts';
 import { CHAIN_LENGTH, FAN_WIDTH } from './fixtures/workflows.ts';
 import { runOnInterpreter } from './interpreter.ts';
-import { PRICES, STEP_HANDLER, describe, fmt, progress, round, startBenchCloud, type BenchCloud, type BenchOutcome, type SummaryRow } from './lib.ts';
+import { ISSUE18, ISSUE18_GOALS, PRICES, STEP_HANDLER, describe, fmt, progress, round, startBenchCloud, type BenchCloud, type BenchOutcome, type SummaryRow } from './lib.ts';
 
 /** How many of the 50 seeded DAGs each part runs (scaled down to fit the time budget). */
 export const SCALE = { noopDags: 5, sleepDags: 5, inProcessRepeats: 20, interpreterRepeats: 3 } as const;
@@ -33,8 +33,10 @@ export interface LocalRun {
   readonly historyEvents: number;
   readonly dispatchCalls: CounterSnapshot;
   readonly executionCalls: CounterSnapshot;
-  /** Per node: its start minus its last parent's end (ms). */
+  /** Per node: its start minus its last parent's end (ms); roots: minus the first node's start. */
   readonly startDelaysMs: number[];
+  /** The same for nodes with parents only: issue 18's "start delay after the last parent ends". */
+  readonly afterParentDelaysMs: number[];
 }
 
 function get(s: CounterSnapshot, service: string, ops: readonly string[]): number {
@@ -81,6 +83,7 @@ export async function runLocal(bc: BenchCloud, lattice: Lattice, dag: BenchDag):
     dispatchCalls: diffCounters(before, afterDispatch),
     executionCalls: diffCounters(afterDispatch, afterRun),
     startDelaysMs,
+    afterParentDelaysMs: startDelaysMs.filter((_, i) => (dag.parents[i]?.length ?? 0) > 0),
   };
 }
 
@@ -253,6 +256,7 @@ export async function runOrchestration(): Promise<BenchOutcome[]> {
         ratioVsInterpreter: round(localMs / Math.max(e.interpreterMs, 0.001), 1),
         stateTransitionsPerRun: e.runs.reduce((a, r) => a + r.stateTransitions, 0) / e.runs.length,
         startDelayMs: describe(e.runs.flatMap((r) => r.startDelaysMs)),
+        afterParentDelayMs: describe(e.runs.flatMap((r) => r.afterParentDelaysMs)),
       };
     });
 
@@ -278,6 +282,8 @@ export async function runOrchestration(): Promise<BenchOutcome[]> {
         endToEndOverCriticalPath: round(run.totalMs / cp, 3),
         levelScheduleOverCriticalPath: round(level / cp, 3),
         startDelayMs: describe(run.startDelaysMs),
+        afterParentDelayMs: describe(run.afterParentDelaysMs),
+        afterParentDelaysMs: run.afterParentDelaysMs.map((d) => round(d, 1)),
       });
     }
     const meanOf = (xs: number[]) => round(xs.reduce((a, b) => a + b, 0) / xs.length, 3);
@@ -300,7 +306,18 @@ export async function runOrchestration(): Promise<BenchOutcome[]> {
       dags: exact,
     };
 
-    const calls = { benchmark: 'aws-calls', ...callsPerNode(entries) };
+    const family = (prefix: string) => entries.filter((e) => e.graph.startsWith(prefix));
+    const randomCalls = callsPerNode(family('random-dag'));
+    const calls = {
+      benchmark: 'aws-calls',
+      ...callsPerNode(entries),
+      byGraph: {
+        note: "issue 18's goals are per no-op node of the random DAGs; the top-level figures (and the issue's 'now' column) are over every graph",
+        chain: callsPerNode(family('chain')),
+        fanout: callsPerNode(family('fanout')),
+        randomDags: randomCalls,
+      },
+    };
     const overheadResult = {
       benchmark: 'orchestration-overhead',
       scaling: `chain ${CHAIN_LENGTH} and fan-out ${FAN_WIDTH} as in the issue (fan-out 1,000 compiles: ≈580 KB); random DAGs: ${SCALE.noopDags} of the issue's 50 (seeds ${noopSeeds[0]}…${noopSeeds.at(-1)}), one local-cloud run each after a warm-up; in-process baseline: median of ${SCALE.inProcessRepeats} runs; interpreter baseline: median of ${SCALE.interpreterRepeats}`,
@@ -347,7 +364,84 @@ export async function runOrchestration(): Promise<BenchOutcome[]> {
       { benchmark: '3 AWS calls', metric: 'state transitions / node', value: fmt(pn['stateTransitions'] ?? NaN, 2), baseline: '-', ratio: '-', goal: '-', met: '-' },
       { benchmark: '3 AWS calls', metric: 'USD per 1,000 no-op nodes', value: `$${fmt(cost.total, 4)}`, baseline: '-', ratio: '-', goal: '-', met: '-' },
     );
+    const G = ISSUE18_GOALS;
+    const chain = overhead.find((o) => o.graph.startsWith('chain'));
+    const fan = overhead.find((o) => o.graph.startsWith('fanout'));
+    const noopDelays = entries.filter((e) => e.graph.startsWith('random-dag')).flatMap((e) => e.runs.flatMap((r) => r.afterParentDelaysMs));
+    const sleepDelay = describe(exact.flatMap((e) => e.afterParentDelaysMs));
+    const noopDelay = describe(noopDelays);
+    const rp: Record<string, number> = randomCalls.perNode;
+    const randomUsd = randomCalls.costPer1000NodesUsd.total;
+    const yesNo = (ok: boolean): string => (ok ? 'yes' : 'NO');
+    const issueRows: SummaryRow[] = [
+      {
+        benchmark: ISSUE18,
+        metric: `chain-${CHAIN_LENGTH}, per-node overhead ms`,
+        value: fmt(chain?.perNodeOverheadMs ?? NaN, 1),
+        baseline: `wall ${fmt(chain?.localCloudMs ?? NaN, 0)} ms`,
+        ratio: '-',
+        goal: `≤ ${G.chainPerNodeOverheadMs}`,
+        met: yesNo((chain?.perNodeOverheadMs ?? Infinity) <= G.chainPerNodeOverheadMs),
+      },
+      {
+        benchmark: ISSUE18,
+        metric: `fan-out ${fmt(FAN_WIDTH, 0)} no-op nodes, wall ms`,
+        value: fmt(fan?.localCloudMs ?? NaN, 0),
+        baseline: `dispatch call ${fmt(fan?.localCloudDispatchCallMs ?? NaN, 0)} ms`,
+        ratio: '-',
+        goal: `≤ ${fmt(G.fanoutWallMs, 0)}`,
+        met: yesNo((fan?.localCloudMs ?? Infinity) <= G.fanoutWallMs),
+      },
+      {
+        benchmark: ISSUE18,
+        metric: 'start delay after the last parent ends, random DAGs, p50 / p95 ms',
+        value: `${fmt(sleepDelay.p50, 0)} / ${fmt(sleepDelay.p95, 0)}`,
+        baseline: `sleeping DAGs (n=${sleepDelay.n}); no-op DAGs ${fmt(noopDelay.p50, 0)} / ${fmt(noopDelay.p95, 0)}`,
+        ratio: '-',
+        goal: `≤ ${G.startDelayP50Ms} / ${G.startDelayP95Ms}`,
+        met: yesNo(sleepDelay.p50 <= G.startDelayP50Ms && sleepDelay.p95 <= G.startDelayP95Ms),
+      },
+      {
+        benchmark: ISSUE18,
+        metric: 'makespan ÷ critical path, random DAGs',
+        value: fmt(exactness.mean.makespanOverCriticalPath, 3),
+        baseline: `level-by-level ${fmt(exactness.mean.levelScheduleOverCriticalPath, 3)}`,
+        ratio: '-',
+        goal: `≤ ${G.makespanOverCriticalPath}`,
+        met: yesNo(exactness.mean.makespanOverCriticalPath <= G.makespanOverCriticalPath),
+      },
+      {
+        benchmark: ISSUE18,
+        metric: 'Lambda invocations / DynamoDB writes / S3 requests per no-op node (random DAGs)',
+        value: `${fmt(rp['lambdaInvocations'] ?? NaN, 2)} / ${fmt(rp['dynamoDbWrites'] ?? NaN, 2)} / ${fmt(rp['s3Requests'] ?? NaN, 2)}`,
+        baseline: `all graphs ${fmt(pn['lambdaInvocations'] ?? NaN, 2)} / ${fmt(pn['dynamoDbWrites'] ?? NaN, 2)} / ${fmt(pn['s3Requests'] ?? NaN, 2)}`,
+        ratio: '-',
+        goal: `≤ ${G.lambdaInvocationsPerNode} / ≤ ${G.dynamoDbWritesPerNode} / ≤ ${G.s3RequestsPerNode}`,
+        met: yesNo((rp['lambdaInvocations'] ?? Infinity) <= G.lambdaInvocationsPerNode && (rp['dynamoDbWrites'] ?? Infinity) <= G.dynamoDbWritesPerNode && (rp['s3Requests'] ?? Infinity) <= G.s3RequestsPerNode),
+      },
+      {
+        benchmark: ISSUE18,
+        metric: "USD per 1,000 no-op nodes on AWS (bench's price model, random DAGs)",
+        value: `$${fmt(randomUsd, 4)}`,
+        baseline: `all graphs $${fmt(cost.total, 4)}`,
+        ratio: '-',
+        goal: `≤ $${G.usdPer1000Nodes}`,
+        met: yesNo(randomUsd <= G.usdPer1000Nodes),
+      },
+    ];
+    const issue18 = {
+      benchmark: 'issue-18',
+      goals: G,
+      chainPerNodeOverheadMs: chain?.perNodeOverheadMs ?? null,
+      fanoutWallMs: fan?.localCloudMs ?? null,
+      fanoutDispatchCallMs: fan?.localCloudDispatchCallMs ?? null,
+      startDelayAfterLastParentMs: { sleepingRandomDags: sleepDelay, noopRandomDags: noopDelay, note: 'nodes with parents only: start minus the last parent end, from the node items' },
+      makespanOverCriticalPath: exactness.mean.makespanOverCriticalPath,
+      perNoopNodeRandomDags: { lambdaInvocations: rp['lambdaInvocations'], dynamoDbWrites: rp['dynamoDbWrites'], s3Requests: rp['s3Requests'], usdPer1000Nodes: randomUsd },
+      perNoopNodeAllGraphs: { lambdaInvocations: pn['lambdaInvocations'], dynamoDbWrites: pn['dynamoDbWrites'], s3Requests: pn['s3Requests'], usdPer1000Nodes: cost.total },
+    };
     return [
+      { name: 'issue-18-orchestration', result: issue18, rows: issueRows },
       { name: 'orchestration-overhead', result: overheadResult, rows: rows.filter((r) => r.benchmark.startsWith('1')) },
       { name: 'schedule-exactness', result: exactness, rows: rows.filter((r) => r.benchmark.startsWith('2')) },
       { name: 'aws-calls', result: calls, rows: rows.filter((r) => r.benchmark.startsWith('3')) },

@@ -149,6 +149,8 @@ export interface ProfileAnalysis {
   readonly byFunction: readonly CostRow[];
   /** JSON.parse/stringify and devalue time, by the category of the code that called it. */
   readonly jsonByCaller: readonly CostRow[];
+  /** The costliest functions of each category (top 8). */
+  readonly functionsByCategory: Readonly<Record<string, readonly CostRow[]>>;
 }
 
 /** Aggregates profiles; `role` names each file's thread role (default: from its file name). */
@@ -159,6 +161,7 @@ export function analyseProfiles(files: readonly { readonly path: string; readonl
   const mod = new Map<string, number>();
   const fn = new Map<string, number>();
   const jsonCaller = new Map<string, number>();
+  const catFn = new Map<string, Map<string, number>>();
   const roles = new Map<ThreadRole, { ms: number; threads: number; cat: Map<string, number> }>();
   let cpu = 0;
   let idle = 0;
@@ -238,7 +241,11 @@ export function analyseProfiles(files: readonly { readonly path: string; readonl
       const { module } = moduleOf(url, functionName, repoRoots);
       add(mod, module, ms);
       const where = url.includes('/node_modules/') ? url.slice(url.lastIndexOf('/node_modules/') + 14) : module;
-      add(fn, `${functionName || '(anonymous)'} ${where}${url ? `:${lineNumber + 1}` : ''}`, ms);
+      const fnKey = `${functionName || '(anonymous)'} ${where}${url ? `:${lineNumber + 1}` : ''}`;
+      add(fn, fnKey, ms);
+      const perCat = catFn.get(category) ?? new Map<string, number>();
+      catFn.set(category, perCat);
+      add(perCat, fnKey, ms);
       if (category === Category.Json) add(jsonCaller, caller, ms);
     }
   }
@@ -258,6 +265,7 @@ export function analyseProfiles(files: readonly { readonly path: string; readonl
     byModule: rank(mod),
     byFunction: rank(fn),
     jsonByCaller: rank(jsonCaller),
+    functionsByCategory: Object.fromEntries([...catFn.entries()].map(([c, m]) => [c, rank(m, 8)])),
   };
 }
 

@@ -19,7 +19,7 @@
  * (`process.cpuUsage()`, all threads) is recorded profiled and is the figure to compare with the
  * issue's "≈ 26 ms of CPU per node".
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -52,6 +52,11 @@ interface GraphProfile {
   readonly processCpuMsPerNode: number;
   /** The main thread's share of it (server side: router, dynalite, s3rver, Step Functions; and the client). */
   readonly mainThreadCpuMs: number;
+  /**
+   * CPU ms of each other OS thread that used any, busiest first (Node 20 does not name threads:
+   * worker JS threads, V8's platform threads — GC, compiler — and libuv's pool look alike).
+   */
+  readonly otherThreadsCpuMs: number[];
   readonly loadAverageBefore: number[];
   readonly loadAverageAfter: number[];
   readonly profiled: boolean;
@@ -62,6 +67,25 @@ interface GraphProfile {
 }
 
 const load = (): number[] => loadavg().map((l) => round(l, 2));
+
+/** CPU ms of every OS thread of this process (Linux), by thread id. */
+function threadCpuMs(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      try {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        out.set(tid, (Number(fields[11]) + Number(fields[12])) * 10);
+      } catch {
+        // The thread ended between the listing and the read.
+      }
+    }
+  } catch {
+    // Not Linux.
+  }
+  return out;
+}
 
 /** CPU ms of the main thread alone (Linux: /proc/self/task/{pid}/stat utime + stime), or NaN. */
 function mainThreadCpuMs(): number {
@@ -79,7 +103,7 @@ function printAnalysis(g: GraphProfile): void {
   const a = g.analysis;
   if (!a) return;
   const out: string[] = [];
-  out.push(`\n### ${g.graph}: ${g.nodes} nodes, ${g.status}, wall ${round(g.wallMs, 0)} ms profiled, process CPU ${round(g.processCpuMs, 0)} ms (${g.processCpuMsPerNode} ms/node; main thread ${g.mainThreadCpuMs} ms), sampled CPU ${a.cpuMs} ms over ${a.files} threads; load ${g.loadAverageBefore.join(' ')} → ${g.loadAverageAfter.join(' ')}\n`);
+  out.push(`\n### ${g.graph}: ${g.nodes} nodes, ${g.status}, wall ${round(g.wallMs, 0)} ms profiled, process CPU ${round(g.processCpuMs, 0)} ms (${g.processCpuMsPerNode} ms/node; main thread ${g.mainThreadCpuMs} ms; other threads ${g.otherThreadsCpuMs.slice(0, 12).join(', ')}${g.otherThreadsCpuMs.length > 12 ? ', …' : ''}), sampled CPU ${a.cpuMs} ms over ${a.files} threads; load ${g.loadAverageBefore.join(' ')} → ${g.loadAverageAfter.join(' ')}\n`);
   const scale = Number.isFinite(g.processCpuMs) ? g.processCpuMs / Math.max(1, a.cpuMs) : 1;
   out.push(costTable('category', a.byCategory, g.nodes, scale));
   out.push('');
@@ -94,6 +118,10 @@ function printAnalysis(g: GraphProfile): void {
   out.push(costTable('function (top 25)', a.byFunction, g.nodes, scale));
   out.push('');
   out.push(costTable('JSON / devalue, by caller', a.jsonByCaller, g.nodes, scale));
+  for (const row of a.byCategory.slice(0, 8)) {
+    out.push('');
+    out.push(costTable(`${row.name}: top functions`, a.functionsByCategory[row.name] ?? [], g.nodes, scale));
+  }
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
@@ -117,9 +145,12 @@ async function record(graphs: string[], profile: boolean, intervalUs: number): P
       const profiler = profile ? await startAllThreadsProfile({ intervalUs }) : undefined;
       const cpu0 = process.cpuUsage();
       const main0 = mainThreadCpuMs();
+      const tasks0 = threadCpuMs();
       const run = await runLocal(bc, latticeNamed(spec.lattice), dag);
       const cpu = process.cpuUsage(cpu0);
       const mainMs = mainThreadCpuMs() - main0;
+      const tasks1 = threadCpuMs();
+      const others = [...tasks1].filter(([tid]) => tid !== String(process.pid)).map(([tid, ms]) => ms - (tasks0.get(tid) ?? 0)).filter((ms) => ms > 0).sort((a, b) => b - a);
       const files = profiler ? await profiler.stop(PROFILES_DIR, spec.label) : undefined;
       const processCpuMs = (cpu.user + cpu.system) / 1000;
       const entry: GraphProfile = {
@@ -131,6 +162,7 @@ async function record(graphs: string[], profile: boolean, intervalUs: number): P
         processCpuMs: round(processCpuMs, 0),
         processCpuMsPerNode: round(processCpuMs / dag.parents.length, 2),
         mainThreadCpuMs: round(mainMs, 0),
+        otherThreadsCpuMs: others,
         loadAverageBefore: loadBefore,
         loadAverageAfter: load(),
         profiled: profile,
@@ -171,7 +203,7 @@ async function main(): Promise<void> {
   if (values.analyse) {
     const analysis = analyseProfiles(profilesIn(values.analyse, values.label));
     if (values.json) process.stdout.write(`${JSON.stringify(analysis, null, 2)}\n`);
-    else printAnalysis({ graph: values.label ?? values.analyse, nodes: 1, status: '-', wallMs: NaN, dispatchCallMs: NaN, processCpuMs: NaN, processCpuMsPerNode: NaN, mainThreadCpuMs: NaN, loadAverageBefore: [], loadAverageAfter: [], profiled: true, calls: { dispatchSide: {}, executionSide: {} }, stateTransitions: NaN, analysis });
+    else printAnalysis({ graph: values.label ?? values.analyse, nodes: 1, status: '-', wallMs: NaN, dispatchCallMs: NaN, processCpuMs: NaN, processCpuMsPerNode: NaN, mainThreadCpuMs: NaN, otherThreadsCpuMs: [], loadAverageBefore: [], loadAverageAfter: [], profiled: true, calls: { dispatchSide: {}, executionSide: {} }, stateTransitions: NaN, analysis });
     return;
   }
   await record(values.graphs.split(','), !values['no-profile'], Number(values.interval));
