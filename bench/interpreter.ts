@@ -67,7 +67,7 @@ export async function runOnInterpreter(definition: AslDefinition, parents: reado
   const overrides = Object.fromEntries([...taskStateNames(rewritten)].map((name) => [name, handler]));
   const machine = new StateMachine(rewritten as never, { validationOptions: { checkArn: false, checkPaths: false } });
   const t0 = performance.now();
-  const execution = machine.run({ dispatchId: 'bench' } as never, {
+  const execution = machine.run({ dispatchId: 'bench' }, {
     overrides: { taskResourceLocalHandlers: overrides as never },
     context: { Execution: { Name: 'bench', Id: 'arn:aws:states:us-east-1:000000000000:execution:bench:bench' } },
   });

@@ -23,7 +23,35 @@ export interface SummaryRow {
   readonly goal: string;
   /** `yes`, `NO`, or `-` when there is no goal. */
   readonly met: string;
+  /** 1-minute load average before → after the benchmark that produced the row (set by run.ts). */
+  readonly load?: string;
+  /** The benchmark outcome (result file) that produced the row (set by run.ts; partial runs keep the others). */
+  readonly source?: string;
 }
+
+/** Load averages (1, 5, 15 min) rounded to 0.01: recorded before and after each benchmark. */
+export function loadAverage(): number[] {
+  return loadavg().map((l) => Math.round(l * 100) / 100);
+}
+
+/** Issue 18's goals, one place, so the rows and the JSON agree. */
+export const ISSUE18_GOALS = {
+  chainPerNodeOverheadMs: 6,
+  fanoutWallMs: 4_000,
+  largeWallMs: 120_000,
+  largeDispatchCallMs: 4_000,
+  largeNodes: 20_000,
+  startDelayP50Ms: 5,
+  startDelayP95Ms: 15,
+  makespanOverCriticalPath: 1.05,
+  lambdaInvocationsPerNode: 1.05,
+  dynamoDbWritesPerNode: 2.5,
+  s3RequestsPerNode: 0.5,
+  usdPer1000Nodes: 0.033,
+} as const;
+
+/** The benchmark label of issue 18's rows (sorted first in the table). */
+export const ISSUE18 = '0 issue 18';
 
 /** What each benchmark module returns: its full JSON and its summary rows. */
 export interface BenchOutcome {

@@ -10,7 +10,7 @@ import { defaultLatticeRegistry, type Lattice } from '../sdk/model/index.ts';
 import { criticalPathMs, levelScheduleMs, maxWidth, randomDag, DAG_NODES, NOOP_DAG_SEEDS, SLEEP_DAG_SEEDS, SLEEP_RANGE, type BenchDag } from './dag.ts';
 import { CHAIN_LENGTH, FAN_WIDTH } from './fixtures/workflows.ts';
 import { runOnInterpreter } from './interpreter.ts';
-import { PRICES, STEP_HANDLER, describe, fmt, progress, round, startBenchCloud, type BenchCloud, type BenchOutcome, type SummaryRow } from './lib.ts';
+import { ISSUE18, ISSUE18_GOALS, PRICES, STEP_HANDLER, describe, fmt, progress, round, startBenchCloud, type BenchCloud, type BenchOutcome, type SummaryRow } from './lib.ts';
 
 /** How many of the 50 seeded DAGs each part runs (scaled down to fit the time budget). */
 export const SCALE = { noopDags: 5, sleepDags: 5, inProcessRepeats: 20, interpreterRepeats: 3 } as const;
@@ -19,7 +19,8 @@ const STEP_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:valence-step';
 /** Assumed billed duration of one no-op step-handler invocation on AWS (not measurable here). */
 const ASSUMED_INVOCATION_MS = 100;
 
-interface LocalRun {
+/** One run of a lattice on the local cloud, with its counters and per-node start delays. */
+export interface LocalRun {
   readonly dispatchId: string;
   readonly status: string;
   /** dispatch() call: graph, args and node items written, execution started. */
@@ -32,8 +33,10 @@ interface LocalRun {
   readonly historyEvents: number;
   readonly dispatchCalls: CounterSnapshot;
   readonly executionCalls: CounterSnapshot;
-  /** Per node: its start minus its last parent's end (ms). */
+  /** Per node: its start minus its last parent's end (ms); roots: minus the first node's start. */
   readonly startDelaysMs: number[];
+  /** The same for nodes with parents only: issue 18's "start delay after the last parent ends". */
+  readonly afterParentDelaysMs: number[];
 }
 
 function get(s: CounterSnapshot, service: string, ops: readonly string[]): number {
@@ -50,7 +53,8 @@ function merge(a: CounterSnapshot, b: CounterSnapshot): CounterSnapshot {
   return out;
 }
 
-async function runLocal(bc: BenchCloud, lattice: Lattice, dag: BenchDag): Promise<LocalRun> {
+/** Dispatches `lattice` on the bench cloud, waits for its execution, and measures it against `dag`. */
+export async function runLocal(bc: BenchCloud, lattice: Lattice, dag: BenchDag): Promise<LocalRun> {
   const before = bc.cloud.counters();
   const p0 = performance.now();
   const dispatchId = await bc.client.dispatch(lattice as Lattice<[], unknown>)();
@@ -79,6 +83,7 @@ async function runLocal(bc: BenchCloud, lattice: Lattice, dag: BenchDag): Promis
     dispatchCalls: diffCounters(before, afterDispatch),
     executionCalls: diffCounters(afterDispatch, afterRun),
     startDelaysMs,
+    afterParentDelaysMs: startDelaysMs.filter((_, i) => (dag.parents[i]?.length ?? 0) > 0),
   };
 }
 
@@ -95,7 +100,7 @@ const median = (xs: number[]): number => describe(xs).p50;
 
 async function baselines(lattice: Lattice, dag: BenchDag): Promise<{ inProcessMs: number; interpreterMs: number; awaitStates: number }> {
   const inProcess: number[] = [];
-  for (let r = 0; r < SCALE.inProcessRepeats; r++) inProcess.push(await runInProcess(dag, async () => 0));
+  for (let r = 0; r < SCALE.inProcessRepeats; r++) inProcess.push(await runInProcess(dag, () => Promise.resolve(0)));
   const { definition } = compileLattice(lattice, { stepHandlerArn: STEP_ARN });
   const interp: number[] = [];
   let awaitStates = 0;
@@ -108,13 +113,15 @@ async function baselines(lattice: Lattice, dag: BenchDag): Promise<{ inProcessMs
   return { inProcessMs: median(inProcess), interpreterMs: median(interp), awaitStates };
 }
 
-const chainDag: BenchDag = { parents: Array.from({ length: CHAIN_LENGTH }, (_, i) => (i === 0 ? [] : [i - 1])), durationsMs: Array(CHAIN_LENGTH).fill(0) };
-const fanDag: BenchDag = {
+/** The chain and fan-out graphs as DAGs, for baselines. */
+export const chainDag: BenchDag = { parents: Array.from({ length: CHAIN_LENGTH }, (_, i) => (i === 0 ? [] : [i - 1])), durationsMs: Array(CHAIN_LENGTH).fill(0) };
+export const fanDag: BenchDag = {
   parents: [...Array.from({ length: FAN_WIDTH }, () => []), Array.from({ length: FAN_WIDTH }, (_, i) => i)],
   durationsMs: Array(FAN_WIDTH + 1).fill(0),
 };
 
-function latticeNamed(name: string): Lattice {
+/** A bench fixture lattice by name (registered by bench/fixtures/workflows.ts). */
+export function latticeNamed(name: string): Lattice {
   const found = defaultLatticeRegistry.get(name);
   if (!found) throw new Error(`bench fixture lattice ${name} is not registered`);
   return found;
@@ -249,6 +256,7 @@ export async function runOrchestration(): Promise<BenchOutcome[]> {
         ratioVsInterpreter: round(localMs / Math.max(e.interpreterMs, 0.001), 1),
         stateTransitionsPerRun: e.runs.reduce((a, r) => a + r.stateTransitions, 0) / e.runs.length,
         startDelayMs: describe(e.runs.flatMap((r) => r.startDelaysMs)),
+        afterParentDelayMs: describe(e.runs.flatMap((r) => r.afterParentDelaysMs)),
       };
     });
 
@@ -274,6 +282,8 @@ export async function runOrchestration(): Promise<BenchOutcome[]> {
         endToEndOverCriticalPath: round(run.totalMs / cp, 3),
         levelScheduleOverCriticalPath: round(level / cp, 3),
         startDelayMs: describe(run.startDelaysMs),
+        afterParentDelayMs: describe(run.afterParentDelaysMs),
+        afterParentDelaysMs: run.afterParentDelaysMs.map((d) => round(d, 1)),
       });
     }
     const meanOf = (xs: number[]) => round(xs.reduce((a, b) => a + b, 0) / xs.length, 3);
@@ -296,7 +306,18 @@ export async function runOrchestration(): Promise<BenchOutcome[]> {
       dags: exact,
     };
 
-    const calls = { benchmark: 'aws-calls', ...callsPerNode(entries) };
+    const family = (prefix: string) => entries.filter((e) => e.graph.startsWith(prefix));
+    const randomCalls = callsPerNode(family('random-dag'));
+    const calls = {
+      benchmark: 'aws-calls',
+      ...callsPerNode(entries),
+      byGraph: {
+        note: "issue 18's goals are per no-op node of the random DAGs; the top-level figures (and the issue's 'now' column) are over every graph",
+        chain: callsPerNode(family('chain')),
+        fanout: callsPerNode(family('fanout')),
+        randomDags: randomCalls,
+      },
+    };
     const overheadResult = {
       benchmark: 'orchestration-overhead',
       scaling: `chain ${CHAIN_LENGTH} and fan-out ${FAN_WIDTH} as in the issue (fan-out 1,000 compiles: ≈580 KB); random DAGs: ${SCALE.noopDags} of the issue's 50 (seeds ${noopSeeds[0]}…${noopSeeds.at(-1)}), one local-cloud run each after a warm-up; in-process baseline: median of ${SCALE.inProcessRepeats} runs; interpreter baseline: median of ${SCALE.interpreterRepeats}`,
@@ -343,7 +364,84 @@ export async function runOrchestration(): Promise<BenchOutcome[]> {
       { benchmark: '3 AWS calls', metric: 'state transitions / node', value: fmt(pn['stateTransitions'] ?? NaN, 2), baseline: '-', ratio: '-', goal: '-', met: '-' },
       { benchmark: '3 AWS calls', metric: 'USD per 1,000 no-op nodes', value: `$${fmt(cost.total, 4)}`, baseline: '-', ratio: '-', goal: '-', met: '-' },
     );
+    const G = ISSUE18_GOALS;
+    const chain = overhead.find((o) => o.graph.startsWith('chain'));
+    const fan = overhead.find((o) => o.graph.startsWith('fanout'));
+    const noopDelays = entries.filter((e) => e.graph.startsWith('random-dag')).flatMap((e) => e.runs.flatMap((r) => r.afterParentDelaysMs));
+    const sleepDelay = describe(exact.flatMap((e) => e.afterParentDelaysMs));
+    const noopDelay = describe(noopDelays);
+    const rp: Record<string, number> = randomCalls.perNode;
+    const randomUsd = randomCalls.costPer1000NodesUsd.total;
+    const yesNo = (ok: boolean): string => (ok ? 'yes' : 'NO');
+    const issueRows: SummaryRow[] = [
+      {
+        benchmark: ISSUE18,
+        metric: `chain-${CHAIN_LENGTH}, per-node overhead ms`,
+        value: fmt(chain?.perNodeOverheadMs ?? NaN, 1),
+        baseline: `wall ${fmt(chain?.localCloudMs ?? NaN, 0)} ms`,
+        ratio: '-',
+        goal: `≤ ${G.chainPerNodeOverheadMs}`,
+        met: yesNo((chain?.perNodeOverheadMs ?? Infinity) <= G.chainPerNodeOverheadMs),
+      },
+      {
+        benchmark: ISSUE18,
+        metric: `fan-out ${fmt(FAN_WIDTH, 0)} no-op nodes, wall ms`,
+        value: fmt(fan?.localCloudMs ?? NaN, 0),
+        baseline: `dispatch call ${fmt(fan?.localCloudDispatchCallMs ?? NaN, 0)} ms`,
+        ratio: '-',
+        goal: `≤ ${fmt(G.fanoutWallMs, 0)}`,
+        met: yesNo((fan?.localCloudMs ?? Infinity) <= G.fanoutWallMs),
+      },
+      {
+        benchmark: ISSUE18,
+        metric: 'start delay after the last parent ends, random DAGs, p50 / p95 ms',
+        value: `${fmt(sleepDelay.p50, 0)} / ${fmt(sleepDelay.p95, 0)}`,
+        baseline: `sleeping DAGs (n=${sleepDelay.n}); no-op DAGs ${fmt(noopDelay.p50, 0)} / ${fmt(noopDelay.p95, 0)}`,
+        ratio: '-',
+        goal: `≤ ${G.startDelayP50Ms} / ${G.startDelayP95Ms}`,
+        met: yesNo(sleepDelay.p50 <= G.startDelayP50Ms && sleepDelay.p95 <= G.startDelayP95Ms),
+      },
+      {
+        benchmark: ISSUE18,
+        metric: 'makespan ÷ critical path, random DAGs',
+        value: fmt(exactness.mean.makespanOverCriticalPath, 3),
+        baseline: `level-by-level ${fmt(exactness.mean.levelScheduleOverCriticalPath, 3)}`,
+        ratio: '-',
+        goal: `≤ ${G.makespanOverCriticalPath}`,
+        met: yesNo(exactness.mean.makespanOverCriticalPath <= G.makespanOverCriticalPath),
+      },
+      {
+        benchmark: ISSUE18,
+        metric: 'Lambda invocations / DynamoDB writes / S3 requests per no-op node (random DAGs)',
+        value: `${fmt(rp['lambdaInvocations'] ?? NaN, 2)} / ${fmt(rp['dynamoDbWrites'] ?? NaN, 2)} / ${fmt(rp['s3Requests'] ?? NaN, 2)}`,
+        baseline: `all graphs ${fmt(pn['lambdaInvocations'] ?? NaN, 2)} / ${fmt(pn['dynamoDbWrites'] ?? NaN, 2)} / ${fmt(pn['s3Requests'] ?? NaN, 2)}`,
+        ratio: '-',
+        goal: `≤ ${G.lambdaInvocationsPerNode} / ≤ ${G.dynamoDbWritesPerNode} / ≤ ${G.s3RequestsPerNode}`,
+        met: yesNo((rp['lambdaInvocations'] ?? Infinity) <= G.lambdaInvocationsPerNode && (rp['dynamoDbWrites'] ?? Infinity) <= G.dynamoDbWritesPerNode && (rp['s3Requests'] ?? Infinity) <= G.s3RequestsPerNode),
+      },
+      {
+        benchmark: ISSUE18,
+        metric: "USD per 1,000 no-op nodes on AWS (bench's price model, random DAGs)",
+        value: `$${fmt(randomUsd, 4)}`,
+        baseline: `all graphs $${fmt(cost.total, 4)}`,
+        ratio: '-',
+        goal: `≤ $${G.usdPer1000Nodes}`,
+        met: yesNo(randomUsd <= G.usdPer1000Nodes),
+      },
+    ];
+    const issue18 = {
+      benchmark: 'issue-18',
+      goals: G,
+      chainPerNodeOverheadMs: chain?.perNodeOverheadMs ?? null,
+      fanoutWallMs: fan?.localCloudMs ?? null,
+      fanoutDispatchCallMs: fan?.localCloudDispatchCallMs ?? null,
+      startDelayAfterLastParentMs: { sleepingRandomDags: sleepDelay, noopRandomDags: noopDelay, note: 'nodes with parents only: start minus the last parent end, from the node items' },
+      makespanOverCriticalPath: exactness.mean.makespanOverCriticalPath,
+      perNoopNodeRandomDags: { lambdaInvocations: rp['lambdaInvocations'], dynamoDbWrites: rp['dynamoDbWrites'], s3Requests: rp['s3Requests'], usdPer1000Nodes: randomUsd },
+      perNoopNodeAllGraphs: { lambdaInvocations: pn['lambdaInvocations'], dynamoDbWrites: pn['dynamoDbWrites'], s3Requests: pn['s3Requests'], usdPer1000Nodes: cost.total },
+    };
     return [
+      { name: 'issue-18-orchestration', result: issue18, rows: issueRows },
       { name: 'orchestration-overhead', result: overheadResult, rows: rows.filter((r) => r.benchmark.startsWith('1')) },
       { name: 'schedule-exactness', result: exactness, rows: rows.filter((r) => r.benchmark.startsWith('2')) },
       { name: 'aws-calls', result: calls, rows: rows.filter((r) => r.benchmark.startsWith('3')) },
