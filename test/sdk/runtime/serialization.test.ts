@@ -3,6 +3,7 @@
 // where. (Written to kill the mutants that survived `npm run mutation` on this file.)
 import { describe, expect, it } from 'vitest';
 import { SerializationError, deserialize, deserializeError, serialize, serializeError } from '../../../sdk/runtime/serialization.ts';
+import { ErrorCode } from '../../../sdk/errors.ts';
 
 describe('serializeError', () => {
   it('keeps name, message, a string code, the stack and the cause chain', () => {
@@ -141,7 +142,7 @@ describe('serialize / deserialize', () => {
     expect(thrown).toBeInstanceOf(SerializationError);
     const error = thrown as SerializationError;
     expect(error.name).toBe('SerializationError');
-    expect(error.code).toBe('SERIALIZATION_UNSUPPORTED_VALUE');
+    expect(error.code).toBe(ErrorCode.SERIALIZATION_FAILED);
     expect(error.path).toBe('.outer.fn');
     expect(error.message).toMatch(/ \(at value\.outer\.fn\)$/);
     expect(error.cause).toBeInstanceOf(Error);
