@@ -16,7 +16,7 @@ import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { compileGraphRunner, compileLattice } from '../sdk/compiler/index.ts';
 import { API, ENV, GRAPH_RUNNER_NAME, OUTPUT, TABLE, DEFAULTS, stateMachineName, toEnvironment } from '../sdk/contract.ts';
 import { importWorkflows, latticesOf } from '../sdk/runtime/workflows.ts';
-import type { LocalCloud } from './index.ts';
+import type { LocalCloud } from './cloud.ts';
 
 /** Names of what a local deploy creates. */
 export interface LocalDeployment {

@@ -18,43 +18,30 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { BatchClient } from '@aws-sdk/client-batch';
-import type { BraketClient } from '@aws-sdk/client-braket';
-import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import type { LambdaClient } from '@aws-sdk/client-lambda';
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { SFNClient } from '@aws-sdk/client-sfn';
 import { createApiGatewayService } from './apigateway/index.ts';
-import type { LocalApiGatewayService } from './apigateway/index.ts';
 import { createBatchService } from './batch/index.ts';
-import type { BatchDelays, LocalBatchService } from './batch/index.ts';
+import type { BatchDelays } from './batch/index.ts';
 import { createBraketService } from './braket/index.ts';
-import type { LocalBraketService } from './braket/index.ts';
 import { createCloudFormationService } from './cloudformation/index.ts';
-import type { LocalCloudFormationService } from './cloudformation/index.ts';
 import { RequestCounters } from './core/counters.ts';
-import type { CounterSnapshot } from './core/counters.ts';
 import { DEFAULT_CREDENTIALS, StaticCredentialStore } from './core/credentials.ts';
 import type { LocalCredentials } from './core/credentials.ts';
 import { createDynamoDbService } from './dynamodb/index.ts';
 import { createEventBridgeService } from './events/index.ts';
-import type { LocalEventBridgeService } from './events/index.ts';
 import { FaultInjector } from './core/faults.ts';
 import type { FaultConfig } from './core/faults.ts';
 import { createLambdaService } from './lambda/index.ts';
-import type { LocalLambdaService } from './lambda/index.ts';
 import { createS3Service } from './s3/index.ts';
-import type { LocalS3Service } from './s3/index.ts';
 import { createRouter, listen } from './core/router.ts';
 import { hostMatcher } from './core/gate.ts';
 import type { ListeningServer } from './core/router.ts';
 import type { LocalService, ServiceHooks } from './core/service.ts';
 import { createStepFunctionsService } from './stepfunctions/index.ts';
-import type { StepFunctionsService } from './stepfunctions/index.ts';
 import { ErrorCode, ValenceError } from '../sdk/errors.ts';
 
+import type { LocalCloud, LocalCloudClients, LocalCloudServices } from './cloud.ts';
+
+export type { LocalCloud, LocalCloudClients, LocalCloudServices } from './cloud.ts';
 export { RequestCounters, diffCounters } from './core/counters.ts';
 export type { CounterSnapshot } from './core/counters.ts';
 export { FaultInjector, FaultKind, FaultConfigError } from './core/faults.ts';
@@ -121,66 +108,6 @@ export interface LocalCloudOptions {
    * @default false
    */
   readonly sweeper?: { readonly intervalMs?: number } | false;
-}
-
-/** AWS SDK v3 clients connected to the local cloud, each created on first use. */
-export interface LocalCloudClients {
-  readonly dynamodb: DynamoDBClient;
-  /** Path-style, checksums only when required. */
-  readonly s3: S3Client;
-  readonly sfn: SFNClient;
-  readonly lambda: LambdaClient;
-  readonly batch: BatchClient;
-  readonly braket: BraketClient;
-  readonly eventbridge: EventBridgeClient;
-  readonly cloudformation: CloudFormationClient;
-}
-
-/** Every service of a running local cloud, for in-process use (deploying, inspecting). */
-export interface LocalCloudServices {
-  readonly dynamodb: LocalService;
-  readonly s3: LocalS3Service;
-  readonly cloudformation: LocalCloudFormationService;
-  readonly lambda: LocalLambdaService;
-  readonly apigateway: LocalApiGatewayService;
-  readonly events: LocalEventBridgeService;
-  readonly stepfunctions: StepFunctionsService;
-  readonly batch: LocalBatchService;
-  readonly braket: LocalBraketService;
-}
-
-/** A running local cloud. */
-export interface LocalCloud {
-  /** `http://host:port`; give it to SDK clients as `endpoint` or to the CLI as `--endpoint-url`. */
-  readonly endpoint: string;
-  readonly port: number;
-  readonly region: string;
-  readonly accountId: string;
-  /** The key pair `clients` sign with. */
-  readonly credentials: LocalCredentials;
-  /** Every key pair whose signatures the services accept; tests may add more. */
-  readonly credentialStore: StaticCredentialStore;
-  readonly clients: LocalCloudClients;
-  readonly services: LocalCloudServices;
-  /**
-   * The secret of this start that the admin API under `/_valence/` requires, sent in the
-   * `x-valence-admin-token` header ({@link ADMIN_TOKEN_HEADER}); new on every start.
-   */
-  readonly adminToken: string;
-  /** Requests per service and operation since start (or the last reset). */
-  counters(): CounterSnapshot;
-  /** Zeroes the counters. */
-  resetCounters(): void;
-  /** The live counter table, for callers that want `get(service, operation)`. */
-  readonly requestCounters: RequestCounters;
-  /** Fault injection, in process (also at `/_valence/faults` over HTTP). */
-  readonly faults: FaultInjector;
-  /** The environment a deployed Lambda function or Batch job sees. */
-  environment(): Record<string, string>;
-  /** Adds variables to {@link environment} (the deploy step sets table, bucket and stack names). */
-  setEnvironment(variables: Readonly<Record<string, string>>): void;
-  /** Releases every port, timer, worker, child process and file handle. Idempotent. */
-  stop(): Promise<void>;
 }
 
 /** The local cloud could not start (port taken, a service failed, the workflows failed to deploy). */
