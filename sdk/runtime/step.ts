@@ -100,9 +100,30 @@ async function runNode(deps: StepDeps, event: RunEvent, info: InvocationInfo): P
   return recordOutcome(step, runId, outcome);
 }
 
+/**
+ * The dispatch item as a warm container first read it, for its fields that never change
+ * (`dispatchId`, `lattice`, `parent`, `startedAt`): one GetItem per dispatch per container
+ * instead of one per invocation. Its `status` and `cancelRequested` may be stale and are not
+ * read from it: a cancel stops a node through the node item's own flag, which the claim's
+ * condition reads; `finalize` reads the dispatch fresh.
+ */
+async function dispatchOf(deps: StepDeps, dispatchId: string): Promise<DispatchItem> {
+  let cache = dispatchCaches.get(deps.catalog);
+  if (!cache) dispatchCaches.set(deps.catalog, (cache = new Map()));
+  const cached = cache.get(dispatchId);
+  if (cached) return cached;
+  const dispatch = await deps.ctx.store.requireDispatch(dispatchId, deps.ctx.signal);
+  cache.set(dispatchId, dispatch);
+  if (cache.size > DISPATCH_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  return dispatch;
+}
+/** Dispatch items kept per container (per catalog): oldest first out. */
+const DISPATCH_CACHE_SIZE = 256;
+const dispatchCaches = new WeakMap<GraphCatalog, Map<string, DispatchItem>>();
+
 async function loadNodeStep(deps: StepDeps, event: RunEvent): Promise<NodeStep> {
   const { dispatchId, nodeId } = event;
-  const dispatch = await deps.ctx.store.requireDispatch(dispatchId, deps.ctx.signal);
+  const dispatch = await dispatchOf(deps, dispatchId);
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const node = graph.nodes[nodeId];
   if (!node) throw new StepEventError(`Dispatch ${dispatchId} has no node ${nodeId}`);
@@ -348,7 +369,7 @@ async function settle(
 
 async function awaitParents(deps: StepDeps, event: { dispatchId: string; nodeId: number; taskToken: string }): Promise<unknown> {
   const { ctx } = deps;
-  const dispatch = await ctx.store.requireDispatch(event.dispatchId);
+  const dispatch = await dispatchOf(deps, event.dispatchId);
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const item = await ctx.store.recordAwaitToken(event.dispatchId, event.nodeId, event.taskToken);
   if (!item) throw new StepEventError(`Dispatch ${event.dispatchId} has no node ${event.nodeId}`);
@@ -368,7 +389,7 @@ async function planDispatch(
   event: { dispatchId: string; partitionSize?: number; from?: number; to?: number },
 ): Promise<{ dispatchId: string; nodes?: { nodeId: number; dispatchId: string }[]; partitions?: { dispatchId: string; from: number; to: number }[] }> {
   const { dispatchId } = event;
-  const dispatch = await deps.ctx.store.requireDispatch(dispatchId);
+  const dispatch = await dispatchOf(deps, dispatchId);
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const count = graph.nodes.length;
   if (event.partitionSize !== undefined) {
