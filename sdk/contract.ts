@@ -117,6 +117,12 @@ export const LIMITS = {
   stateMachineNamePattern: /^[A-Za-z0-9_-]+$/,
   /** Largest state machine definition, in bytes. */
   definitionBytes: 1_048_576,
+  /**
+   * Largest node output (UTF-8 bytes of its serialized text) stored inline in the node's
+   * DynamoDB item; larger outputs go to S3. 4 KiB keeps the finishing write within 5 write
+   * units, and below about 8 KiB an inline write costs less than an S3 PUT plus GETs.
+   */
+  inlineOutputBytes: 4096,
 } as const;
 
 /** The state machine name of lattice (or graph runner) `name` in stack `stackName`. */

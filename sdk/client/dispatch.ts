@@ -10,7 +10,7 @@ import { ErrorCode, ValenceError, ValidationCode, ValidationError } from '../err
 import { graphHash, type TransportGraph } from '../model/graph.ts';
 import type { Lattice } from '../model/lattice.ts';
 import type { RuntimeContext } from '../runtime/context.ts';
-import { createDispatchRecords } from '../runtime/dispatch-records.ts';
+import { createDispatchRecords, executionArnOf } from '../runtime/dispatch-records.ts';
 import { serialize, SerializationError } from '../runtime/serialization.ts';
 
 /** The lattice has no state machine in the stack. */
@@ -31,9 +31,12 @@ export async function startDispatch(ctx: RuntimeContext, lattice: Lattice<unknow
   const definition = await deployedDefinition(ctx, lattice.name, stateMachineArn);
   refuseStaleDeploy(lattice.name, graph, definition);
   const dispatchId = randomUUID();
-  await createDispatchRecords(ctx, { dispatchId, graph, serializedArgs, stateMachineArn, awaitingNodes: awaitingNodesOf(graph, definition) });
+  // The execution's ARN follows from its name: it is written with the dispatch item, and
+  // written again only if Step Functions answers with another.
+  const executionArn = executionArnOf(stateMachineArn, dispatchId);
+  await createDispatchRecords(ctx, { dispatchId, graph, serializedArgs, stateMachineArn, executionArn, awaitingNodes: awaitingNodesOf(graph, definition) });
   const started = await ctx.aws.sfn.send(new StartExecutionCommand({ stateMachineArn, name: dispatchId, input: JSON.stringify({ dispatchId }) }), { abortSignal: ctx.signal });
-  await ctx.store.setExecutionArn(dispatchId, started.executionArn!);
+  if (started.executionArn && started.executionArn !== executionArn) await ctx.store.setExecutionArn(dispatchId, started.executionArn);
   return dispatchId;
 }
 

@@ -12,7 +12,6 @@ import { ErrorCode, ValenceError } from '../errors.ts';
 import type { Lattice } from '../model/lattice.ts';
 import type { CancelReport } from '../runtime/cancel.ts';
 import { runtimeConfigFromOutputs, type StackOutputs } from '../runtime/config.ts';
-import { payloadKeys } from '../runtime/payloads.ts';
 import { runtimeContextFrom, type RuntimeContext } from '../runtime/context.ts';
 import { describeDispatch, type DispatchResult } from '../runtime/describe.ts';
 import type { DispatchItem } from '../runtime/store.ts';
@@ -93,7 +92,9 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
     },
     async getNodeOutput(dispatchId, nodeId) {
       const ctx = await stack.context();
-      return ctx.payloads.getValue(payloadKeys.nodeOutput(dispatchId, nodeId));
+      // Small outputs live in the node item (LIMITS.inlineOutputBytes); others in S3.
+      const node = await ctx.store.getNode(dispatchId, nodeId);
+      return ctx.payloads.getNodeOutput(node ?? { dispatchId, nodeId });
     },
     async listDispatches(opts = {}) {
       return (await stack.context()).store.listDispatches(opts);

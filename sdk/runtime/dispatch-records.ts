@@ -20,6 +20,19 @@ export interface DispatchRecords {
   readonly awaitingNodes: ReadonlySet<number>;
   /** For a child dispatch: the sublattice node that runs it. */
   readonly parent?: { readonly dispatchId: string; readonly nodeId: number };
+  /**
+   * The ARN the execution will have (see {@link executionArnOf}), written with the dispatch
+   * item so that starting the execution needs no second write.
+   */
+  readonly executionArn?: string;
+}
+
+/**
+ * The ARN Step Functions gives the execution named `name` of `stateMachineArn`
+ * (`arn:…:stateMachine:{machine}` → `arn:…:execution:{machine}:{name}`), known before it starts.
+ */
+export function executionArnOf(stateMachineArn: string, name: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
 }
 
 /** Writes the graph and arguments to S3, then the dispatch and node items. */
@@ -56,6 +69,7 @@ export async function createDispatchRecords(ctx: RuntimeContext, records: Dispat
       stateMachineArn: records.stateMachineArn,
       cancelRequested: false,
       ...(records.parent ? { parent: records.parent } : {}),
+      ...(records.executionArn ? { executionArn: records.executionArn } : {}),
     },
     signal,
   );

@@ -5,6 +5,7 @@
  * lives here, in valence's safe serialization format, under `dispatches/{dispatchId}/`.
  */
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { LIMITS } from '../contract.ts';
 import { ErrorCode, ValenceError, type ValenceErrorOptions } from '../errors.ts';
 import { deserialize, serialize } from './serialization.ts';
 import { UNBOUNDED_SIGNAL, callSignal, sendOptions } from './signals.ts';
@@ -64,6 +65,24 @@ export class PayloadStore {
   /** Stores already-serialized or plain text. */
   async putText(key: string, text: string, signal?: AbortSignal): Promise<void> {
     await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: text }), this.options(signal));
+  }
+
+  /**
+   * Stores a node's output: returns the serialized text when it fits the node item
+   * ({@link LIMITS.inlineOutputBytes}), so the caller writes it with the node's end and S3 is
+   * not touched; otherwise stores it in S3 and returns `{}`.
+   */
+  async putNodeOutput(dispatchId: string, nodeId: number, value: unknown, signal?: AbortSignal): Promise<{ output?: string }> {
+    const text = serialize(value);
+    if (Buffer.byteLength(text, 'utf8') <= LIMITS.inlineOutputBytes) return { output: text };
+    await this.putText(payloadKeys.nodeOutput(dispatchId, nodeId), text, signal);
+    return {};
+  }
+
+  /** Reads a node's output: inline from its item when stored there, else from S3. */
+  async getNodeOutput<T = unknown>(node: { readonly dispatchId: string; readonly nodeId: number; readonly output?: string }, signal?: AbortSignal): Promise<T> {
+    if (node.output !== undefined) return deserialize<T>(node.output);
+    return this.getValue<T>(payloadKeys.nodeOutput(node.dispatchId, node.nodeId), signal);
   }
 
   /** Reads a value stored with {@link putValue}. */

@@ -100,9 +100,30 @@ async function runNode(deps: StepDeps, event: RunEvent, info: InvocationInfo): P
   return recordOutcome(step, runId, outcome);
 }
 
+/**
+ * The dispatch item as a warm container first read it, for its fields that never change
+ * (`dispatchId`, `lattice`, `parent`, `startedAt`): one GetItem per dispatch per container
+ * instead of one per invocation. Its `status` and `cancelRequested` may be stale and are not
+ * read from it: a cancel stops a node through the node item's own flag, which the claim's
+ * condition reads; `finalize` reads the dispatch fresh.
+ */
+async function dispatchOf(deps: StepDeps, dispatchId: string): Promise<DispatchItem> {
+  let cache = dispatchCaches.get(deps.catalog);
+  if (!cache) dispatchCaches.set(deps.catalog, (cache = new Map()));
+  const cached = cache.get(dispatchId);
+  if (cached) return cached;
+  const dispatch = await deps.ctx.store.requireDispatch(dispatchId, deps.ctx.signal);
+  cache.set(dispatchId, dispatch);
+  if (cache.size > DISPATCH_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  return dispatch;
+}
+/** Dispatch items kept per container (per catalog): oldest first out. */
+const DISPATCH_CACHE_SIZE = 256;
+const dispatchCaches = new WeakMap<GraphCatalog, Map<string, DispatchItem>>();
+
 async function loadNodeStep(deps: StepDeps, event: RunEvent): Promise<NodeStep> {
   const { dispatchId, nodeId } = event;
-  const dispatch = await deps.ctx.store.requireDispatch(dispatchId, deps.ctx.signal);
+  const dispatch = await dispatchOf(deps, dispatchId);
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const node = graph.nodes[nodeId];
   if (!node) throw new StepEventError(`Dispatch ${dispatchId} has no node ${nodeId}`);
@@ -116,7 +137,7 @@ async function endIfUpstreamEnded(step: NodeStep): Promise<NodeStepOutput | unde
   const nodeId = step.node.id;
   const parents = step.graph.parents[nodeId] ?? [];
   if (parents.length === 0) return undefined;
-  const parentItems = await ctx.store.getNodes(dispatchId, parents, ctx.signal);
+  const parentItems = await parentItemsOf(step);
   const unfinished = parentItems.filter((p) => !isTerminalNodeStatus(p.status));
   if (unfinished.length > 0) {
     throw new StepEventError(`Node ${nodeId} of ${dispatchId} was started before its parents ${unfinished.map((p) => p.nodeId).join(', ')} ended`);
@@ -132,6 +153,22 @@ async function endIfUpstreamEnded(step: NodeStep): Promise<NodeStepOutput | unde
   );
   return settleStep(step, ended);
 }
+
+/**
+ * The items of the node's parents, read once per invocation (one BatchGetItem): the upstream
+ * check and the inputs (inline outputs) share them. A parent read here is terminal, so its
+ * item no longer changes.
+ */
+function parentItemsOf(step: NodeStep): Promise<NodeItem[]> {
+  let items = parentReads.get(step);
+  if (!items) {
+    const { ctx } = step.deps;
+    items = ctx.store.getNodes(step.dispatch.dispatchId, step.graph.parents[step.node.id] ?? [], ctx.signal);
+    parentReads.set(step, items);
+  }
+  return items;
+}
+const parentReads = new WeakMap<NodeStep, Promise<NodeItem[]>>();
 
 /**
  * Claims the node (`NEW_OBJECT → RUNNING`, refused once a cancel is requested). When the claim
@@ -171,6 +208,7 @@ async function startOnDriver(step: NodeStep, item: NodeItem, runId: string, info
   const { deps, dispatch, graph, node } = step;
   const { ctx } = deps;
   const { dispatchId } = dispatch;
+  const inputs = inputReader(step);
   const run: NodeRun = {
     ctx,
     catalog: deps.catalog,
@@ -181,8 +219,8 @@ async function startOnDriver(step: NodeStep, item: NodeItem, runId: string, info
     runId,
     taskToken: step.taskToken,
     info,
-    loadInputs: (signal) => loadInputs(deps, dispatch, graph, node, signal),
-    loadInputsOf: (id, signal) => loadInputs(deps, dispatch, graph, graph.nodes[id]!, signal),
+    loadInputs: (signal) => loadInputs(inputs, node, signal),
+    loadInputsOf: (id, signal) => loadInputs(inputs, graph.nodes[id]!, signal),
     checkCancelled: async () => {
       const now = await ctx.store.getNode(dispatchId, node.id, { signal: ctx.signal });
       if (!now || now.cancelRequested || now.runId !== runId) {
@@ -212,7 +250,7 @@ async function recordOutcome(step: NodeStep, runId: string, outcome: NodeOutcome
   // Submitted; the completion handler ends the node and releases the token.
   if (outcome.status === NodeStatus.RUNNING) return { nodeId, status: NodeStatus.RUNNING };
   if (outcome.status === 'LOST') return settleStep(step, undefined);
-  if (outcome.status === NodeStatus.COMPLETED) await ctx.payloads.putValue(payloadKeys.nodeOutput(dispatchId, nodeId), outcome.output, ctx.signal);
+  const stored = outcome.status === NodeStatus.COMPLETED ? await ctx.payloads.putNodeOutput(dispatchId, nodeId, outcome.output, ctx.signal) : {};
   const ended = await ctx.store.finishNode(
     dispatchId,
     nodeId,
@@ -220,7 +258,7 @@ async function recordOutcome(step: NodeStep, runId: string, outcome: NodeOutcome
       status: outcome.status,
       endedAt: ctx.now().toISOString(),
       runId,
-      ...(outcome.status === NodeStatus.COMPLETED ? { hasOutput: true } : {}),
+      ...(outcome.status === NodeStatus.COMPLETED ? { hasOutput: true, ...stored } : {}),
       ...(outcome.status === NodeStatus.FAILED ? { error: outcome.error } : {}),
       ...(outcome.status === NodeStatus.CANCELLED ? { cancelledBy: outcome.cancelledBy } : {}),
     },
@@ -262,14 +300,43 @@ async function waitOrTakeOver(deps: StepDeps, current: NodeItem, runId: string, 
   }
 }
 
-async function loadInputs(deps: StepDeps, dispatch: DispatchItem, graph: RuntimeGraph, node: RuntimeNode, signal?: AbortSignal): Promise<unknown[]> {
-  const { ctx } = deps;
-  let args: readonly unknown[] | undefined;
-  const outputs = new Map<number, unknown>();
-  for (const id of graph.parents[node.id] ?? []) {
-    outputs.set(id, await ctx.payloads.getValue(payloadKeys.nodeOutput(dispatch.dispatchId, id), signal));
+/**
+ * Reads the inputs of this node (and, for a packed job, of its members) with each payload read
+ * once per invocation: the parents' items (whose outputs are mostly inline) in one batch per
+ * node set, the dispatch's arguments once.
+ */
+interface InputReader {
+  readonly step: NodeStep;
+  readonly items: Map<number, Promise<NodeItem | undefined>>;
+  args: Promise<unknown[]> | undefined;
+}
+
+function inputReader(step: NodeStep): InputReader {
+  const items = new Map<number, Promise<NodeItem | undefined>>();
+  const own = parentReads.get(step);
+  if (own) {
+    const parents = step.graph.parents[step.node.id] ?? [];
+    for (const id of parents) items.set(id, own.then((list) => list.find((p) => p.nodeId === id)));
   }
-  if (graph.usesParams[node.id]) args = await ctx.payloads.getValue<unknown[]>(payloadKeys.args(dispatch.dispatchId), signal);
+  return { step, items, args: undefined };
+}
+
+async function loadInputs(reader: InputReader, node: RuntimeNode, signal?: AbortSignal): Promise<unknown[]> {
+  const { deps, dispatch, graph } = reader.step;
+  const { ctx } = deps;
+  const parents = graph.parents[node.id] ?? [];
+  const missing = parents.filter((id) => !reader.items.has(id));
+  if (missing.length > 0) {
+    const read = ctx.store.getNodes(dispatch.dispatchId, missing, signal);
+    for (const id of missing) reader.items.set(id, read.then((list) => list.find((p) => p.nodeId === id)));
+  }
+  const outputs = new Map<number, unknown>();
+  for (const id of parents) {
+    const item = await reader.items.get(id);
+    outputs.set(id, await ctx.payloads.getNodeOutput(item ?? { dispatchId: dispatch.dispatchId, nodeId: id }, signal));
+  }
+  let args: readonly unknown[] | undefined;
+  if (graph.usesParams[node.id]) args = await (reader.args ??= ctx.payloads.getValue<unknown[]>(payloadKeys.args(dispatch.dispatchId), signal));
   return resolveTemplate(node.args, {
     node: (id) => {
       if (!outputs.has(id)) throw new StepEventError(`Node ${node.id} refers to node ${id}, which is not its parent`);
@@ -302,7 +369,7 @@ async function settle(
 
 async function awaitParents(deps: StepDeps, event: { dispatchId: string; nodeId: number; taskToken: string }): Promise<unknown> {
   const { ctx } = deps;
-  const dispatch = await ctx.store.requireDispatch(event.dispatchId);
+  const dispatch = await dispatchOf(deps, event.dispatchId);
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const item = await ctx.store.recordAwaitToken(event.dispatchId, event.nodeId, event.taskToken);
   if (!item) throw new StepEventError(`Dispatch ${event.dispatchId} has no node ${event.nodeId}`);
@@ -322,7 +389,7 @@ async function planDispatch(
   event: { dispatchId: string; partitionSize?: number; from?: number; to?: number },
 ): Promise<{ dispatchId: string; nodes?: { nodeId: number; dispatchId: string }[]; partitions?: { dispatchId: string; from: number; to: number }[] }> {
   const { dispatchId } = event;
-  const dispatch = await deps.ctx.store.requireDispatch(dispatchId);
+  const dispatch = await dispatchOf(deps, dispatchId);
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const count = graph.nodes.length;
   if (event.partitionSize !== undefined) {
@@ -367,7 +434,8 @@ export async function finalizeDispatch(deps: StepDeps, dispatchId: string): Prom
   } else {
     status = DispatchStatus.COMPLETED;
     const outputs = new Map<number, unknown>();
-    for (const id of graph.outputNodes) outputs.set(id, await ctx.payloads.getValue(payloadKeys.nodeOutput(dispatchId, id)));
+    const byId = new Map(nodes.map((n) => [n.nodeId, n] as const));
+    for (const id of graph.outputNodes) outputs.set(id, await ctx.payloads.getNodeOutput(byId.get(id) ?? { dispatchId, nodeId: id }));
     let args: readonly unknown[] | undefined;
     if (graph.outputUsesParams) args = await ctx.payloads.getValue<unknown[]>(payloadKeys.args(dispatchId));
     const result = resolveTemplate(graph.output, { node: (id) => outputs.get(id), param: (i) => args?.[i] });
@@ -390,17 +458,17 @@ export async function endParentNode(deps: StepDeps, child: DispatchItem): Promis
   if (!child.parent || child.status === DispatchStatus.RUNNING) return;
   const { ctx } = deps;
   const { dispatchId, nodeId } = child.parent;
-  let output: unknown;
+  let stored: { output?: string } = {};
   if (child.status === DispatchStatus.COMPLETED) {
-    output = await ctx.payloads.getValue(payloadKeys.result(child.dispatchId));
-    await ctx.payloads.putValue(payloadKeys.nodeOutput(dispatchId, nodeId), output);
+    const output = await ctx.payloads.getValue(payloadKeys.result(child.dispatchId));
+    stored = await ctx.payloads.putNodeOutput(dispatchId, nodeId, output);
   }
   const endedAt = ctx.now().toISOString();
   const ended = await ctx.store.finishNode(
     dispatchId,
     nodeId,
     child.status === DispatchStatus.COMPLETED
-      ? { status: NodeStatus.COMPLETED, endedAt, hasOutput: true }
+      ? { status: NodeStatus.COMPLETED, endedAt, hasOutput: true, ...stored }
       : child.status === DispatchStatus.FAILED
         ? { status: NodeStatus.FAILED, endedAt, error: child.error ?? { name: 'Error', message: `Child dispatch ${child.dispatchId} failed` } }
         : { status: NodeStatus.CANCELLED, endedAt, cancelledBy: CancelMethod.ChildDispatch },

@@ -89,6 +89,12 @@ export interface NodeItem {
   /** Epoch ms until which {@link runId}'s claim holds without renewal. */
   readonly leaseUntil?: number;
   readonly hasOutput?: boolean;
+  /**
+   * The output's serialized text when it is at most {@link LIMITS.inlineOutputBytes} (UTF-8):
+   * stored in this item so that children, results and the dashboard read it with the node's
+   * status instead of one S3 GET each. Absent with `hasOutput` means the output is in S3.
+   */
+  readonly output?: string;
 }
 
 /** One recorded cancel request: who, when, why and what. */
@@ -443,6 +449,8 @@ export class Store {
       cancelledBy?: CancelMethod;
       cancelReason?: string;
       hasOutput?: boolean;
+      /** The serialized output, stored inline (the caller keeps it within the inline limit). */
+      output?: string;
       runId?: string;
     },
     signal?: AbortSignal,
@@ -468,6 +476,10 @@ export class Store {
     }
     if (outcome.hasOutput) update += ', hasOutput = :true';
     if (outcome.hasOutput) values[':true'] = true;
+    if (outcome.output !== undefined) {
+      update += ', #output = :output';
+      values[':output'] = outcome.output;
+    }
     update += ' REMOVE leaseUntil, listKey, listSort';
     let condition = '#status IN (:new, :running)';
     if (outcome.runId) {
@@ -632,7 +644,8 @@ export class Store {
     signal: AbortSignal | undefined,
   ): Promise<NodeItem | undefined> {
     // DynamoDB rejects names an expression does not use, so alias only what appears.
-    const aliases: Record<string, string> = { '#status': 'status', '#error': 'error' };
+    // (`output` is a DynamoDB reserved word.)
+    const aliases: Record<string, string> = { '#status': 'status', '#error': 'error', '#output': 'output' };
     const names = Object.fromEntries(
       Object.entries(aliases).filter(([alias]) => update.includes(alias) || condition.includes(alias)),
     );
