@@ -113,9 +113,8 @@ describe('a job stopped from outside valence', () => {
 });
 
 describe('a completion event that was lost', () => {
-  // The local cloud's scheduled sweep (every 30 s) could repair the node first; the test
-  // checks that the node is still waiting right before it invokes the sweeper, and the
-  // window between that check and the invocation is a few milliseconds.
+  // The harness's local cloud runs no scheduled sweep (startLocalCloud's default), so only
+  // this test's own invocation of the sweeper can repair the node: `completed: 1` is its work.
   it('leaves the node RUNNING after its job SUCCEEDED; an explicit sweep completes it and the child gets its output', async () => {
     const dir = scratch();
     const events = h.cloud.clients.eventbridge;

@@ -105,7 +105,7 @@ describe('schedule', () => {
     expect(schedule(dagOf(fan)).awaits.size).toBe(0);
     const chain = Array.from({ length: 2000 }, (_, i) => (i === 0 ? [] : [i - 1]));
     expect(schedule(dagOf(chain)).awaits.size).toBe(0);
-    expect(performance.now() - started).toBeLessThan(30_000);
+    expect(performance.now() - started).toBeLessThan(120_000);
   });
 
   it('refuses parents that do not come earlier', () => {
