@@ -72,6 +72,29 @@ describe('a job that fails', () => {
   }, 60_000);
 });
 
+describe('a job cancelled by a request', () => {
+  // A requested cancel flags the node's descendants itself (`not-started`, with the request's
+  // reason); where one ends through its parent instead it is `upstream-cancelled`. Never
+  // `upstream-failed`: nothing failed.
+  it('Batch: its child and grandchild end CANCELLED by the request, not upstream-failed, and never ran', async () => {
+    const dir = scratch();
+    const id = await h.client.dispatch(wf.batchGatedChain)(dir);
+    await waitFor('job beats', () => beats(join(dir, 'job.beat')) > 1, 30_000);
+    const pid = Number(lines(join(dir, 'job.pids'))[0]);
+    await h.client.cancel(id, { taskIds: [0], reason: 'not needed' });
+    await waitFor('job process gone', () => !alive(pid), 20_000);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+    expect(result.nodes[0]).toMatchObject({ status: 'CANCELLED' });
+    expect(result.nodes[0]!.cancelledBy).not.toMatch(/^upstream-/);
+    for (const descendant of [1, 2]) {
+      expect(result.nodes[descendant]).toMatchObject({ status: 'CANCELLED' });
+      expect(result.nodes[descendant]!.cancelledBy).toMatch(/^(not-started|upstream-cancelled)$/);
+    }
+    for (const descendant of [1, 2]) expect(result.nodes[descendant]!.startedAt).toBeUndefined();
+    expect(ran(dir)).toEqual([]);
+  }, 60_000);
+});
+
 describe('a job stopped from outside valence', () => {
   it('Batch TerminateJob by a plain client: the process group is gone, the node FAILED with that reason, the child never ran', async () => {
     const dir = scratch();
