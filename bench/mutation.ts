@@ -37,8 +37,8 @@ const TARGETS: readonly Target[] = [
   {
     name: 'compiler',
     mutate: ['sdk/compiler/**/*.ts'],
-    tests: ['test/sdk/compiler/compile.test.ts', 'test/sdk/compiler/mutation-kills.test.ts'],
-    note: 'compile and mutation-kills tests; schedule.test.ts has a wall-clock bound (< 5 s for 2,000 nodes) that instrumented code misses on a loaded machine, and exactness.test.ts (an ASL interpreter over random DAGs) and partition.test.ts (100,000-node lattices) take ~40 s per mutant on this machine and are left out',
+    tests: ['test/sdk/compiler/compile.test.ts', 'test/sdk/compiler/awaiting.test.ts'],
+    note: 'compile and awaiting tests. schedule.test.ts passes under Stryker now (its wall-clock check is a 120 s hang catcher) but its 2,000-node test takes ~40 s instrumented, so every mutant it covers costs that much; exactness.test.ts (an ASL interpreter over random DAGs) and partition.test.ts (100,000-node lattices) cost as much and are left out too',
   },
   { name: 'runtime', mutate: ['sdk/runtime/serialization.ts'], tests: ['test/sdk/runtime/**/*.test.ts'], note: 'the pure part of the runtime (the serialization format); the rest needs AWS and is covered by the integration tests' },
 ];

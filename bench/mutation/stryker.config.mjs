@@ -11,8 +11,8 @@ export default {
   vitest: { configFile: 'bench/mutation/vitest.config.ts', related: false },
   plugins: ['@stryker-mutator/vitest-runner'],
   mutate,
-  // The machine is shared: one test runner, no parallel sandboxes.
-  concurrency: 1,
+  // The machine is shared: one test runner unless VALENCE_MUTATION_CONCURRENCY says 2.
+  concurrency: Number(process.env.VALENCE_MUTATION_CONCURRENCY ?? 1),
   coverageAnalysis: 'perTest',
   // Static mutants (module-level constants) need the whole suite per mutant: skip them.
   ignoreStatic: true,

@@ -130,7 +130,11 @@ async function loadNodeStep(deps: StepDeps, event: RunEvent): Promise<NodeStep> 
   return { deps, dispatch, graph, node, taskToken: event.taskToken };
 }
 
-/** A node whose parent did not complete never starts: it ends CANCELLED (upstream failed or cancelled). */
+/**
+ * A node whose parent did not complete never starts: it ends CANCELLED, upstream-failed when a
+ * failure is the root cause (a FAILED parent, or one that was itself upstream-failed), else
+ * upstream-cancelled.
+ */
 async function endIfUpstreamEnded(step: NodeStep): Promise<NodeStepOutput | undefined> {
   const { ctx } = step.deps;
   const { dispatchId } = step.dispatch;
@@ -142,9 +146,14 @@ async function endIfUpstreamEnded(step: NodeStep): Promise<NodeStepOutput | unde
   if (unfinished.length > 0) {
     throw new StepEventError(`Node ${nodeId} of ${dispatchId} was started before its parents ${unfinished.map((p) => p.nodeId).join(', ')} ended`);
   }
-  const upstream = parentItems.find((p) => p.status === NodeStatus.FAILED) ?? parentItems.find((p) => p.status === NodeStatus.CANCELLED);
+  // The root cause travels down: a parent that FAILED, or was itself cancelled because a node
+  // above it failed, makes this node upstream-failed; only a parent cancelled by a request (or
+  // below one) makes it upstream-cancelled. A failure anywhere above wins over a cancel.
+  const failedUpstream = (p: NodeItem): boolean =>
+    p.status === NodeStatus.FAILED || (p.status === NodeStatus.CANCELLED && p.cancelledBy === CancelMethod.UpstreamFailed);
+  const upstream = parentItems.find(failedUpstream) ?? parentItems.find((p) => p.status === NodeStatus.CANCELLED);
   if (!upstream) return undefined;
-  const by = upstream.status === NodeStatus.FAILED ? CancelMethod.UpstreamFailed : CancelMethod.UpstreamCancelled;
+  const by = failedUpstream(upstream) ? CancelMethod.UpstreamFailed : CancelMethod.UpstreamCancelled;
   const ended = await ctx.store.finishNode(
     dispatchId,
     nodeId,

@@ -35,15 +35,12 @@ const lines = (file: string): string[] => (existsSync(file) ? readFileSync(file,
 const nodeOf = async (id: string, nodeId: number) => (await h.client.getResult(id)).nodes[nodeId]!;
 
 describe('a job that fails', () => {
-  // The child ends `upstream-failed`; the grandchild, whose own parent is CANCELLED, ends
-  // `upstream-cancelled` (step.ts looks at the direct parent only; reported to the lead).
-  // LocalExecutor: the electron's own error is dropped and the node reports only the exit
-  // code (the job runner writes the error payload, the local runner does not read it;
-  // reported to the lead). The expectations below pin today's behaviour, marked KNOWN GAP.
+  // Both descendants end `upstream-failed`: the grandchild's parent is CANCELLED, but its root
+  // cause is the failure, and it travels down. The node reports the electron's own error (the
+  // job runner stores it; Batch and LocalExecutor read it).
   it.each([
     ['Batch', wf.batchFails, 'batch-fail.log', { name: 'RangeError', message: 'batch electron failed on purpose' }],
-    // KNOWN GAP: should be the RangeError the electron threw.
-    ['LocalExecutor', wf.localFails, 'local-fail.log', { name: 'ProcessExited', message: 'Local job for node 0 exited with code 1' }],
+    ['LocalExecutor', wf.localFails, 'local-fail.log', { name: 'RangeError', message: 'local electron failed on purpose' }],
   ] as const)('%s: its node ends FAILED with the error; child and grandchild end CANCELLED upstream and never ran', async (_what, lattice, log, error) => {
     const dir = scratch();
     const id = await h.client.dispatch(lattice)(dir);
@@ -53,8 +50,8 @@ describe('a job that fails', () => {
     expect(result.nodes[0]).toMatchObject({ status: 'FAILED' });
     expect(result.nodes[0]!.error).toMatchObject(error);
     expect(result.nodes[1]).toMatchObject({ status: 'CANCELLED', cancelledBy: 'upstream-failed', cancelReason: 'upstream-failed: node 0 FAILED' });
-    // KNOWN GAP: the grandchild's root cause is a failure too.
-    expect(result.nodes[2]).toMatchObject({ status: 'CANCELLED', cancelledBy: 'upstream-cancelled', cancelReason: 'upstream-cancelled: node 1 CANCELLED' });
+    // The grandchild's parent is CANCELLED, yet its root cause is the failure.
+    expect(result.nodes[2]).toMatchObject({ status: 'CANCELLED', cancelledBy: 'upstream-failed', cancelReason: 'upstream-failed: node 1 CANCELLED' });
     for (const descendant of [1, 2]) expect(result.nodes[descendant]!.startedAt).toBeUndefined();
     expect(ran(dir)).toEqual([]);
     expect(result.status).toBe('FAILED');
@@ -70,7 +67,30 @@ describe('a job that fails', () => {
     expect(result.nodes[0]).toMatchObject({ status: 'FAILED' });
     expect(result.nodes[0]!.error?.message).toBe(task.failureReason);
     expect(result.nodes[1]).toMatchObject({ status: 'CANCELLED', cancelledBy: 'upstream-failed' });
-    expect(result.nodes[2]).toMatchObject({ status: 'CANCELLED', cancelledBy: 'upstream-cancelled' }); // KNOWN GAP, as above
+    expect(result.nodes[2]).toMatchObject({ status: 'CANCELLED', cancelledBy: 'upstream-failed' });
+    expect(ran(dir)).toEqual([]);
+  }, 60_000);
+});
+
+describe('a job cancelled by a request', () => {
+  // A requested cancel flags the node's descendants itself (`not-started`, with the request's
+  // reason); where one ends through its parent instead it is `upstream-cancelled`. Never
+  // `upstream-failed`: nothing failed.
+  it('Batch: its child and grandchild end CANCELLED by the request, not upstream-failed, and never ran', async () => {
+    const dir = scratch();
+    const id = await h.client.dispatch(wf.batchGatedChain)(dir);
+    await waitFor('job beats', () => beats(join(dir, 'job.beat')) > 1, 30_000);
+    const pid = Number(lines(join(dir, 'job.pids'))[0]);
+    await h.client.cancel(id, { taskIds: [0], reason: 'not needed' });
+    await waitFor('job process gone', () => !alive(pid), 20_000);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+    expect(result.nodes[0]).toMatchObject({ status: 'CANCELLED' });
+    expect(result.nodes[0]!.cancelledBy).not.toMatch(/^upstream-/);
+    for (const descendant of [1, 2]) {
+      expect(result.nodes[descendant]).toMatchObject({ status: 'CANCELLED' });
+      expect(result.nodes[descendant]!.cancelledBy).toMatch(/^(not-started|upstream-cancelled)$/);
+    }
+    for (const descendant of [1, 2]) expect(result.nodes[descendant]!.startedAt).toBeUndefined();
     expect(ran(dir)).toEqual([]);
   }, 60_000);
 });
@@ -116,9 +136,8 @@ describe('a job stopped from outside valence', () => {
 });
 
 describe('a completion event that was lost', () => {
-  // The local cloud's scheduled sweep (every 30 s) could repair the node first; the test
-  // checks that the node is still waiting right before it invokes the sweeper, and the
-  // window between that check and the invocation is a few milliseconds.
+  // The harness's local cloud runs no scheduled sweep (startLocalCloud's default), so only
+  // this test's own invocation of the sweeper can repair the node: `completed: 1` is its work.
   it('leaves the node RUNNING after its job SUCCEEDED; an explicit sweep completes it and the child gets its output', async () => {
     const dir = scratch();
     const events = h.cloud.clients.eventbridge;

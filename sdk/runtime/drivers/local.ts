@@ -7,7 +7,8 @@
  */
 import { spawn } from 'node:child_process';
 import { NodeStatus } from '../../status.ts';
-import { payloadKeys } from '../payloads.ts';
+import { PayloadNotFoundError, payloadKeys } from '../payloads.ts';
+import type { SerializedError } from '../serialization.ts';
 import { CancelMethod } from '../../status.ts';
 import { startWatchdog } from '../watchdog.ts';
 import { NO_SERVICE_JOB, stopEach, type ExecutorDriver, type NodeOutcome, type NodeRun } from './driver.ts';
@@ -63,7 +64,22 @@ async function start(run: NodeRun): Promise<NodeOutcome> {
   killGroup(pid, 'SIGKILL');
   if (stoppedBy) return { status: NodeStatus.CANCELLED, cancelledBy: stoppedBy };
   if (code === 0) return { status: NodeStatus.COMPLETED, output: await ctx.payloads.getValue(payloadKeys.nodeOutput(dispatch.dispatchId, node.id), ctx.signal) };
-  return { status: NodeStatus.FAILED, error: { name: 'ProcessExited', message: `Local job for node ${node.id} exited with code ${code}` } };
+  return { status: NodeStatus.FAILED, error: await jobError(run, code) };
+}
+
+/**
+ * Why a local job failed: the error the electron threw, which the job runner stored before it
+ * exited non-zero (as the Batch driver reads it), or ProcessExited when the process died
+ * without writing one (killed, out of memory, a crash before the electron ran).
+ */
+async function jobError(run: NodeRun, code: number | null): Promise<SerializedError> {
+  const { ctx, node, dispatch } = run;
+  try {
+    return await ctx.payloads.getValue<SerializedError>(payloadKeys.nodeError(dispatch.dispatchId, node.id), ctx.signal);
+  } catch (error) {
+    if (!(error instanceof PayloadNotFoundError)) throw error;
+    return { name: 'ProcessExited', message: `Local job for node ${node.id} exited with code ${code}` };
+  }
 }
 
 /** The local-process driver. */
