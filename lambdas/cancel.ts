@@ -6,7 +6,7 @@
  * (Lambda's remaining time minus the safety margin); one that reaches it answers 503, and
  * asking again is safe because a cancel is idempotent.
  */
-import { ENV } from '../sdk/contract.ts';
+import { API, ENV } from '../sdk/contract.ts';
 import { DispatchNotFoundError, ErrorCode, InvocationDeadlineError, ValenceError } from '../sdk/errors.ts';
 import { runInvocation, runtimeContextFromEnv, type InvocationTimer, type RuntimeContext } from '../sdk/runtime/context.ts';
 import { cancelDispatch, InvalidCancelRequestError, parseTaskIds } from '../sdk/runtime/cancel.ts';
@@ -46,16 +46,30 @@ function json(statusCode: number, body: unknown): ApiResponse {
   return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-/** Thrown for request bodies the endpoint refuses; it answers 400 with the message. */
+/** Thrown for request bodies the endpoint refuses; it answers `status` (400, or 413 for a body too large) with the message. */
 class BadRequestError extends ValenceError {
   override readonly name: string = 'BadRequestError';
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The HTTP status to answer with. */
+    readonly status: 400 | 413 = 400,
+  ) {
     super(ErrorCode.CANCEL_INVALID_REQUEST, message);
   }
 }
 
+/** The body's size in bytes, from its encoded length (nothing is decoded to learn it). */
+function bodyBytes(event: ApiEvent): number {
+  const body = event.body ?? '';
+  return event.isBase64Encoded ? Math.floor((body.length * 3) / 4) : Buffer.byteLength(body, 'utf8');
+}
+
 function parseBody(event: ApiEvent): { taskIds?: (number | string)[]; reason?: string } {
   if (!event.body) return {};
+  // Refused before it is decoded or parsed: a huge body costs neither memory nor a JSON parse.
+  if (bodyBytes(event) > API.maxCancelBodyBytes) {
+    throw new BadRequestError(`The request body is ${bodyBytes(event)} bytes; a cancel request may be at most ${API.maxCancelBodyBytes} bytes`, 413);
+  }
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
   let body: unknown;
   try {
@@ -108,7 +122,7 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
     try {
       return await runInvocation(ctx, context, (invocation) => route(invocation, event, dispatchId));
     } catch (error) {
-      if (error instanceof BadRequestError) return json(400, { message: error.message });
+      if (error instanceof BadRequestError) return json(error.status, { message: error.message, code: error.code });
       if (error instanceof DispatchNotFoundError) return json(404, { message: error.message });
       if (error instanceof InvocationDeadlineError) return json(503, { message: error.message, code: error.code });
       console.error('cancel handler failed', serialize({ error }));

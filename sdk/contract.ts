@@ -107,6 +107,11 @@ export const API = {
   statusPath: '/dispatches/{id}',
   /** Longest `reason` a cancel request may carry. */
   maxReasonLength: 1024,
+  /**
+   * Largest cancel request body, in bytes: room for the most task ids one request may name
+   * (10,000 paths). Larger bodies are refused with 413 before they are decoded or parsed.
+   */
+  maxCancelBodyBytes: 256 * 1024,
 } as const;
 
 /** Step Functions' limits that decide what can be deployed. */

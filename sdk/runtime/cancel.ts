@@ -34,7 +34,7 @@ import type { ExecutorDriver, StopRequest } from './drivers/driver.ts';
 
 /** What a caller asks for. */
 export interface CancelRequest {
-  /** Node ids, or paths into sublattices (`"5/2"`); absent or empty means the whole dispatch. */
+  /** Node ids, or paths into sublattices (`"5/2"`); absent means the whole dispatch; empty is refused. */
   readonly taskIds?: readonly (number | string)[];
   /** Free text recorded with the request and passed to the services (`TerminateJob` reason). */
   readonly reason?: string;
@@ -92,14 +92,31 @@ export interface CancelDeps {
 
 const TASK_PATH = /^\d+(\/\d+)*$/;
 
-/** Parses task ids as given (numbers or `"5/2"` paths); throws InvalidCancelRequestError naming the bad one. */
+/** Most task ids one request may name (the request item records them; DynamoDB items hold 400 KB). */
+export const MAX_TASK_IDS = 10_000;
+
+/** Whether every segment of a `"5/2"` path is a node id JavaScript represents exactly. */
+function isSafePath(path: string): boolean {
+  return path.split('/').every((segment) => Number.isSafeInteger(Number(segment)));
+}
+
+/**
+ * Parses task ids as given (numbers or `"5/2"` paths); throws InvalidCancelRequestError naming
+ * the bad one. Absent means the whole dispatch; an empty list is refused, because cancelling
+ * everything when a caller's filter matched nothing is the worst way to read it. Ids past
+ * 2^53 are refused too: they would not round-trip through JSON and a DynamoDB number exactly.
+ */
 export function parseTaskIds(taskIds: unknown): (number | string)[] | undefined {
   if (taskIds === undefined || taskIds === null) return undefined;
   if (!Array.isArray(taskIds)) throw new InvalidCancelRequestError('"taskIds" must be an array of node ids or "parent/child" paths');
-  return taskIds.map((id, index) => {
-    if (typeof id === 'number' && Number.isInteger(id) && id >= 0) return id;
-    if (typeof id === 'string' && TASK_PATH.test(id)) return id.includes('/') ? id : Number(id);
-    throw new InvalidCancelRequestError(`taskIds[${index}] is ${JSON.stringify(id)}; expected a node id (integer ≥ 0) or a path like "5/2"`);
+  if (taskIds.length === 0) throw new InvalidCancelRequestError('"taskIds" is empty; name at least one node, or omit "taskIds" to cancel the whole dispatch');
+  if (taskIds.length > MAX_TASK_IDS) throw new InvalidCancelRequestError(`"taskIds" names ${taskIds.length} nodes; at most ${MAX_TASK_IDS} per request (omit it to cancel the whole dispatch)`);
+  return taskIds.map((id: unknown, index) => {
+    if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) return id;
+    if (typeof id === 'string' && TASK_PATH.test(id) && isSafePath(id)) return id.includes('/') ? id : Number(id);
+    throw new InvalidCancelRequestError(
+      `taskIds[${index}] is ${JSON.stringify(id)}; expected a node id (an integer from 0 to ${Number.MAX_SAFE_INTEGER}) or a path like "5/2"`,
+    );
   });
 }
 
@@ -138,7 +155,8 @@ export async function cancelDispatch(ctx: RuntimeContext, dispatchId: string, re
 
 /** Reads the dispatch and its nodes, and records the request (before anything is flagged: the audit trail, and what a child dispatch created later reads). */
 async function openRequest(ctx: RuntimeContext, dispatchId: string, request: CancelRequest, deps: Omit<CancelDeps, 'ctx'>): Promise<CancelRun> {
-  const taskIds = request.taskIds && request.taskIds.length > 0 ? request.taskIds : undefined;
+  // The same checks as the endpoint's, for callers of the runtime itself (before anything is written).
+  const taskIds = parseTaskIds(request.taskIds);
   const requestedAt = ctx.now().toISOString();
   const requestId = randomUUID();
   const reason = request.reason ?? `cancelled by ${request.requestedBy}`;
