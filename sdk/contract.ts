@@ -103,6 +103,8 @@ export const API = {
   stage: 'prod',
   /** `POST` here cancels a dispatch or some of its tasks. */
   cancelPath: '/dispatches/{id}/cancel',
+  /** `GET` here reads one cancel request: its report, or its progress so far. */
+  cancelReportPath: '/dispatches/{id}/cancels/{requestId}',
   /** `GET` here reads a dispatch's status. */
   statusPath: '/dispatches/{id}',
   /** Longest `reason` a cancel request may carry. */

@@ -139,30 +139,76 @@ interface CancelRun {
 /** Nodes whose stop is under way, with the report entries that the wait updates. */
 type Stopping = { readonly node: NodeItem; readonly entry: Mutable<CancelledNode> }[];
 
-/** Cancels a dispatch or some of its nodes. Throws DispatchNotFoundError for an unknown id. */
-export async function cancelDispatch(ctx: RuntimeContext, dispatchId: string, request: CancelRequest, deps: Omit<CancelDeps, 'ctx'> = {}): Promise<CancelReport> {
-  const run = await openRequest(ctx, dispatchId, request, deps);
-  const { targets, childRequests } = resolveTargets(run);
-  if (!run.taskIds) await stopDispatchExecution(run);
-  const running = await flagTargets(run, targets);
-  const stopping = await stopRunning(run, running);
-  for (const [parentId, ids] of childRequests) await cancelInChild(run, parentId, ids);
-  await awaitStops(run, stopping);
-  sortReport(run.report);
-  if (!run.taskIds) await endCancelledDispatch(run);
-  return run.report;
+/**
+ * Thrown when a cancel request was recorded but could not finish in this invocation (a write
+ * throttled past its retries, the invocation's deadline). The request stays open on its item;
+ * the sweeper finishes it, so the caller may treat it as accepted.
+ */
+export class CancelUnfinishedError extends ValenceError {
+  override readonly name: string = 'CancelUnfinishedError';
+  constructor(
+    /** The dispatch the request is for. */
+    readonly dispatchId: string,
+    /** The recorded request, which the sweeper finishes. */
+    readonly requestId: string,
+    cause: unknown,
+  ) {
+    super(ErrorCode.CANCEL_UNFINISHED, `Cancel request ${requestId} was recorded but not finished (${describeError(cause)}); the sweeper finishes it`, { cause });
+  }
+}
+
+/** An open request to finish (the sweeper's resume): the recorded id and time, not new ones. */
+export interface ResumeRequest {
+  readonly requestId: string;
+  readonly requestedAt: string;
+}
+
+/**
+ * Cancels a dispatch or some of its nodes. Throws DispatchNotFoundError for an unknown id.
+ * The request is recorded (open) before anything else; every step after is idempotent (the
+ * flag writes are conditional, stops are safe to repeat), so when one fails the request stays
+ * open and {@link finishOpenCancels} runs it again from the start, under the same id.
+ */
+export async function cancelDispatch(
+  ctx: RuntimeContext,
+  dispatchId: string,
+  request: CancelRequest,
+  deps: Omit<CancelDeps, 'ctx'> = {},
+  resume?: ResumeRequest,
+): Promise<CancelReport> {
+  const run = await openRequest(ctx, dispatchId, request, deps, resume);
+  try {
+    const { targets, childRequests } = resolveTargets(run);
+    if (!run.taskIds) await stopDispatchExecution(run);
+    const running = await flagTargets(run, targets);
+    const stopping = await stopRunning(run, running);
+    for (const [parentId, ids] of childRequests) await cancelInChild(run, parentId, ids);
+    await awaitStops(run, stopping);
+    sortReport(run.report);
+    if (!run.taskIds) await endCancelledDispatch(run);
+    await ctx.store.finishCancelRequest(dispatchId, run.report, ctx.now().toISOString(), JSON.stringify(run.report), ctx.signal);
+    return run.report;
+  } catch (error) {
+    // Best effort: note the failure on the open request (the write may fail for the same reason).
+    await ctx.store.touchCancelRequest(dispatchId, run.report, ctx.now().toISOString(), describeError(error)).catch(() => undefined);
+    throw new CancelUnfinishedError(dispatchId, run.report.requestId, error);
+  }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** Reads the dispatch and its nodes, and records the request (before anything is flagged: the audit trail, and what a child dispatch created later reads). */
-async function openRequest(ctx: RuntimeContext, dispatchId: string, request: CancelRequest, deps: Omit<CancelDeps, 'ctx'>): Promise<CancelRun> {
+async function openRequest(ctx: RuntimeContext, dispatchId: string, request: CancelRequest, deps: Omit<CancelDeps, 'ctx'>, resume?: ResumeRequest): Promise<CancelRun> {
   // The same checks as the endpoint's, for callers of the runtime itself (before anything is written).
   const taskIds = parseTaskIds(request.taskIds);
-  const requestedAt = ctx.now().toISOString();
-  const requestId = randomUUID();
+  const requestedAt = resume?.requestedAt ?? ctx.now().toISOString();
+  const requestId = resume?.requestId ?? randomUUID();
   const reason = request.reason ?? `cancelled by ${request.requestedBy}`;
   const dispatch = await ctx.store.requireDispatch(dispatchId, ctx.signal);
+  if (!resume) await ctx.store.openCancelRequest(dispatchId, { requestId, requestedAt, requestedBy: request.requestedBy, reason, targets: taskIds ?? [] }, ctx.signal);
   const nodes = await ctx.store.listNodes(dispatchId, ctx.signal);
-  await ctx.store.recordCancelRequest(dispatchId, { requestId, requestedAt, requestedBy: request.requestedBy, reason, targets: taskIds ?? [] }, ctx.signal);
   return {
     ctx,
     dispatchId,
@@ -175,6 +221,42 @@ async function openRequest(ctx: RuntimeContext, dispatchId: string, request: Can
     byId: new Map(nodes.map((n) => [n.nodeId, n])),
     report: { dispatchId, requestId, requestedAt, cancelled: [], alreadyTerminal: [], notFound: [], executionStopped: false },
   };
+}
+
+/** What one pass over the open cancel requests did. */
+export interface OpenCancelsReport {
+  /** Open requests found. */
+  readonly open: number;
+  /** Requests finished by this pass (their report written). */
+  readonly finished: number;
+  readonly errors: string[];
+}
+
+/**
+ * Finishes cancel requests left open (their handler crashed, timed out or lost a write) whose
+ * last progress is older than `staleMs`, by running them again under their recorded id.
+ */
+export async function finishOpenCancels(ctx: RuntimeContext, deps: Omit<CancelDeps, 'ctx'>, staleMs: number): Promise<OpenCancelsReport> {
+  const report = { open: 0, finished: 0, errors: [] as string[] };
+  const nowMs = ctx.now().getTime();
+  for (const item of await ctx.store.listOpenCancelRequests(ctx.signal)) {
+    report.open++;
+    if (nowMs - Date.parse(item.progressAt ?? item.requestedAt) < staleMs) continue;
+    try {
+      await ctx.store.touchCancelRequest(item.dispatchId, item, ctx.now().toISOString(), undefined, ctx.signal);
+      await cancelDispatch(
+        ctx,
+        item.dispatchId,
+        { ...(item.targets.length > 0 ? { taskIds: item.targets } : {}), ...(item.reason ? { reason: item.reason } : {}), requestedBy: item.requestedBy },
+        deps,
+        item,
+      );
+      report.finished++;
+    } catch (error) {
+      report.errors.push(`${item.dispatchId} cancel ${item.requestId}: ${describeError(error)}`);
+    }
+  }
+  return report;
 }
 
 /** The named nodes and every descendant; paths (`"5/2"`) grouped by the sublattice node they go through. */
