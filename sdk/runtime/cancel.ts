@@ -92,6 +92,9 @@ export interface CancelDeps {
 
 const TASK_PATH = /^\d+(\/\d+)*$/;
 
+/** Flag writes in flight at once: DynamoDB's per-partition write rate, not the request's latency, bounds a large cancel. */
+const FLAG_CONCURRENCY = 16;
+
 /** Most task ids one request may name (the request item records them; DynamoDB items hold 400 KB). */
 export const MAX_TASK_IDS = 10_000;
 
@@ -304,12 +307,18 @@ async function stopDispatchExecution(run: CancelRun): Promise<void> {
 async function flagTargets(run: CancelRun, targets: ReadonlySet<number>): Promise<NodeItem[]> {
   const { ctx, dispatchId } = run;
   const running: NodeItem[] = [];
-  for (const id of [...targets].sort((a, b) => a - b)) {
-    const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal);
-    if (!flagged) await reportUnflagged(run, id);
-    else if (flagged.status === NodeStatus.NEW_OBJECT) await endNotStarted(run, flagged);
-    else running.push(flagged);
-  }
+  // Bounded parallel (issue 13): each write is conditional, so the order among targets does not matter for correctness.
+  const queue = [...targets].sort((a, b) => a - b);
+  const worker = async (): Promise<void> => {
+    for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+      const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal);
+      if (!flagged) await reportUnflagged(run, id);
+      else if (flagged.status === NodeStatus.NEW_OBJECT) await endNotStarted(run, flagged);
+      else running.push(flagged);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(FLAG_CONCURRENCY, queue.length) }, worker));
+  running.sort((a, b) => a.nodeId - b.nodeId);
   return running;
 }
 
@@ -435,6 +444,12 @@ async function awaitStops(run: CancelRun, stopping: Stopping): Promise<void> {
       return false;
     });
   }
+  // A node that completed (or failed) before its stop took was not cancelled by this request:
+  // it goes under `alreadyTerminal` with its status, so `cancelled` never overcounts.
+  const finishedAnyway = new Set(stopping.filter((s) => isTerminalNodeStatus(s.entry.status) && s.entry.status !== NodeStatus.CANCELLED).map((s) => s.entry));
+  if (finishedAnyway.size === 0) return;
+  run.report.cancelled = run.report.cancelled.filter((entry) => !finishedAnyway.has(entry as Mutable<CancelledNode>));
+  for (const entry of finishedAnyway) run.report.alreadyTerminal.push({ id: entry.id, status: entry.status });
 }
 
 /** Node order, with paths into sublattices after the node that holds them. */
