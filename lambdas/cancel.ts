@@ -6,10 +6,10 @@
  * (Lambda's remaining time minus the safety margin); one that reaches it answers 503, and
  * asking again is safe because a cancel is idempotent.
  */
-import { ENV } from '../sdk/contract.ts';
+import { API, ENV } from '../sdk/contract.ts';
 import { DispatchNotFoundError, ErrorCode, InvocationDeadlineError, ValenceError } from '../sdk/errors.ts';
 import { runInvocation, runtimeContextFromEnv, type InvocationTimer, type RuntimeContext } from '../sdk/runtime/context.ts';
-import { cancelDispatch, InvalidCancelRequestError, parseTaskIds } from '../sdk/runtime/cancel.ts';
+import { cancelDispatch, CancelUnfinishedError, InvalidCancelRequestError, parseTaskIds } from '../sdk/runtime/cancel.ts';
 import { describeDispatch } from '../sdk/runtime/describe.ts';
 import { importWorkflows } from '../sdk/runtime/workflows.ts';
 import { serialize } from '../sdk/runtime/serialization.ts';
@@ -46,16 +46,30 @@ function json(statusCode: number, body: unknown): ApiResponse {
   return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-/** Thrown for request bodies the endpoint refuses; it answers 400 with the message. */
+/** Thrown for request bodies the endpoint refuses; it answers `status` (400, or 413 for a body too large) with the message. */
 class BadRequestError extends ValenceError {
   override readonly name: string = 'BadRequestError';
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The HTTP status to answer with. */
+    readonly status: 400 | 413 = 400,
+  ) {
     super(ErrorCode.CANCEL_INVALID_REQUEST, message);
   }
 }
 
+/** The body's size in bytes, from its encoded length (nothing is decoded to learn it). */
+function bodyBytes(event: ApiEvent): number {
+  const body = event.body ?? '';
+  return event.isBase64Encoded ? Math.floor((body.length * 3) / 4) : Buffer.byteLength(body, 'utf8');
+}
+
 function parseBody(event: ApiEvent): { taskIds?: (number | string)[]; reason?: string } {
   if (!event.body) return {};
+  // Refused before it is decoded or parsed: a huge body costs neither memory nor a JSON parse.
+  if (bodyBytes(event) > API.maxCancelBodyBytes) {
+    throw new BadRequestError(`The request body is ${bodyBytes(event)} bytes; a cancel request may be at most ${API.maxCancelBodyBytes} bytes`, 413);
+  }
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
   let body: unknown;
   try {
@@ -80,6 +94,30 @@ function parseBody(event: ApiEvent): { taskIds?: (number | string)[]; reason?: s
   return { ...(taskIds ? { taskIds } : {}), ...(record['reason'] !== undefined ? { reason: record['reason'] } : {}) };
 }
 
+const REQUEST_ID = /^[0-9a-f-]{36}$/;
+
+/** `GET /dispatches/{id}/cancels/{requestId}`: the request's final report once done, else its progress so far. */
+async function cancelReport(ctx: RuntimeContext, dispatchId: string, requestId: string): Promise<ApiResponse> {
+  if (!REQUEST_ID.test(requestId)) return json(400, { message: `Invalid cancel request id ${JSON.stringify(requestId)}` });
+  await ctx.store.requireDispatch(dispatchId, ctx.signal);
+  const item = await ctx.store.getCancelRequest(dispatchId, requestId, ctx.signal);
+  if (!item) return json(404, { message: `No cancel request ${requestId} for dispatch ${dispatchId}` });
+  const { report, ...rest } = item;
+  return json(200, {
+    dispatchId,
+    requestId,
+    state: item.state ?? 'DONE',
+    requestedAt: item.requestedAt,
+    requestedBy: item.requestedBy,
+    targets: item.targets,
+    ...(rest.attempts !== undefined ? { attempts: rest.attempts } : {}),
+    ...(rest.progressAt ? { progressAt: rest.progressAt } : {}),
+    ...(rest.lastError ? { lastError: rest.lastError } : {}),
+    ...(rest.finishedAt ? { finishedAt: rest.finishedAt } : {}),
+    ...(report ? { report: JSON.parse(report) as unknown } : {}),
+  });
+}
+
 /** Creates the handler. */
 export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEvent, context?: InvocationTimer) => Promise<ApiResponse> {
   let ctx: RuntimeContext | undefined;
@@ -90,6 +128,7 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
       if (workflows) await importWorkflows(workflows);
     });
   const route = async (invocation: RuntimeContext, event: ApiEvent, dispatchId: string): Promise<ApiResponse> => {
+    if (event.httpMethod === 'GET' && event.resource === API.cancelReportPath) return cancelReport(invocation, dispatchId, event.pathParameters?.['requestId'] ?? '');
     if (event.httpMethod === 'GET') {
       const result = await describeDispatch(invocation, dispatchId, { includeResult: false });
       return json(200, { ...result, error: result.error ? { name: result.error.name, message: result.error.message } : undefined });
@@ -108,8 +147,10 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
     try {
       return await runInvocation(ctx, context, (invocation) => route(invocation, event, dispatchId));
     } catch (error) {
-      if (error instanceof BadRequestError) return json(400, { message: error.message });
+      if (error instanceof BadRequestError) return json(error.status, { message: error.message, code: error.code });
       if (error instanceof DispatchNotFoundError) return json(404, { message: error.message });
+      // Recorded and left open: the sweeper finishes it, and GET …/cancels/{requestId} shows how far it got.
+      if (error instanceof CancelUnfinishedError) return json(202, { dispatchId: error.dispatchId, requestId: error.requestId, accepted: true, message: error.message });
       if (error instanceof InvocationDeadlineError) return json(503, { message: error.message, code: error.code });
       console.error('cancel handler failed', serialize({ error }));
       return json(500, { message: `Internal error: ${error instanceof Error ? error.message : String(error)}` });

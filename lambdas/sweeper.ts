@@ -12,15 +12,22 @@ import { importWorkflows } from '../sdk/runtime/workflows.ts';
 /** Creates the handler. */
 export function createSweeperHandler(deps: { ctx?: RuntimeContext } = {}): (event?: unknown, context?: InvocationTimer) => Promise<SweepReport> {
   let ctx: RuntimeContext | undefined;
-  return async (_event, context) =>
+  return async (event, context) =>
     runInvocation((ctx ??= deps.ctx ?? runtimeContextFromEnv()), context, (invocation) =>
       sweep(invocation, {
+        ...staleCancel(event),
         loadExecutors: async () => {
           const workflows = process.env[ENV.workflows];
       if (workflows) await importWorkflows(workflows);
         },
       }),
     );
+}
+
+/** `{ staleCancelSeconds }` in the event overrides how old an open cancel request must be before the sweep finishes it. */
+function staleCancel(event: unknown): { staleCancelMs?: number } {
+  const seconds = (event as { staleCancelSeconds?: unknown } | null | undefined)?.staleCancelSeconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? { staleCancelMs: seconds * 1000 } : {};
 }
 
 /** The deployed handler. */

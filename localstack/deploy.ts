@@ -171,6 +171,7 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
   const apiId = api.createRestApi(`${stackName}-api`);
   api.addRoute(apiId, { method: 'POST', path: API.cancelPath, functionName: `${stackName}-cancel` });
   api.addRoute(apiId, { method: 'GET', path: API.statusPath, functionName: `${stackName}-cancel` });
+  api.addRoute(apiId, { method: 'GET', path: API.cancelReportPath, functionName: `${stackName}-cancel` });
   const apiUrl = api.invokeUrl(apiId, cloud.endpoint, API.stage);
 
   // State-change events to the completion handler.

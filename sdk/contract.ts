@@ -103,10 +103,17 @@ export const API = {
   stage: 'prod',
   /** `POST` here cancels a dispatch or some of its tasks. */
   cancelPath: '/dispatches/{id}/cancel',
+  /** `GET` here reads one cancel request: its report, or its progress so far. */
+  cancelReportPath: '/dispatches/{id}/cancels/{requestId}',
   /** `GET` here reads a dispatch's status. */
   statusPath: '/dispatches/{id}',
   /** Longest `reason` a cancel request may carry. */
   maxReasonLength: 1024,
+  /**
+   * Largest cancel request body, in bytes: room for the most task ids one request may name
+   * (10,000 paths). Larger bodies are refused with 413 before they are decoded or parsed.
+   */
+  maxCancelBodyBytes: 256 * 1024,
 } as const;
 
 /** Step Functions' limits that decide what can be deployed. */

@@ -52,6 +52,8 @@ export const ErrorCode = {
   CANCEL_REFUSED: 'CANCEL_REFUSED',
   /** A cancel request whose body or target ids are malformed. */
   CANCEL_INVALID_REQUEST: 'CANCEL_INVALID_REQUEST',
+  /** A cancel request was recorded but could not finish in its invocation; the sweeper finishes it. */
+  CANCEL_UNFINISHED: 'CANCEL_UNFINISHED',
   /** An environment variable a handler needs is missing or malformed. */
   CONFIGURATION_INVALID: 'CONFIGURATION_INVALID',
   /** A payload object that should exist in S3 does not. */

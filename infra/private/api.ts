@@ -63,10 +63,13 @@ export class CancelApi {
         properties: {
           taskIds: {
             type: apigw.JsonSchemaType.ARRAY,
+            // Empty is refused: an absent list means the whole dispatch, an empty one means nothing was chosen.
+            minItems: 1,
+            maxItems: 10_000,
             // A node id, or a path into sublattices such as "5/2".
             items: {
               oneOf: [
-                { type: apigw.JsonSchemaType.INTEGER, minimum: 0 },
+                { type: apigw.JsonSchemaType.INTEGER, minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
                 { type: apigw.JsonSchemaType.STRING, pattern: '^[0-9]+(/[0-9]+)*$' },
               ],
             },
@@ -89,6 +92,12 @@ export class CancelApi {
       requestValidator: bodyValidator,
       requestModels: { 'application/json': cancelModel },
       requestParameters: { 'method.request.path.id': true },
+    });
+    // One cancel request's report, or its progress (a cancel answered 202 finishes outside its request).
+    dispatchResource.addResource('cancels').addResource('{requestId}').addMethod('GET', integration, {
+      authorizationType: apigw.AuthorizationType.IAM,
+      requestValidator: parameterValidator,
+      requestParameters: { 'method.request.path.id': true, 'method.request.path.requestId': true },
     });
   }
 

@@ -11,10 +11,42 @@ import type { CancelReport } from '../runtime/cancel.ts';
 
 /** Options of a cancel request. */
 export interface CancelOptions {
-  /** Node ids, or paths into sublattices (`"5/2"`); absent means the whole dispatch. */
+  /** Node ids, or paths into sublattices (`"5/2"`); absent means the whole dispatch; empty is refused. */
   readonly taskIds?: readonly (number | string)[];
   /** Why; recorded with the request and passed to the services. */
   readonly reason?: string;
+  /**
+   * Wait for the final report when the endpoint accepted the request without finishing it
+   * (202: the sweeper finishes it). `false` returns {@link CancelAccepted} at once then.
+   * @default true
+   */
+  readonly wait?: boolean;
+  /** Called with the request's progress while waiting after a 202. */
+  readonly onProgress?: (progress: CancelProgress) => void;
+  /** How long to wait for the final report after a 202. @default 120 000 ms */
+  readonly timeoutMs?: number;
+}
+
+/** The answer to a cancel the endpoint accepted but did not finish within its request. */
+export interface CancelAccepted {
+  readonly dispatchId: string;
+  readonly requestId: string;
+  readonly accepted: true;
+}
+
+/** One cancel request as `GET /dispatches/{id}/cancels/{requestId}` returns it. */
+export interface CancelProgress {
+  readonly dispatchId: string;
+  readonly requestId: string;
+  /** `OPEN` while it is being worked on, `DONE` once `report` is final. */
+  readonly state: 'OPEN' | 'DONE';
+  readonly requestedAt: string;
+  readonly attempts?: number;
+  readonly progressAt?: string;
+  /** The last failure of an attempt (the sweeper tries again). */
+  readonly lastError?: string;
+  readonly finishedAt?: string;
+  readonly report?: CancelReport;
 }
 
 /** The cancel endpoint refused a request (400 or 403); `status` is its HTTP status. */
@@ -29,26 +61,69 @@ export class CancelRequestError extends ValenceError {
   }
 }
 
-/** Sends the cancel request for `dispatchId` to the API at `apiUrl` and returns its report. */
-export async function requestCancel(aws: AwsClients, apiUrl: string, dispatchId: string, options: CancelOptions): Promise<CancelReport> {
-  const url = new URL(`dispatches/${encodeURIComponent(dispatchId)}/cancel`, apiUrl.endsWith('/') ? apiUrl : `${apiUrl}/`);
+function baseUrl(apiUrl: string): string {
+  return apiUrl.endsWith('/') ? apiUrl : `${apiUrl}/`;
+}
+
+async function readJson(response: Response): Promise<{ text: string; payload: unknown }> {
+  const text = await response.text();
+  try {
+    return { text, payload: JSON.parse(text) as unknown };
+  } catch {
+    return { text, payload: { message: text } };
+  }
+}
+
+function refused(status: number, payload: unknown, text: string): CancelRequestError {
+  const message = (payload as { message?: string }).message ?? text;
+  return new CancelRequestError(status, `Cancel request refused (${status}): ${message}`);
+}
+
+/**
+ * Sends the cancel request for `dispatchId` to the API at `apiUrl`. A 200 carries the final
+ * report; a 202 means the request is recorded and finishes outside it: then, unless
+ * `wait: false`, polls {@link getCancelReport} until the report is final.
+ */
+export async function requestCancel(aws: AwsClients, apiUrl: string, dispatchId: string, options: CancelOptions & { readonly wait: false }): Promise<CancelReport | CancelAccepted>;
+export async function requestCancel(aws: AwsClients, apiUrl: string, dispatchId: string, options: CancelOptions): Promise<CancelReport>;
+export async function requestCancel(aws: AwsClients, apiUrl: string, dispatchId: string, options: CancelOptions): Promise<CancelReport | CancelAccepted> {
+  const url = new URL(`dispatches/${encodeURIComponent(dispatchId)}/cancel`, baseUrl(apiUrl));
   const body = JSON.stringify({ ...(options.taskIds ? { taskIds: options.taskIds } : {}), ...(options.reason ? { reason: options.reason } : {}) });
   const response = await signedFetch(aws, url, 'POST', body);
-  const text = await response.text();
-  let payload: unknown;
-  try {
-    payload = JSON.parse(text);
-  } catch {
-    payload = { message: text };
-  }
+  const { text, payload } = await readJson(response);
   if (response.status === 200) return payload as CancelReport;
   if (response.status === 404) throw new DispatchNotFoundError(dispatchId);
-  const message = (payload as { message?: string }).message ?? text;
-  throw new CancelRequestError(response.status, `Cancel request refused (${response.status}): ${message}`);
+  if (response.status !== 202) throw refused(response.status, payload, text);
+  const accepted: CancelAccepted = { dispatchId, requestId: (payload as { requestId: string }).requestId, accepted: true };
+  if (options.wait === false) return accepted;
+  return waitForReport(aws, apiUrl, accepted, options);
+}
+
+async function waitForReport(aws: AwsClients, apiUrl: string, accepted: CancelAccepted, options: CancelOptions): Promise<CancelReport> {
+  const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+  for (let delay = 250; ; delay = Math.min(delay * 2, 2_000)) {
+    const progress = await getCancelReport(aws, apiUrl, accepted.dispatchId, accepted.requestId);
+    options.onProgress?.(progress);
+    if (progress.state === 'DONE' && progress.report) return progress.report;
+    if (Date.now() + delay > deadline) {
+      throw new CancelRequestError(202, `Cancel request ${accepted.requestId} was accepted but not finished within ${options.timeoutMs ?? 120_000} ms${progress.lastError ? ` (last error: ${progress.lastError})` : ''}; its report is at getCancelReport`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+/** Reads one cancel request: its final report once `state` is `DONE`, else its progress so far. */
+export async function getCancelReport(aws: AwsClients, apiUrl: string, dispatchId: string, requestId: string): Promise<CancelProgress> {
+  const url = new URL(`dispatches/${encodeURIComponent(dispatchId)}/cancels/${encodeURIComponent(requestId)}`, baseUrl(apiUrl));
+  const response = await signedFetch(aws, url, 'GET', undefined);
+  const { text, payload } = await readJson(response);
+  if (response.status === 200) return payload as CancelProgress;
+  if (response.status === 404 && !(payload as { message?: string }).message?.includes('cancel request')) throw new DispatchNotFoundError(dispatchId);
+  throw refused(response.status, payload, text);
 }
 
 /** Sends a SigV4-signed request (service `execute-api`) with the client's credentials. */
-async function signedFetch(aws: AwsClients, url: URL, method: string, body: string): Promise<Response> {
+async function signedFetch(aws: AwsClients, url: URL, method: string, body: string | undefined): Promise<Response> {
   const credentials = aws.config.credentials ?? (await defaultProvider()());
   const signer = new SignatureV4({ service: 'execute-api', region: aws.config.region, credentials, sha256: Sha256 });
   const query: Record<string, string> = {};
@@ -60,8 +135,8 @@ async function signedFetch(aws: AwsClients, url: URL, method: string, body: stri
     ...(url.port ? { port: Number(url.port) } : {}),
     path: url.pathname,
     query,
-    headers: { host: url.host, 'content-type': 'application/json' },
-    body,
+    headers: { host: url.host, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body } : {}),
   });
-  return fetch(url, { method, headers: signed.headers as Record<string, string>, body });
+  return fetch(url, { method, headers: signed.headers as Record<string, string>, ...(body !== undefined ? { body } : {}) });
 }

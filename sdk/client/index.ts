@@ -16,11 +16,11 @@ import { runtimeContextFrom, type RuntimeContext } from '../runtime/context.ts';
 import { describeDispatch, type DispatchResult } from '../runtime/describe.ts';
 import type { DispatchItem } from '../runtime/store.ts';
 import { isTerminalDispatchStatus } from '../status.ts';
-import { requestCancel, type CancelOptions } from './cancel.ts';
+import { getCancelReport, requestCancel, type CancelAccepted, type CancelOptions, type CancelProgress } from './cancel.ts';
 import { startDispatch } from './dispatch.ts';
 import { loadStackOutputs } from './stack.ts';
 
-export { CancelRequestError, type CancelOptions } from './cancel.ts';
+export { CancelRequestError, type CancelAccepted, type CancelOptions, type CancelProgress } from './cancel.ts';
 export { NotDeployedError, StaleDeployError } from './dispatch.ts';
 export { StackNotFoundError } from './stack.ts';
 export type { StackOutputs } from '../runtime/config.ts';
@@ -52,7 +52,11 @@ export interface ValenceClient {
   /** Reads a dispatch; with `wait`, resolves as soon as it is terminal. */
   getResult<R = unknown>(dispatchId: string, options?: GetResultOptions): Promise<DispatchResult<R>>;
   /** Cancels a dispatch or some of its tasks, through the stack's IAM-authorized API. */
+  cancel(dispatchId: string, options: CancelOptions & { readonly wait: false }): Promise<CancelReport | CancelAccepted>;
+  /** Cancels and, when the endpoint finishes the request outside it (202), waits for the final report. */
   cancel(dispatchId: string, options?: CancelOptions): Promise<CancelReport>;
+  /** One cancel request's final report, or its progress so far. */
+  getCancelReport(dispatchId: string, requestId: string): Promise<CancelProgress>;
   /** A node's stored output (throws `PayloadNotFoundError` until the node completed). */
   getNodeOutput(dispatchId: string, nodeId: number): Promise<unknown>;
   /** The newest top-level dispatches. */
@@ -87,8 +91,11 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
       if (options.wait) await waitUntilTerminal(ctx, dispatchId, options.timeoutMs ?? DEFAULT_RESULT_TIMEOUT_MS);
       return describeDispatch<never>(ctx, dispatchId);
     },
-    async cancel(dispatchId, options = {}) {
+    async cancel(dispatchId: string, options: CancelOptions = {}): Promise<CancelReport> {
       return requestCancel(aws, (await stack.outputs()).apiUrl, dispatchId, options);
+    },
+    async getCancelReport(dispatchId, requestId) {
+      return getCancelReport(aws, (await stack.outputs()).apiUrl, dispatchId, requestId);
     },
     async getNodeOutput(dispatchId, nodeId) {
       const ctx = await stack.context();

@@ -34,7 +34,7 @@ import type { ExecutorDriver, StopRequest } from './drivers/driver.ts';
 
 /** What a caller asks for. */
 export interface CancelRequest {
-  /** Node ids, or paths into sublattices (`"5/2"`); absent or empty means the whole dispatch. */
+  /** Node ids, or paths into sublattices (`"5/2"`); absent means the whole dispatch; empty is refused. */
   readonly taskIds?: readonly (number | string)[];
   /** Free text recorded with the request and passed to the services (`TerminateJob` reason). */
   readonly reason?: string;
@@ -92,14 +92,34 @@ export interface CancelDeps {
 
 const TASK_PATH = /^\d+(\/\d+)*$/;
 
-/** Parses task ids as given (numbers or `"5/2"` paths); throws InvalidCancelRequestError naming the bad one. */
+/** Flag writes in flight at once: DynamoDB's per-partition write rate, not the request's latency, bounds a large cancel. */
+const FLAG_CONCURRENCY = 16;
+
+/** Most task ids one request may name (the request item records them; DynamoDB items hold 400 KB). */
+export const MAX_TASK_IDS = 10_000;
+
+/** Whether every segment of a `"5/2"` path is a node id JavaScript represents exactly. */
+function isSafePath(path: string): boolean {
+  return path.split('/').every((segment) => Number.isSafeInteger(Number(segment)));
+}
+
+/**
+ * Parses task ids as given (numbers or `"5/2"` paths); throws InvalidCancelRequestError naming
+ * the bad one. Absent means the whole dispatch; an empty list is refused, because cancelling
+ * everything when a caller's filter matched nothing is the worst way to read it. Ids past
+ * 2^53 are refused too: they would not round-trip through JSON and a DynamoDB number exactly.
+ */
 export function parseTaskIds(taskIds: unknown): (number | string)[] | undefined {
   if (taskIds === undefined || taskIds === null) return undefined;
   if (!Array.isArray(taskIds)) throw new InvalidCancelRequestError('"taskIds" must be an array of node ids or "parent/child" paths');
-  return taskIds.map((id, index) => {
-    if (typeof id === 'number' && Number.isInteger(id) && id >= 0) return id;
-    if (typeof id === 'string' && TASK_PATH.test(id)) return id.includes('/') ? id : Number(id);
-    throw new InvalidCancelRequestError(`taskIds[${index}] is ${JSON.stringify(id)}; expected a node id (integer ≥ 0) or a path like "5/2"`);
+  if (taskIds.length === 0) throw new InvalidCancelRequestError('"taskIds" is empty; name at least one node, or omit "taskIds" to cancel the whole dispatch');
+  if (taskIds.length > MAX_TASK_IDS) throw new InvalidCancelRequestError(`"taskIds" names ${taskIds.length} nodes; at most ${MAX_TASK_IDS} per request (omit it to cancel the whole dispatch)`);
+  return taskIds.map((id: unknown, index) => {
+    if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) return id;
+    if (typeof id === 'string' && TASK_PATH.test(id) && isSafePath(id)) return id.includes('/') ? id : Number(id);
+    throw new InvalidCancelRequestError(
+      `taskIds[${index}] is ${JSON.stringify(id)}; expected a node id (an integer from 0 to ${Number.MAX_SAFE_INTEGER}) or a path like "5/2"`,
+    );
   });
 }
 
@@ -122,29 +142,76 @@ interface CancelRun {
 /** Nodes whose stop is under way, with the report entries that the wait updates. */
 type Stopping = { readonly node: NodeItem; readonly entry: Mutable<CancelledNode> }[];
 
-/** Cancels a dispatch or some of its nodes. Throws DispatchNotFoundError for an unknown id. */
-export async function cancelDispatch(ctx: RuntimeContext, dispatchId: string, request: CancelRequest, deps: Omit<CancelDeps, 'ctx'> = {}): Promise<CancelReport> {
-  const run = await openRequest(ctx, dispatchId, request, deps);
-  const { targets, childRequests } = resolveTargets(run);
-  if (!run.taskIds) await stopDispatchExecution(run);
-  const running = await flagTargets(run, targets);
-  const stopping = await stopRunning(run, running);
-  for (const [parentId, ids] of childRequests) await cancelInChild(run, parentId, ids);
-  await awaitStops(run, stopping);
-  sortReport(run.report);
-  if (!run.taskIds) await endCancelledDispatch(run);
-  return run.report;
+/**
+ * Thrown when a cancel request was recorded but could not finish in this invocation (a write
+ * throttled past its retries, the invocation's deadline). The request stays open on its item;
+ * the sweeper finishes it, so the caller may treat it as accepted.
+ */
+export class CancelUnfinishedError extends ValenceError {
+  override readonly name: string = 'CancelUnfinishedError';
+  constructor(
+    /** The dispatch the request is for. */
+    readonly dispatchId: string,
+    /** The recorded request, which the sweeper finishes. */
+    readonly requestId: string,
+    cause: unknown,
+  ) {
+    super(ErrorCode.CANCEL_UNFINISHED, `Cancel request ${requestId} was recorded but not finished (${describeError(cause)}); the sweeper finishes it`, { cause });
+  }
+}
+
+/** An open request to finish (the sweeper's resume): the recorded id and time, not new ones. */
+export interface ResumeRequest {
+  readonly requestId: string;
+  readonly requestedAt: string;
+}
+
+/**
+ * Cancels a dispatch or some of its nodes. Throws DispatchNotFoundError for an unknown id.
+ * The request is recorded (open) before anything else; every step after is idempotent (the
+ * flag writes are conditional, stops are safe to repeat), so when one fails the request stays
+ * open and {@link finishOpenCancels} runs it again from the start, under the same id.
+ */
+export async function cancelDispatch(
+  ctx: RuntimeContext,
+  dispatchId: string,
+  request: CancelRequest,
+  deps: Omit<CancelDeps, 'ctx'> = {},
+  resume?: ResumeRequest,
+): Promise<CancelReport> {
+  const run = await openRequest(ctx, dispatchId, request, deps, resume);
+  try {
+    const { targets, childRequests } = resolveTargets(run);
+    if (!run.taskIds) await stopDispatchExecution(run);
+    const running = await flagTargets(run, targets);
+    const stopping = await stopRunning(run, running);
+    for (const [parentId, ids] of childRequests) await cancelInChild(run, parentId, ids);
+    await awaitStops(run, stopping);
+    sortReport(run.report);
+    if (!run.taskIds) await endCancelledDispatch(run);
+    await ctx.store.finishCancelRequest(dispatchId, run.report, ctx.now().toISOString(), JSON.stringify(run.report), ctx.signal);
+    return run.report;
+  } catch (error) {
+    // Best effort: note the failure on the open request (the write may fail for the same reason).
+    await ctx.store.touchCancelRequest(dispatchId, run.report, ctx.now().toISOString(), describeError(error)).catch(() => undefined);
+    throw new CancelUnfinishedError(dispatchId, run.report.requestId, error);
+  }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** Reads the dispatch and its nodes, and records the request (before anything is flagged: the audit trail, and what a child dispatch created later reads). */
-async function openRequest(ctx: RuntimeContext, dispatchId: string, request: CancelRequest, deps: Omit<CancelDeps, 'ctx'>): Promise<CancelRun> {
-  const taskIds = request.taskIds && request.taskIds.length > 0 ? request.taskIds : undefined;
-  const requestedAt = ctx.now().toISOString();
-  const requestId = randomUUID();
+async function openRequest(ctx: RuntimeContext, dispatchId: string, request: CancelRequest, deps: Omit<CancelDeps, 'ctx'>, resume?: ResumeRequest): Promise<CancelRun> {
+  // The same checks as the endpoint's, for callers of the runtime itself (before anything is written).
+  const taskIds = parseTaskIds(request.taskIds);
+  const requestedAt = resume?.requestedAt ?? ctx.now().toISOString();
+  const requestId = resume?.requestId ?? randomUUID();
   const reason = request.reason ?? `cancelled by ${request.requestedBy}`;
   const dispatch = await ctx.store.requireDispatch(dispatchId, ctx.signal);
+  if (!resume) await ctx.store.openCancelRequest(dispatchId, { requestId, requestedAt, requestedBy: request.requestedBy, reason, targets: taskIds ?? [] }, ctx.signal);
   const nodes = await ctx.store.listNodes(dispatchId, ctx.signal);
-  await ctx.store.recordCancelRequest(dispatchId, { requestId, requestedAt, requestedBy: request.requestedBy, reason, targets: taskIds ?? [] }, ctx.signal);
   return {
     ctx,
     dispatchId,
@@ -157,6 +224,42 @@ async function openRequest(ctx: RuntimeContext, dispatchId: string, request: Can
     byId: new Map(nodes.map((n) => [n.nodeId, n])),
     report: { dispatchId, requestId, requestedAt, cancelled: [], alreadyTerminal: [], notFound: [], executionStopped: false },
   };
+}
+
+/** What one pass over the open cancel requests did. */
+export interface OpenCancelsReport {
+  /** Open requests found. */
+  readonly open: number;
+  /** Requests finished by this pass (their report written). */
+  readonly finished: number;
+  readonly errors: string[];
+}
+
+/**
+ * Finishes cancel requests left open (their handler crashed, timed out or lost a write) whose
+ * last progress is older than `staleMs`, by running them again under their recorded id.
+ */
+export async function finishOpenCancels(ctx: RuntimeContext, deps: Omit<CancelDeps, 'ctx'>, staleMs: number): Promise<OpenCancelsReport> {
+  const report = { open: 0, finished: 0, errors: [] as string[] };
+  const nowMs = ctx.now().getTime();
+  for (const item of await ctx.store.listOpenCancelRequests(ctx.signal)) {
+    report.open++;
+    if (nowMs - Date.parse(item.progressAt ?? item.requestedAt) < staleMs) continue;
+    try {
+      await ctx.store.touchCancelRequest(item.dispatchId, item, ctx.now().toISOString(), undefined, ctx.signal);
+      await cancelDispatch(
+        ctx,
+        item.dispatchId,
+        { ...(item.targets.length > 0 ? { taskIds: item.targets } : {}), ...(item.reason ? { reason: item.reason } : {}), requestedBy: item.requestedBy },
+        deps,
+        item,
+      );
+      report.finished++;
+    } catch (error) {
+      report.errors.push(`${item.dispatchId} cancel ${item.requestId}: ${describeError(error)}`);
+    }
+  }
+  return report;
 }
 
 /** The named nodes and every descendant; paths (`"5/2"`) grouped by the sublattice node they go through. */
@@ -204,12 +307,18 @@ async function stopDispatchExecution(run: CancelRun): Promise<void> {
 async function flagTargets(run: CancelRun, targets: ReadonlySet<number>): Promise<NodeItem[]> {
   const { ctx, dispatchId } = run;
   const running: NodeItem[] = [];
-  for (const id of [...targets].sort((a, b) => a - b)) {
-    const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal);
-    if (!flagged) await reportUnflagged(run, id);
-    else if (flagged.status === NodeStatus.NEW_OBJECT) await endNotStarted(run, flagged);
-    else running.push(flagged);
-  }
+  // Bounded parallel (issue 13): each write is conditional, so the order among targets does not matter for correctness.
+  const queue = [...targets].sort((a, b) => a - b);
+  const worker = async (): Promise<void> => {
+    for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+      const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal);
+      if (!flagged) await reportUnflagged(run, id);
+      else if (flagged.status === NodeStatus.NEW_OBJECT) await endNotStarted(run, flagged);
+      else running.push(flagged);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(FLAG_CONCURRENCY, queue.length) }, worker));
+  running.sort((a, b) => a.nodeId - b.nodeId);
   return running;
 }
 
@@ -335,6 +444,12 @@ async function awaitStops(run: CancelRun, stopping: Stopping): Promise<void> {
       return false;
     });
   }
+  // A node that completed (or failed) before its stop took was not cancelled by this request:
+  // it goes under `alreadyTerminal` with its status, so `cancelled` never overcounts.
+  const finishedAnyway = new Set(stopping.filter((s) => isTerminalNodeStatus(s.entry.status) && s.entry.status !== NodeStatus.CANCELLED).map((s) => s.entry));
+  if (finishedAnyway.size === 0) return;
+  run.report.cancelled = run.report.cancelled.filter((entry) => !finishedAnyway.has(entry as Mutable<CancelledNode>));
+  for (const entry of finishedAnyway) run.report.alreadyTerminal.push({ id: entry.id, status: entry.status });
 }
 
 /** Node order, with paths into sublattices after the node that holds them. */

@@ -668,5 +668,125 @@ export class Store {
       throw error;
     }
   }
+
+  /**
+   * Records a cancel request as open (issue 13): durable before any flag is written, and listed
+   * under `listKey = CANCEL_OPEN` so the sweeper finds a request whose handler crashed, timed
+   * out or lost a write, and finishes it. {@link finishCancelRequest} closes it.
+   */
+  async openCancelRequest(dispatchId: string, request: CancelRequestItem, signal?: AbortSignal): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          pk: pk(dispatchId),
+          sk: `C#${request.requestedAt}#${request.requestId}`,
+          entity: 'cancel',
+          ...request,
+          dispatchId,
+          state: 'OPEN',
+          attempts: 0,
+          progressAt: request.requestedAt,
+          listKey: 'CANCEL_OPEN',
+          listSort: `${request.requestedAt}#${dispatchId}#${request.requestId}`,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+      this.options(signal),
+    );
+  }
+
+  /** Notes progress on an open cancel request (one more attempt, and when), so the sweeper leaves a live one alone. */
+  async touchCancelRequest(
+    dispatchId: string,
+    request: Pick<CancelRequestItem, 'requestId' | 'requestedAt'>,
+    progressAt: string,
+    error: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: pk(dispatchId), sk: `C#${request.requestedAt}#${request.requestId}` },
+          UpdateExpression: error ? 'SET progressAt = :at, lastError = :e ADD attempts :one' : 'SET progressAt = :at ADD attempts :one',
+          ConditionExpression: '#state = :open',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':at': progressAt, ':one': 1, ':open': 'OPEN', ...(error ? { ':e': error } : {}) },
+        }),
+        this.options(signal),
+      );
+    } catch (e) {
+      if (!isConditionFailed(e)) throw e;
+    }
+  }
+
+  /** Closes a cancel request with its final report (JSON), and takes it off the sweeper's list. */
+  async finishCancelRequest(
+    dispatchId: string,
+    request: Pick<CancelRequestItem, 'requestId' | 'requestedAt'>,
+    finishedAt: string,
+    report: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: pk(dispatchId), sk: `C#${request.requestedAt}#${request.requestId}` },
+        UpdateExpression: 'SET #state = :done, finishedAt = :at, report = :r REMOVE listKey, listSort, lastError',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':done': 'DONE', ':at': finishedAt, ':r': report },
+      }),
+      this.options(signal),
+    );
+  }
+
+  /** Cancel requests not finished yet, oldest first (the sweeper's work list). */
+  async listOpenCancelRequests(signal?: AbortSignal): Promise<OpenCancelRequest[]> {
+    const items: OpenCancelRequest[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'byList',
+          KeyConditionExpression: 'listKey = :k',
+          ExpressionAttributeValues: { ':k': 'CANCEL_OPEN' },
+          ExclusiveStartKey: start,
+        }),
+        this.options(signal),
+      );
+      for (const raw of out.Items ?? []) {
+        const item = strip<OpenCancelRequest>(raw);
+        if (item) items.push(item);
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  /** One cancel request of a dispatch by its id, with its state and (once done) its report. */
+  async getCancelRequest(dispatchId: string, requestId: string, signal?: AbortSignal): Promise<CancelRequestRecord | undefined> {
+    const all = (await this.listCancelRequests(dispatchId, signal)) as CancelRequestRecord[];
+    return all.find((r) => r.requestId === requestId);
+  }
 }
 
+/** A cancel request item as the store holds it: the request, and its progress (issue 13). */
+export interface CancelRequestRecord extends CancelRequestItem {
+  /** `OPEN` until its report is written, then `DONE`; absent on items written before issue 13. */
+  readonly state?: 'OPEN' | 'DONE';
+  readonly attempts?: number;
+  /** When an attempt at it last started or ended. */
+  readonly progressAt?: string;
+  readonly lastError?: string;
+  readonly finishedAt?: string;
+  /** The final report, as JSON. */
+  readonly report?: string;
+}
+
+/** An open cancel request on the sweeper's list, with the dispatch it belongs to. */
+export interface OpenCancelRequest extends CancelRequestRecord {
+  readonly dispatchId: string;
+}

@@ -4,7 +4,7 @@
  * call), and heartbeats the rest so their waiting states do not time out.
  */
 import { SendTaskHeartbeatCommand } from '@aws-sdk/client-sfn';
-import { cancelDispatch } from './cancel.ts';
+import { cancelDispatch, finishOpenCancels, type OpenCancelsReport } from './cancel.ts';
 import { endNodeForJob } from './completion.ts';
 import type { RuntimeContext } from './context.ts';
 import { driverForJob } from './drivers/index.ts';
@@ -19,6 +19,8 @@ export interface SweepReport {
   readonly recancelled: number;
   /** Waiting states kept alive with SendTaskHeartbeat. */
   readonly heartbeats: number;
+  /** Cancel requests left open by their handler, and how many this sweep finished (issue 13). */
+  readonly cancels: Omit<OpenCancelsReport, 'errors'>;
   readonly errors: string[];
 }
 
@@ -26,11 +28,18 @@ export interface SweepReport {
 export interface SweepDeps {
   /** Makes sure custom executor classes are registered (imports the workflows module). */
   readonly loadExecutors?: () => Promise<void>;
+  /**
+   * An open cancel request whose last progress is older than this is finished by the sweep
+   * (younger ones may still be running in their handler). @default 30 000 ms
+   */
+  readonly staleCancelMs?: number;
 }
 
 /** One sweep over nodes that wait on live jobs. */
 export async function sweep(ctx: RuntimeContext, deps: SweepDeps = {}): Promise<SweepReport> {
-  const report = { checked: 0, completed: 0, recancelled: 0, heartbeats: 0, errors: [] as string[] };
+  // Open cancel requests first: finishing one flags its targets, which the node pass below then stops again if needed.
+  const { errors: cancelErrors, ...cancels } = await finishOpenCancels(ctx, deps.loadExecutors ? { loadExecutors: deps.loadExecutors } : {}, deps.staleCancelMs ?? 30_000);
+  const report = { checked: 0, completed: 0, recancelled: 0, heartbeats: 0, cancels, errors: [...cancelErrors] };
   for (const node of await ctx.store.listActiveNodes(ctx.signal)) {
     report.checked++;
     try {
