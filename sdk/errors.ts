@@ -70,6 +70,10 @@ export const ErrorCode = {
   RESULT_TIMEOUT: 'RESULT_TIMEOUT',
   /** A handler's invocation reached its deadline (remaining time minus the safety margin). */
   INVOCATION_DEADLINE: 'INVOCATION_DEADLINE',
+  /** An AWS call of the runtime's own kept failing transiently (throttled, 5xx, timed out) after the SDK's retries; the invocation is retried, the node is not failed. */
+  TRANSIENT_AWS_ERROR: 'TRANSIENT_AWS_ERROR',
+  /** A job handle read from the table does not carry this stack's and dispatch's tags; valence refused to stop it. */
+  FOREIGN_JOB_HANDLE: 'FOREIGN_JOB_HANDLE',
   /** A command-line mistake. */
   CLI_USAGE: 'CLI_USAGE',
   /** `Orchestrator` construct props that cannot be deployed. */
@@ -132,6 +136,41 @@ export class InvocationDeadlineError extends ValenceError {
 
   constructor(message = 'The invocation reached its deadline before its work was recorded', options: ValenceErrorOptions = {}) {
     super(ErrorCode.INVOCATION_DEADLINE, message, options);
+  }
+}
+
+/**
+ * Thrown by a handler when one of the runtime's own AWS calls (store, payloads, job submission
+ * or stop) still failed transiently after the SDK's retries with backoff and jitter. It is not
+ * the node's failure: the compiled state machines list its `name` in their Retry, and the retried
+ * invocation takes the node over once its lease lapses. The AWS error is its `cause`.
+ */
+export class TransientAwsError extends ValenceError {
+  override readonly name: string = 'TransientAwsError';
+  declare readonly code: typeof ErrorCode.TRANSIENT_AWS_ERROR;
+
+  constructor(message: string, options: ValenceErrorOptions = {}) {
+    super(ErrorCode.TRANSIENT_AWS_ERROR, message, options);
+  }
+}
+
+/**
+ * Thrown (and reported on the node) when a job handle does not belong to the dispatch that
+ * wants to stop it: the handle came from the table, which a principal with table write could
+ * forge, so valence reads the job's tags back from the service and refuses a job it did not
+ * start rather than act as a confused deputy.
+ */
+export class ForeignJobHandleError extends ValenceError {
+  override readonly name: string = 'ForeignJobHandleError';
+  declare readonly code: typeof ErrorCode.FOREIGN_JOB_HANDLE;
+
+  constructor(
+    /** The handle that was refused. */
+    readonly handle: string,
+    message: string,
+    options: ValenceErrorOptions = {},
+  ) {
+    super(ErrorCode.FOREIGN_JOB_HANDLE, message, options);
   }
 }
 

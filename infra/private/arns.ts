@@ -8,6 +8,9 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import { GRAPH_RUNNER_NAME, stateMachineName } from '../../sdk/contract.ts';
 import { allow } from './nag.ts';
 
+/** The tag key valence puts on every job and task it submits (sdk/runtime/drivers/ownership.ts). */
+export const STACK_TAG = 'valence:stack';
+
 /** This stack's state machine and execution ARNs, and the service ARN patterns valence's grants name. */
 export class StackArns {
   /** `arn:aws:states:{region}:{account}:stateMachine:{stackName}-`: a lattice's ARN is this plus its name. */
@@ -60,13 +63,36 @@ export class StackArns {
     allow(role, { actions, resources: [this.executions], wildcardReason: `Executions of this stack's state machines only (execution names are dispatch ids, unknown at deploy time)` });
   }
 
-  /** Allows `actions` on quantum tasks. */
+  /**
+   * Allows `actions` on quantum tasks that carry this stack's `valence:stack` tag (Braket's
+   * quantum-task resource supports `aws:ResourceTag`), so a forged handle cannot reach another's task.
+   */
   grantBraketTasks(role: iam.Role, actions: readonly string[]): void {
-    allow(role, { actions, resources: [this.braketTasks], wildcardReason: 'Quantum task ARNs are minted by Braket at submission; tasks of this account and region' });
+    allow(role, {
+      actions,
+      resources: [this.braketTasks],
+      conditions: this.ownTagged,
+      wildcardReason: `Quantum task ARNs are minted by Braket at submission; only tasks tagged ${STACK_TAG}=${this.stackName} (aws:ResourceTag condition)`,
+    });
   }
 
-  /** Allows `actions` on hybrid jobs. */
+  /** Allows `actions` on hybrid jobs that carry this stack's `valence:stack` tag (Braket's job resource supports `aws:ResourceTag`). */
   grantBraketJobs(role: iam.Role, actions: readonly string[]): void {
-    allow(role, { actions, resources: [this.braketJobs], wildcardReason: 'Hybrid job ARNs are minted by Braket; jobs of this account and region' });
+    allow(role, {
+      actions,
+      resources: [this.braketJobs],
+      conditions: this.ownTagged,
+      wildcardReason: `Hybrid job ARNs are minted by Braket; only jobs tagged ${STACK_TAG}=${this.stackName} (aws:ResourceTag condition)`,
+    });
+  }
+
+  /** The condition of every statement that acts on an existing job or task: it carries this stack's tag. */
+  get ownTagged(): Record<string, Record<string, string>> {
+    return { StringEquals: { [`aws:ResourceTag/${STACK_TAG}`]: this.stackName } };
+  }
+
+  /** The condition of every statement that creates a job or task: the request tags it with this stack. */
+  get tagsOwn(): Record<string, Record<string, string>> {
+    return { StringEquals: { [`aws:RequestTag/${STACK_TAG}`]: this.stackName } };
   }
 }

@@ -18,6 +18,7 @@ import { batchTargetsOf } from './lattices.ts';
 import { acknowledgeWildcardResources, allow } from './nag.ts';
 import type { Settings } from './settings.ts';
 import { VALENCE_ROOT } from './workflows.ts';
+import { STACK_TAG } from './arns.ts';
 
 /** Props of {@link Jobs}. */
 export interface JobsProps {
@@ -112,13 +113,15 @@ export class Jobs {
     allow(role, {
       actions: ['batch:SubmitJob'],
       resources: [...this.jobQueueArns, ...this.jobDefinitionArns],
+      // Every job valence submits carries its stack's tag, which the stop statements require.
+      conditions: { StringEquals: { [`aws:RequestTag/${STACK_TAG}`]: Stack.of(role).stackName } },
       wildcardReason: 'The job queues of this stack and of its BatchExecutor nodes, and every revision of their job definitions',
     });
     // SubmitJob with tags is also authorized as TagResource on the new job.
     allow(role, {
       actions: ['batch:TagResource'],
       resources: [this.batchJobs],
-      conditions: { StringEquals: { 'batch:CreateAction': 'SubmitJob' } },
+      conditions: { StringEquals: { 'batch:CreateAction': 'SubmitJob', [`aws:RequestTag/${STACK_TAG}`]: Stack.of(role).stackName } },
       wildcardReason: 'Tags on jobs at submission only (batch:CreateAction = SubmitJob); job ARNs are minted by Batch',
     });
   }
@@ -126,7 +129,14 @@ export class Jobs {
   /** Allows cancelling and terminating jobs. */
   grantStop(role: iam.Role): void {
     if (!this.jobQueue) return;
-    allow(role, { actions: ['batch:CancelJob', 'batch:TerminateJob'], resources: [this.batchJobs], wildcardReason: 'Batch job ARNs are minted by Batch at submission; jobs of this account and region' });
+    // Batch job resources support aws:ResourceTag (Service Authorization Reference), so only
+    // jobs that carry this stack's valence:stack tag can be stopped, whatever handle the table holds.
+    allow(role, {
+      actions: ['batch:CancelJob', 'batch:TerminateJob'],
+      resources: [this.batchJobs],
+      conditions: { StringEquals: { [`aws:ResourceTag/${STACK_TAG}`]: Stack.of(role).stackName } },
+      wildcardReason: `Batch job ARNs are minted by Batch at submission; only jobs tagged ${STACK_TAG}=<this stack> (aws:ResourceTag condition)`,
+    });
   }
 
   /** Allows reading jobs' states. */

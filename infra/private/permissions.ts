@@ -38,6 +38,7 @@ function grantStepHandler({ handlers, storage, jobs, arns }: HandlerResources): 
   allow(role, {
     actions: ['braket:CreateQuantumTask'],
     resources: [arns.braketDevices, arns.braketTasks],
+    conditions: arns.tagsOwn,
     wildcardReason: 'Electrons name their Braket device (QPUs are regional, simulators are not); the task ARN is minted at creation',
   });
   arns.grantBraketTasks(role, ['braket:GetQuantumTask', 'braket:CancelQuantumTask']);
@@ -45,9 +46,17 @@ function grantStepHandler({ handlers, storage, jobs, arns }: HandlerResources): 
   allow(role, {
     actions: ['braket:CreateJob'],
     resources: [arns.braketDevices, arns.braketJobs],
+    conditions: arns.tagsOwn,
     wildcardReason: 'Electrons name their Braket device; the hybrid job ARN is minted at creation',
   });
   arns.grantBraketJobs(role, ['braket:CancelJob']);
+  // Create calls with tags are also authorized as braket:TagResource on the new resource.
+  allow(role, {
+    actions: ['braket:TagResource'],
+    resources: [arns.braketTasks, arns.braketJobs],
+    conditions: arns.tagsOwn,
+    wildcardReason: 'Tags at creation only, and only this stack\'s valence:stack tag (aws:RequestTag condition); ARNs are minted by Braket',
+  });
   allow(role, { actions: ['iam:PassRole'], resources: [handlers.braketJobRole.roleArn], conditions: { StringEquals: { 'iam:PassedToService': 'braket.amazonaws.com' } } });
   storage.grantPayloads(handlers.braketJobRole, [...OBJECT_READ, ...OBJECT_WRITE]);
 }

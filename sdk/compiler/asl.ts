@@ -42,6 +42,7 @@ export const LAMBDA_RETRY_ERRORS = [
   'Lambda.Unknown',
   'Runtime.ExitError',
   'InvocationDeadlineError',
+  'TransientAwsError',
 ] as const;
 
 const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';

@@ -3,8 +3,8 @@
  * stores and configuration, built once per warm handler.
  */
 import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
-import { createAwsClients, type AwsClients, type AwsConfig } from '../aws.ts';
-import { InvocationDeadlineError } from '../errors.ts';
+import { createAwsClients, isTransientAwsError, type AwsClients, type AwsConfig } from '../aws.ts';
+import { InvocationDeadlineError, TransientAwsError } from '../errors.ts';
 import { runtimeConfigFromEnv, type RuntimeConfig } from './config.ts';
 import { PayloadStore } from './payloads.ts';
 import { UNBOUNDED_SIGNAL, callSignal, sendOptions, shareSignal } from './signals.ts';
@@ -72,7 +72,7 @@ export async function runInvocation<T>(
   work: (ctx: RuntimeContext) => Promise<T>,
   options: { readonly marginMs?: number } = {},
 ): Promise<T> {
-  if (typeof invocation?.getRemainingTimeInMillis !== 'function') return work(ctx);
+  if (typeof invocation?.getRemainingTimeInMillis !== 'function') return work(ctx).catch(rethrowTransient);
   const marginMs = options.marginMs ?? INVOCATION_SAFETY_MARGIN_MS;
   const budgetMs = invocation.getRemainingTimeInMillis() - marginMs;
   const deadline = new AbortController();
@@ -82,11 +82,24 @@ export async function runInvocation<T>(
   try {
     return await work(withInvocationSignal(ctx, shareSignal(callSignal(ctx.signal, deadline.signal))));
   } catch (error) {
-    if (!deadline.signal.aborted || error instanceof InvocationDeadlineError) throw error;
+    if (!deadline.signal.aborted || error instanceof InvocationDeadlineError) rethrowTransient(error);
     throw new InvocationDeadlineError(message, { cause: error });
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A transient AWS error that escaped the SDK's retries (throttle, 5xx, timeout) leaves the
+ * handler as a {@link TransientAwsError}, a name the compiled state machines retry: the raw
+ * AWS name (`InternalError`, `ThrottlingException`) is in no Retry and would fail the dispatch.
+ */
+function rethrowTransient(error: unknown): never {
+  if (isTransientAwsError(error)) {
+    const e = error as { name?: unknown; message?: unknown };
+    throw new TransientAwsError(`An AWS call of the runtime kept failing transiently (${String(e.name)}: ${String(e.message)}); the invocation is retried`, { cause: error });
+  }
+  throw error;
 }
 
 /** Builds the context from the environment a deployed handler sees. */

@@ -27,6 +27,7 @@ import type { GraphCatalog, RuntimeGraph, RuntimeNode } from './workflows.ts';
 import { resolveTemplate } from './workflows.ts';
 import { cancelDispatch } from './cancel.ts';
 import { driverForNode } from './drivers/index.ts';
+import { isTransientAwsError } from '../aws.ts';
 import type { InvocationInfo, NodeOutcome, NodeRun } from './drivers/driver.ts';
 
 export type { InvocationInfo, NodeOutcome } from './drivers/driver.ts';
@@ -245,6 +246,9 @@ async function startOnDriver(step: NodeStep, item: NodeItem, runId: string, info
   try {
     return await driverForNode(node).start(run);
   } catch (error) {
+    // The electron's own errors come back as an outcome; a thrown transient AWS error is the
+    // runtime's (inputs, store, submission) and must not fail the node: the invocation is retried.
+    if (isTransientAwsError(error)) throw error;
     return isCancellation(error)
       ? { status: NodeStatus.CANCELLED, cancelledBy: CancelMethod.BetweenSteps }
       : { status: NodeStatus.FAILED, error: serializeError(error) };

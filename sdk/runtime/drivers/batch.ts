@@ -21,6 +21,7 @@ import { stopEach, textOf } from './driver.ts';
 import { JOB_ENV } from '../../contract.ts';
 import { jobEnvironment, uploadInputs } from './job-inputs.ts';
 import { DRIVER_TRAITS, DriverKind, driverKindOf } from './kinds.ts';
+import { assertOwnedJob, jobTags, type ExpectedOwner } from './ownership.ts';
 
 type BatchOptions = { jobQueue?: string; jobDefinition?: string; vcpus?: number; memoryMiB?: number; gpus?: number };
 
@@ -52,7 +53,7 @@ function submitRequest(run: NodeRun, extra: { environment?: { name: string; valu
     // Batch enforces the node's retries and per-attempt time limit itself (60 s is its minimum).
     ...(node.retries > 0 ? { retryStrategy: { attempts: Math.min(10, node.retries + 1) } } : {}),
     ...(node.timeoutSeconds ? { timeout: { attemptDurationSeconds: Math.max(60, node.timeoutSeconds) } } : {}),
-    tags: { 'valence:dispatch': dispatch.dispatchId, 'valence:node': String(node.id) },
+    tags: jobTags(ctx.config.stackName, dispatch.dispatchId, node.id),
   });
 }
 
@@ -156,7 +157,10 @@ async function awaitPackJob(run: NodeRun, leader: number): Promise<string> {
 async function stopOne(ctx: RuntimeContext, node: NodeItem & { jobHandle: string }, reason: string): Promise<CancelMethod | 'pending'> {
   const jobId = jobIdOf(node.jobHandle);
   const described = await ctx.aws.batch.send(new DescribeJobsCommand({ jobs: [jobId] }), { abortSignal: ctx.signal });
-  const status = described.jobs?.[0]?.status;
+  const job = described.jobs?.[0];
+  // A handle from the table is trusted only once the job's own tags say this dispatch started it.
+  assertOwnedJob(node.jobHandle, job?.tags, { dispatchId: node.dispatchId, stackName: ctx.config.stackName });
+  const status = job?.status;
   if (status === 'SUCCEEDED' || status === 'FAILED') return 'pending';
   if (status !== undefined && QUEUED.has(status)) {
     await ctx.store.setCancelAction(node.dispatchId, node.nodeId, CancelMethod.CancelJob, ctx.signal);
@@ -170,19 +174,33 @@ async function stopOne(ctx: RuntimeContext, node: NodeItem & { jobHandle: string
   return CancelMethod.TerminateJob;
 }
 
-/** Array jobs every child of which is among `nodes` (so the parent itself can be terminated). */
+/**
+ * Array jobs every child of which is among `nodes` (so the parent itself can be terminated),
+ * and only those whose tags say the nodes' dispatch submitted them; a foreign parent is left
+ * to {@link stopOne}, which refuses it per node.
+ */
 async function wholeArrayJobs(ctx: RuntimeContext, nodes: readonly NodeItem[]): Promise<Set<string>> {
-  const byParent = new Map<string, number>();
+  const byParent = new Map<string, { count: number; dispatchId: string }>();
   for (const node of nodes) {
     const parent = node.jobHandle ? arrayParentOf(node.jobHandle) : undefined;
-    if (parent) byParent.set(parent, (byParent.get(parent) ?? 0) + 1);
+    if (parent) byParent.set(parent, { count: (byParent.get(parent)?.count ?? 0) + 1, dispatchId: node.dispatchId });
   }
   const whole = new Set<string>();
-  for (const [parent, count] of byParent) {
+  for (const [parent, { count, dispatchId }] of byParent) {
     const job = (await ctx.aws.batch.send(new DescribeJobsCommand({ jobs: [parent] }), { abortSignal: ctx.signal })).jobs?.[0];
-    if (job?.arrayProperties?.size === count) whole.add(parent);
+    if (job?.arrayProperties?.size !== count || !ownedBy(parent, job.tags, { dispatchId, stackName: ctx.config.stackName })) continue;
+    whole.add(parent);
   }
   return whole;
+}
+
+function ownedBy(handle: string, tags: Record<string, string> | undefined, owner: ExpectedOwner): boolean {
+  try {
+    assertOwnedJob(handle, tags, owner);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -205,9 +223,12 @@ async function stop(ctx: RuntimeContext, nodes: readonly NodeItem[], request: St
   });
 }
 
-async function stopJob(ctx: StopJobContext, job: { jobHandle: string }, mode: StopMode): Promise<boolean> {
+/** Stops the job behind a handle once its tags say the handle's dispatch started it. */
+async function stopJob(ctx: StopJobContext, job: { jobHandle: string; dispatchId: string }, mode: StopMode): Promise<boolean> {
   const jobId = jobIdOf(job.jobHandle);
-  const status = (await ctx.aws.batch.send(new DescribeJobsCommand({ jobs: [jobId] }), { abortSignal: ctx.signal })).jobs?.[0]?.status;
+  const described = (await ctx.aws.batch.send(new DescribeJobsCommand({ jobs: [jobId] }), { abortSignal: ctx.signal })).jobs?.[0];
+  const status = described?.status;
+  if (described) assertOwnedJob(job.jobHandle, described.tags, { dispatchId: job.dispatchId });
   if (status === undefined || status === 'SUCCEEDED' || status === 'FAILED') return false;
   if (mode === 'graceful' && QUEUED.has(status)) {
     await ctx.aws.batch.send(new CancelJobCommand({ jobId, reason: 'cancelled by valence' }), { abortSignal: ctx.signal });

@@ -14,6 +14,7 @@ import { CancelMethod } from '../../status.ts';
 import { stopEach, textOf, type ExecutorDriver, type NodeOutcome, type NodeRun, type StopJobContext } from './driver.ts';
 import { braketEnd, buildInThread, clientTokenOf, isConflict, tagsOf } from './braket.ts';
 import { DRIVER_TRAITS, DriverKind } from './kinds.ts';
+import { assertOwnedJob, type ExpectedOwner } from './ownership.ts';
 
 async function start(run: NodeRun): Promise<NodeOutcome> {
   const { ctx, node, dispatch } = run;
@@ -47,7 +48,17 @@ async function start(run: NodeRun): Promise<NodeOutcome> {
   return { status: NodeStatus.RUNNING };
 }
 
-async function stopJob(ctx: StopJobContext, job: { jobHandle: string }): Promise<boolean> {
+/**
+ * Stops the work behind a handle. With an owner (a handle read from the table, or a job ref)
+ * the resource's tags are read back first and a foreign one is refused; without (the handle
+ * this invocation's own create call just returned) it is stopped at once.
+ */
+async function stopJob(ctx: StopJobContext, job: { jobHandle: string; dispatchId?: string }, owner?: ExpectedOwner): Promise<boolean> {
+  const expected = owner ?? (job.dispatchId === undefined ? undefined : { dispatchId: job.dispatchId });
+  if (expected) {
+    const described = await ctx.aws.braket.send(new GetJobCommand({ jobArn: job.jobHandle }), { abortSignal: ctx.signal });
+    assertOwnedJob(job.jobHandle, described.tags, expected);
+  }
   try {
     await ctx.aws.braket.send(new CancelJobCommand({ jobArn: job.jobHandle }), { abortSignal: ctx.signal });
     return true;
@@ -67,10 +78,10 @@ export const braketJobDriver: ExecutorDriver = {
     stopEach(nodes, async (node) => {
       if (!node.jobHandle) return 'pending';
       await ctx.store.setCancelAction(node.dispatchId, node.nodeId, CancelMethod.CancelHybridJob, ctx.signal);
-      await stopJob(ctx, { jobHandle: node.jobHandle });
+      await stopJob(ctx, { jobHandle: node.jobHandle }, { dispatchId: node.dispatchId, stackName: ctx.config.stackName });
       return CancelMethod.CancelHybridJob;
     }),
-  stopJob,
+  stopJob: (ctx, job) => stopJob(ctx, job),
   async poll(ctx, node) {
     const job = await ctx.aws.braket.send(new GetJobCommand({ jobArn: node.jobHandle! }), { abortSignal: ctx.signal });
     return braketEnd(job.status ?? '', { failureReason: job.failureReason });

@@ -7,6 +7,7 @@
 import { NodeStatus } from '../../status.ts';
 import { textOf, type JobEnd, type NodeOutcome, type NodeRun } from './driver.ts';
 import { runInThread } from './inline.ts';
+import { jobTags } from './ownership.ts';
 
 /** Runs the node's electron in a thread (like a Lambda node) and returns its output, or the outcome that ended it. */
 export async function buildInThread(run: NodeRun, what: string): Promise<{ readonly output: unknown } | { readonly ended: NodeOutcome }> {
@@ -20,9 +21,9 @@ export function clientTokenOf(run: NodeRun): string {
   return `${run.dispatch.dispatchId}-${run.node.id}-${run.runId}`.slice(0, 64);
 }
 
-/** The tags every Braket resource valence creates carries. */
+/** The tags every Braket resource valence creates carries: its stack, dispatch and node (see ownership.ts). */
 export function tagsOf(run: NodeRun): Record<string, string> {
-  return { 'valence:dispatch': run.dispatch.dispatchId, 'valence:node': String(run.node.id) };
+  return jobTags(run.ctx.config.stackName, run.dispatch.dispatchId, run.node.id);
 }
 
 /** A Braket task or job status as a job end; undefined while it runs. */

@@ -125,6 +125,7 @@ describe('compileLattice', () => {
             'Lambda.Unknown',
             'Runtime.ExitError',
             'InvocationDeadlineError',
+            'TransientAwsError',
           ],
           IntervalSeconds: 1,
           BackoffRate: 2,
