@@ -12,6 +12,8 @@ export type { Electron, ElectronOptions, MeasurementCounts, ResolvedElectronOpti
 export { Lattice, LatticeRegistry, defaultLatticeRegistry, lattice, sublattice } from './lattice.ts';
 export type { GraphCallable, LatticeOptions, Sublattice, SublatticeOptions } from './lattice.ts';
 export { isPlaceholder } from './build.ts';
+export { LatticeShape, deployShape, planGraph, templateOrUndefined } from './shape.ts';
+export type { GraphPlan } from './shape.ts';
 export type { Input, Inputs, Node, Resolved } from './build.ts';
 export { NO_TASK_CONTEXT, runWithTaskContext, taskContext } from './context.ts';
 export type { TaskContext } from './context.ts';

@@ -154,7 +154,8 @@ export function createGraphCatalog(options: GraphCatalogOptions): GraphCatalog {
     jobRunner: options.jobRunner,
     lattice,
     async graphFor(dispatch, signal) {
-      if (dispatch.parent) {
+      // A child dispatch, or an argument-shaped top-level one: its graph was built from real inputs and stored.
+      if (dispatch.parent || dispatch.stateMachineArn === options.ctx.config.graphRunnerArn) {
         let graph = childGraphs.get(dispatch.dispatchId);
         if (!graph) {
           graph = (async () => {
