@@ -106,8 +106,8 @@ function normalize(template: ArgTemplate, args: readonly unknown[]): ArgTemplate
 function hasNodeRef(template: ArgTemplate): boolean {
   if (Array.isArray(template)) return template.some((item: ArgTemplate) => hasNodeRef(item));
   const record = template as Readonly<Record<string, unknown>>;
+  if ('$node' in record) return true;
   const keys = Object.keys(record);
-  if (keys.length === 1 && keys[0] === '$node') return true;
   if (keys.length === 1 && (keys[0] === '$param' || keys[0] === '$const')) return false;
   return Object.values(record).some((item) => hasNodeRef(item as ArgTemplate));
 }
