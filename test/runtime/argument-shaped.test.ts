@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type RuntimeHarness } from './harness.ts';
-import { branch, fanWithSlow, squares } from './fixtures/argument-shaped.ts';
+import { branch, fanWithSlow, parts, squares } from './fixtures/argument-shaped.ts';
 import { beats, heartbeatStopped, waitFor } from '../cancel/observe.ts';
 
 let h: RuntimeHarness;
@@ -59,4 +59,17 @@ describe('a per-task cancel inside an argument-shaped dispatch', () => {
     const ran = existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n').map(Number) : [];
     expect(ran.sort((a, b) => a - b)).toEqual([0, 1, 2]);
   }, 150_000);
+});
+
+describe('parts of an output', () => {
+  it('reach the next electron as just that part (destructuring, .key, [i])', async () => {
+    const dir = join(h.dir, 'parts');
+    mkdirSync(dir);
+    const id = await h.client.dispatch(parts)(dir, 5);
+    const result = await h.client.getResult<unknown[]>(id, { wait: true, timeoutMs: 60_000 });
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result).toEqual([4, 6, 2.5, 10, 30]);
+    const got = readFileSync(join(dir, 'got.log'), 'utf8').trim().split('\n').sort();
+    expect(got).toEqual(['a 4', 'b 6', 'loss 2.5', 'row3 30', 'w1 10']);
+  }, 90_000);
 });
