@@ -14,6 +14,7 @@ import { CreateStateMachineCommand, UpdateStateMachineCommand } from '@aws-sdk/c
 import { CreateComputeEnvironmentCommand, CreateJobQueueCommand, RegisterJobDefinitionCommand } from '@aws-sdk/client-batch';
 import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { compileGraphRunner, compileLattice } from '../sdk/compiler/index.ts';
+import { templateOrUndefined } from '../sdk/model/shape.ts';
 import { API, ENV, GRAPH_RUNNER_NAME, OUTPUT, TABLE, DEFAULTS, stateMachineName, toEnvironment } from '../sdk/contract.ts';
 import { importWorkflows, latticesOf } from '../sdk/runtime/workflows.ts';
 import type { LocalCloud } from './cloud.ts';
@@ -153,14 +154,10 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
   };
   const stateMachines: Record<string, string> = {};
   for (const lattice of lattices) {
-    let compiled;
-    try {
-      compiled = compileLattice(lattice, { stepHandlerArn: step, ...(options.partition === undefined ? {} : { partition: options.partition }) });
-    } catch (error) {
-      // A lattice whose body depends on its inputs only runs as a sublattice.
-      if ((error as { code?: string }).code === 'VALIDATION_PLACEHOLDER_AS_VALUE') continue;
-      throw error;
-    }
+    // An argument-shaped lattice has no state machine of its own: each dispatch builds its graph and runs it on the graph runner.
+    const template = templateOrUndefined(lattice);
+    if (template === undefined) continue;
+    const compiled = compileLattice(template, { stepHandlerArn: step, ...(options.partition === undefined ? {} : { partition: options.partition }) });
     stateMachines[lattice.name] = await put(lattice.name, compiled.definition);
   }
   await put(GRAPH_RUNNER_NAME, compileGraphRunner({ stepHandlerArn: step }).definition);

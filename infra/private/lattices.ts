@@ -2,6 +2,7 @@
  * The lattices a workflows module exports: each deployed lattice is one state machine.
  */
 import { Lattice } from '../../sdk/index.ts';
+import { LatticeShape, deployShape, templateOrUndefined } from '../../sdk/model/shape.ts';
 import { DriverKind, driverKindOf } from '../../sdk/runtime/drivers/kinds.ts';
 
 /** One exported lattice, with the export that named it first (for error messages). */
@@ -10,6 +11,8 @@ export interface ExportedLattice {
   readonly name: string;
   readonly exportName: string;
   readonly lattice: Lattice;
+  /** `argument`: the body uses a parameter as a value, so there is no state machine; dispatches run on the graph runner. */
+  readonly shape: LatticeShape;
 }
 
 /**
@@ -21,7 +24,7 @@ export function latticesOf(exports: Readonly<Record<string, unknown>>): Exported
   const names = Object.keys(exports).sort((a, b) => Number(a === 'default') - Number(b === 'default'));
   for (const exportName of names) {
     const value = exports[exportName];
-    if (value instanceof Lattice && !found.has(value)) found.set(value, { name: value.name, exportName, lattice: value });
+    if (value instanceof Lattice && !found.has(value)) found.set(value, { name: value.name, exportName, lattice: value, shape: deployShape(value) });
   }
   return [...found.values()];
 }
@@ -35,7 +38,8 @@ export function batchTargetsOf(lattices: readonly ExportedLattice[]): { readonly
   const jobQueues = new Set<string>();
   const jobDefinitions = new Set<string>();
   for (const { lattice } of lattices) {
-    for (const node of lattice.template().nodes) {
+    // An argument-shaped lattice's nodes are known only at dispatch; its queues must be granted by name elsewhere.
+    for (const node of templateOrUndefined(lattice)?.nodes ?? []) {
       if (driverKindOf(node) !== DriverKind.Batch) continue;
       const { jobQueue, jobDefinition } = node.executor.options as { jobQueue?: unknown; jobDefinition?: unknown };
       if (typeof jobQueue === 'string' && jobQueue !== '') jobQueues.add(jobQueue);

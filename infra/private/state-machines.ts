@@ -67,6 +67,7 @@ export class StateMachines {
 
     const machines: Record<string, sfn.StateMachine> = {};
     for (const lattice of settings.lattices) {
+      if (lattice.shape === 'argument') continue;
       const { definition, graphHash } = compileLattice(lattice.lattice, { stepHandlerArn });
       const what = `lattice "${lattice.name}"`;
       const machine = stateMachine(`Lattice-${lattice.name}`, checkedStateMachineName(settings, lattice.name, what), definition, what);

@@ -9,6 +9,7 @@ import { compileLattice, readGraphHash, readPartitionOption } from '../compiler/
 import { ErrorCode, ValenceError, ValidationCode, ValidationError } from '../errors.ts';
 import { graphHash, type TransportGraph } from '../model/graph.ts';
 import type { Lattice } from '../model/lattice.ts';
+import { LatticeShape, planGraph } from '../model/shape.ts';
 import type { RuntimeContext } from '../runtime/context.ts';
 import { createDispatchRecords, executionArnOf } from '../runtime/dispatch-records.ts';
 import { serialize, SerializationError } from '../runtime/serialization.ts';
@@ -23,20 +24,50 @@ export class StaleDeployError extends ValenceError {
   override readonly name = 'StaleDeployError';
 }
 
-/** Starts a run of `lattice` with `args` in the stack of `ctx`; resolves with the dispatch id once the execution started. */
+/**
+ * Starts a run of `lattice` with `args` in the stack of `ctx`; resolves with the dispatch id once the execution started.
+ *
+ * The body is built from the real arguments first ({@link planGraph}). When that graph is the
+ * deployed template with the arguments filled in, the lattice's own state machine runs it;
+ * otherwise (the body uses or branches on an argument) the graph built here is stored with the
+ * dispatch and runs on the generic graph runner, as a child dispatch's does.
+ */
 export async function startDispatch(ctx: RuntimeContext, lattice: Lattice<unknown[], unknown>, args: readonly unknown[]): Promise<string> {
-  const graph = lattice.template();
   const serializedArgs = serializeArguments(lattice, args);
+  const plan = planGraph(lattice, args);
+  if (plan.shape === LatticeShape.Argument) return startArgumentShaped(ctx, plan.graph, serializedArgs);
+  const graph = plan.graph;
   const stateMachineArn = `${ctx.config.stateMachinePrefix}${lattice.name}`;
   const definition = await deployedDefinition(ctx, lattice.name, stateMachineArn);
   refuseStaleDeploy(lattice.name, graph, definition);
   const dispatchId = randomUUID();
   // The execution's ARN follows from its name: it is written with the dispatch item, and
   // written again only if Step Functions answers with another.
+  return startExecutionOf(ctx, { dispatchId, graph, serializedArgs, stateMachineArn, awaitingNodes: awaitingNodesOf(graph, definition) });
+}
+
+/**
+ * An argument-shaped dispatch: the graph built from the real arguments is stored (S3) with the
+ * dispatch and runs on the graph runner, which waits on every node's parents in an `await`
+ * state. Its electrons are deployed code: the handlers rebuild the same graph from the stored
+ * arguments to find them.
+ */
+async function startArgumentShaped(ctx: RuntimeContext, graph: TransportGraph, serializedArgs: string): Promise<string> {
+  const stateMachineArn = ctx.config.graphRunnerArn;
+  const dispatchId = randomUUID();
+  return startExecutionOf(ctx, { dispatchId, graph, serializedArgs, stateMachineArn, awaitingNodes: new Set(graph.nodes.map((n) => n.id)) });
+}
+
+/** Writes a dispatch's records (its execution ARN among them) and starts its execution. */
+async function startExecutionOf(
+  ctx: RuntimeContext,
+  records: { dispatchId: string; graph: TransportGraph; serializedArgs: string; stateMachineArn: string; awaitingNodes: ReadonlySet<number> },
+): Promise<string> {
+  const { dispatchId, stateMachineArn } = records;
   const executionArn = executionArnOf(stateMachineArn, dispatchId);
-  await createDispatchRecords(ctx, { dispatchId, graph, serializedArgs, stateMachineArn, executionArn, awaitingNodes: awaitingNodesOf(graph, definition) });
+  await createDispatchRecords(ctx, { ...records, executionArn }, ctx.signal);
   const started = await ctx.aws.sfn.send(new StartExecutionCommand({ stateMachineArn, name: dispatchId, input: JSON.stringify({ dispatchId }) }), { abortSignal: ctx.signal });
-  if (started.executionArn && started.executionArn !== executionArn) await ctx.store.setExecutionArn(dispatchId, started.executionArn);
+  if (started.executionArn && started.executionArn !== executionArn) await ctx.store.setExecutionArn(dispatchId, started.executionArn, ctx.signal);
   return dispatchId;
 }
 

@@ -17,15 +17,29 @@ import type { ArgTemplate, GraphEdge, GraphNode, NodeCallable, NodeKind } from '
 
 declare const nodeOutput: unique symbol;
 
+/** The brand every {@link Node} carries: the output type, at the type level only. */
+export interface NodeBrand<T> {
+  /** Type-level only: the output type. */
+  readonly [nodeOutput]: T;
+}
+
 /**
  * A placeholder for the output of type `T` of an electron (or sublattice) call inside a lattice
  * body. Pass it to other electrons — as an argument or inside arrays and plain objects — and
  * the graph gets an edge; it has no value while the graph is built.
+ *
+ * Its parts are placeholders too: `stats.loss` is a `Node<T['loss']>`, `rows[3]` a
+ * `Node<T[number]>`, and `const [a, b] = split(x)` destructures a tuple or array output. Each
+ * becomes an edge with a path (`{ $node, $path }`), so the next electron receives just that part.
  */
-export interface Node<T> {
-  /** Type-level only: the output type. */
-  readonly [nodeOutput]: T;
-}
+export type Node<T> = NodeBrand<T> & NodeParts<T>;
+
+/** The typed parts of a node's output (see {@link Node}). */
+export type NodeParts<T> = T extends Opaque
+  ? unknown
+  : T extends readonly unknown[]
+    ? { readonly [K in keyof T]: Node<T[K]> } & { readonly [index: number]: Node<T[number]>; readonly length: Node<number> }
+    : { readonly [K in keyof T]-?: Node<T[K]> };
 
 type Primitive = string | number | boolean | bigint | symbol | null | undefined;
 type Opaque =
@@ -45,13 +59,28 @@ export type Input<T> = T | Node<T> | (T extends Opaque ? never : { [K in keyof T
 export type Inputs<A extends readonly unknown[]> = { [K in keyof A]: Input<A[K]> };
 
 /** The value a lattice body's result stands for once the dispatch has run. */
-export type Resolved<R> = R extends Node<infer T> ? T : R extends Opaque ? R : { [K in keyof R]: Resolved<R[K]> };
+export type Resolved<R> = R extends NodeBrand<infer T> ? T : R extends Opaque ? R : { [K in keyof R]: Resolved<R[K]> };
 
 const PLACEHOLDER = Symbol('valence.placeholder');
 
+/** One step of a path into a node's output: an object key or an array index. */
+export type PathSegment = string | number;
+
+/** Iterating an output yields part placeholders; past this many, the body is surely spreading an output of unknown length. */
+export const MAX_DESTRUCTURED = 1000;
+
+const INDEX = /^(?:0|[1-9][0-9]*)$/;
+
+/** The placeholder for part `segment` of a node output's placeholder. */
+function partOf(info: PlaceholderInfo, segment: PathSegment): object {
+  const ref = info.ref as { readonly $node: number; readonly $path?: readonly PathSegment[] };
+  const label = typeof segment === 'number' ? `${info.label}[${segment}]` : `${info.label}${formatKey(segment)}`;
+  return createPlaceholder({ session: info.session, ref: { $node: ref.$node, $path: [...(ref.$path ?? []), segment] }, label });
+}
+
 interface PlaceholderInfo {
   readonly session: BuildSession;
-  readonly ref: { readonly $node: number } | { readonly $param: number };
+  readonly ref: { readonly $node: number; readonly $path?: readonly PathSegment[] } | { readonly $param: number };
   readonly label: string;
 }
 
@@ -94,6 +123,13 @@ function createPlaceholder(info: PlaceholderInfo): object {
           throw asValueError(info, describeHint(hint));
         };
       }
+      const isNode = '$node' in info.ref;
+      if (isNode && key === Symbol.iterator) {
+        return function* parts(): Generator<object> {
+          for (let index = 0; index < MAX_DESTRUCTURED; index++) yield partOf(info, index);
+          throw asValueError(info, `iteration or spreading past ${MAX_DESTRUCTURED} elements: an output's length is unknown while the graph is built; destructure a fixed number of elements, or pass the whole output to an electron`);
+        };
+      }
       const use = VALUE_TRAPS.get(key);
       if (use !== undefined) {
         return () => {
@@ -103,6 +139,7 @@ function createPlaceholder(info: PlaceholderInfo): object {
       if (key === inspect.custom) return () => `[valence placeholder: ${info.label}]`;
       if (key === Symbol.toStringTag) return 'ValencePlaceholder';
       if (typeof key === 'symbol') return undefined;
+      if (isNode) return partOf(info, INDEX.test(key) ? Number(key) : key);
       throw asValueError(info, `property access ".${key}"; pass the whole placeholder to an electron that reads it`);
     },
     set(_target, key) {

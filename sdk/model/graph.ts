@@ -5,7 +5,9 @@
  * can only consume the output of a node created before it). Arguments are stored as
  * templates in which node outputs, lattice parameters and constants are explicit:
  *
- * - `{ "$node": 3 }` — the output of node 3;
+ * - `{ "$node": 3 }` — the output of node 3; `{ "$node": 3, "$path": ["loss"] }` — a part of it
+ *   (`stats.loss`, `rows[3]`, destructuring): keys and array indices read in order, own
+ *   properties only (and `length` of arrays and strings); a missing part reads as `undefined`;
  * - `{ "$param": 0 }` — lattice parameter 0 (templates only; `build(...args)` embeds constants);
  * - `{ "$const": "<devalue string>" }` — a constant in the safe serialization format;
  * - arrays and plain objects that contain any of the above, nested. An object key that starts
@@ -28,6 +30,8 @@ export const GRAPH_VERSION = 1;
 /** A reference to another node's output. */
 export interface NodeRef {
   readonly $node: number;
+  /** A path into the output: the consumer receives only that part. */
+  readonly $path?: readonly (string | number)[];
 }
 /** A reference to a lattice parameter (templates only). */
 export interface ParamRef {
@@ -260,8 +264,12 @@ function validateTemplate(
   }
   if (!isRecord(template)) throw invalid(`${where}: ${JSON.stringify(template)} is not an argument template`);
   const keys = Object.keys(template);
-  if (keys.length === 1 && keys[0] === '$node') {
+  if (keys.includes('$node') && keys.every((key) => key === '$node' || key === '$path')) {
     const id = template['$node'];
+    const parts = template['$path'];
+    if (parts !== undefined && !(Array.isArray(parts) && parts.every((part) => typeof part === 'string' || isCount(part)))) {
+      throw invalid(`${where}: "$path" must be an array of keys and array indices`);
+    }
     if (!isCount(id) || id >= limits.nodeLimit) throw invalid(`${where}: {"$node": ${JSON.stringify(id)}} must name an earlier node`);
     onNodeRef(id, path);
     return;
@@ -322,6 +330,9 @@ export function resolveArgTemplate(
   if (Array.isArray(template)) return template.map((item: ArgTemplate) => resolveArgTemplate(item, lookup));
   const record = template as Record<string, unknown>;
   const keys = Object.keys(record);
+  if (keys.length === 2 && '$node' in record && '$path' in record) {
+    return readPath(lookup.node(record['$node'] as number), record['$path'] as readonly (string | number)[]);
+  }
   if (keys.length === 1) {
     if (keys[0] === '$node') return lookup.node(record['$node'] as number);
     if (keys[0] === '$param') return lookup.param(record['$param'] as number);
@@ -330,6 +341,28 @@ export function resolveArgTemplate(
   const value: Record<string, unknown> = {};
   for (const key of keys) value[unescapeKey(key)] = resolveArgTemplate(record[key] as ArgTemplate, lookup);
   return value;
+}
+
+/**
+ * The part of `value` at `path`: own properties only (so `constructor` or `__proto__` never
+ * reach an electron), plus `length` of arrays and strings. A missing part is `undefined`.
+ */
+export function readPath(value: unknown, path: readonly (string | number)[]): unknown {
+  let current = value;
+  for (const segment of path) {
+    if (current === null || current === undefined) return undefined;
+    if (segment === 'length' && (typeof current === 'string' || Array.isArray(current))) {
+      current = current.length;
+      continue;
+    }
+    if (typeof current === 'string') {
+      current = typeof segment === 'number' ? current[segment] : undefined;
+      continue;
+    }
+    if (typeof current !== 'object' || !Object.hasOwn(current, segment)) return undefined;
+    current = (current as Record<string | number, unknown>)[segment];
+  }
+  return current;
 }
 
 /**

@@ -11,8 +11,10 @@ export { electron, isElectron } from './electron.ts';
 export type { Electron, ElectronOptions, MeasurementCounts, ResolvedElectronOptions } from './electron.ts';
 export { Lattice, LatticeRegistry, defaultLatticeRegistry, lattice, sublattice } from './lattice.ts';
 export type { GraphCallable, LatticeOptions, Sublattice, SublatticeOptions } from './lattice.ts';
-export { isPlaceholder } from './build.ts';
-export type { Input, Inputs, Node, Resolved } from './build.ts';
+export { isPlaceholder, MAX_DESTRUCTURED } from './build.ts';
+export { LatticeShape, deployShape, planGraph, templateOrUndefined } from './shape.ts';
+export type { GraphPlan } from './shape.ts';
+export type { Input, Inputs, Node, NodeBrand, NodeParts, PathSegment, Resolved } from './build.ts';
 export { NO_TASK_CONTEXT, runWithTaskContext, taskContext } from './context.ts';
 export type { TaskContext } from './context.ts';
 export {

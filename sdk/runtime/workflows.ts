@@ -95,7 +95,7 @@ function scanTemplate(template: unknown, onNode: (id: number) => void, onParam: 
   if (template === null || typeof template !== 'object') return;
   const record = template as Record<string, unknown>;
   const keys = Object.keys(record);
-  if (keys.length === 1 && keys[0] === '$node') return onNode(record['$node'] as number);
+  if ('$node' in record) return onNode(record['$node'] as number);
   if (keys.length === 1 && keys[0] === '$param') return onParam();
   if (keys.length === 1 && keys[0] === '$const') return;
   for (const key of keys) scanTemplate(record[key], onNode, onParam);
@@ -154,7 +154,8 @@ export function createGraphCatalog(options: GraphCatalogOptions): GraphCatalog {
     jobRunner: options.jobRunner,
     lattice,
     async graphFor(dispatch, signal) {
-      if (dispatch.parent) {
+      // A child dispatch, or an argument-shaped top-level one: its graph was built from real inputs and stored.
+      if (dispatch.parent || dispatch.stateMachineArn === options.ctx.config.graphRunnerArn) {
         let graph = childGraphs.get(dispatch.dispatchId);
         if (!graph) {
           graph = (async () => {

@@ -175,7 +175,8 @@ describe('placeholders used as values', () => {
     expect(() => bad.build(real)).not.toThrow();
   });
 
-  it.each(cases)('catches an electron output used in %s, naming the node', (_label, body) => {
+  // Reading a part of an output (`x.length`) is an edge path, not a value use; see indexing.test.ts.
+  it.each(cases.filter(([label]) => label !== 'property access'))('catches an electron output used in %s, naming the node', (_label, body) => {
     const bad = lattice({ name: `node-${_label.replace(/[^a-z]/gi, '')}`, registry }, () => body(inc(1)));
     const error = validationError(() => bad.template());
     expect(error.code).toBe(ValidationCode.PLACEHOLDER_AS_VALUE);
