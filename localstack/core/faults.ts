@@ -231,8 +231,8 @@ function validateCrash(input: unknown): LambdaCrashRule {
   }
   return {
     nth: rule.nth,
-    ...(rule.functionName === undefined ? {} : { functionName: rule.functionName as string }),
-    ...(rule.afterMs === undefined ? {} : { afterMs: rule.afterMs as number }),
+    ...(rule.functionName === undefined ? {} : { functionName: rule.functionName }),
+    ...(rule.afterMs === undefined ? {} : { afterMs: rule.afterMs }),
   };
 }
 

@@ -14,7 +14,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RequestCounters } from './counters.ts';
 import { FaultConfigError } from './faults.ts';
-import type { FaultConfig, FaultInjector } from './faults.ts';
+import type { FaultInjector } from './faults.ts';
 import type { CredentialStore, InjectedFault, LocalService, RequestContext } from './service.ts';
 import { BODY_LIMITS, DEFAULT_BODY_LIMIT, browserShaped, declaredTooLarge, protocolOfService, signatureRefusal, tokenMatches, tooLarge, verifyFor, verifyingStream } from './gate.ts';
 import type { Refusal } from './gate.ts';
@@ -251,7 +251,7 @@ async function serveAdmin(req: IncomingMessage, res: ServerResponse, path: strin
         if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
           throw new FaultConfigError('the body must be a JSON object { rules, lambdaCrashes }');
         }
-        options.faults.set(parsed as Partial<FaultConfig>);
+        options.faults.set(parsed);
         return sendJson(res, 200, options.faults.config());
       }
       case 'DELETE /_valence/faults':
