@@ -266,7 +266,7 @@ export function createBraketService(opts: BraketServiceOptions): LocalBraketServ
       setTaskStatus(task, BraketStatus.FAILED, `Program failed validation: ${message}`);
       return;
     }
-    const result = simulateCircuit(circuit, { shots: task.shots, random: opts.random });
+    const result = simulateCircuit(circuit, { shots: task.shots, ...(opts.random === undefined ? {} : { random: opts.random }) });
     task.timer = later(runMs, () => {
       task.timer = undefined;
       if (task.status !== BraketStatus.RUNNING) return;

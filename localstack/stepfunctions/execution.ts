@@ -225,7 +225,7 @@ export class Execution {
       overrides: { taskResourceLocalHandlers: handlers as never },
       noThrowOnAbort: true,
       context: {
-        Execution: { Id: init.executionArn, Name: init.name, RoleArn: init.roleArn, StartTime: startTime, Input: JSON.parse(init.input) as unknown },
+        Execution: { Id: init.executionArn, Name: init.name, RoleArn: init.roleArn, StartTime: startTime, Input: JSON.parse(init.input) as never },
         StateMachine: { Id: init.stateMachineArn, Name: init.stateMachineName },
       },
     });
