@@ -3,8 +3,8 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', '.valence/**', 'bench/results/**', 'coverage/**', '**/*.js', '**/*.mjs'] },
-  ...tseslint.configs.recommended,
+  { ignores: ['node_modules/**', 'cdk.out/**', '.valence/**', 'bench/results/**', 'coverage/**', 'ui/dist/**', '**/dist/**', '**/*.js', '**/*.mjs'] },
+  ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
@@ -14,7 +14,7 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-explicit-any': 'error',
       'no-eval': 'error',
       'no-new-func': 'error',
     },

@@ -52,6 +52,7 @@ export class HandlerFunction extends Construct {
       resources: [this.logGroup.logGroupArn],
       wildcardReason: "Log streams of this function's own log group (stream names are chosen by Lambda)",
     });
+    const depsLockFilePath = lockFileOf(props.projectRoot);
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: props.entry,
       handler: 'handler',
@@ -64,7 +65,7 @@ export class HandlerFunction extends Construct {
       memorySize: props.memorySize,
       environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
       projectRoot: props.projectRoot,
-      depsLockFilePath: lockFileOf(props.projectRoot),
+      ...(depsLockFilePath === undefined ? {} : { depsLockFilePath }),
       bundling: {
         forceDockerBundling: false,
         format: nodejs.OutputFormat.ESM,

@@ -63,14 +63,16 @@ export class Jobs {
       if (props.jobQueue) {
         this.jobQueue = props.jobQueue;
       } else {
-        const vpc = props.vpc ?? createJobVpc(scope, { logRetention: settings.logRetention, removalPolicy: settings.removalPolicy });
+        // aws-cdk-lib's classes do not satisfy their own interfaces under exactOptionalPropertyTypes
+        // (optional props declared `T | undefined`); the class is the interface's implementation.
+        const vpc = props.vpc ?? (createJobVpc(scope, { logRetention: settings.logRetention, removalPolicy: settings.removalPolicy }) as ec2.IVpc);
         if (!props.vpc) this.vpc = vpc;
         const computeEnvironment = new batch.FargateComputeEnvironment(scope, 'ComputeEnvironment', {
           vpc,
           vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
           maxvCpus: props.maxvCpus ?? 256,
         });
-        this.jobQueue = new batch.JobQueue(scope, 'JobQueue', { computeEnvironments: [{ computeEnvironment, order: 1 }] });
+        this.jobQueue = new batch.JobQueue(scope, 'JobQueue', { computeEnvironments: [{ computeEnvironment, order: 1 }] }) as batch.IJobQueue;
       }
       if (props.jobDefinition) {
         this.jobDefinition = props.jobDefinition;

@@ -24,7 +24,10 @@ export function latticesOf(exports: Readonly<Record<string, unknown>>): Exported
   const names = Object.keys(exports).sort((a, b) => Number(a === 'default') - Number(b === 'default'));
   for (const exportName of names) {
     const value = exports[exportName];
-    if (value instanceof Lattice && !found.has(value)) found.set(value, { name: value.name, exportName, lattice: value, shape: deployShape(value) });
+    if (!(value instanceof Lattice)) continue;
+    // instanceof narrows to Lattice<any, any>; every lattice is a Lattice (its defaults) here.
+    const lattice = value as Lattice;
+    if (!found.has(lattice)) found.set(lattice, { name: lattice.name, exportName, lattice, shape: deployShape(lattice) });
   }
   return [...found.values()];
 }

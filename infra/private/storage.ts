@@ -80,7 +80,8 @@ export class Storage {
       enforceSSL: true,
       encryption: s3.BucketEncryption.S3_MANAGED,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      serverAccessLogsBucket: this.accessLogBucket,
+      // aws-cdk-lib's Bucket does not satisfy IBucket under exactOptionalPropertyTypes (`isWebsite?: boolean | undefined`).
+      serverAccessLogsBucket: this.accessLogBucket as s3.IBucket,
       serverAccessLogsPrefix: 'payload-bucket/',
       lifecycleRules: [
         { id: 'expire-dispatches', prefix: PAYLOAD_PREFIX, expiration: Duration.days(props.payloadRetentionDays) },

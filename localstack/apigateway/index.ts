@@ -263,8 +263,9 @@ export function createApiGatewayService(opts: ApiGatewayServiceOptions): LocalAp
     addStage,
     addRoute,
     invokeUrl,
-    stop: async () => {
+    stop: () => {
       stopping.abort(new Error('API Gateway stopped'));
+      return Promise.resolve();
     },
   };
 }

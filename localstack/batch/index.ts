@@ -1051,7 +1051,7 @@ export function createBatchService(opts: BatchServiceOptions): LocalBatchService
       const arrayJobId = optString(body, 'arrayJobId', CLIENT);
       const filters = asArray(body.filters, 'filters').map((item, i) => {
         const f = asObject(item, `filters[${i}]`) ?? {};
-        return { name: String(f.name ?? ''), values: stringList(f.values, `filters[${i}].values`) ?? [] };
+        return { name: typeof f.name === 'string' ? f.name : '', values: stringList(f.values, `filters[${i}].values`) ?? [] };
       });
       let candidates: JobRecord[];
       if (arrayJobId !== undefined) {

@@ -266,7 +266,7 @@ export function createBraketService(opts: BraketServiceOptions): LocalBraketServ
       setTaskStatus(task, BraketStatus.FAILED, `Program failed validation: ${message}`);
       return;
     }
-    const result = simulateCircuit(circuit, { shots: task.shots, random: opts.random });
+    const result = simulateCircuit(circuit, { shots: task.shots, ...(opts.random === undefined ? {} : { random: opts.random }) });
     task.timer = later(runMs, () => {
       task.timer = undefined;
       if (task.status !== BraketStatus.RUNNING) return;
@@ -538,7 +538,7 @@ export function createBraketService(opts: BraketServiceOptions): LocalBraketServ
       AMZN_BRAKET_DEVICE_ARN: String((request.deviceConfig as Json).device),
       AMZN_BRAKET_JOB_RESULTS_S3_PATH: String(output.s3Path),
       AMZN_BRAKET_SCRIPT_ENTRY_POINT: command,
-      AMZN_BRAKET_SCRIPT_S3_URI: String(script.s3Uri ?? ''),
+      AMZN_BRAKET_SCRIPT_S3_URI: typeof script.s3Uri === 'string' ? script.s3Uri : '',
       AMZN_BRAKET_HP_FILE: hpFile,
       AMZN_BRAKET_JOB_RESULTS_DIR: workDir,
     });

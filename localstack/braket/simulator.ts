@@ -431,9 +431,9 @@ export function parseOpenQasm(source: string): Circuit {
     } else if ((m = /^creg (\w+) ?\[([^\]]+)\]$/.exec(s))) {
       declare(bitRegisters, m[1]!, sizeOf(m[2]!, line), false, line, false);
     } else if ((m = /^(.+?) ?= ?measure (.+)$/.exec(s))) {
-      measure(m[2]!, line, m[1]!);
+      measure(m[2]!, line, m[1]);
     } else if ((m = /^measure (.+?) ?-> ?(.+)$/.exec(s))) {
-      measure(m[1]!, line, m[2]!);
+      measure(m[1]!, line, m[2]);
     } else if ((m = /^measure (.+)$/.exec(s))) {
       measure(m[1]!, line);
     } else if (/^barrier\b/.test(s)) {

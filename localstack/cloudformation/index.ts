@@ -122,8 +122,9 @@ export function createCloudFormationService(options: { region: string; accountId
     getStack(nameOrId) {
       return find(nameOrId);
     },
-    async stop() {
+    stop() {
       stacks.clear();
+      return Promise.resolve();
     },
   };
 }

@@ -255,7 +255,7 @@ export async function verifySignature(input: VerifiableRequest, credentials: Cre
     }
     const presignedRequest = await signer.presign(request, {
       signingDate,
-      expiresIn: expiresSeconds,
+      ...(expiresSeconds === undefined ? {} : { expiresIn: expiresSeconds }),
       signableHeaders,
       unsignableHeaders: new Set(['x-amz-content-sha256']),
       unhoistableHeaders: unhoistable,

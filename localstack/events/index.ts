@@ -141,7 +141,7 @@ export function createEventBridgeService(opts: EventBridgeServiceOptions): Local
 
   const busName = (nameOrArn: unknown): string => {
     if (nameOrArn === undefined || nameOrArn === null || nameOrArn === '') return DEFAULT_BUS;
-    const text = String(nameOrArn);
+    const text = fieldText(nameOrArn);
     return text.startsWith('arn:') ? (text.split(':event-bus/')[1] ?? DEFAULT_BUS) : text;
   };
   const ruleArn = (bus: string, name: string): string =>
@@ -182,9 +182,9 @@ export function createEventBridgeService(opts: EventBridgeServiceOptions): Local
     }
     let scheduleMs: number | undefined;
     if (input.ScheduleExpression !== undefined) {
-      scheduleMs = parseSchedule(String(input.ScheduleExpression));
+      scheduleMs = parseSchedule(fieldText(input.ScheduleExpression));
     }
-    const state = input.State === undefined ? RuleState.Enabled : String(input.State);
+    const state = input.State === undefined ? RuleState.Enabled : fieldText(input.State);
     if (!Object.values<string>(RuleState).includes(state)) {
       throw new EventBridgeError('ValidationException', `Value '${state}' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED, ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS]`);
     }
@@ -207,10 +207,10 @@ export function createEventBridgeService(opts: EventBridgeServiceOptions): Local
     };
     rule.pattern = pattern;
     rule.patternText = patternText;
-    rule.scheduleExpression = input.ScheduleExpression === undefined ? undefined : String(input.ScheduleExpression);
+    rule.scheduleExpression = input.ScheduleExpression === undefined ? undefined : fieldText(input.ScheduleExpression);
     rule.state = state as RuleState;
-    rule.description = input.Description === undefined ? undefined : String(input.Description);
-    rule.roleArn = input.RoleArn === undefined ? undefined : String(input.RoleArn);
+    rule.description = input.Description === undefined ? undefined : fieldText(input.Description);
+    rule.roleArn = input.RoleArn === undefined ? undefined : fieldText(input.RoleArn);
     rule.schedule = undefined;
     if (scheduleMs !== undefined) {
       rule.schedule = setInterval(() => fireSchedule(rule), scheduleMs);
@@ -505,6 +505,11 @@ export function createEventBridgeService(opts: EventBridgeServiceOptions): Local
       await Promise.allSettled([...deliveries]);
     },
   };
+}
+
+/** A request field as text: strings as they are, anything else as its JSON, so an error names what was sent. */
+function fieldText(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 function isEnabled(rule: Rule): boolean {

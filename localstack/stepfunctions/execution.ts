@@ -225,13 +225,13 @@ export class Execution {
       overrides: { taskResourceLocalHandlers: handlers as never },
       noThrowOnAbort: true,
       context: {
-        Execution: { Id: init.executionArn, Name: init.name, RoleArn: init.roleArn, StartTime: startTime, Input: JSON.parse(init.input) },
+        Execution: { Id: init.executionArn, Name: init.name, RoleArn: init.roleArn, StartTime: startTime, Input: JSON.parse(init.input) as never },
         StateMachine: { Id: init.stateMachineArn, Name: init.stateMachineName },
       },
     });
     this.abortInterpreter = run.abort;
     const events = (async () => {
-      for await (const event of run.eventLogs) this.onInterpreterEvent(event as unknown as InterpreterEvent);
+      for await (const event of run.eventLogs) this.onInterpreterEvent(event);
     })();
     const outcome = run.result.then(
       (output) => ({ ok: true as const, output }),

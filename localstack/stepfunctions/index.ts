@@ -176,15 +176,16 @@ export function createStepFunctionsService(opts: StepFunctionsServiceOptions): S
     tokens.forgetExecution(execution.executionArn);
   };
 
-  const operations: Record<string, (body: Record<string, unknown>) => Promise<unknown> | unknown> = {
+  const operations: Record<string, (body: Record<string, unknown>) => unknown> = {
     CreateStateMachine(body) {
       const name = requireString(body, 'name');
       const definitionText = requireString(body, 'definition');
       const roleArn = requireString(body, 'roleArn');
-      const type = (optionalString(body, 'type') ?? 'STANDARD') as StateMachineType;
-      if (type !== 'STANDARD' && type !== 'EXPRESS') {
-        throw new StatesServiceError(StatesErrorCode.ValidationException, `Value '${type}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, EXPRESS]`);
+      const requested = optionalString(body, 'type') ?? 'STANDARD';
+      if (requested !== 'STANDARD' && requested !== 'EXPRESS') {
+        throw new StatesServiceError(StatesErrorCode.ValidationException, `Value '${requested}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, EXPRESS]`);
       }
+      const type: StateMachineType = requested;
       if (!isValidResourceName(name)) throw new StatesServiceError(StatesErrorCode.InvalidName, `Invalid Name: '${name}'`);
       const arn = machineArn(name);
       const existing = machines.get(arn);

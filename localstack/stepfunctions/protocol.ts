@@ -112,7 +112,7 @@ export function optionalInteger(body: Record<string, unknown>, key: string, min:
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new StatesServiceError(
       StatesErrorCode.ValidationException,
-      `1 validation error detected: Value '${String(value)}' at '${key}' failed to satisfy constraint: Member must have value between ${min} and ${max}`,
+      `1 validation error detected: Value '${JSON.stringify(value)}' at '${key}' failed to satisfy constraint: Member must have value between ${min} and ${max}`,
     );
   }
   return value;

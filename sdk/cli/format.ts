@@ -259,8 +259,11 @@ export function toJson(value: unknown, indent = 2): string {
     value,
     (_key, v: unknown) => {
       if (typeof v === 'bigint') return v.toString();
-      if (v instanceof Map) return [...v.keys()].every((k) => typeof k === 'string') ? Object.fromEntries(v) : [...v.entries()];
-      if (v instanceof Set) return [...v];
+      if (v instanceof Map) {
+        const map = v as Map<unknown, unknown>;
+        return [...map.keys()].every((k) => typeof k === 'string') ? Object.fromEntries(map as Map<string, unknown>) : [...map.entries()];
+      }
+      if (v instanceof Set) return [...(v as Set<unknown>)];
       if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return Array.from(v as unknown as ArrayLike<number>);
       if (v instanceof Error) {
         const code = (v as { code?: unknown }).code;

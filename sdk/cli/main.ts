@@ -205,14 +205,14 @@ async function runLocal(argv: string[], io: CliIo): Promise<number> {
     return ExitCode.Failed;
   }
   const { runLocalCloudCli } = (await import(url.href)) as {
-    runLocalCloudCli(
+    runLocalCloudCli: (
       argv: readonly string[],
       io?: {
         stdout?: (line: string) => void;
         stderr?: (line: string) => void;
         onReady?: (cloud: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string }; adminToken: string }) => void;
       },
-    ): Promise<number>;
+    ) => Promise<number>;
   };
   const json = argv.includes('--json');
   const rest = argv.filter((arg) => arg !== '--json');
@@ -275,7 +275,7 @@ function onePositional(args: ParsedArgs, what: string, command: string): string 
 function positiveNumber(value: unknown, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new CliUsageError(`${flag} must be a positive number, got "${String(value)}"`);
+  if (!Number.isFinite(n) || n <= 0) throw new CliUsageError(`${flag} must be a positive number, got "${typeof value === 'string' ? value : JSON.stringify(value)}"`);
   return n;
 }
 

@@ -34,7 +34,7 @@ async function call(path: string, body: string, options: { sign?: boolean; secre
       sha256: Sha256,
     });
     const signed = await signer.sign({ method: 'POST', protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path: url.pathname, query: {}, headers, body });
-    headers = signed.headers as Record<string, string>;
+    headers = signed.headers;
   }
   const response = await fetch(url, { method: 'POST', headers, body });
   return { status: response.status, json: (await response.json()) as { message?: string } };

@@ -86,7 +86,7 @@ describe('valence local', () => {
           resolve(JSON.parse(stdout.split('\n')[0]!) as { endpoint: string; region: string; accessKeyId: string });
         });
       });
-      expect(ready).toMatchObject({ endpoint: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), region: 'us-east-1', accessKeyId: 'test' });
+      expect(ready).toMatchObject({ endpoint: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) as unknown, region: 'us-east-1', accessKeyId: 'test' });
       const local = ready.endpoint;
       const id = (await runCli(['dispatch', 'arith', '4', ...W, '--endpoint', local])).stdout.trim();
       // Through the environment a user would export, with no --endpoint flag.

@@ -77,7 +77,7 @@ describe('valence dispatch / result / status / list', () => {
     expect(result.stdout).toContain(`dispatch ${id} (failing) ended FAILED: RangeError: Node 0 (boom) failed: boom: the input was rejected`);
     const resultJson = JSON.parse((await runCli(['result', id!, '--json', ...endpoint])).stdout) as { status: string; error: { name: string; message: string } };
     expect(resultJson.status).toBe('FAILED');
-    expect(resultJson.error).toMatchObject({ name: 'RangeError', message: expect.stringContaining('boom: the input was rejected') });
+    expect(resultJson.error).toMatchObject({ name: 'RangeError', message: expect.stringContaining('boom: the input was rejected') as unknown });
   });
 
   it('dispatch --watch --json prints the final state with child dispatches nested', async () => {

@@ -19,6 +19,11 @@ const node = (id: number, name: string, status: NodeResult['status'], extra: Par
   endedAt: '2026-01-01T00:00:01.500Z',
   ...extra,
 });
+/** The node without its start and end times: it never started. */
+const unstarted = (n: NodeResult): NodeResult => {
+  const { startedAt: _startedAt, endedAt: _endedAt, ...rest } = n;
+  return rest;
+};
 
 const dispatch = (nodes: NodeResult[], status: DispatchResult['status'] = 'CANCELLED'): DispatchResult => ({
   dispatchId: 'd-1',
@@ -51,7 +56,7 @@ describe('toJson', () => {
 
 describe('treeRows and renderReport', () => {
   const child: DispatchTree = {
-    result: dispatch([node(0, 'simulate', 'CANCELLED', { cancelledBy: 'signal' }), node(1, 'combine', 'CANCELLED', { cancelledBy: 'not-started', startedAt: undefined, endedAt: undefined })]),
+    result: dispatch([node(0, 'simulate', 'CANCELLED', { cancelledBy: 'signal' }), unstarted(node(1, 'combine', 'CANCELLED', { cancelledBy: 'not-started' }))]),
     children: new Map(),
   };
   const tree: DispatchTree = {

@@ -32,7 +32,7 @@ describe('npx cdk synth', () => {
     expect(result.stderr.slice(-4000)).not.toMatch(/Error|docker/i);
     expect(result.status).toBe(0);
     expect(elapsed).toBeLessThan(CEILING_MS);
-    const template = JSON.parse(readFileSync(join(outdir, 'valence-synth-test.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: Record<string, any> }>; Outputs: Record<string, unknown> };
+    const template = JSON.parse(readFileSync(join(outdir, 'valence-synth-test.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>; Outputs: Record<string, unknown> };
     expect(Object.keys(template.Outputs).sort()).toEqual(Object.values(OUTPUT).sort());
     const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Runtime === 'nodejs22.x');
     expect(functions).toHaveLength(4);

@@ -28,10 +28,10 @@ describe('valence local', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let stdout = '';
-    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     const endpoint = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no endpoint printed; stdout: ${stdout}`)), 30_000);
-      child.stdout!.on('data', () => {
+      child.stdout.on('data', () => {
         const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
         if (match?.[1] && stdout.includes('Press Ctrl+C')) {
           clearTimeout(timer);

@@ -208,14 +208,14 @@ describe('bad input', () => {
       return x;
     });
     const undeployed = lattice({ name: 'neverDeployed' }, (x: number) => id(x));
-    await expect(h.client.dispatch(undeployed)(1)).rejects.toMatchObject({ name: 'NotDeployedError', message: expect.stringMatching(/neverDeployed.*cdk deploy/) });
+    await expect(h.client.dispatch(undeployed)(1)).rejects.toMatchObject({ name: 'NotDeployedError', message: expect.stringMatching(/neverDeployed.*cdk deploy/) as unknown });
   });
 
   it('refuses a lattice whose graph changed since it was deployed', async () => {
     const { Lattice, LatticeRegistry } = await import('../../sdk/model/index.ts');
     // Same name as the deployed "chain", another body (the nested lattice's graph).
     const changed = new Lattice({ name: 'chain', registry: new LatticeRegistry() }, (x: number) => (wf.nested.fn as (x: number) => unknown)(x));
-    await expect(h.client.dispatch(changed)(1)).rejects.toMatchObject({ name: 'StaleDeployError', message: expect.stringMatching(/Redeploy/) });
+    await expect(h.client.dispatch(changed)(1)).rejects.toMatchObject({ name: 'StaleDeployError', message: expect.stringMatching(/Redeploy/) as unknown });
   });
 });
 

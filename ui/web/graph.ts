@@ -111,7 +111,7 @@ export function countPaths(paths: Iterable<string>, nodes: ReadonlyMap<string, N
 // elk-api is a UMD bundle: depending on the interop, its default import is the constructor
 // itself or the CommonJS exports object holding it.
 type ElkConstructor = new (args?: ELKConstructorArguments) => ELK;
-const ElkClass = (ElkModule as unknown as { default?: ElkConstructor }).default ?? (ElkModule as unknown as ElkConstructor);
+const ElkClass = (ElkModule).default ?? (ElkModule as unknown as ElkConstructor);
 
 let elk: ELK | undefined;
 function layoutEngine(): ELK {

@@ -66,7 +66,7 @@ describe('local API Gateway', () => {
     expect(response.headers.get('x-handled-by')).toBe('proxy');
     expect(response.headers.get('x-multi')).toBe('a, b');
     expect(response.headers.get('x-amzn-requestid')).toMatch(/^[0-9a-f-]{36}$/);
-    const event = (await response.json()) as Record<string, any>;
+    const event = (await response.json()) as { requestContext: { requestId: string }; headers: Record<string, string>; multiValueHeaders: unknown } & Record<string, unknown>;
     expect(event).toMatchObject({
       resource: '/dispatches/{id}/cancel',
       path: '/dispatches/d-42/cancel',

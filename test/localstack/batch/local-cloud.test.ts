@@ -27,7 +27,7 @@ describe('Batch and Braket in the local cloud', () => {
     await cloud.stop();
   });
 
-  async function jobStatus(jobId: string): Promise<{ status?: string; statusReason?: string; exitCode?: number }> {
+  async function jobStatus(jobId: string): Promise<{ status?: string | undefined; statusReason?: string | undefined; exitCode?: number | undefined }> {
     const out = await cloud.clients.batch.send(new DescribeJobsCommand({ jobs: [jobId] }));
     const job = out.jobs?.[0];
     return { status: job?.status, statusReason: job?.statusReason, exitCode: job?.container?.exitCode };

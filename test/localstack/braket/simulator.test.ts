@@ -19,7 +19,7 @@ function seeded(seed: number): () => number {
 }
 
 function exact(source: string): Record<string, number> {
-  return runOpenQasm(source, { shots: 0 }).exactProbabilities as Record<string, number>;
+  return runOpenQasm(source, { shots: 0 }).exactProbabilities;
 }
 
 function expectProbabilities(actual: Record<string, number>, expected: Record<string, number>): void {

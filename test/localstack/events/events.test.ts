@@ -126,11 +126,11 @@ describe('local EventBridge', () => {
     expect(received).toHaveLength(1);
     expect(received[0]).toEqual({
       version: '0',
-      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown,
       'detail-type': 'Batch Job State Change',
       source: 'aws.batch',
       account: ACCOUNT_ID,
-      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) as unknown,
       region: REGION,
       resources: ['arn:aws:batch:us-east-1:000000000000:job/j-1'],
       detail: { status: 'SUCCEEDED', jobId: 'j-1' },

@@ -21,7 +21,7 @@ describe('Lambda, API Gateway and EventBridge in the local cloud', () => {
     scratch = mkdtempSync(join(tmpdir(), 'valence-cloud-'));
     recordFile = join(scratch, 'events.jsonl');
     cloud = await startLocalCloud({ port: 0, environment: { TABLE_NAME: 'valence-local' } });
-    const lambda = cloud.services.lambda!;
+    const lambda = cloud.services.lambda;
     lambda.register({ functionName: 'echo', entry: join(fixtures, 'lambda', 'fixtures', 'echo.ts') });
     lambda.register({ functionName: 'cancel', entry: join(fixtures, 'apigateway', 'fixtures', 'proxy.ts') });
     lambda.register({ functionName: 'completion', entry: join(fixtures, 'events', 'fixtures', 'record.ts'), environment: { RECORD_FILE: recordFile } });
@@ -41,7 +41,7 @@ describe('Lambda, API Gateway and EventBridge in the local cloud', () => {
   });
 
   it('serves an IAM-authorized API Gateway route and refuses unsigned calls', async () => {
-    const api = cloud.services.apigateway!;
+    const api = cloud.services.apigateway;
     const apiId = api.createRestApi('valence');
     api.addRoute(apiId, { method: 'POST', path: '/dispatches/{id}/cancel', functionName: 'cancel' });
     const url = `${api.invokeUrl(apiId, cloud.endpoint)}/dispatches/d-9/cancel`;
@@ -65,7 +65,7 @@ describe('Lambda, API Gateway and EventBridge in the local cloud', () => {
     await cloud.clients.eventbridge.send(
       new PutTargetsCommand({ Rule: 'batch-done', Targets: [{ Id: 'completion', Arn: `arn:aws:lambda:${cloud.region}:${cloud.accountId}:function:completion` }] }),
     );
-    cloud.services.events!.emit({ source: 'aws.batch', 'detail-type': 'Batch Job State Change', detail: { status: 'FAILED', jobId: 'j-7' } });
+    cloud.services.events.emit({ source: 'aws.batch', 'detail-type': 'Batch Job State Change', detail: { status: 'FAILED', jobId: 'j-7' } });
     const delivered = await eventually(() => (existsSync(recordFile) ? readFileSync(recordFile, 'utf8') : undefined));
     expect(JSON.parse(delivered)).toMatchObject({ source: 'aws.batch', account: cloud.accountId, detail: { jobId: 'j-7' } });
     expect(cloud.counters()['events']).toMatchObject({ PutRule: 1, PutTargets: 1 });

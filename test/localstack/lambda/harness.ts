@@ -52,8 +52,8 @@ export async function serve(service: LocalService, bench: HookBench): Promise<Se
       region: REGION,
       accessKeyId,
       accountId: ACCOUNT_ID,
-      count: bench.hooks.count,
-      fault: bench.hooks.fault,
+      count: (operation) => bench.hooks.count(operation),
+      fault: (operation) => bench.hooks.fault(operation),
     };
     Promise.resolve(service.handle(req, res, ctx)).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500);

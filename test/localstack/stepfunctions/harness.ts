@@ -13,8 +13,8 @@ export const REGION = 'us-east-1';
 export const ACCOUNT = '000000000000';
 export const ROLE = `arn:aws:iam::${ACCOUNT}:role/valence-test`;
 
-/** A function of the stand-in Lambda service. */
-export type TestFunction = (event: unknown) => Promise<unknown>;
+/** A function of the stand-in Lambda service: returns its result, or a promise of it (as Lambda handlers may). */
+export type TestFunction = (event: unknown) => unknown;
 
 /** An error thrown by a test function, reported as Lambda reports an unhandled error. */
 export class FunctionError extends Error {
@@ -72,8 +72,8 @@ export class TestHooks implements ServiceHooks {
   count(operation: string): void {
     this.counts.set(operation, (this.counts.get(operation) ?? 0) + 1);
   }
-  async fault(operation: string): Promise<InjectedFault | undefined> {
-    return this.faults.get(operation);
+  fault(operation: string): Promise<InjectedFault | undefined> {
+    return Promise.resolve(this.faults.get(operation));
   }
   crashInvocation(): boolean {
     return false;
@@ -100,7 +100,7 @@ export async function startHarness(options: { maxHistoryEvents?: number } = {}):
     accessKeyId: 'test',
     accountId: ACCOUNT,
     count: () => undefined,
-    fault: async () => undefined,
+    fault: () => Promise.resolve(undefined),
   };
   const server: Server = createServer((req, res) => {
     void service.handle(req, res, ctx);

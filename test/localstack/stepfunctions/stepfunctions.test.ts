@@ -203,8 +203,8 @@ describe('state machines', () => {
 describe('executions', () => {
   it('runs lambda:invoke and Lambda-ARN tasks with the context object and AWS result wrapping', async () => {
     // GIVEN two functions, one reached by the optimized integration, one by its ARN
-    h.lambda.functions.set('ctx-echo', async (event) => ({ seen: event }));
-    h.lambda.functions.set('ctx-plain', async (event) => ({ plain: event }));
+    h.lambda.functions.set('ctx-echo', (event) => ({ seen: event }));
+    h.lambda.functions.set('ctx-plain', (event) => ({ plain: event }));
     const arn = await createMachine({
       StartAt: 'Echo',
       States: {
@@ -297,7 +297,7 @@ describe('executions', () => {
 
   it('is idempotent on the execution name while running with the same input', async () => {
     // GIVEN an execution held in a callback task
-    h.lambda.functions.set('idem-wait', async () => ({ submitted: true }));
+    h.lambda.functions.set('idem-wait', () => ({ submitted: true }));
     const arn = await createMachine({
       StartAt: 'Wait',
       States: { Wait: { Type: 'Task', Resource: CALLBACK, Parameters: { FunctionName: 'idem-wait', Payload: { 'token.$': '$$.Task.Token' } }, End: true } },
@@ -330,7 +330,7 @@ describe('executions', () => {
   });
 
   it('lists executions newest first, filtered by status', async () => {
-    h.lambda.functions.set('list-hold', async () => ({}));
+    h.lambda.functions.set('list-hold', () => ({}));
     const arn = await createMachine({
       StartAt: 'Hold',
       States: { Hold: { Type: 'Task', Resource: CALLBACK, Parameters: { FunctionName: 'list-hold', Payload: { 't.$': '$$.Task.Token' } }, End: true } },
@@ -365,7 +365,7 @@ describe('StopExecution', () => {
       writeFileSync(marker, String(Date.now()));
       return { done: true };
     });
-    h.lambda.functions.set('stop-next', async () => ({ ran: true }));
+    h.lambda.functions.set('stop-next', () => ({ ran: true }));
     const arn = await createMachine({
       StartAt: 'Slow',
       States: { Slow: invokeTask('stop-slow', 'Next'), Next: invokeTask('stop-next', undefined) },
@@ -459,7 +459,7 @@ describe.concurrent('callback tasks', () => {
   it('holds the task until SendTaskSuccess releases it with the sent output', async () => {
     // GIVEN a submitting function that hands the token to us
     const tokens: string[] = [];
-    h.lambda.functions.set('cb-submit', async (event) => {
+    h.lambda.functions.set('cb-submit', (event) => {
       tokens.push((event as { taskToken: string }).taskToken);
       return { submitted: true };
     });
@@ -509,7 +509,7 @@ describe.concurrent('callback tasks', () => {
 
   it('fails the task with the error and cause of SendTaskFailure, which Catch sees', async () => {
     const tokens: string[] = [];
-    h.lambda.functions.set('cb-fail', async (event) => {
+    h.lambda.functions.set('cb-fail', (event) => {
       tokens.push((event as { taskToken: string }).taskToken);
       return {};
     });
@@ -527,7 +527,7 @@ describe.concurrent('callback tasks', () => {
 
   it('times out with States.Timeout when no heartbeat arrives within HeartbeatSeconds', async () => {
     const tokens: string[] = [];
-    h.lambda.functions.set('cb-silent', async (event) => {
+    h.lambda.functions.set('cb-silent', (event) => {
       tokens.push((event as { taskToken: string }).taskToken);
       return {};
     });
@@ -543,7 +543,7 @@ describe.concurrent('callback tasks', () => {
 
   it('keeps a task alive past HeartbeatSeconds while heartbeats arrive', async () => {
     const tokens: string[] = [];
-    h.lambda.functions.set('cb-beating', async (event) => {
+    h.lambda.functions.set('cb-beating', (event) => {
       tokens.push((event as { taskToken: string }).taskToken);
       return {};
     });
@@ -563,7 +563,7 @@ describe.concurrent('callback tasks', () => {
 
   it('answers TaskTimedOut to SendTask* for the tokens of a stopped execution', async () => {
     const tokens: string[] = [];
-    h.lambda.functions.set('cb-stopped', async (event) => {
+    h.lambda.functions.set('cb-stopped', (event) => {
       tokens.push((event as { taskToken: string }).taskToken);
       return {};
     });
@@ -586,7 +586,7 @@ describe.concurrent('callback tasks', () => {
 describe.concurrent('errors, retries and timeouts', () => {
   it('retries a thrown error named in Retry, then succeeds', async () => {
     let calls = 0;
-    h.lambda.functions.set('flaky', async () => {
+    h.lambda.functions.set('flaky', () => {
       calls += 1;
       if (calls === 1) throw new FunctionError('TransientError', 'try again');
       return { calls };
@@ -600,7 +600,7 @@ describe.concurrent('errors, retries and timeouts', () => {
     const executionArn = await start(arn);
     const done = await finished(executionArn);
     expect(done.status).toBe('SUCCEEDED');
-    expect(JSON.parse(done.output!).Payload).toEqual({ calls: 2 });
+    expect((JSON.parse(done.output!) as { Payload: unknown }).Payload).toEqual({ calls: 2 });
     const types = (await history(executionArn)).map((e) => e.type);
     expect(types.filter((t) => t === 'TaskScheduled')).toHaveLength(2);
     expect(types).toContain('TaskFailed');
@@ -608,7 +608,7 @@ describe.concurrent('errors, retries and timeouts', () => {
   });
 
   it('retries Lambda throttling as Lambda.TooManyRequestsException', async () => {
-    h.lambda.functions.set('throttled', async () => ({ ok: true }));
+    h.lambda.functions.set('throttled', () => ({ ok: true }));
     h.lambda.serviceErrors.set('throttled', ['TooManyRequestsException']);
     const arn = await createMachine({
       StartAt: 'T',
@@ -626,7 +626,7 @@ describe.concurrent('errors, retries and timeouts', () => {
   });
 
   it('catches a function error by its errorType, with the Lambda error payload as Cause', async () => {
-    h.lambda.functions.set('thrower', async () => {
+    h.lambda.functions.set('thrower', () => {
       throw new FunctionError('ElectronFailed', 'boom');
     });
     const arn = await createMachine({
@@ -647,7 +647,7 @@ describe.concurrent('errors, retries and timeouts', () => {
   });
 
   it('fails a plain Lambda-ARN task with the errorType when nothing catches it', async () => {
-    h.lambda.functions.set('crashy', async () => {
+    h.lambda.functions.set('crashy', () => {
       throw new FunctionError('Runtime.ExitError', 'exited with status 1');
     });
     const arn = await createMachine({ StartAt: 'C', States: { C: { Type: 'Task', Resource: fnArn('crashy'), End: true } } });
@@ -706,7 +706,7 @@ describe.concurrent('flow states', () => {
       const n = (event as { n: number }).n;
       return n * n;
     });
-    h.lambda.functions.set('label', async (event) => `label:${(event as { name: string }).name}`);
+    h.lambda.functions.set('label', (event) => `label:${(event as { name: string }).name}`);
     const arn = await createMachine({
       StartAt: 'Fork',
       States: {

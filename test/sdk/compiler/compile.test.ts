@@ -17,14 +17,20 @@ import {
   sublattice,
   toDot,
 } from '../../../sdk/index.ts';
-import type { AslDefinition } from '../../../sdk/index.ts';
+import type { AslDefinition, TransportGraphJSON } from '../../../sdk/index.ts';
 import { LAMBDA_RETRY_ERRORS, graphRunnerHistoryEvents } from '../../../sdk/compiler/index.ts';
 import { SHAPES, graphFromParents, randomParents, seeded } from './graphs.ts';
 import { validateAsl } from './harness.ts';
 
 const stepHandlerArn = 'arn:aws:lambda:us-east-1:123456789012:function:valence-step';
 const registry = new LatticeRegistry();
-type State = Record<string, any>;
+/** A state as these tests read it: the fields they look into, typed; every other field unknown. */
+interface State {
+  readonly Parameters?: { readonly Payload?: { readonly action?: string; readonly nodeId?: number; readonly [key: string]: unknown }; readonly [key: string]: unknown };
+  readonly Branches?: readonly { readonly States: Record<string, State> }[];
+  readonly ItemProcessor?: { readonly States: Record<string, State> };
+  readonly [key: string]: unknown;
+}
 
 /** Every state of a definition, at every nesting level, by name. */
 function allStates(definition: { States: Record<string, State> }, into = new Map<string, State>()): Map<string, State> {
@@ -71,7 +77,7 @@ describe('compileLattice', () => {
     const taskNames = [...states.keys()].filter((name) => /^\d+-/.test(name));
     expect(taskNames.sort()).toEqual(['0-' + 'x'.repeat(64), '1-' + 'x'.repeat(64), '2-train_model', '3-train_model', '4-train_model']);
     for (const name of states.keys()) expect(name.length).toBeLessThanOrEqual(80);
-    const nodeIds = [...states.values()].filter((state) => state['Parameters']?.Payload?.action === 'run').map((state) => state['Parameters'].Payload.nodeId);
+    const nodeIds = [...states.values()].filter((state) => state['Parameters']?.Payload?.action === 'run').map((state) => state['Parameters']!.Payload!.nodeId);
     expect(nodeIds.sort()).toEqual([0, 1, 2, 3, 4]);
   });
 
@@ -154,9 +160,9 @@ describe('compileLattice', () => {
     const awaits = [...allStates(definition).entries()].filter(([, state]) => state['Parameters']?.Payload?.action === 'await');
     expect(awaits).toHaveLength(1);
     const [name, state] = awaits[0] as [string, State];
-    expect(name).toBe(`await-${state['Parameters'].Payload.nodeId}`);
+    expect(name).toBe(`await-${state['Parameters']!.Payload!.nodeId}`);
     expect(state['Resource']).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
-    expect(state['Parameters'].Payload).toEqual({
+    expect(state['Parameters']!.Payload).toEqual({
       action: 'await',
       'dispatchId.$': '$$.Execution.Name',
       nodeId: 3,
@@ -202,7 +208,7 @@ describe('compileLattice', () => {
     })(x));
     const fromLattice = compileLattice(research, { stepHandlerArn });
     const fromGraph = compileLattice(research.template(), { stepHandlerArn });
-    const fromJson = compileLattice(JSON.parse(JSON.stringify(research.template())), { stepHandlerArn });
+    const fromJson = compileLattice(JSON.parse(JSON.stringify(research.template())) as TransportGraphJSON, { stepHandlerArn });
     expect(fromGraph.definition).toEqual(fromLattice.definition);
     expect(fromJson.definition).toEqual(fromLattice.definition);
   });
@@ -243,12 +249,12 @@ describe('compileLattice', () => {
     const { stats } = compileLattice(graph, { stepHandlerArn });
     expect(() => compileLattice(graph, { stepHandlerArn, partition: false, limits: { maxHistoryEvents: stats.estimatedHistoryEvents } })).not.toThrow();
     expect(() => compileLattice(graph, { stepHandlerArn, partition: false, limits: { maxHistoryEvents: stats.estimatedHistoryEvents - 1 } })).toThrow(
-      expect.objectContaining({ code: ValidationCode.LIMIT_EXCEEDED, message: expect.stringContaining(`${stats.estimatedHistoryEvents.toLocaleString('en-US')} history events`) }),
+      expect.objectContaining({ code: ValidationCode.LIMIT_EXCEEDED, message: expect.stringContaining(`${stats.estimatedHistoryEvents.toLocaleString('en-US')} history events`) as unknown }) as unknown,
     );
     // The AWS limits themselves cannot be raised by the option: a graph over them still fails.
     const over = graphFromParents(Array.from({ length: 2500 }, (_, i) => (i === 0 ? [] : [i - 1])));
     expect(() => compileLattice(over, { stepHandlerArn, partition: false, limits: { maxDefinitionBytes: 10 ** 9 } })).toThrow(
-      expect.objectContaining({ code: ValidationCode.LIMIT_EXCEEDED, message: expect.stringContaining('1,048,576-byte') }),
+      expect.objectContaining({ code: ValidationCode.LIMIT_EXCEEDED, message: expect.stringContaining('1,048,576-byte') as unknown }) as unknown,
     );
   });
 

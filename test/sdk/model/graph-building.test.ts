@@ -11,7 +11,7 @@ import {
   sublattice,
 } from '../../../sdk/index.ts';
 import { resolveArgTemplate } from '../../../sdk/model/index.ts';
-import type { ArgTemplate } from '../../../sdk/index.ts';
+import type { ArgTemplate, TransportGraphJSON } from '../../../sdk/index.ts';
 
 const registry = new LatticeRegistry();
 const one = electron(function one() {
@@ -211,12 +211,12 @@ describe('graph building', () => {
     expect(graphHash(graph)).toMatch(/^[0-9a-f]{64}$/);
     expect(decoded.callables.size).toBe(0);
     expect(decoded.version).toBe(1);
-    expect(JSON.parse(text).version).toBe(1);
+    expect((JSON.parse(text) as TransportGraphJSON).version).toBe(1);
   });
 
   it('hashes canonically: key order does not matter, content does', () => {
     const json = lattice({ name: 'hashing', registry }, (x: number) => inc(x)).template().toJSON();
-    const reordered = JSON.parse(JSON.stringify({ output: json.output, edges: json.edges, nodes: json.nodes, lattice: json.lattice, version: 1 }));
+    const reordered = JSON.parse(JSON.stringify({ output: json.output, edges: json.edges, nodes: json.nodes, lattice: json.lattice, version: 1 })) as TransportGraphJSON;
     expect(graphHash(reordered)).toBe(graphHash(json));
     const changed = { ...json, nodes: json.nodes.map((node) => ({ ...node, retries: 1 })) };
     expect(graphHash(changed)).not.toBe(graphHash(json));
