@@ -110,7 +110,7 @@ async function runNode(deps: StepDeps, event: RunEvent, info: InvocationInfo): P
  */
 async function dispatchOf(deps: StepDeps, dispatchId: string): Promise<DispatchItem> {
   let cache = dispatchCaches.get(deps.catalog);
-  if (!cache) dispatchCaches.set(deps.catalog, (cache = new Map()));
+  if (!cache) dispatchCaches.set(deps.catalog, (cache = new Map<string, DispatchItem>()));
   const cached = cache.get(dispatchId);
   if (cached) return cached;
   const dispatch = await deps.ctx.store.requireDispatch(dispatchId, deps.ctx.signal);
