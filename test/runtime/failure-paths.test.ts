@@ -57,6 +57,16 @@ describe('a job that fails', () => {
     expect(result.status).toBe('FAILED');
   }, 60_000);
 
+  it('LocalExecutor: a process that exits without storing an error reports its exit code', async () => {
+    const dir = scratch();
+    const id = await h.client.dispatch(wf.localExits)(dir);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 40_000 });
+    expect(lines(join(dir, 'local-exit.log'))).toHaveLength(1);
+    expect(result.nodes[0]).toMatchObject({ status: 'FAILED', error: { name: 'ProcessExited', message: 'Local job for node 0 exited with code 3' } });
+    expect(result.nodes[1]).toMatchObject({ status: 'CANCELLED', cancelledBy: 'upstream-failed' });
+    expect(ran(dir)).toEqual([]);
+  }, 60_000);
+
   it('Braket: a program the simulator rejects fails the task and the node; descendants never ran', async () => {
     const dir = scratch();
     const id = await h.client.dispatch(wf.braketFails)(dir);
