@@ -62,7 +62,8 @@ export class SandboxPool {
       const onAbort = (): void => {
         const index = this.#waiters.indexOf(waiter);
         if (index >= 0) this.#waiters.splice(index, 1);
-        reject(signal?.reason);
+        const reason: unknown = signal?.reason;
+        reject(reason instanceof Error ? reason : new Error(String(reason), { cause: reason }));
       };
       const waiter: Waiter = {
         resolve: (sandbox) => {
@@ -71,7 +72,7 @@ export class SandboxPool {
         },
         reject: (reason) => {
           signal?.removeEventListener('abort', onAbort);
-          reject(reason);
+          reject(reason instanceof Error ? reason : new Error(String(reason), { cause: reason }));
         },
       };
       signal?.addEventListener('abort', onAbort, { once: true });

@@ -66,6 +66,13 @@ function lambdaContext(fields: InvocationContextData, settle: (error: unknown, r
   };
 }
 
+/** Carries a non-Error failure reason (e.g. `callback('boom')`) through a promise rejection, unwrapped before reporting. */
+class HandlerFailure extends Error {
+  constructor(readonly reason: unknown) {
+    super('handler failed');
+  }
+}
+
 async function invoke(handler: Handler, message: ToSandbox): Promise<void> {
   const { requestId } = message;
   let settled = false;
@@ -73,7 +80,7 @@ async function invoke(handler: Handler, message: ToSandbox): Promise<void> {
     const settle = (error: unknown, result?: unknown): void => {
       if (settled) return;
       settled = true;
-      if (error !== undefined && error !== null) reject(error);
+      if (error !== undefined && error !== null) reject(error instanceof Error ? error : new HandlerFailure(error));
       else resolve(result);
     };
     const event: unknown = JSON.parse(message.eventJson);
@@ -103,7 +110,7 @@ async function invoke(handler: Handler, message: ToSandbox): Promise<void> {
     }
     post({ type: 'result', requestId, payloadJson });
   } catch (error) {
-    post({ type: 'error', requestId, error: toErrorPayload(error) });
+    post({ type: 'error', requestId, error: toErrorPayload(error instanceof HandlerFailure ? error.reason : error) });
   }
 }
 

@@ -133,13 +133,18 @@ export function createS3Service(options: S3ServiceOptions = {}): LocalS3Service 
       for await (const chunk of object.content) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks);
     },
-    async stop(): Promise<void> {
-      if (stopped) return;
+    stop(): Promise<void> {
+      if (stopped) return Promise.resolve();
       stopped = true;
-      if (!instance) return;
-      instance.app.logger.exceptions.unhandle();
-      instance.app.logger.close();
-      if (temporary) rmSync(instance.directory, { recursive: true, force: true });
+      if (!instance) return Promise.resolve();
+      try {
+        instance.app.logger.exceptions.unhandle();
+        instance.app.logger.close();
+        if (temporary) rmSync(instance.directory, { recursive: true, force: true });
+      } catch (error) {
+        return Promise.reject(error instanceof Error ? error : new Error(String(error), { cause: error }));
+      }
+      return Promise.resolve();
     },
   };
 }

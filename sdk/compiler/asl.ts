@@ -62,7 +62,7 @@ function toGraph(source: LatticeSource | TransportGraph | TransportGraphJSON): T
   if (source instanceof TransportGraph) return source;
   if (typeof (source as Partial<LatticeSource>).template === 'function') {
     const built = (source as LatticeSource).template();
-    if (built instanceof TransportGraph) return built;
+    if (built instanceof TransportGraph) return built as TransportGraph;
     const json = typeof (built as { toJSON?: unknown } | null)?.toJSON === 'function' ? (built as { toJSON: () => unknown }).toJSON() : built;
     return TransportGraph.fromJSON(json);
   }
@@ -361,7 +361,7 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
     const branches = block.branches.map((branch) => {
       const branchStates: Record<string, AslState> = {};
       const startAt = emit(branch, branchStates, undefined);
-      return { StartAt: startAt, States: branchStates } as unknown as AslValue;
+      return { StartAt: startAt, States: branchStates };
     });
     return [[name, { Type: 'Parallel', Branches: branches, ResultPath: null }]];
   };

@@ -285,7 +285,7 @@ export class BuildSession {
 }
 
 function plainContainer(value: unknown): unknown[] | Record<string, unknown> | undefined {
-  if (Array.isArray(value)) return value;
+  if (Array.isArray(value)) return value as unknown[];
   if (typeof value !== 'object' || value === null) return undefined;
   const proto = Object.getPrototypeOf(value) as unknown;
   return proto === Object.prototype || proto === null ? (value as Record<string, unknown>) : undefined;

@@ -42,6 +42,7 @@ export type MeasurementCounts = Record<string, number>;
  * never runs there. The runtime (or a unit test) runs the function itself via
  * {@link Electron.fn}.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- default must accept any argument list (parameter variance)
 export interface Electron<A extends unknown[] = any[], R = unknown, O = Awaited<R>> {
   (...args: Inputs<A>): Node<O>;
   readonly kind: 'electron';

@@ -47,6 +47,7 @@ export interface TaskMetadata {
  * its instances serialize, and a static, stable `executorName`.
  */
 export interface ExecutorClass {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each executor class takes its own options type (parameter variance)
   new (options: any): Executor;
   /** Stable registry name, stored in graph metadata; `[A-Za-z0-9_.-]`, 1–64 characters. */
   readonly executorName: string;

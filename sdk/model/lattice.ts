@@ -76,12 +76,14 @@ export interface LatticeOptions {
 }
 
 /** What a transport graph built from a lattice maps node ids to. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- must accept electrons and lattices of every signature (variance)
 export type GraphCallable = Electron<any, any> | Lattice<any, any>;
 
 /**
  * A workflow. Its body wires electrons together; {@link Lattice.template} and
  * {@link Lattice.build} run the body to produce a transport graph and run no electron.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- default must accept any argument list (parameter variance)
 export class Lattice<A extends unknown[] = any[], R = unknown> {
   readonly kind = 'lattice';
   readonly name: string;
@@ -189,6 +191,7 @@ export interface SublatticeOptions extends NodeOptions {
 }
 
 /** A lattice used as one node of another lattice. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- default must accept any argument list (parameter variance)
 export interface Sublattice<A extends unknown[] = any[], R = unknown> {
   (...args: Inputs<A>): Node<Resolved<R>>;
   readonly kind: 'sublattice';
