@@ -149,18 +149,19 @@ describe('constants', () => {
 
 describe('placeholders used as values', () => {
   // [label, body, what the message names, a real argument the same body accepts]
-  const cases: Array<[string, (x: any) => unknown, string, unknown]> = [
-    ['arithmetic', (x) => use(x + 1), 'primitive conversion', 5],
-    ['comparison in a condition', (x) => (x > 3 ? use(1) : use(2)), 'arithmetic or comparison', 5],
-    ['a template literal', (x) => use(`n=${x}`), 'string conversion', 5],
+  // The bodies misuse a placeholder as the value it stands for, hence the casts.
+  const cases: Array<[string, (x: unknown) => unknown, string, unknown]> = [
+    ['arithmetic', (x) => use((x as number) + 1), 'primitive conversion', 5],
+    ['comparison in a condition', (x) => ((x as number) > 3 ? use(1) : use(2)), 'arithmetic or comparison', 5],
+    ['a template literal', (x) => use(`n=${x as number}`), 'string conversion', 5],
     ['String()', (x) => use(String(x)), 'string conversion', 5],
-    ['valueOf()', (x) => use(x.valueOf()), 'arithmetic or comparison', 5],
+    ['valueOf()', (x) => use((x as number).valueOf()), 'arithmetic or comparison', 5],
     ['JSON.stringify', (x) => use(JSON.stringify(x)), 'JSON.stringify', 5],
-    ['spreading', (x) => use(...x), 'iteration', [1, 2]],
+    ['spreading', (x) => use(...(x as unknown[])), 'iteration', [1, 2]],
     ['for…of', (x) => {
-      for (const item of x) use(item);
+      for (const item of x as unknown[]) use(item);
     }, 'iteration', [1, 2]],
-    ['property access', (x) => use(x.length), 'property access ".length"', 'abc'],
+    ['property access', (x) => use((x as string).length), 'property access ".length"', 'abc'],
   ];
 
   it.each(cases)('catches a parameter used in %s', (_label, body, use, real) => {
@@ -241,12 +242,14 @@ describe('misuse', () => {
 });
 
 describe('TransportGraph.fromJSON', () => {
-  const good = () =>
+  /** The parsed graph JSON, loosely typed so the cases can corrupt it. */
+  type GraphJSON = Record<string, unknown> & { nodes: Array<Record<string, unknown>>; edges: unknown[] };
+  const good = (): GraphJSON =>
     JSON.parse(
       JSON.stringify(
         lattice({ name: `from-json-${Math.random().toString(36).slice(2)}`, registry: new LatticeRegistry() }, (x: number) => use(inc(x), [inc(2)])).template(),
       ),
-    );
+    ) as GraphJSON;
 
   it('refuses another version', () => {
     const error = validationError(() => TransportGraph.fromJSON({ ...good(), version: 2 }));
@@ -261,32 +264,32 @@ describe('TransportGraph.fromJSON', () => {
     ['a missing edge', () => ({ ...good(), edges: good().edges.slice(1) })],
     ['a forward reference', () => {
       const json = good();
-      json.nodes[0].args = [{ $node: 2 }];
+      json.nodes[0]!.args = [{ $node: 2 }];
       return json;
     }],
     ['a parameter out of range', () => {
       const json = good();
-      json.nodes[0].args = [{ $param: 3 }];
+      json.nodes[0]!.args = [{ $param: 3 }];
       return json;
     }],
     ['bad devalue', () => {
       const json = good();
-      json.nodes[1].args = [{ $const: '[' }];
+      json.nodes[1]!.args = [{ $const: '[' }];
       return json;
     }],
     ['an unknown $ key', () => {
       const json = good();
-      json.nodes[1].args = [{ $nod: 0 }];
+      json.nodes[1]!.args = [{ $nod: 0 }];
       return json;
     }],
     ['a bad executor', () => {
       const json = good();
-      json.nodes[0].executor = { kind: 'gpu', name: 'gpu', options: {} };
+      json.nodes[0]!.executor = { kind: 'gpu', name: 'gpu', options: {} };
       return json;
     }],
     ['negative retries', () => {
       const json = good();
-      json.nodes[0].retries = -1;
+      json.nodes[0]!.retries = -1;
       return json;
     }],
   ])('refuses %s', (_label, make) => {
