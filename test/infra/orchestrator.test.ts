@@ -10,6 +10,17 @@ import { permissionMap, removeTestOutdirs, render, statementsOf, STACK_NAME, syn
 
 afterAll(removeTestOutdirs);
 
+/** The parts of a synthesized CloudFormation template these tests read. */
+type Resource = { Type: string; Properties: Record<string, unknown> };
+type Output = { Value: unknown };
+type TemplateJSON = { Resources: Record<string, Resource>; Outputs: Record<string, Output> & { StateMachineArnPrefix: Output; ApiUrl: Output } };
+const templateJSON = (template: { toJSON(): unknown }): TemplateJSON => template.toJSON() as TemplateJSON;
+type Rule = {
+  EventPattern: { source?: string[]; 'detail-type': string[]; detail: { jobQueue: unknown[] } };
+  Targets: [{ Arn: unknown }];
+  ScheduleExpression?: string;
+};
+
 let base: Synthesized;
 beforeAll(async () => {
   // GIVEN the orchestrator with default props over the fixture workflows
@@ -70,7 +81,8 @@ describe('handlers', () => {
   it('gives every handler the stack environment the runtime reads', () => {
     for (const fn of handlers()) {
       const logicalId = base.stack.getLogicalId(fn.node.defaultChild as never);
-      const variables = (base.template.toJSON().Resources[logicalId].Properties.Environment.Variables ?? {}) as Record<string, unknown>;
+      const properties = templateJSON(base.template).Resources[logicalId]!.Properties as { Environment: { Variables?: Record<string, unknown> } };
+      const variables = properties.Environment.Variables ?? {};
       expect(Object.keys(variables).sort()).toEqual(
         ['NODE_OPTIONS', ENV.braketJobRoleArn, ENV.bucket, ENV.graphRunnerArn, ENV.jobDefinition, ENV.jobQueue, ENV.stackName, ENV.stateMachinePrefix, ENV.table].sort(),
       );
@@ -181,7 +193,9 @@ describe('cancel and status API', () => {
       RequestParameters: { 'method.request.path.id': true },
     });
     base.template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true, ValidateRequestParameters: true });
-    const model = Object.values(base.template.findResources('AWS::ApiGateway::Model'))[0]!.Properties as { Schema: Record<string, any> };
+    const model = Object.values(base.template.findResources('AWS::ApiGateway::Model'))[0]!.Properties as {
+      Schema: { type: string; additionalProperties: boolean; properties: { reason: { type: string }; taskIds: { type: string; items: { oneOf: Array<{ type: string }> } } } };
+    };
     expect(model.Schema.type).toBe('object');
     expect(model.Schema.additionalProperties).toBe(false);
     expect(model.Schema.properties.reason.type).toBe('string');
@@ -201,7 +215,7 @@ describe('cancel and status API', () => {
 describe('events', () => {
   it('routes Batch job state changes of the stack queue and of the queues nodes name to the completion handler', () => {
     const completion = resolved(base.orchestrator.completionHandler.functionArn);
-    const rules = Object.values(base.template.findResources('AWS::Events::Rule')).map((r) => r.Properties as Record<string, any>);
+    const rules = Object.values(base.template.findResources('AWS::Events::Rule')).map((r) => r.Properties as Rule);
     const batchRule = rules.find((r) => r.EventPattern?.source?.[0] === 'aws.batch')!;
     expect(batchRule.EventPattern['detail-type']).toEqual(['Batch Job State Change']);
     expect(batchRule.EventPattern.detail.jobQueue.map(render)).toEqual([
@@ -216,7 +230,7 @@ describe('events', () => {
 
   it('runs the sweeper every minute, or at the configured interval', async () => {
     const sweeper = resolved(base.orchestrator.sweeper.functionArn);
-    const schedule = Object.values(base.template.findResources('AWS::Events::Rule')).map((r) => r.Properties as Record<string, any>).find((r) => r.ScheduleExpression)!;
+    const schedule = Object.values(base.template.findResources('AWS::Events::Rule')).map((r) => r.Properties as Rule).find((r) => r.ScheduleExpression)!;
     expect(schedule.ScheduleExpression).toBe('rate(1 minute)');
     expect(render(schedule.Targets[0].Arn)).toBe(sweeper);
     // WHEN the interval is five minutes
@@ -234,7 +248,10 @@ describe('Batch', () => {
     base.template.resourceCountIs('AWS::Batch::JobQueue', 1);
     base.template.resourceCountIs('AWS::EC2::NatGateway', 1);
     base.template.resourceCountIs('AWS::EC2::FlowLog', 1);
-    const definition = Object.values(base.template.findResources('AWS::Batch::JobDefinition'))[0]!.Properties as Record<string, any>;
+    const definition = Object.values(base.template.findResources('AWS::Batch::JobDefinition'))[0]!.Properties as {
+      PlatformCapabilities: string[];
+      ContainerProperties: { Command: string[]; Environment: Array<{ Name: string; Value: unknown }>; Image: unknown };
+    };
     expect(definition.PlatformCapabilities).toEqual(['FARGATE']);
     const container = definition.ContainerProperties;
     expect(container.Command).toEqual(['node', '--import', 'tsx', '/app/sdk/runtime/job-runner.ts']);
@@ -274,7 +291,7 @@ describe('Batch', () => {
     template.resourceCountIs('AWS::Batch::ComputeEnvironment', 0);
     template.resourceCountIs('AWS::EC2::VPC', 0);
     expect(JSON.stringify(template.toJSON())).not.toMatch(new RegExp(`${ENV.jobQueue}|batch:SubmitJob|aws\\.batch`));
-    expect(template.toJSON().Outputs[OUTPUT.jobQueueArn]).toBeUndefined();
+    expect(templateJSON(template).Outputs[OUTPUT.jobQueueArn]).toBeUndefined();
   });
 });
 
@@ -383,10 +400,10 @@ describe('IAM', () => {
 
 describe('outputs', () => {
   it('exports exactly the keys connect({ stackName }) reads', () => {
-    expect(Object.keys(base.template.toJSON().Outputs).sort()).toEqual(Object.values(OUTPUT).sort());
-    base.template.hasOutput(OUTPUT.tableName, { Value: base.stack.resolve(base.orchestrator.table.tableName) });
-    base.template.hasOutput(OUTPUT.bucketName, { Value: base.stack.resolve(base.orchestrator.bucket.bucketName) });
-    expect(render(base.template.toJSON().Outputs.StateMachineArnPrefix.Value)).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-`);
-    expect(render(base.template.toJSON().Outputs.ApiUrl.Value)).toMatch(/^https:\/\/\$\{OrchestratorApi\w+\}\.execute-api\.\$\{AWS::Region\}\.\$\{AWS::URLSuffix\}\/\$\{OrchestratorApiDeploymentStageprod\w+\}\/$/);
+    expect(Object.keys(templateJSON(base.template).Outputs).sort()).toEqual(Object.values(OUTPUT).sort());
+    base.template.hasOutput(OUTPUT.tableName, { Value: base.stack.resolve(base.orchestrator.table.tableName) as unknown });
+    base.template.hasOutput(OUTPUT.bucketName, { Value: base.stack.resolve(base.orchestrator.bucket.bucketName) as unknown });
+    expect(render(templateJSON(base.template).Outputs.StateMachineArnPrefix.Value)).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-`);
+    expect(render(templateJSON(base.template).Outputs.ApiUrl.Value)).toMatch(/^https:\/\/\$\{OrchestratorApi\w+\}\.execute-api\.\$\{AWS::Region\}\.\$\{AWS::URLSuffix\}\/\$\{OrchestratorApiDeploymentStageprod\w+\}\/$/);
   });
 });
