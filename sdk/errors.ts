@@ -74,6 +74,8 @@ export const ErrorCode = {
   TRANSIENT_AWS_ERROR: 'TRANSIENT_AWS_ERROR',
   /** A job handle read from the table does not carry this stack's and dispatch's tags; valence refused to stop it. */
   FOREIGN_JOB_HANDLE: 'FOREIGN_JOB_HANDLE',
+  /** A built-in executor's `cancel()` was called without the valence runtime (its drivers) loaded. */
+  EXECUTOR_RUNTIME_MISSING: 'EXECUTOR_RUNTIME_MISSING',
   /** A command-line mistake. */
   CLI_USAGE: 'CLI_USAGE',
   /** `Orchestrator` construct props that cannot be deployed. */

@@ -5,6 +5,7 @@
  * Exit codes: 0 success; 1 the workflow failed or was cancelled (for `--watch` and `result`),
  * or something unexpected broke; 2 a usage or input error, printed as one line with the fix.
  */
+import { DEFAULTS, ENV } from '../contract.ts';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -285,7 +286,7 @@ function print(io: CliIo, lines: string | readonly string[]): void {
 
 /** The workflows module to load: the flag, `$VALENCE_WORKFLOWS`, or a conventional file. */
 function workflowsPath(values: ParsedArgs['values']): string {
-  const given = (values.workflows as string | undefined) ?? process.env.VALENCE_WORKFLOWS;
+  const given = (values.workflows as string | undefined) ?? process.env[ENV.workflows];
   if (given) {
     const path = resolve(given);
     if (!existsSync(path)) throw new CliUsageError(`workflows module ${path} does not exist; pass --workflows FILE`);
@@ -432,7 +433,7 @@ async function runGraph(args: ParsedArgs, io: CliIo): Promise<number> {
   }
   if (args.values.asl) {
     const region = (args.values.region as string | undefined) ?? process.env.AWS_REGION ?? 'us-east-1';
-    const stack = (args.values.stack as string | undefined) ?? process.env.VALENCE_STACK ?? 'valence';
+    const stack = (args.values.stack as string | undefined) ?? process.env[ENV.stackName] ?? DEFAULTS.stackName;
     const compiled = compileLattice(lattice, { stepHandlerArn: `arn:aws:lambda:${region}:000000000000:function:${stack}-step` });
     print(io, toJson(compiled.definition));
     return ExitCode.Ok;

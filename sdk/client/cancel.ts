@@ -6,6 +6,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsClients } from '../aws.ts';
+import { API } from '../contract.ts';
 import { DispatchNotFoundError, ErrorCode, ValenceError } from '../errors.ts';
 import type { CancelReport } from '../runtime/cancel.ts';
 
@@ -87,7 +88,7 @@ function refused(status: number, payload: unknown, text: string): CancelRequestE
 export async function requestCancel(aws: AwsClients, apiUrl: string, dispatchId: string, options: CancelOptions & { readonly wait: false }): Promise<CancelReport | CancelAccepted>;
 export async function requestCancel(aws: AwsClients, apiUrl: string, dispatchId: string, options: CancelOptions): Promise<CancelReport>;
 export async function requestCancel(aws: AwsClients, apiUrl: string, dispatchId: string, options: CancelOptions): Promise<CancelReport | CancelAccepted> {
-  const url = new URL(`dispatches/${encodeURIComponent(dispatchId)}/cancel`, baseUrl(apiUrl));
+  const url = new URL(API.cancelPath.slice(1).replace('{id}', encodeURIComponent(dispatchId)), baseUrl(apiUrl));
   const body = JSON.stringify({ ...(options.taskIds ? { taskIds: options.taskIds } : {}), ...(options.reason ? { reason: options.reason } : {}) });
   const response = await signedFetch(aws, url, 'POST', body);
   const { text, payload } = await readJson(response);
@@ -114,7 +115,7 @@ async function waitForReport(aws: AwsClients, apiUrl: string, accepted: CancelAc
 
 /** Reads one cancel request: its final report once `state` is `DONE`, else its progress so far. */
 export async function getCancelReport(aws: AwsClients, apiUrl: string, dispatchId: string, requestId: string): Promise<CancelProgress> {
-  const url = new URL(`dispatches/${encodeURIComponent(dispatchId)}/cancels/${encodeURIComponent(requestId)}`, baseUrl(apiUrl));
+  const url = new URL(API.cancelReportPath.slice(1).replace('{id}', encodeURIComponent(dispatchId)).replace('{requestId}', encodeURIComponent(requestId)), baseUrl(apiUrl));
   const response = await signedFetch(aws, url, 'GET', undefined);
   const { text, payload } = await readJson(response);
   if (response.status === 200) return payload as CancelProgress;

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { ValenceError, ValidationCode, ValidationError } from '../errors.ts';
+import { ErrorCode, ValenceError, ValidationCode, ValidationError } from '../errors.ts';
 
 /** The family an executor belongs to; it decides how the compiler wires its nodes. */
 export type ExecutorKind = 'lambda' | 'batch' | 'braket' | 'local' | 'custom';
@@ -198,7 +198,7 @@ function requireInteger(executor: string, option: string, value: unknown, min: n
 }
 
 /** Code of the error a built-in executor's `cancel` raises when no runtime driver was provided (see {@link provideDriverCancel}). */
-export const EXECUTOR_RUNTIME_MISSING = 'EXECUTOR_RUNTIME_MISSING';
+export const EXECUTOR_RUNTIME_MISSING = ErrorCode.EXECUTOR_RUNTIME_MISSING;
 
 /**
  * Stops the work behind a job handle with the driver of the executor's kind. The runtime

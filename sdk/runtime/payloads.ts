@@ -4,6 +4,7 @@
  * Only ids travel through Step Functions (its 256 KiB state limit never bites); every value
  * lives here, in valence's safe serialization format, under `dispatches/{dispatchId}/`.
  */
+import { PAYLOAD_PREFIX } from '../contract.ts';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { LIMITS } from '../contract.ts';
 import { ErrorCode, ValenceError, type ValenceErrorOptions } from '../errors.ts';
@@ -12,14 +13,14 @@ import { UNBOUNDED_SIGNAL, callSignal, sendOptions } from './signals.ts';
 
 /** The object keys of one dispatch. Kept in one place so infra's lifecycle rule matches them. */
 export const payloadKeys = {
-  prefix: (dispatchId: string) => `dispatches/${dispatchId}/`,
-  graph: (dispatchId: string) => `dispatches/${dispatchId}/graph.json`,
-  args: (dispatchId: string) => `dispatches/${dispatchId}/args`,
-  nodeInputs: (dispatchId: string, nodeId: number) => `dispatches/${dispatchId}/nodes/${nodeId}/inputs`,
-  nodeOutput: (dispatchId: string, nodeId: number) => `dispatches/${dispatchId}/nodes/${nodeId}/output`,
-  nodeError: (dispatchId: string, nodeId: number) => `dispatches/${dispatchId}/nodes/${nodeId}/error`,
-  result: (dispatchId: string) => `dispatches/${dispatchId}/result`,
-  braketOutputPrefix: (dispatchId: string, nodeId: number) => `dispatches/${dispatchId}/nodes/${nodeId}/braket`,
+  prefix: (dispatchId: string) => `${PAYLOAD_PREFIX}${dispatchId}/`,
+  graph: (dispatchId: string) => `${PAYLOAD_PREFIX}${dispatchId}/graph.json`,
+  args: (dispatchId: string) => `${PAYLOAD_PREFIX}${dispatchId}/args`,
+  nodeInputs: (dispatchId: string, nodeId: number) => `${PAYLOAD_PREFIX}${dispatchId}/nodes/${nodeId}/inputs`,
+  nodeOutput: (dispatchId: string, nodeId: number) => `${PAYLOAD_PREFIX}${dispatchId}/nodes/${nodeId}/output`,
+  nodeError: (dispatchId: string, nodeId: number) => `${PAYLOAD_PREFIX}${dispatchId}/nodes/${nodeId}/error`,
+  result: (dispatchId: string) => `${PAYLOAD_PREFIX}${dispatchId}/result`,
+  braketOutputPrefix: (dispatchId: string, nodeId: number) => `${PAYLOAD_PREFIX}${dispatchId}/nodes/${nodeId}/braket`,
 } as const;
 
 /** Thrown when an expected payload is missing. */

@@ -25,6 +25,7 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import { TABLE } from '../contract.ts';
 import { DispatchNotFoundError } from '../errors.ts';
 import { DispatchStatus, NodeStatus, type CancelMethod } from '../status.ts';
 import type { SerializedError } from './serialization.ts';
@@ -288,7 +289,7 @@ export class Store {
     const out = await this.db.send(
       new QueryCommand({
         TableName: this.table,
-        IndexName: 'byList',
+        IndexName: TABLE.indexes.byList.name,
         KeyConditionExpression: 'listKey = :k',
         ExpressionAttributeValues: { ':k': 'DISPATCH' },
         ScanIndexForward: false,
@@ -304,7 +305,7 @@ export class Store {
     const out = await this.db.send(
       new QueryCommand({
         TableName: this.table,
-        IndexName: 'byJobHandle',
+        IndexName: TABLE.indexes.byJobHandle.name,
         KeyConditionExpression: 'jobHandle = :h',
         ExpressionAttributeValues: { ':h': jobHandle },
       }),
@@ -321,7 +322,7 @@ export class Store {
       const out = await this.db.send(
         new QueryCommand({
           TableName: this.table,
-          IndexName: 'byList',
+          IndexName: TABLE.indexes.byList.name,
           KeyConditionExpression: 'listKey = :k',
           ExpressionAttributeValues: { ':k': 'ACTIVE' },
           ExclusiveStartKey: start,
@@ -750,7 +751,7 @@ export class Store {
       const out = await this.db.send(
         new QueryCommand({
           TableName: this.table,
-          IndexName: 'byList',
+          IndexName: TABLE.indexes.byList.name,
           KeyConditionExpression: 'listKey = :k',
           ExpressionAttributeValues: { ':k': 'CANCEL_OPEN' },
           ExclusiveStartKey: start,
