@@ -172,8 +172,8 @@ describe('storage', () => {
 });
 
 describe('cancel and status API', () => {
-  it('serves POST /dispatches/{id}/cancel and GET /dispatches/{id} from the cancel handler, IAM-authorized', () => {
-    base.template.resourceCountIs('AWS::ApiGateway::Method', 2);
+  it('serves POST /dispatches/{id}/cancel, GET /dispatches/{id} and GET /dispatches/{id}/cancels/{requestId} from the cancel handler, IAM-authorized', () => {
+    base.template.resourceCountIs('AWS::ApiGateway::Method', 3);
     const cancelFn = resolved(base.orchestrator.cancelHandler.functionArn);
     for (const method of Object.values(base.template.findResources('AWS::ApiGateway::Method'))) {
       const properties = method.Properties as { AuthorizationType: string; HttpMethod: string; Integration: { Type: string; Uri: unknown } };
@@ -183,6 +183,8 @@ describe('cancel and status API', () => {
     }
     base.template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'cancel' });
     base.template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: '{id}' });
+    base.template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'cancels' });
+    base.template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: '{requestId}' });
   });
 
   it('validates the cancel body against a JSON schema model', () => {
