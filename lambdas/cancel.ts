@@ -118,6 +118,24 @@ async function cancelReport(ctx: RuntimeContext, dispatchId: string, requestId: 
   });
 }
 
+/**
+ * API Gateway gives up on an integration after 29 s and answers the caller 504, losing the
+ * report. The handler therefore answers within this budget, whatever Lambda's own timeout:
+ * a cancel not finished by then is recorded and open, and answers 202 with its request id.
+ */
+const API_ANSWER_BUDGET_MS = 25_000;
+
+/** The invocation's clock, capped so that its deadline falls within `budgetMs` of now. */
+function answerWithin(context: InvocationTimer | undefined, budgetMs: number): InvocationTimer {
+  const startedAt = Date.now();
+  return {
+    getRemainingTimeInMillis: () => {
+      const lambdaLeft = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY;
+      return Math.min(lambdaLeft, budgetMs - (Date.now() - startedAt));
+    },
+  };
+}
+
 /** Creates the handler. */
 export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEvent, context?: InvocationTimer) => Promise<ApiResponse> {
   let ctx: RuntimeContext | undefined;
@@ -145,11 +163,14 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
     const dispatchId = event.pathParameters?.['id'] ?? '';
     if (!DISPATCH_ID.test(dispatchId)) return json(400, { message: `Invalid dispatch id ${JSON.stringify(dispatchId)}` });
     try {
-      return await runInvocation(ctx, context, (invocation) => route(invocation, event, dispatchId));
+      return await runInvocation(ctx, answerWithin(context, API_ANSWER_BUDGET_MS), (invocation) => route(invocation, event, dispatchId));
     } catch (error) {
       if (error instanceof BadRequestError) return json(error.status, { message: error.message, code: error.code });
       if (error instanceof DispatchNotFoundError) return json(404, { message: error.message });
       // Recorded and left open: the sweeper finishes it, and GET …/cancels/{requestId} shows how far it got.
+      // The deadline wraps what it interrupted: a cancel it cut short is recorded and open, so 202.
+      const unfinished = error instanceof InvocationDeadlineError && error.cause instanceof CancelUnfinishedError ? error.cause : error;
+      if (unfinished instanceof CancelUnfinishedError) return json(202, { dispatchId: unfinished.dispatchId, requestId: unfinished.requestId, accepted: true, message: unfinished.message });
       if (error instanceof CancelUnfinishedError) return json(202, { dispatchId: error.dispatchId, requestId: error.requestId, accepted: true, message: error.message });
       if (error instanceof InvocationDeadlineError) return json(503, { message: error.message, code: error.code });
       console.error('cancel handler failed', serialize({ error }));

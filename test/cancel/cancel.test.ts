@@ -56,7 +56,8 @@ describe('cancelling a running Lambda electron', () => {
     // its signal abort; a loaded machine can stretch a beat, hence the slack below 1 s.
     const abortedAt = Number(readFileSync(sub('stubborn.aborted'), 'utf8'));
     const killedAfter = lastBeat(sub('stubborn.beat'))! - abortedAt;
-    expect(killedAfter).toBeGreaterThanOrEqual(1_000 - 150);
+    // The 1 s grace, less the beat interval and a scheduling margin for a loaded 2-core machine.
+    expect(killedAfter).toBeGreaterThanOrEqual(1_000 - 250);
     expect(killedAfter).toBeLessThan(5_000);
   });
 });
