@@ -454,12 +454,16 @@ async function awaitStops(run: CancelRun, stopping: Stopping): Promise<void> {
 
 /** Node order, with paths into sublattices after the node that holds them. */
 function sortReport(report: Mutable<CancelReport>): void {
+  // Targets are flagged in parallel, so entries arrive in any order; the report is in node order.
   const order = (id: number | string): number[] => String(id).split('/').map(Number);
-  report.cancelled.sort((a, b) => {
+  const byNode = (a: { readonly id: number | string }, b: { readonly id: number | string }): number => {
     const [x, y] = [order(a.id), order(b.id)];
     for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? -1) !== (y[i] ?? -1)) return (x[i] ?? -1) - (y[i] ?? -1);
     return 0;
-  });
+  };
+  report.cancelled.sort(byNode);
+  report.alreadyTerminal.sort(byNode);
+  report.notFound.sort((a, b) => byNode({ id: a }, { id: b }));
 }
 
 /** A whole-dispatch cancel ends the dispatch `CANCELLED` (and a child's sublattice node with it). */
