@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deserialize } from '../../sdk/runtime/serialization.ts';
 import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
 import * as wf from '../runtime/fixtures/paths.ts';
-import { alive, beats, heartbeatStopped, waitFor } from './observe.ts';
+import { beats, heartbeatStopped, waitFor } from './observe.ts';
 
 const PATHS = new URL('../runtime/fixtures/paths.ts', import.meta.url).pathname;
 let h: RuntimeHarness;
@@ -189,26 +189,4 @@ describe("cancel's error branches", () => {
   }, 150_000);
 });
 
-describe('a packed member cancelled before its array job is submitted', () => {
-  it('gets no inputs and never runs; its siblings run in the one array job', async () => {
-    const dir = scratch();
-    const submitted = h.cloud.requestCounters.get('batch', 'SubmitJob');
-    const id = await h.client.dispatch(wf.packedBehindGate)(dir);
-    await waitFor('gate beats', () => beats(join(dir, 'first.beat')) > 1, 20_000);
-    const before = await h.client.getResult(id);
-    expect(before.nodes.slice(1).map((node) => node.status)).toEqual(['NEW_OBJECT', 'NEW_OBJECT', 'NEW_OBJECT', 'NEW_OBJECT']);
-    const report = await h.client.cancel(id, { taskIds: [2] });
-    expect(report.cancelled.map((c) => [c.id, c.method])).toEqual([[2, 'not-started']]);
-    writeFileSync(join(dir, 'first.go'), '');
-    const result = await settled(id);
-    expect(result.nodes.map((node) => node.status)).toEqual(['COMPLETED', 'COMPLETED', 'CANCELLED', 'COMPLETED', 'COMPLETED']);
-    expect(result.nodes[2]).toMatchObject({ cancelledBy: 'not-started' });
-    expect(result.nodes[2]!.jobHandle).toBeUndefined();
-    expect(['p0', 'p1', 'p2', 'p3'].filter((name) => existsSync(join(dir, `${name}.ran`)))).toEqual(['p0', 'p2', 'p3']);
-    // One array job for the pack, whose handles all point into it.
-    expect(h.cloud.requestCounters.get('batch', 'SubmitJob')).toBe(submitted + 1);
-    const parents = new Set([1, 3, 4].map((i) => /job\/(.+):\d+$/.exec(result.nodes[i]!.jobHandle!)![1]));
-    expect(parents.size).toBe(1);
-    for (const pid of ['p0', 'p2', 'p3'].map((name) => Number(readFileSync(join(dir, `${name}.ran`), 'utf8')))) expect(alive(pid)).toBe(false);
-  }, 150_000);
-});
+
