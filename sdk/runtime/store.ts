@@ -314,9 +314,9 @@ export class Store {
     return (out.Items ?? []).flatMap((raw) => strip<NodeItem>(raw) ?? []);
   }
 
-  /** Nodes that wait on a live job (from the job handle's recording to the node's end). */
-  async listActiveNodes(signal?: AbortSignal): Promise<NodeItem[]> {
-    const items: NodeItem[] = [];
+  /** Every item of one `byList` list (`listKey`), across pages. */
+  private async queryList<T>(listKey: string, signal?: AbortSignal): Promise<T[]> {
+    const items: T[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const out = await this.db.send(
@@ -324,18 +324,23 @@ export class Store {
           TableName: this.table,
           IndexName: TABLE.indexes.byList.name,
           KeyConditionExpression: 'listKey = :k',
-          ExpressionAttributeValues: { ':k': 'ACTIVE' },
+          ExpressionAttributeValues: { ':k': listKey },
           ExclusiveStartKey: start,
         }),
         this.options(signal),
       );
       for (const raw of out.Items ?? []) {
-        const item = strip<NodeItem>(raw);
+        const item = strip<T>(raw);
         if (item) items.push(item);
       }
       start = out.LastEvaluatedKey;
     } while (start);
     return items;
+  }
+
+  /** Nodes that wait on a live job (from the job handle's recording to the node's end). */
+  async listActiveNodes(signal?: AbortSignal): Promise<NodeItem[]> {
+    return this.queryList<NodeItem>('ACTIVE', signal);
   }
 
   /**
@@ -745,26 +750,7 @@ export class Store {
 
   /** Cancel requests not finished yet, oldest first (the sweeper's work list). */
   async listOpenCancelRequests(signal?: AbortSignal): Promise<OpenCancelRequest[]> {
-    const items: OpenCancelRequest[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: TABLE.indexes.byList.name,
-          KeyConditionExpression: 'listKey = :k',
-          ExpressionAttributeValues: { ':k': 'CANCEL_OPEN' },
-          ExclusiveStartKey: start,
-        }),
-        this.options(signal),
-      );
-      for (const raw of out.Items ?? []) {
-        const item = strip<OpenCancelRequest>(raw);
-        if (item) items.push(item);
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return items;
+    return this.queryList<OpenCancelRequest>('CANCEL_OPEN', signal);
   }
 
   /** One cancel request of a dispatch by its id, with its state and (once done) its report. */
