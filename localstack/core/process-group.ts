@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
 
 /** How a process group ended. */
@@ -100,7 +100,10 @@ export class ProcessGroup {
           clearTimeout(timer);
           child.stdout?.destroy();
           child.stderr?.destroy();
-          resolve(exit);
+          // A killed process closes its files before it becomes a zombie: the pipes can close
+          // while a member is still on its way out. A container is stopped only once nothing of
+          // it runs, so wait (briefly) for every member to be gone.
+          void groupGone(this.pid, GROUP_GONE_MS).then(() => resolve(exit));
         };
         const timer = setTimeout(finish, 1000);
         if (child.stdout === null && child.stderr === null) finish();
@@ -187,6 +190,49 @@ export class ProcessGroup {
     this.signalGroup('SIGKILL');
     return this.exited;
   }
+}
+
+/** Longest wait for SIGKILLed members of a group to leave the process table. */
+const GROUP_GONE_MS = 2000;
+
+/**
+ * Resolves once no live (non-zombie) process is left in group `pgid`, or after `timeoutMs`.
+ * `kill(-pgid, 0)` answers for zombies too (pid 1 in a container may never reap them), so a
+ * group that still answers is checked member by member in /proc.
+ */
+async function groupGone(pgid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (groupHasLiveMember(pgid) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function groupHasLiveMember(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return false;
+  }
+  if (process.platform !== 'linux') return false;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return false;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // Fields after the command's closing parenthesis: state ppid pgrp …
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
+  }
+  return false;
 }
 
 /**
