@@ -34,6 +34,7 @@ import { StackArns } from './private/arns.ts';
 import { addEventRules } from './private/events.ts';
 import { Handlers } from './private/handlers.ts';
 import { Jobs } from './private/jobs.ts';
+import { Monitoring, type MonitoringProps } from './private/monitoring.ts';
 import { grantHandlerPermissions } from './private/permissions.ts';
 import { resolveSettings } from './private/settings.ts';
 import { StateMachines } from './private/state-machines.ts';
@@ -44,6 +45,7 @@ export { loadWorkflows, type WorkflowsModule } from './private/workflows.ts';
 export { OrchestratorValidationCode, OrchestratorValidationError } from './private/errors.ts';
 /** Name of the generic state machine that runs sublattices (and so, no lattice may use it). */
 export { GRAPH_RUNNER_NAME } from '../sdk/contract.ts';
+export { Monitoring, VALENCE_NAMESPACE, ValenceMetric, type AlarmThreshold, type MonitoringProps } from './private/monitoring.ts';
 /** API stage that the cancel endpoint lives in. */
 export const API_STAGE = API.stage;
 
@@ -164,7 +166,18 @@ export interface OrchestratorProps {
    * @default true
    */
   readonly apiCloudWatchRole?: boolean;
+  /**
+   * The CloudWatch dashboard and alarms (unfinished cancels, sweeper re-cancels, failed
+   * dispatches, step handler errors and throttles), each with a default threshold; pass
+   * thresholds, `alarmActions` or `dashboardName` here, `false` for an alarm to drop it, or
+   * `false` for no monitoring at all.
+   * @default every alarm with its default threshold, and a dashboard
+   */
+  readonly monitoring?: OrchestratorMonitoringProps | false;
 }
+
+/** What of {@link MonitoringProps} the Orchestrator leaves to the user: it supplies the handlers and state machines itself. */
+export type OrchestratorMonitoringProps = Omit<MonitoringProps, 'stepHandler' | 'otherHandlers' | 'stateMachines'>;
 
 /**
  * Everything one valence deployment needs: state machines, handlers, storage, the cancel API,
@@ -206,6 +219,8 @@ export class Orchestrator extends Construct {
   /** The VPC the construct created for Fargate jobs, if it created one. */
   readonly vpc?: ec2.IVpc;
 
+  /** The dashboard and alarms, unless `monitoring: false`. */
+  readonly monitoring?: Monitoring;
   private readonly arns: StackArns;
   private readonly storage: Storage;
 
@@ -272,6 +287,15 @@ export class Orchestrator extends Construct {
       jobQueueArns: jobs.jobQueueArns,
       hasBatch: jobs.jobQueue !== undefined,
     });
+    if (props.monitoring !== false) {
+      this.monitoring = new Monitoring(this, 'Monitoring', {
+        ...props.monitoring,
+        stepHandler: this.stepHandler,
+        otherHandlers: { cancel: this.cancelHandler, completion: this.completionHandler, sweeper: this.sweeper },
+        stateMachines: [...Object.values(this.stateMachines), this.graphRunner],
+        metricsStackName: props.monitoring?.metricsStackName ?? settings.stackName,
+      });
+    }
     this.addOutputs();
   }
 

@@ -10,19 +10,15 @@
  *   the graph runner (a dispatch whose node fails ends its execution FAILED; a cancelled one
  *   ends ABORTED, which is not counted).
  *
- * Metrics the runtime does not emit yet, in namespace {@link VALENCE_NAMESPACE}, dimension
- * `Stack` = the stack name. Each is meant as one CloudWatch Embedded Metric Format (EMF) line
- * printed to stdout by the handler named, which Lambda's log group turns into a metric with no
- * metric filter and no extra API call:
- * - `SweeperRecancels` (Count): the sweeper prints, once per run, the `recancelled` count of its
- *   `SweepReport` (lambdas/sweeper.ts):
- *   `{"_aws":{"Timestamp":<ms>,"CloudWatchMetrics":[{"Namespace":"valence","Dimensions":[["Stack"]],"Metrics":[{"Name":"SweeperRecancels","Unit":"Count"}]}]},"Stack":"<stack>","SweeperRecancels":<n>}`
- * - `OldestUnfinishedCancelSeconds` (Seconds): the age of the oldest cancel request without a
- *   terminal report, printed by the sweeper each run. It needs issue 13's durable cancel
- *   requests (today a request has no "finished" state to measure); same line shape, metric
- *   name `OldestUnfinishedCancelSeconds`, unit `Seconds`, 0 when none is open.
- * Until they are emitted, those two alarms stay in INSUFFICIENT_DATA (missing data is treated
- * as not breaching), which is harmless.
+ * valence's own metrics, in namespace {@link VALENCE_NAMESPACE} with the one dimension `Stack`
+ * (the stack name), printed by the sweeper once per run as a CloudWatch Embedded Metric Format
+ * line (sdk/runtime/metrics.ts), which Lambda's log group turns into metrics with no metric
+ * filter and no extra API call:
+ * - `SweeperRecancels` (Count): the `recancelled` count of the sweep's report;
+ * - `OldestUnfinishedCancelSeconds` (Seconds): the age of the oldest cancel request still open
+ *   after the sweep, 0 when none is.
+ * While no sweep has run, those two alarms stay in INSUFFICIENT_DATA (missing data is treated
+ * as not breaching).
  *
  * @module
  */
@@ -32,9 +28,10 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
+import { METRICS_NAMESPACE } from '../../sdk/runtime/metrics.ts';
 
 /** Namespace of the metrics valence's own handlers emit (as EMF lines). */
-export const VALENCE_NAMESPACE = 'valence';
+export const VALENCE_NAMESPACE = METRICS_NAMESPACE;
 
 /** Names of valence's own metrics (see the module doc for who emits them and how). */
 export const ValenceMetric = {

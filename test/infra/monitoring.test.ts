@@ -4,8 +4,9 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import { describe, expect, it } from 'vitest';
-import { Monitoring, VALENCE_NAMESPACE, type MonitoringProps } from '../../infra/private/monitoring.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Monitoring, ValenceMetric, VALENCE_NAMESPACE, type MonitoringProps } from '../../infra/private/monitoring.ts';
+import { removeTestOutdirs, STACK_NAME, synthesize } from './support.ts';
 
 function synth(props: Partial<MonitoringProps> = {}, machines = 2): Template {
   // GIVEN a bare stack with a function and some state machines
@@ -58,5 +59,26 @@ describe('Monitoring', () => {
   it('refuses a threshold that cannot fire and a period that is not whole minutes, naming the construct', () => {
     expect(() => synth({ sweeperRecancels: { threshold: 0 } })).toThrow(/Monitoring "Monitoring": sweeperRecancels.threshold must be a positive number/);
     expect(() => synth({ failedDispatches: { period: Duration.seconds(90) } })).toThrow(/failedDispatches.period must be a whole number of minutes/);
+  });
+});
+
+describe('Monitoring in the Orchestrator', () => {
+  afterAll(removeTestOutdirs);
+
+  it('is on by default, over every lattice state machine and the graph runner, and off with monitoring: false', async () => {
+    const { template, orchestrator } = await synthesize({ monitoring: { sweeperRecancels: { threshold: 2 } } });
+    const alarms = template.findResources('AWS::CloudWatch::Alarm');
+    expect(Object.keys(alarms).some((id) => id.includes('SweeperRecancels'))).toBe(true);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: ValenceMetric.SweeperRecancels, Namespace: VALENCE_NAMESPACE, Threshold: 2, Dimensions: [{ Name: 'Stack', Value: STACK_NAME }] });
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    expect(orchestrator.monitoring?.alarms).toHaveProperty('StepHandlerErrors');
+    // The failed-dispatches sum reads every state machine the Orchestrator made.
+    const failed = JSON.stringify(Object.values(alarms).filter((a) => JSON.stringify(a).includes('ExecutionsFailed')));
+    for (const id of Object.keys(template.findResources('AWS::StepFunctions::StateMachine'))) expect(failed).toContain(id);
+
+    const off = await synthesize({ monitoring: false });
+    off.template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+    off.template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+    expect(off.orchestrator.monitoring).toBeUndefined();
   });
 });
