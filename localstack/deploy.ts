@@ -64,9 +64,10 @@ export interface LocalSweeperSchedule {
 export const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const entry = (path: string): string => resolve(REPO, path);
-/** tsx's loader as an absolute URL, so job processes load TypeScript whatever their cwd. */
-const TSX_IMPORT = import.meta.resolve('tsx');
+// valence's own modules are `.ts` from source and `.js` in the published build (dist/).
+const OWN_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+/** A module of valence's, `name` without its extension. */
+const entry = (name: string): string => resolve(REPO, `${name}${OWN_EXT}`);
 
 /** Deploys the lattices of `workflowsPath` onto `cloud`. */
 export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, options: LocalDeployOptions = {}): Promise<LocalDeployment> {
@@ -106,7 +107,8 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
       platformCapabilities: ['FARGATE'],
       containerProperties: {
         image: 'valence-job-runner:local',
-        command: [process.execPath, '--import', TSX_IMPORT, entry('sdk/runtime/job-runner.ts')],
+        // tsx's loader as an absolute URL, so job processes load TypeScript whatever their cwd.
+        command: [process.execPath, '--import', import.meta.resolve('tsx'), entry('sdk/runtime/job-runner')],
         environment: [{ name: ENV.workflows, value: workflows }],
         resourceRequirements: [
           { type: 'VCPU', value: '1' },
@@ -134,10 +136,10 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
   if (!lambda) throw new Error('the local Lambda service is not available');
   const fn = (name: string, path: string, extra: { timeoutSeconds?: number; reservedConcurrency?: number } = {}) =>
     lambda.register({ functionName: `${stackName}-${name}`, entry: entry(path), environment, timeoutSeconds: extra.timeoutSeconds ?? 900, ...(extra.reservedConcurrency ? { reservedConcurrency: extra.reservedConcurrency } : {}) });
-  const step = fn('step', 'lambdas/step.ts', { reservedConcurrency: options.stepConcurrency ?? Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8) });
-  const cancel = fn('cancel', 'lambdas/cancel.ts', { timeoutSeconds: 29 });
-  const completion = fn('completion', 'lambdas/completion.ts', { timeoutSeconds: 60 });
-  const sweeper = fn('sweeper', 'lambdas/sweeper.ts', { timeoutSeconds: 300, reservedConcurrency: 1 });
+  const step = fn('step', 'lambdas/step', { reservedConcurrency: options.stepConcurrency ?? Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8) });
+  const cancel = fn('cancel', 'lambdas/cancel', { timeoutSeconds: 29 });
+  const completion = fn('completion', 'lambdas/completion', { timeoutSeconds: 60 });
+  const sweeper = fn('sweeper', 'lambdas/sweeper', { timeoutSeconds: 300, reservedConcurrency: 1 });
 
   // State machines: one per lattice, and the graph runner for sublattices.
   const sfn = cloud.clients.sfn;
