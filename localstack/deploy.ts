@@ -69,10 +69,24 @@ const OWN_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 /** A module of valence's, `name` without its extension. */
 const entry = (name: string): string => resolve(REPO, `${name}${OWN_EXT}`);
 
+let typescriptLoader: Promise<void> | undefined;
+
+/**
+ * From the published build, a TypeScript workflows module is loaded through tsx, registered
+ * here once; from source, the process already runs under a TypeScript loader (tsx, vitest).
+ */
+function ensureTypeScriptLoader(workflows: string): Promise<void> {
+  if (OWN_EXT === '.ts' || !/\.[cm]?tsx?$/.test(workflows)) return Promise.resolve();
+  return (typescriptLoader ??= import('tsx/esm/api').then(({ register }) => {
+    register();
+  }));
+}
+
 /** Deploys the lattices of `workflowsPath` onto `cloud`. */
 export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, options: LocalDeployOptions = {}): Promise<LocalDeployment> {
   const stackName = options.stackName ?? DEFAULTS.stackName;
   const workflows = resolve(workflowsPath);
+  await ensureTypeScriptLoader(workflows);
   const module = await importWorkflows(pathToFileURL(workflows).href);
   const lattices = latticesOf(module);
   const { region, accountId } = cloud;

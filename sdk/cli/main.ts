@@ -208,7 +208,13 @@ async function runLocal(argv: string[], io: CliIo): Promise<number> {
     io.stderr.write('valence local: this installation has no local cloud (localstack/ is missing)\n');
     return ExitCode.Failed;
   }
-  const { runLocalCloudCli } = (await import(url.href)) as {
+  // The local cloud's emulators are optional peers: a missing one is named in one line, no stack.
+  const loaded = await import(url.href).catch((error: unknown) => {
+    io.stderr.write(`valence local: ${error instanceof Error ? error.message : String(error)}\n`);
+    return undefined;
+  });
+  if (!loaded) return ExitCode.Failed;
+  const { runLocalCloudCli } = loaded as {
     runLocalCloudCli: (
       argv: readonly string[],
       io?: {
