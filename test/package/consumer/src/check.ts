@@ -1,8 +1,9 @@
 // A consumer module type-checked with the consumer's own tsc under the strictest flags
-// (tsconfig.strict.json): valence's published declarations must hold up under them.
+// (tsconfig.strict.json, skipLibCheck false): valence's published declarations must hold up
+// under them. valence/cdk is left to the CDK app's own tsc (bin/, lib/): aws-cdk-lib's
+// declarations do not pass exactOptionalPropertyTypes with skipLibCheck false themselves.
 import { connect, electron, lattice, isCancellation, NodeStatus, TERMINAL_NODE_STATUSES, ValenceError, type DispatchResult } from 'valence';
 import { startLocalCloud, type LocalCloud } from 'valence/local';
-import type { OrchestratorProps } from 'valence/cdk';
 
 const double = electron((x: number) => x * 2);
 export const doubled = lattice({ name: 'doubled' }, (x: number) => double(x));
@@ -23,5 +24,3 @@ export async function run(): Promise<number | undefined> {
     await cloud.stop();
   }
 }
-
-export const props: OrchestratorProps = { workflows: 'src/workflows.ts' };
