@@ -209,7 +209,7 @@ async function runLocal(argv: string[], io: CliIo): Promise<number> {
     return ExitCode.Failed;
   }
   // The local cloud's emulators are optional peers: a missing one is named in one line, no stack.
-  const loaded = await import(url.href).catch((error: unknown) => {
+  const loaded: unknown = await import(url.href).catch((error: unknown) => {
     io.stderr.write(`valence local: ${error instanceof Error ? error.message : String(error)}\n`);
     return undefined;
   });

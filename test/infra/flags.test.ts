@@ -25,7 +25,8 @@ describe('Orchestrator without the app feature flags', () => {
     const template = Template.fromStack(stack);
     // THEN the log bucket keeps BUCKET_OWNER_ENFORCED, gets no ACL, and S3 logging writes by policy
     const logBucketId = stack.getLogicalId(orchestrator.accessLogBucket.node.defaultChild as never);
-    const logBucket = template.toJSON().Resources[logBucketId] as { Properties: Record<string, unknown> };
+    const resources = template.toJSON() as { Resources: Record<string, { Properties: Record<string, unknown> }> };
+    const logBucket = resources.Resources[logBucketId]!;
     expect(logBucket.Properties['AccessControl']).toBeUndefined();
     expect(logBucket.Properties['OwnershipControls']).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
     const policies = Object.values(template.findResources('AWS::S3::BucketPolicy')).map((policy) => JSON.stringify(policy));
