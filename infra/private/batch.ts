@@ -15,9 +15,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import { Construct } from 'constructs';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, posix } from 'node:path';
+import { basename, dirname, join, posix } from 'node:path';
 
 /** Inputs of {@link createVpc}. */
 export interface JobVpcProps {
@@ -98,11 +98,11 @@ export function stageJobImage(props: Pick<JobDefinitionProps, 'projectRoot' | 'j
   const digest = createHash('sha256').update(`${props.workflowsPath}\u0000${props.jobRunner}`).digest('hex').slice(0, 16);
   const context = join(props.projectRoot, '.valence', 'job-image', digest);
   mkdirSync(context, { recursive: true });
-  writeFileSync(join(context, 'Dockerfile'), JOB_DOCKERFILE);
+  writeAtomically(join(context, 'Dockerfile'), JOB_DOCKERFILE);
   const outfile = join(context, JOB_BUNDLE);
   if (!bundle) {
-    writeFileSync(outfile, '');
-    writeFileSync(`${outfile}.map`, '');
+    writeAtomically(outfile, '');
+    writeAtomically(`${outfile}.map`, '');
     return context;
   }
   const entry = [
@@ -114,9 +114,10 @@ export function stageJobImage(props: Pick<JobDefinitionProps, 'projectRoot' | 'j
   ].join('\n');
   const require = createRequire(import.meta.url);
   const esbuild = require('esbuild') as typeof import('esbuild');
-  esbuild.buildSync({
+  const built = esbuild.buildSync({
     stdin: { contents: entry, resolveDir: props.projectRoot, sourcefile: 'job-entry.mjs', loader: 'js' },
     outfile,
+    write: false,
     bundle: true,
     format: 'esm',
     platform: 'node',
@@ -126,7 +127,18 @@ export function stageJobImage(props: Pick<JobDefinitionProps, 'projectRoot' | 'j
     sourcemap: true,
     logLevel: 'error',
   });
+  for (const file of built.outputFiles) writeAtomically(file.path, file.contents);
   return context;
+}
+
+/**
+ * Writes through a rename, so that a synth running beside this one never stages half a file;
+ * the temporary file sits beside the context folder, never in it.
+ */
+function writeAtomically(file: string, contents: string | Uint8Array): void {
+  const temporary = join(dirname(dirname(file)), `.${basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  writeFileSync(temporary, contents);
+  renameSync(temporary, file);
 }
 
 /** A Fargate job definition that runs the bundled job runner in the image staged by {@link stageJobImage}. */
