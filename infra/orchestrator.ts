@@ -127,7 +127,7 @@ export interface OrchestratorProps {
 
   /**
    * The job definition `BatchExecutor` submits; its command must run valence's job runner.
-   * @default a Fargate job definition whose image is built from valence's Dockerfile
+   * @default a Fargate job definition whose image holds the job runner bundled with the workflows module
    */
   readonly jobDefinition?: batch.IJobDefinition;
 
