@@ -210,8 +210,8 @@ describe('the packed valence in a fresh project', () => {
     expect(checked.code, checked.stdout + checked.stderr).toBe(0);
   }, 240_000);
 
-  it.concurrent('`valence local` deploys the TypeScript workflows module from the installed bin (tsx registered for it)', async () => {
-    const child = spawn(process.execPath, [join(app, 'node_modules', '.bin', 'valence'), 'local', '--workflows', 'src/workflows.ts', '--port', '0', '--json'], {
+  it.concurrent('`valence local` deploys a TypeScript workflows module from the installed bin (tsx registered for it)', async () => {
+    const child = spawn(process.execPath, [join(app, 'node_modules', '.bin', 'valence'), 'local', '--workflows', 'src/local-workflows.mts', '--port', '0', '--json'], {
       cwd: app,
       env: cleanEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -231,7 +231,7 @@ describe('the packed valence in a fresh project', () => {
       const sfn = new SFNClient({ endpoint: ready.endpoint!, region: ready.region, credentials: { accessKeyId: ready.accessKeyId, secretAccessKey: ready.secretAccessKey } });
       const { stateMachines } = await sfn.send(new ListStateMachinesCommand({}));
       sfn.destroy();
-      expect((stateMachines ?? []).map((machine) => machine.name).sort()).toEqual(['valence-graph-runner', 'valence-report', 'valence-sum-of-squares']);
+      expect((stateMachines ?? []).map((machine) => machine.name).sort()).toEqual(['valence-graph-runner', 'valence-sum-of-squares', 'valence-ts-only']);
     } finally {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
       await exited;
