@@ -3,7 +3,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', '.valence/**', 'bench/results/**', 'coverage/**', 'ui/dist/**', '**/dist/**', '**/*.js', '**/*.mjs'] },
+  { ignores: ['node_modules/**', 'cdk.out/**', '.valence/**', 'bench/results/**', 'coverage/**', 'ui/dist/**', '**/dist/**', 'test/package/consumer/**', '**/*.js', '**/*.mjs'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

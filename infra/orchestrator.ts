@@ -39,9 +39,10 @@ import { grantHandlerPermissions } from './private/permissions.ts';
 import { resolveSettings } from './private/settings.ts';
 import { StateMachines } from './private/state-machines.ts';
 import { OBJECT_READ, OBJECT_WRITE, Storage, TABLE_READ_WRITE } from './private/storage.ts';
-import type { WorkflowsModule } from './private/workflows.ts';
+import { loadWorkflowsSync, type WorkflowsModule } from './private/workflows.ts';
+import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 
-export { loadWorkflows, type WorkflowsModule } from './private/workflows.ts';
+export { loadWorkflows, loadWorkflowsSync, type WorkflowsModule } from './private/workflows.ts';
 export { OrchestratorValidationCode, OrchestratorValidationError } from './private/errors.ts';
 /** Name of the generic state machine that runs sublattices (and so, no lattice may use it). */
 export { GRAPH_RUNNER_NAME } from '../sdk/contract.ts';
@@ -53,10 +54,14 @@ export const API_STAGE = API.stage;
 export interface OrchestratorProps {
   /**
    * The workflows module: each exported lattice becomes a state machine, and the step handler
-   * (which runs Lambda-executor electrons inline) bundles the module. Load it with
-   * {@link loadWorkflows}.
+   * (which runs Lambda-executor electrons inline) and the Batch job image bundle the module.
+   *
+   * Its path (`'src/workflows.ts'`, resolved against the app's working directory, where
+   * `cdk synth` runs the app) is loaded synchronously, so building the props needs no
+   * top-level await. A module with top-level await of its own can be loaded first with
+   * {@link loadWorkflows} and passed as the result.
    */
-  readonly workflows: WorkflowsModule;
+  readonly workflows: string | WorkflowsModule;
 
   /**
    * The project whose lockfile the handlers are bundled against and whose files form the job
@@ -124,7 +129,7 @@ export interface OrchestratorProps {
 
   /**
    * The job definition `BatchExecutor` submits; its command must run valence's job runner.
-   * @default a Fargate job definition whose image is built from valence's Dockerfile
+   * @default a Fargate job definition whose image holds the job runner bundled with the workflows module
    */
   readonly jobDefinition?: batch.IJobDefinition;
 
@@ -184,8 +189,7 @@ export type OrchestratorMonitoringProps = Omit<MonitoringProps, 'stepHandler' | 
  * event rules and Batch.
  *
  * @example
- * const workflows = await loadWorkflows('./my-workflows.ts');
- * const orchestrator = new Orchestrator(stack, 'Orchestrator', { workflows });
+ * const orchestrator = new Orchestrator(stack, 'Valence', { workflows: 'src/workflows.ts' });
  * orchestrator.grantDispatch(myRole);
  * orchestrator.grantCancel(myRole);
  */
@@ -226,9 +230,14 @@ export class Orchestrator extends Construct {
 
   constructor(scope: Construct, id: string, props: OrchestratorProps) {
     super(scope, id);
+    // Server access logs are delivered under a bucket policy (what AWS recommends, and what
+    // BUCKET_OWNER_ENFORCED requires), whatever feature flags the app's cdk.json sets: without
+    // this, an app made by `cdk init` gets a log-delivery ACL and fails synth.
+    this.node.setContext(S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, true);
     const stack = Stack.of(this);
+    const workflows = typeof props.workflows === 'string' ? loadWorkflowsSync(props.workflows) : props.workflows;
     // Validation first: fail at synth, naming what is wrong, never at deploy.
-    const settings = resolveSettings(props, stack.stackName, this.node.path);
+    const settings = resolveSettings({ ...props, workflows }, stack.stackName, this.node.path);
     this.arns = new StackArns(stack);
     this.stateMachineArnPrefix = this.arns.stateMachineArnPrefix;
 
@@ -246,14 +255,14 @@ export class Orchestrator extends Construct {
       graphRunnerArn: this.arns.graphRunnerArn,
     };
     // Batch before the handlers: their environment names the queue and definition.
-    const jobs = new Jobs(this, { ...batchProps(props), settings, workflowsPath: props.workflows.path, deployment });
+    const jobs = new Jobs(this, { ...batchProps(props), settings, workflowsPath: workflows.path, deployment });
     if (jobs.jobQueue) this.jobQueue = jobs.jobQueue;
     if (jobs.jobDefinition) this.jobDefinition = jobs.jobDefinition;
     if (jobs.vpc) this.vpc = jobs.vpc;
 
     const handlers = new Handlers(this, {
       settings,
-      workflowsPath: props.workflows.path,
+      workflowsPath: workflows.path,
       deployment: {
         ...deployment,
         ...(jobs.jobQueue ? { jobQueue: jobs.jobQueue.jobQueueArn } : {}),

@@ -36,7 +36,11 @@ export interface StepHandlerDeps {
 }
 
 const fromSource = import.meta.url.endsWith('.ts');
-const JOB_RUNNER = fileURLToPath(new URL('../sdk/runtime/job-runner.ts', import.meta.url));
+// valence's own modules: `.ts` when it runs from source, `.js` in the published build.
+const EXT = fromSource ? '.ts' : '.js';
+const JOB_RUNNER = fileURLToPath(new URL(`../sdk/runtime/job-runner${EXT}`, import.meta.url));
+/** A workflows module written in TypeScript needs tsx in every thread and process that imports it. */
+const isTypeScript = (path: string): boolean => /\.[cm]?tsx?$/.test(path);
 
 /** Creates the Lambda handler. On a worker thread it serves electron runs instead. */
 export function createStepHandler(deps: StepHandlerDeps = {}): (event: StepEvent, context: InvocationInfo) => Promise<unknown> {
@@ -53,10 +57,12 @@ export function createStepHandler(deps: StepHandlerDeps = {}): (event: StepEvent
       ctx,
       workflows: deps.workflows ? pathToFileURL(fileURLToPath(import.meta.url)).href : workflows,
       ...(deps.workflows ? { module: deps.workflows } : {}),
-      worker: fromSource
-        ? { workerUrl: new URL('../sdk/runtime/electron-worker.ts', import.meta.url), typescript: true }
-        : { workerUrl: deps.workerUrl ?? new URL(import.meta.url), typescript: false },
-      jobRunner: { path: JOB_RUNNER, execArgv: fromSource ? ['--import', import.meta.resolve('tsx')] : [] },
+      // A bundle is its own worker entry; from source or the published build, the worker
+      // imports the workflows module by path, through tsx when it is TypeScript.
+      worker: deps.workflows && !fromSource
+        ? { workerUrl: deps.workerUrl ?? new URL(import.meta.url), typescript: false }
+        : { workerUrl: new URL(`../sdk/runtime/electron-worker${EXT}`, import.meta.url), typescript: fromSource || isTypeScript(workflows) },
+      jobRunner: { path: JOB_RUNNER, execArgv: fromSource || (!deps.workflows && isTypeScript(workflows)) ? ['--import', import.meta.resolve('tsx')] : [] },
     });
     return { ctx, catalog };
   };

@@ -64,14 +64,29 @@ export interface LocalSweeperSchedule {
 export const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const entry = (path: string): string => resolve(REPO, path);
-/** tsx's loader as an absolute URL, so job processes load TypeScript whatever their cwd. */
-const TSX_IMPORT = import.meta.resolve('tsx');
+// valence's own modules are `.ts` from source and `.js` in the published build (dist/).
+const OWN_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+/** A module of valence's, `name` without its extension. */
+const entry = (name: string): string => resolve(REPO, `${name}${OWN_EXT}`);
+
+let typescriptLoader: Promise<void> | undefined;
+
+/**
+ * From the published build, a TypeScript workflows module is loaded through tsx, registered
+ * here once; from source, the process already runs under a TypeScript loader (tsx, vitest).
+ */
+function ensureTypeScriptLoader(workflows: string): Promise<void> {
+  if (OWN_EXT === '.ts' || !/\.[cm]?tsx?$/.test(workflows)) return Promise.resolve();
+  return (typescriptLoader ??= import('tsx/esm/api').then(({ register }) => {
+    register();
+  }));
+}
 
 /** Deploys the lattices of `workflowsPath` onto `cloud`. */
 export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, options: LocalDeployOptions = {}): Promise<LocalDeployment> {
   const stackName = options.stackName ?? DEFAULTS.stackName;
   const workflows = resolve(workflowsPath);
+  await ensureTypeScriptLoader(workflows);
   const module = await importWorkflows(pathToFileURL(workflows).href);
   const lattices = latticesOf(module);
   const { region, accountId } = cloud;
@@ -106,7 +121,8 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
       platformCapabilities: ['FARGATE'],
       containerProperties: {
         image: 'valence-job-runner:local',
-        command: [process.execPath, '--import', TSX_IMPORT, entry('sdk/runtime/job-runner.ts')],
+        // tsx's loader as an absolute URL, so job processes load TypeScript whatever their cwd.
+        command: [process.execPath, '--import', import.meta.resolve('tsx'), entry('sdk/runtime/job-runner')],
         environment: [{ name: ENV.workflows, value: workflows }],
         resourceRequirements: [
           { type: 'VCPU', value: '1' },
@@ -134,10 +150,10 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
   if (!lambda) throw new Error('the local Lambda service is not available');
   const fn = (name: string, path: string, extra: { timeoutSeconds?: number; reservedConcurrency?: number } = {}) =>
     lambda.register({ functionName: `${stackName}-${name}`, entry: entry(path), environment, timeoutSeconds: extra.timeoutSeconds ?? 900, ...(extra.reservedConcurrency ? { reservedConcurrency: extra.reservedConcurrency } : {}) });
-  const step = fn('step', 'lambdas/step.ts', { reservedConcurrency: options.stepConcurrency ?? Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8) });
-  const cancel = fn('cancel', 'lambdas/cancel.ts', { timeoutSeconds: 29 });
-  const completion = fn('completion', 'lambdas/completion.ts', { timeoutSeconds: 60 });
-  const sweeper = fn('sweeper', 'lambdas/sweeper.ts', { timeoutSeconds: 300, reservedConcurrency: 1 });
+  const step = fn('step', 'lambdas/step', { reservedConcurrency: options.stepConcurrency ?? Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8) });
+  const cancel = fn('cancel', 'lambdas/cancel', { timeoutSeconds: 29 });
+  const completion = fn('completion', 'lambdas/completion', { timeoutSeconds: 60 });
+  const sweeper = fn('sweeper', 'lambdas/sweeper', { timeoutSeconds: 300, reservedConcurrency: 1 });
 
   // State machines: one per lattice, and the graph runner for sublattices.
   const sfn = cloud.clients.sfn;

@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * import { startLocalCloud } from 'valence/localstack';
+ * import { startLocalCloud } from 'valence/local';
  * const cloud = await startLocalCloud({ port: 0 });
  * await cloud.clients.dynamodb.send(new ListTablesCommand({}));
  * await cloud.stop();
@@ -38,8 +38,12 @@ import type { ListeningServer } from './core/router.ts';
 import type { LocalService, ServiceHooks } from './core/service.ts';
 import { createStepFunctionsService } from './stepfunctions/index.ts';
 import { ErrorCode, ValenceError } from '../sdk/errors.ts';
+import { assertLocalCloudPackages } from './requirements.ts';
 
 import type { LocalCloud, LocalCloudClients, LocalCloudServices } from './cloud.ts';
+
+// The emulators are optional peer dependencies: say at once, in one line, which are missing.
+assertLocalCloudPackages();
 
 export type { LocalCloud, LocalCloudClients, LocalCloudServices } from './cloud.ts';
 export { RequestCounters, diffCounters } from './core/counters.ts';
@@ -50,6 +54,7 @@ export { DEFAULT_CREDENTIALS, StaticCredentialStore } from './core/credentials.t
 export type { LocalCredentials } from './core/credentials.ts';
 export { parseCredentialScope, verifySignature } from './core/sigv4.ts';
 export { ADMIN_TOKEN_HEADER } from './core/router.ts';
+export { LOCAL_CLOUD_PACKAGES, missingLocalCloudPackages } from './requirements.ts';
 export type { CredentialScope, SignatureVerdict } from './core/sigv4.ts';
 export type { LocalCloudFormationService, StackOutput } from './cloudformation/index.ts';
 export type { LocalS3Service } from './s3/index.ts';

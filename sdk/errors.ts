@@ -82,6 +82,10 @@ export const ErrorCode = {
   ORCHESTRATOR_INVALID_PROPS: 'ORCHESTRATOR_INVALID_PROPS',
   /** The workflows module a CDK app or the construct was given does not exist. */
   WORKFLOWS_MODULE_NOT_FOUND: 'WORKFLOWS_MODULE_NOT_FOUND',
+  /** The workflows module exists but cannot be loaded as asked (top-level await where a synchronous load is needed, or TypeScript without a loader or esbuild). */
+  WORKFLOWS_MODULE_UNLOADABLE: 'WORKFLOWS_MODULE_UNLOADABLE',
+  /** An optional peer dependency an entry point needs is not installed (the message names every missing package). */
+  PEER_DEPENDENCIES_MISSING: 'PEER_DEPENDENCIES_MISSING',
   /** The local cloud could not start or was misconfigured. */
   LOCAL_CLOUD_START_FAILED: 'LOCAL_CLOUD_START_FAILED',
   /** A local-cloud service was configured with something it cannot model. */

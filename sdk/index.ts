@@ -29,6 +29,10 @@ export type {
   LatticeOptions,
   MeasurementCounts,
   Node,
+  // What Node<T> is made of: declarations emitted for a user's exported lattices name them.
+  NodeBrand,
+  NodeParts,
+  PathSegment,
   NodeOptions,
   Resolved,
   ResolvedElectronOptions,

@@ -6,11 +6,10 @@
 import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { join } from 'node:path';
 import { ENV, toEnvironment, type DeploymentConfig } from '../../sdk/contract.ts';
 import { HandlerFunction } from './handler.ts';
 import type { Settings } from './settings.ts';
-import { VALENCE_ROOT, writeHandlerWithWorkflowsEntry, writeStepHandlerEntry } from './workflows.ts';
+import { valenceModule, writeHandlerWithWorkflowsEntry, writeStepHandlerEntry } from './workflows.ts';
 
 /** Props of {@link Handlers}. */
 export interface HandlersProps {
@@ -53,17 +52,17 @@ export class Handlers {
     const handler = (id: string, entry: string, description: string, timeout: Duration, memorySize = 512): HandlerFunction =>
       new HandlerFunction(scope, id, { entry, projectRoot, description, environment, timeout, memorySize, logRetention, removalPolicy });
     const withWorkflows = (name: string): string =>
-      writeHandlerWithWorkflowsEntry({ projectRoot, workflowsPath, handlerModulePath: join(VALENCE_ROOT, 'lambdas', `${name}.ts`), name });
+      writeHandlerWithWorkflowsEntry({ projectRoot, workflowsPath, handlerModulePath: valenceModule(`lambdas/${name}`), name });
 
     this.step = handler(
       'StepHandler',
-      writeStepHandlerEntry({ projectRoot, workflowsPath, stepModulePath: join(VALENCE_ROOT, 'lambdas', 'step-handler.ts') }),
+      writeStepHandlerEntry({ projectRoot, workflowsPath, stepModulePath: valenceModule('lambdas/step-handler') }),
       'valence step handler: runs, submits and awaits the nodes of every lattice',
       props.stepHandlerTimeout ?? Duration.minutes(15),
       props.stepHandlerMemorySize ?? 1024,
     );
     this.cancel = handler('CancelHandler', withWorkflows('cancel'), 'valence cancel handler: cancels dispatches and nodes, serves status', Duration.seconds(60));
-    this.completion = handler('CompletionHandler', join(VALENCE_ROOT, 'lambdas', 'completion.ts'), 'valence completion handler: releases task tokens on Batch and Braket state changes', Duration.seconds(60));
+    this.completion = handler('CompletionHandler', valenceModule('lambdas/completion'), 'valence completion handler: releases task tokens on Batch and Braket state changes', Duration.seconds(60));
     // A sweep never outlasts the next one's start.
     const sweeperTimeout = Duration.seconds(Math.min(sweepInterval.isUnresolved() ? 60 : sweepInterval.toSeconds(), 300));
     this.sweeper = handler('Sweeper', withWorkflows('sweeper'), 'valence sweeper: cancels again what a lost event or failed call left running', sweeperTimeout);

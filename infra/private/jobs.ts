@@ -10,14 +10,13 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { join } from 'node:path';
 import type { DeploymentConfig } from '../../sdk/contract.ts';
 import { toEnvironment } from '../../sdk/contract.ts';
 import { createJobDefinition, createJobVpc } from './batch.ts';
 import { batchTargetsOf } from './lattices.ts';
 import { acknowledgeWildcardResources, allow } from './nag.ts';
 import type { Settings } from './settings.ts';
-import { VALENCE_ROOT } from './workflows.ts';
+import { valenceModule } from './workflows.ts';
 import { STACK_TAG } from './arns.ts';
 
 /** Props of {@link Jobs}. */
@@ -83,8 +82,7 @@ export class Jobs {
         });
         const jobDefinition = createJobDefinition(scope, {
           projectRoot: settings.projectRoot,
-          dockerfile: join(VALENCE_ROOT, 'Dockerfile'),
-          jobRunner: join(VALENCE_ROOT, 'sdk', 'runtime', 'job-runner.ts'),
+          jobRunner: valenceModule('sdk/runtime/job-runner'),
           workflowsPath: props.workflowsPath,
           environment: toEnvironment(props.deployment),
           jobRole: this.jobRole,

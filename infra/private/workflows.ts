@@ -7,7 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
 
@@ -19,8 +20,70 @@ export interface WorkflowsModule {
   readonly exports: Readonly<Record<string, unknown>>;
 }
 
-/** The folder that holds valence itself (the parent of `infra/`). */
+/** The folder that holds valence itself (the parent of `infra/`): the repository, or `dist/` of the installed package. */
 export const VALENCE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Extension of valence's own modules: `.ts` from source, `.js` in the published build. */
+export const OWN_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+
+/** A module of valence's own, by its path under {@link VALENCE_ROOT} without extension (`lambdas/step-handler`). */
+export function valenceModule(name: string): string {
+  return join(VALENCE_ROOT, `${name}${OWN_EXT}`);
+}
+
+const TYPESCRIPT_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx']);
+
+/**
+ * Loads a workflows module synchronously, so that `new Orchestrator(this, id, { workflows:
+ * 'src/workflows.ts' })` needs no top-level await in the app. The module is `require`d
+ * (Node ≥ 20.19 requires ES modules without a flag), so an app that imports the same module
+ * itself gets the same instance. A TypeScript module in a process with no TypeScript loader
+ * (an app compiled by tsc and run by plain node) is bundled first with esbuild, its packages
+ * left external so that `valence` stays the installed one.
+ * @param path absolute, or relative to the current directory (the CDK app's)
+ */
+export function loadWorkflowsSync(path: string): WorkflowsModule {
+  const absolute = resolve(path);
+  if (!existsSync(absolute)) {
+    throw new WorkflowsModuleNotFoundError(`Workflows module ${absolute} does not exist (relative paths are resolved against the app's directory, ${process.cwd()})`);
+  }
+  const require = createRequire(import.meta.url);
+  const extension = extname(absolute);
+  const loadable = !TYPESCRIPT_EXTENSIONS.has(extension) || extension in require.extensions;
+  const file = loadable ? absolute : bundleWorkflows(absolute);
+  try {
+    return { path: absolute, exports: require(file) as Record<string, unknown> };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_REQUIRE_ASYNC_MODULE') {
+      throw new ValenceError(
+        ErrorCode.WORKFLOWS_MODULE_UNLOADABLE,
+        `Workflows module ${absolute} uses top-level await, so it cannot be loaded synchronously: pass workflows: await loadWorkflows(${JSON.stringify(path)}) instead of its path`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/** Bundles a TypeScript workflows module into `.valence/workflows/` of its project; returns the bundle's path. */
+function bundleWorkflows(absolute: string): string {
+  const require = createRequire(import.meta.url);
+  let esbuild: typeof import('esbuild');
+  try {
+    esbuild = require('esbuild') as typeof import('esbuild');
+  } catch (error) {
+    throw new ValenceError(ErrorCode.WORKFLOWS_MODULE_UNLOADABLE, `Loading the TypeScript workflows module ${absolute} needs esbuild (npm install -D esbuild), or run the app under tsx`, { cause: error });
+  }
+  const digest = createHash('sha256').update(absolute).digest('hex').slice(0, 16);
+  const outfile = join(findProjectRoot(dirname(absolute)), '.valence', 'workflows', `workflows-${digest}.mjs`);
+  const built = esbuild.buildSync({ entryPoints: [absolute], outfile, write: false, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: 'inline', logLevel: 'error' });
+  mkdirSync(dirname(outfile), { recursive: true });
+  // Through a rename: a synth running beside this one never requires half a file.
+  const temporary = `${outfile}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(temporary, built.outputFiles[0]!.contents);
+  renameSync(temporary, outfile);
+  return outfile;
+}
 
 /**
  * Imports a workflows module as written (`.ts` works when the process runs under tsx).

@@ -47,6 +47,10 @@ export interface HistoryEventRecord {
 
 /** What every execution of one service shares. */
 export interface ExecutionEnvironment {
+  /**
+   * aws-local-stepfunctions, loaded. @internal: left out of the published declarations, so
+   * that they do not pull in that package's own, which do not resolve under `nodenext`.
+   */
   readonly interpreter: Interpreter;
   readonly lambda: LambdaInvoker;
   readonly region: string;

@@ -18,6 +18,9 @@ import { CliUsageError, describeFailure, ExitCode } from './errors.ts';
 import { renderCancelReport, renderDispatchList, renderFrame, renderGraph, renderSummary, toJson, treeJson } from './format.ts';
 import { fetchTree, watchDispatch } from './watch.ts';
 
+// valence's own modules: `.ts` from source, `.js` in the published build (dist/).
+const OWN_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+
 /** Where the CLI writes; tests and embedders pass their own. */
 export interface CliIo {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -150,7 +153,7 @@ ${COMMON_HELP}`,
     options: { port: { type: 'string' } },
     // The dashboard lives in ui/, loaded only when asked for: the SDK does not depend on it.
     run: async (args, io) => {
-      const { runDashboardCli } = (await import(new URL('../../ui/server/cli.ts', import.meta.url).href)) as typeof import('../../ui/server/cli.ts');
+      const { runDashboardCli } = (await import(new URL(`../../ui/server/cli${OWN_EXT}`, import.meta.url).href)) as typeof import('../../ui/server/cli.ts');
       return runDashboardCli({ connect: connectionOptions(args.values), port: positiveNumber(args.values.port, '--port', 0), stdout: (text) => void io.stdout.write(`${text}\n`) });
     },
   },
@@ -200,12 +203,18 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
 
 /** `valence local`: the local cloud lives in localstack/, loaded only when asked for. */
 async function runLocal(argv: string[], io: CliIo): Promise<number> {
-  const url = new URL('../../localstack/cli.ts', import.meta.url);
+  const url = new URL(`../../localstack/cli${OWN_EXT}`, import.meta.url);
   if (!existsSync(url)) {
     io.stderr.write('valence local: this installation has no local cloud (localstack/ is missing)\n');
     return ExitCode.Failed;
   }
-  const { runLocalCloudCli } = (await import(url.href)) as {
+  // The local cloud's emulators are optional peers: a missing one is named in one line, no stack.
+  const loaded: unknown = await import(url.href).catch((error: unknown) => {
+    io.stderr.write(`valence local: ${error instanceof Error ? error.message : String(error)}\n`);
+    return undefined;
+  });
+  if (!loaded) return ExitCode.Failed;
+  const { runLocalCloudCli } = loaded as {
     runLocalCloudCli: (
       argv: readonly string[],
       io?: {

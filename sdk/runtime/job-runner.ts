@@ -17,7 +17,7 @@ import { TaskCancelledError } from '../errors.ts';
 import { runWithTaskContext } from '../model/context.ts';
 import { PayloadNotFoundError, PayloadStore, payloadKeys } from './payloads.ts';
 import { serializeError } from './serialization.ts';
-import { findElectron, importWorkflows } from './workflows.ts';
+import { findElectron, importWorkflows, type WorkflowsModule } from './workflows.ts';
 import { ENV, JOB_ENV } from '../contract.ts';
 
 function env(name: string): string {
@@ -29,8 +29,17 @@ function env(name: string): string {
   return value;
 }
 
+/** Options of {@link runJob}. */
+export interface RunJobOptions {
+  /**
+   * The workflows module, when it is bundled with the job runner (the Batch job image).
+   * @default imported from the path in `ENV.workflows`
+   */
+  readonly workflows?: WorkflowsModule;
+}
+
 /** Runs one node; resolves with the process exit code. */
-export async function runJob(): Promise<number> {
+export async function runJob(options: RunJobOptions = {}): Promise<number> {
   const dispatchId = env(JOB_ENV.dispatchId);
   // A packed array job: child index i runs the i-th node of the pack.
   const pack = process.env[JOB_ENV.packNodes]?.split(',').map(Number);
@@ -44,7 +53,7 @@ export async function runJob(): Promise<number> {
     setTimeout(() => process.exit(143), graceMs).unref();
   });
   try {
-    const module = await importWorkflows(env(ENV.workflows));
+    const module = options.workflows ?? (await importWorkflows(env(ENV.workflows)));
     const buildArgs = process.env[JOB_ENV.childDispatch] ? await payloads.getText(payloadKeys.args(dispatchId)) : undefined;
     const fn = findElectron(module, env(JOB_ENV.lattice), env(JOB_ENV.electron), buildArgs);
     let inputs: { args: unknown[] };
@@ -74,6 +83,7 @@ export async function runJob(): Promise<number> {
   }
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+// Run as a script (`node job-runner.js`); a bundle that imports this module calls runJob itself.
+if (/[\\/]job-runner\.[jt]s$/.test(import.meta.url) && process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
   void runJob().then((code) => process.exit(code));
 }

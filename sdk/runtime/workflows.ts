@@ -72,7 +72,25 @@ export class WorkflowLookupError extends ValenceError {
 /** Imports a workflows module given as a path or URL (`.ts` needs tsx registered). */
 export async function importWorkflows(workflows: string): Promise<WorkflowsModule> {
   const url = workflows.startsWith('file:') ? workflows : pathToFileURL(workflows).href;
-  return (await import(url)) as WorkflowsModule;
+  let module: WorkflowsModule;
+  try {
+    module = (await import(url)) as WorkflowsModule;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_REQUIRE_CYCLE_MODULE') throw commonJsWorkflows(workflows, error);
+    throw error;
+  }
+  // A TypeScript module of a package without "type": "module" is compiled to CommonJS by tsx,
+  // and its `valence` is then another copy, whose lattices are not this one's.
+  const foreign = Object.values(module).some((value) => !(value instanceof Lattice) && (value as { constructor?: { name?: unknown } } | null)?.constructor?.name === 'Lattice');
+  if (foreign && latticesOf(module).length === 0) throw commonJsWorkflows(workflows);
+  return module;
+}
+
+function commonJsWorkflows(workflows: string, cause?: unknown): WorkflowLookupError {
+  return new WorkflowLookupError(
+    `The workflows module ${workflows} was loaded as CommonJS, with a copy of valence of its own: make it an ES module (name it .mts, or set "type": "module" in its package.json)`,
+    cause === undefined ? {} : { cause },
+  );
 }
 
 /** The lattices a module exports (and, through the registry, the ones they use). */

@@ -242,7 +242,7 @@ describe('events', () => {
 });
 
 describe('Batch', () => {
-  it('creates a Fargate compute environment in private subnets, a queue and a job definition built from the Dockerfile', () => {
+  it('creates a Fargate compute environment in private subnets, a queue and a job definition whose image runs the bundled job runner', () => {
     base.template.hasResourceProperties('AWS::Batch::ComputeEnvironment', {
       Type: 'managed',
       ComputeResources: Match.objectLike({ Type: 'FARGATE', Subnets: Match.anyValue() }),
@@ -256,9 +256,10 @@ describe('Batch', () => {
     };
     expect(definition.PlatformCapabilities).toEqual(['FARGATE']);
     const container = definition.ContainerProperties;
-    expect(container.Command).toEqual(['node', '--import', 'tsx', '/app/sdk/runtime/job-runner.ts']);
+    // The workflows module is bundled into the image with the job runner: no path, no tsx.
+    expect(container.Command).toEqual(['node', '/app/job.mjs']);
     const environment = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, render(e.Value)]));
-    expect(environment[ENV.workflows]).toBe('/app/test/infra/fixtures/workflows.ts');
+    expect(environment[ENV.workflows]).toBeUndefined();
     expect(environment[ENV.table]).toBe(resolved(base.orchestrator.table.tableName));
     expect(environment[ENV.bucket]).toBe(resolved(base.orchestrator.bucket.bucketName));
     // The image is a Docker asset built at deploy time (an ECR image URI with the asset hash).

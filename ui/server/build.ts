@@ -21,6 +21,8 @@ const SHARED_DIR = fileURLToPath(new URL('../shared/', import.meta.url));
 function newestSource(): number {
   let newest = 0;
   for (const dir of [WEB_DIR, SHARED_DIR]) {
+    // The published build ships the assets without the web sources: nothing to compare.
+    if (!existsSync(dir)) continue;
     for (const name of readdirSync(dir)) newest = Math.max(newest, statSync(join(dir, name)).mtimeMs);
   }
   return newest;
