@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect, type ConnectOptions, type ValenceClient } from '../client/index.ts';
+import { loopbackCredentials } from '../client/connection.ts';
 import { compileLattice } from '../compiler/index.ts';
 import { toDot } from '../compiler/dot.ts';
 import type { Lattice } from '../model/lattice.ts';
@@ -47,7 +48,7 @@ interface ParsedArgs {
 
 const COMMON_HELP = `Options for every command:
   --endpoint URL   endpoint of a local cloud or LocalStack (default: $AWS_ENDPOINT_URL, else AWS)
-  --region NAME    AWS region (default: $AWS_REGION, else us-east-1)
+  --region NAME    AWS region (default: $AWS_REGION, else the profile's region in ~/.aws/config, else us-east-1)
   --stack NAME     valence stack name (default: $VALENCE_STACK, else valence)
   --json           machine-readable output
   -h, --help       this help`;
@@ -161,7 +162,6 @@ ${COMMON_HELP}`,
  * with the exit code. Never throws: every failure becomes one line on stderr.
  */
 export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const [name, ...rest] = argv;
   const line = (stream: NodeJS.WritableStream, text: string): void => void stream.write(`${text}\n`);
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
@@ -232,9 +232,10 @@ async function runLocal(argv: string[], io: CliIo): Promise<number> {
   });
 }
 
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[?::1\]?)$/i;
-
-/** Connection options from flags and environment; a loopback endpoint gets test credentials. */
+/**
+ * Connection options from flags and environment. A loopback endpoint gets test credentials
+ * and the region comes from the profile chain, both decided by `connect()` itself.
+ */
 export function connectionOptions(values: ParsedArgs['values'], env: NodeJS.ProcessEnv = process.env): ConnectOptions {
   const endpoint = (values.endpoint as string | undefined) ?? env.AWS_ENDPOINT_URL;
   if (endpoint !== undefined) {
@@ -246,14 +247,12 @@ export function connectionOptions(values: ParsedArgs['values'], env: NodeJS.Proc
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliUsageError(`--endpoint "${endpoint}" must be an http:// or https:// URL`);
   }
-  const hasCredentials = Boolean(env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_WEB_IDENTITY_TOKEN_FILE);
-  const local = endpoint !== undefined && LOOPBACK.test(new URL(endpoint).hostname);
+  const credentials = loopbackCredentials(endpoint, env);
   return {
     ...(endpoint ? { endpoint } : {}),
     ...(values.region ? { region: values.region as string } : {}),
     ...(values.stack ? { stackName: values.stack as string } : {}),
-    // The local cloud accepts any key pair; a fresh shell should not need one.
-    ...(local && !hasCredentials ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}),
+    ...(credentials ? { credentials } : {}),
   };
 }
 
@@ -355,7 +354,7 @@ async function runDispatch(args: ParsedArgs, io: CliIo): Promise<number> {
     );
   }
   return withClient(args.values, async (client) => {
-    const dispatchId = await client.dispatch(lattice as Lattice<unknown[], unknown>)(...values);
+    const { id: dispatchId } = await client.dispatch(lattice as Lattice<unknown[], unknown>)(...values);
     if (!args.values.watch) {
       print(io, args.values.json ? toJson({ dispatchId, lattice: lattice.name }) : dispatchId);
       return ExitCode.Ok;
