@@ -39,7 +39,8 @@ export class DispatchEndedError extends ValenceError {
 }
 
 /**
- * One started dispatch of a lattice returning `R`.
+ * One started dispatch of a lattice returning `R`. Its functions are bound to it: passing
+ * `run.result` on as a callback works.
  * @example
  * const run = await client.dispatch(pipeline)(10);
  * const total: number = await run.result();
@@ -53,11 +54,11 @@ export interface DispatchRun<R = unknown> {
    * Waits until the dispatch ended and resolves with the lattice's return value; rejects with
    * {@link DispatchEndedError} if it FAILED or was CANCELLED.
    */
-  result(options?: RunResultOptions): Promise<R>;
+  readonly result: (options?: RunResultOptions) => Promise<R>;
   /** The dispatch as it is now: status, nodes, cancel requests, and the result once COMPLETED. */
-  status(): Promise<DispatchResult<R> & { readonly status: DispatchStatus }>;
+  readonly status: () => Promise<DispatchResult<R>>;
   /** Cancels the dispatch, or `taskIds` of it; resolves with the final report. */
-  cancel(options?: CancelOptions): Promise<CancelReport>;
+  readonly cancel: (options?: CancelOptions) => Promise<CancelReport>;
   /** The dispatch id, so that `${run}` and `String(run)` read as the id did. */
   toString(): string;
   /** The dispatch id, so that `JSON.stringify({ run })` writes the id. */
@@ -75,7 +76,7 @@ export function dispatchRun<R>(operations: RunOperations, id: string, lattice: s
   return Object.freeze({
     id,
     lattice,
-    async result(options: RunResultOptions = {}): Promise<R> {
+    result: async (options: RunResultOptions = {}): Promise<R> => {
       const ended = await operations.getResult<R>(id, { wait: true, ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) });
       if (ended.status !== DispatchStatus.COMPLETED) throw new DispatchEndedError(ended);
       return ended.result as R;
