@@ -6,7 +6,7 @@
  * or something unexpected broke; 2 a usage or input error, printed as one line with the fix.
  */
 import { DEFAULTS, ENV } from '../contract.ts';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect, type ConnectOptions, type ValenceClient } from '../client/index.ts';
@@ -54,10 +54,12 @@ const COMMON_HELP = `Options for every command:
   -h, --help       this help`;
 
 const USAGE = `Usage: valence <command> [options]
+       valence --version
 
 Commands:
-  local [--workflows FILE] [--port N]           run the local cloud in the foreground (--json: one line
-                                                with its endpoint and keys)
+  local [--workflows FILE] [--watch]            run the local cloud in the foreground and deploy the
+                                                workflows module (--watch: again on every save; --json:
+                                                one line with its endpoint and keys)
   dispatch LATTICE [ARGS_JSON...] [--watch]     start a run; prints its dispatch id
   status ID [--watch]                           every task of a dispatch, with its status
   result ID                                     wait for a dispatch and print its result
@@ -168,6 +170,10 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     line(name === undefined ? io.stderr : io.stdout, USAGE);
     return name === undefined ? ExitCode.Usage : ExitCode.Ok;
   }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    line(io.stdout, packageVersion());
+    return ExitCode.Ok;
+  }
   if (name === 'local') return runLocal(rest, io);
   const command = COMMANDS[name];
   if (!command) {
@@ -195,6 +201,21 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     line(io.stderr, text);
     if (process.env.VALENCE_DEBUG && error instanceof Error && error.stack) line(io.stderr, error.stack);
     return exitCode;
+  }
+}
+
+/**
+ * The version of the installed valence package: the nearest package.json named `valence` above
+ * this file, so it reads the same from the sources and from a built package.
+ */
+function packageVersion(): string {
+  for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
+    const file = new URL('package.json', dir);
+    if (existsSync(file)) {
+      const manifest = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (manifest.name === 'valence' && manifest.version) return manifest.version;
+    }
+    if (new URL('../', dir).href === dir.href) return 'unknown';
   }
 }
 
