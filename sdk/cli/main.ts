@@ -16,6 +16,7 @@ import { toDot } from '../compiler/dot.ts';
 import type { Lattice } from '../model/lattice.ts';
 import { importWorkflows, latticesOf } from '../runtime/workflows.ts';
 import { CliUsageError, describeFailure, ExitCode } from './errors.ts';
+import { scaffoldProject } from './init.ts';
 import { renderCancelReport, renderDispatchList, renderFrame, renderGraph, renderSummary, toJson, treeJson } from './format.ts';
 import { fetchTree, watchDispatch } from './watch.ts';
 
@@ -57,6 +58,8 @@ const USAGE = `Usage: valence <command> [options]
        valence --version
 
 Commands:
+  init DIR                                      write a new project into DIR (new or empty): workflows,
+                                                a CDK app, a demo on the local cloud, a test
   local [--workflows FILE] [--watch]            run the local cloud in the foreground and deploy the
                                                 workflows module (--watch: again on every save; --json:
                                                 one line with its endpoint and keys)
@@ -175,6 +178,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     return ExitCode.Ok;
   }
   if (name === 'local') return runLocal(rest, io);
+  if (name === 'init') return runInit(rest, io);
   const command = COMMANDS[name];
   if (!command) {
     line(io.stderr, `valence: unknown command "${name}". Commands: local, ${Object.keys(COMMANDS).join(', ')}; see valence --help`);
@@ -216,6 +220,33 @@ function packageVersion(): string {
       if (manifest.name === 'valence' && manifest.version) return manifest.version;
     }
     if (new URL('../', dir).href === dir.href) return 'unknown';
+  }
+}
+
+const INIT_USAGE = `Usage: valence init DIR
+
+Writes a new valence project into DIR, which must be new or empty: package.json, tsconfig.json,
+src/workflows.ts (a Lambda, a Batch and a Braket electron), bin/app.ts (the CDK app), demo.ts
+(runs the workflow on the local cloud), a test, and a README. Then: cd DIR && npm install && npm run demo`;
+
+/** `valence init DIR`. */
+function runInit(argv: string[], io: CliIo): number {
+  const line = (stream: NodeJS.WritableStream, text: string): void => void stream.write(`${text}\n`);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    line(io.stdout, INIT_USAGE);
+    return ExitCode.Ok;
+  }
+  const [target, ...extra] = argv;
+  try {
+    if (target === undefined || target.startsWith('-')) throw new CliUsageError('init needs a folder to write the project into, e.g. valence init my-project');
+    if (extra.length > 0) throw new CliUsageError(`init takes one folder, got also ${extra.join(' ')}`);
+    const { dir, files } = scaffoldProject(target, packageVersion());
+    line(io.stdout, [`wrote ${files.length} files to ${dir}:`, ...files.map((file) => `  ${file}`), 'Next:', `  cd ${target} && npm install && npm run demo && npm test`].join('\n'));
+    return ExitCode.Ok;
+  } catch (error) {
+    const { line: text, exitCode } = describeFailure(error);
+    line(io.stderr, text);
+    return exitCode;
   }
 }
 
