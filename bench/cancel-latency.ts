@@ -83,7 +83,7 @@ async function lambdaTrial(bc: BenchCloud, table: string, lattice: Lattice<[stri
   const dir = mkdtempSync(join(tmpdir(), 'valence-bench-cancel-'));
   try {
     const beat = join(dir, 'beat');
-    const dispatchId = await bc.client.dispatch(lattice)(dir);
+    const dispatchId = (await bc.client.dispatch(lattice)(dir)).id;
     await waitFor('beats', () => beatTimes(beat).length >= 3);
     const t0 = Date.now();
     const p0 = performance.now();
@@ -112,7 +112,7 @@ async function lambdaTrial(bc: BenchCloud, table: string, lattice: Lattice<[stri
 async function batchGroup(bc: BenchCloud, table: string, size: number): Promise<Trial[]> {
   const dirs = Array.from({ length: size }, () => mkdtempSync(join(tmpdir(), 'valence-bench-batch-')));
   try {
-    const ids = await Promise.all(dirs.map((dir) => bc.client.dispatch(cancelBatch)(dir)));
+    const ids = await Promise.all(dirs.map(async (dir) => (await bc.client.dispatch(cancelBatch)(dir)).id));
     await Promise.all(dirs.map((dir) => waitFor('job beats', () => existsSync(join(dir, 'pid')) && beatTimes(join(dir, 'beat')).length >= 3, 60_000)));
     const trials: Trial[] = [];
     for (const [i, dispatchId] of ids.entries()) {
@@ -180,7 +180,7 @@ export async function runCancelLatency(): Promise<BenchOutcome> {
     // The watchdog's reads, observed: one running electron for 3 s.
     progress('cancel: observing the watchdog for 3 s');
     const dir = mkdtempSync(join(tmpdir(), 'valence-bench-watch-'));
-    const watchId = await bc.client.dispatch(cancelLambda)(dir);
+    const watchId = (await bc.client.dispatch(cancelLambda)(dir)).id;
     await waitFor('beats', () => beatTimes(join(dir, 'beat')).length >= 3);
     const g0 = bc.cloud.requestCounters.get('dynamodb', 'GetItem');
     const u0 = bc.cloud.requestCounters.get('dynamodb', 'UpdateItem');
@@ -202,7 +202,7 @@ export async function runCancelLatency(): Promise<BenchOutcome> {
     const stubborn: Trial[] = [];
     for (let i = 0; i < TRIALS.lambdaStubbornGrace1s; i++) stubborn.push(await lambdaTrial(bc, tableName, cancelStubborn, 'cancelStubborn'));
     progress(`cancel: ${TRIALS.baselineRoundTrips} baseline round trips`);
-    const baselineId = await bc.client.dispatch(cancelLambda)(tmpdir());
+    const baselineId = (await bc.client.dispatch(cancelLambda)(tmpdir())).id;
     await bc.client.cancel(baselineId);
     const baseline = await baselineRoundTrips(bc, baselineId, TRIALS.baselineRoundTrips);
 

@@ -32,7 +32,7 @@ export async function runLargeLattice(): Promise<BenchOutcome> {
     const { stateMachineArnPrefix } = await bench.client.outputs();
     const deployed = await bench.cloud.clients.sfn.send(new DescribeStateMachineCommand({ stateMachineArn: `${stateMachineArnPrefix}large` }));
     const d0 = performance.now();
-    const id = await bench.client.dispatch(large)();
+    const id = (await bench.client.dispatch(large)()).id;
     const dispatchMs = performance.now() - d0;
     progress(`large: dispatched ${id} in ${fmt(dispatchMs, 0)} ms; running`);
     const result = await bench.client.getResult(id, { wait: true, timeoutMs: 1_800_000 });

@@ -57,7 +57,7 @@ function merge(a: CounterSnapshot, b: CounterSnapshot): CounterSnapshot {
 export async function runLocal(bc: BenchCloud, lattice: Lattice, dag: BenchDag): Promise<LocalRun> {
   const before = bc.cloud.counters();
   const p0 = performance.now();
-  const dispatchId = await bc.client.dispatch(lattice as Lattice<[], unknown>)();
+  const dispatchId = (await bc.client.dispatch(lattice as Lattice<[], unknown>)()).id;
   const dispatchMs = performance.now() - p0;
   const afterDispatch = bc.cloud.counters();
   const stats = await bc.cloud.services.stepfunctions.waitForExecution(bc.executionArn(lattice.name, dispatchId));
@@ -213,7 +213,7 @@ export async function runOrchestration(): Promise<BenchOutcome[]> {
     const warmMs: number[] = [];
     for (let i = 0; i < 3; i++) {
       const w0 = performance.now();
-      const id = await bc.client.dispatch(latticeNamed('benchWarm') as Lattice<[], unknown>)();
+      const id = (await bc.client.dispatch(latticeNamed('benchWarm') as Lattice<[], unknown>)()).id;
       await bc.cloud.services.stepfunctions.waitForExecution(bc.executionArn('benchWarm', id));
       warmMs.push(round(performance.now() - w0, 0));
     }

@@ -132,7 +132,7 @@ async function record(graphs: string[], profile: boolean, intervalUs: number): P
   const results: GraphProfile[] = [];
   try {
     for (let i = 0; i < 3; i++) {
-      const id = await bc.client.dispatch(latticeNamed('benchWarm') as Lattice<[], unknown>)();
+      const id = (await bc.client.dispatch(latticeNamed('benchWarm') as Lattice<[], unknown>)()).id;
       await bc.cloud.services.stepfunctions.waitForExecution(bc.executionArn('benchWarm', id));
     }
     if (profile) rmSync(PROFILES_DIR, { recursive: true, force: true });

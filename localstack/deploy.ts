@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateStateMachineCommand, UpdateStateMachineCommand } from '@aws-sdk/client-sfn';
-import { CreateComputeEnvironmentCommand, CreateJobQueueCommand, RegisterJobDefinitionCommand } from '@aws-sdk/client-batch';
+import { CreateComputeEnvironmentCommand, CreateJobQueueCommand, DescribeComputeEnvironmentsCommand, DescribeJobQueuesCommand, RegisterJobDefinitionCommand } from '@aws-sdk/client-batch';
 import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { compileGraphRunner, compileLattice } from '../sdk/compiler/index.ts';
 import { templateOrUndefined } from '../sdk/model/shape.ts';
@@ -52,6 +52,8 @@ export interface LocalDeployOptions {
    * @default process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8
    */
   readonly stepConcurrency?: number;
+  /** The workflows module already imported (`valence local --watch` passes a fresh import of a changed file). @default imported from `workflowsPath` */
+  readonly module?: Record<string, unknown>;
 }
 
 /** How often the local deploy runs the sweeper. */
@@ -86,8 +88,11 @@ function ensureTypeScriptLoader(workflows: string): Promise<void> {
 export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, options: LocalDeployOptions = {}): Promise<LocalDeployment> {
   const stackName = options.stackName ?? DEFAULTS.stackName;
   const workflows = resolve(workflowsPath);
-  await ensureTypeScriptLoader(workflows);
-  const module = await importWorkflows(pathToFileURL(workflows).href);
+  let module = options.module;
+  if (module === undefined) {
+    await ensureTypeScriptLoader(workflows);
+    module = await importWorkflows(pathToFileURL(workflows).href);
+  }
   const lattices = latticesOf(module);
   const { region, accountId } = cloud;
   const tableName = `${stackName}-table`;
@@ -105,8 +110,13 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
 
   // Batch: a queue and a job definition whose command is the job runner.
   const batch = cloud.clients.batch;
-  const ce = await batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: `${stackName}-ce`, type: 'MANAGED', computeResources: { type: 'FARGATE', maxvCpus: 256, subnets: ['subnet-local'], securityGroupIds: ['sg-local'] } }));
-  const queue = await batch.send(new CreateJobQueueCommand({ jobQueueName: jobQueue, priority: 1, computeEnvironmentOrder: [{ order: 1, computeEnvironment: ce.computeEnvironmentArn! }] }));
+  // A redeploy (`valence local --watch`) finds both from the first deploy, as CloudFormation would keep them.
+  const ce =
+    (await batch.send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [`${stackName}-ce`] }))).computeEnvironments?.[0] ??
+    (await batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: `${stackName}-ce`, type: 'MANAGED', computeResources: { type: 'FARGATE', maxvCpus: 256, subnets: ['subnet-local'], securityGroupIds: ['sg-local'] } })));
+  const queue =
+    (await batch.send(new DescribeJobQueuesCommand({ jobQueues: [jobQueue] }))).jobQueues?.[0] ??
+    (await batch.send(new CreateJobQueueCommand({ jobQueueName: jobQueue, priority: 1, computeEnvironmentOrder: [{ order: 1, computeEnvironment: ce.computeEnvironmentArn! }] })));
   // Queues that electrons name (BatchExecutor's jobQueue) exist too, as the user's would on AWS.
   for (const name of namedJobQueues(lattices)) {
     if (name === jobQueue || name === queue.jobQueueArn) continue;

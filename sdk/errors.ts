@@ -68,6 +68,8 @@ export const ErrorCode = {
   NODE_TIMEOUT: 'NODE_TIMEOUT',
   /** `getResult({ wait: true })` gave up before the dispatch ended. */
   RESULT_TIMEOUT: 'RESULT_TIMEOUT',
+  /** A run's result was asked for, and the dispatch ended FAILED or CANCELLED instead. */
+  DISPATCH_ENDED: 'DISPATCH_ENDED',
   /** A handler's invocation reached its deadline (remaining time minus the safety margin). */
   INVOCATION_DEADLINE: 'INVOCATION_DEADLINE',
   /** An AWS call of the runtime's own kept failing transiently (throttled, 5xx, timed out) after the SDK's retries; the invocation is retried, the node is not failed. */

@@ -6,15 +6,17 @@
  * or something unexpected broke; 2 a usage or input error, printed as one line with the fix.
  */
 import { DEFAULTS, ENV } from '../contract.ts';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect, type ConnectOptions, type ValenceClient } from '../client/index.ts';
+import { loopbackCredentials } from '../client/connection.ts';
 import { compileLattice } from '../compiler/index.ts';
 import { toDot } from '../compiler/dot.ts';
 import type { Lattice } from '../model/lattice.ts';
 import { importWorkflows, latticesOf } from '../runtime/workflows.ts';
 import { CliUsageError, describeFailure, ExitCode } from './errors.ts';
+import { scaffoldProject } from './init.ts';
 import { renderCancelReport, renderDispatchList, renderFrame, renderGraph, renderSummary, toJson, treeJson } from './format.ts';
 import { fetchTree, watchDispatch } from './watch.ts';
 
@@ -50,16 +52,20 @@ interface ParsedArgs {
 
 const COMMON_HELP = `Options for every command:
   --endpoint URL   endpoint of a local cloud or LocalStack (default: $AWS_ENDPOINT_URL, else AWS)
-  --region NAME    AWS region (default: $AWS_REGION, else us-east-1)
+  --region NAME    AWS region (default: $AWS_REGION, else the profile's region in ~/.aws/config, else us-east-1)
   --stack NAME     valence stack name (default: $VALENCE_STACK, else valence)
   --json           machine-readable output
   -h, --help       this help`;
 
 const USAGE = `Usage: valence <command> [options]
+       valence --version
 
 Commands:
-  local [--workflows FILE] [--port N]           run the local cloud in the foreground (--json: one line
-                                                with its endpoint and keys)
+  init DIR                                      write a new project into DIR (new or empty): workflows,
+                                                a CDK app, a demo on the local cloud, a test
+  local [--workflows FILE] [--watch]            run the local cloud in the foreground and deploy the
+                                                workflows module (--watch: again on every save; --json:
+                                                one line with its endpoint and keys)
   dispatch LATTICE [ARGS_JSON...] [--watch]     start a run; prints its dispatch id
   status ID [--watch]                           every task of a dispatch, with its status
   result ID                                     wait for a dispatch and print its result
@@ -164,14 +170,18 @@ ${COMMON_HELP}`,
  * with the exit code. Never throws: every failure becomes one line on stderr.
  */
 export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const [name, ...rest] = argv;
   const line = (stream: NodeJS.WritableStream, text: string): void => void stream.write(`${text}\n`);
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     line(name === undefined ? io.stderr : io.stdout, USAGE);
     return name === undefined ? ExitCode.Usage : ExitCode.Ok;
   }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    line(io.stdout, packageVersion());
+    return ExitCode.Ok;
+  }
   if (name === 'local') return runLocal(rest, io);
+  if (name === 'init') return runInit(rest, io);
   const command = COMMANDS[name];
   if (!command) {
     line(io.stderr, `valence: unknown command "${name}". Commands: local, ${Object.keys(COMMANDS).join(', ')}; see valence --help`);
@@ -197,6 +207,48 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     const { line: text, exitCode } = describeFailure(error);
     line(io.stderr, text);
     if (process.env.VALENCE_DEBUG && error instanceof Error && error.stack) line(io.stderr, error.stack);
+    return exitCode;
+  }
+}
+
+/**
+ * The version of the installed valence package: the nearest package.json named `valence` above
+ * this file, so it reads the same from the sources and from a built package.
+ */
+function packageVersion(): string {
+  for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
+    const file = new URL('package.json', dir);
+    if (existsSync(file)) {
+      const manifest = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (manifest.name === 'valence' && manifest.version) return manifest.version;
+    }
+    if (new URL('../', dir).href === dir.href) return 'unknown';
+  }
+}
+
+const INIT_USAGE = `Usage: valence init DIR
+
+Writes a new valence project into DIR, which must be new or empty: package.json, tsconfig.json,
+src/workflows.ts (a Lambda, a Batch and a Braket electron), bin/app.ts (the CDK app), demo.ts
+(runs the workflow on the local cloud), a test, and a README. Then: cd DIR && npm install && npm run demo`;
+
+/** `valence init DIR`. */
+function runInit(argv: string[], io: CliIo): number {
+  const line = (stream: NodeJS.WritableStream, text: string): void => void stream.write(`${text}\n`);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    line(io.stdout, INIT_USAGE);
+    return ExitCode.Ok;
+  }
+  const [target, ...extra] = argv;
+  try {
+    if (target === undefined || target.startsWith('-')) throw new CliUsageError('init needs a folder to write the project into, e.g. valence init my-project');
+    if (extra.length > 0) throw new CliUsageError(`init takes one folder, got also ${extra.join(' ')}`);
+    const { dir, files } = scaffoldProject(target, packageVersion());
+    line(io.stdout, [`wrote ${files.length} files to ${dir}:`, ...files.map((file) => `  ${file}`), 'Next:', `  cd ${target} && npm install && npm run demo && npm test`].join('\n'));
+    return ExitCode.Ok;
+  } catch (error) {
+    const { line: text, exitCode } = describeFailure(error);
+    line(io.stderr, text);
     return exitCode;
   }
 }
@@ -241,9 +293,10 @@ async function runLocal(argv: string[], io: CliIo): Promise<number> {
   });
 }
 
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[?::1\]?)$/i;
-
-/** Connection options from flags and environment; a loopback endpoint gets test credentials. */
+/**
+ * Connection options from flags and environment. A loopback endpoint gets test credentials
+ * and the region comes from the profile chain, both decided by `connect()` itself.
+ */
 export function connectionOptions(values: ParsedArgs['values'], env: NodeJS.ProcessEnv = process.env): ConnectOptions {
   const endpoint = (values.endpoint as string | undefined) ?? env.AWS_ENDPOINT_URL;
   if (endpoint !== undefined) {
@@ -255,14 +308,12 @@ export function connectionOptions(values: ParsedArgs['values'], env: NodeJS.Proc
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliUsageError(`--endpoint "${endpoint}" must be an http:// or https:// URL`);
   }
-  const hasCredentials = Boolean(env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_WEB_IDENTITY_TOKEN_FILE);
-  const local = endpoint !== undefined && LOOPBACK.test(new URL(endpoint).hostname);
+  const credentials = loopbackCredentials(endpoint, env);
   return {
     ...(endpoint ? { endpoint } : {}),
     ...(values.region ? { region: values.region as string } : {}),
     ...(values.stack ? { stackName: values.stack as string } : {}),
-    // The local cloud accepts any key pair; a fresh shell should not need one.
-    ...(local && !hasCredentials ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}),
+    ...(credentials ? { credentials } : {}),
   };
 }
 
@@ -364,7 +415,7 @@ async function runDispatch(args: ParsedArgs, io: CliIo): Promise<number> {
     );
   }
   return withClient(args.values, async (client) => {
-    const dispatchId = await client.dispatch(lattice as Lattice<unknown[], unknown>)(...values);
+    const { id: dispatchId } = await client.dispatch(lattice as Lattice<unknown[], unknown>)(...values);
     if (!args.values.watch) {
       print(io, args.values.json ? toJson({ dispatchId, lattice: lattice.name }) : dispatchId);
       return ExitCode.Ok;

@@ -8,7 +8,7 @@
  * keeps the load at a few requests per second.
  */
 import { isTerminalDispatchStatus } from '../status.ts';
-import type { ValenceClient } from '../client/index.ts';
+import type { DispatchRef, ValenceClient } from '../client/index.ts';
 import { changeHeader, changeLine, paletteFor, renderFrame, renderSummary, treeRows, type DispatchTree } from './format.ts';
 
 /** Where the view writes: a stream, or anything with `write`. */
@@ -47,7 +47,7 @@ export interface WatchOptions {
  * Reads a dispatch and, recursively, the child dispatches of its sublattice nodes. Child
  * dispatches that had ended in `previous` are not read again.
  */
-export async function fetchTree(client: Pick<ValenceClient, 'getResult'>, dispatchId: string, previous?: DispatchTree, depth = 0): Promise<DispatchTree> {
+export async function fetchTree(client: Pick<ValenceClient, 'getResult'>, dispatchId: DispatchRef, previous?: DispatchTree, depth = 0): Promise<DispatchTree> {
   const result = await client.getResult(dispatchId);
   const children = new Map<number, DispatchTree>();
   if (depth < 8) {
@@ -89,7 +89,7 @@ export function treeEnded(tree: DispatchTree): boolean {
  * const tree = await watchDispatch(client, dispatchId, { out: process.stdout });
  * process.exitCode = tree.result.status === 'COMPLETED' ? 0 : 1;
  */
-export async function watchDispatch(client: Pick<ValenceClient, 'getResult'>, dispatchId: string, options: WatchOptions = {}): Promise<DispatchTree> {
+export async function watchDispatch(client: Pick<ValenceClient, 'getResult'>, dispatchId: DispatchRef, options: WatchOptions = {}): Promise<DispatchTree> {
   const out = options.out ?? process.stdout;
   const tty = options.tty ?? Boolean((out as { isTTY?: boolean }).isTTY);
   const palette = paletteFor(options.color ?? (tty && !process.env.NO_COLOR));

@@ -9,6 +9,7 @@
 import { createAwsClients, type AwsClients, type AwsConfig } from '../aws.ts';
 import { DEFAULTS, ENV } from '../contract.ts';
 import { ErrorCode, ValenceError } from '../errors.ts';
+import type { Resolved } from '../model/build.ts';
 import type { Lattice } from '../model/lattice.ts';
 import type { CancelReport } from '../runtime/cancel.ts';
 import { runtimeConfigFromOutputs, type StackOutputs } from '../runtime/config.ts';
@@ -17,23 +18,31 @@ import { describeDispatch, type DispatchResult } from '../runtime/describe.ts';
 import type { DispatchItem } from '../runtime/store.ts';
 import { isTerminalDispatchStatus } from '../status.ts';
 import { getCancelReport, requestCancel, type CancelAccepted, type CancelOptions, type CancelProgress } from './cancel.ts';
+import { loopbackCredentials, resolveRegion } from './connection.ts';
 import { startDispatch } from './dispatch.ts';
+import { dispatchIdOf, dispatchRun, type DispatchRef, type DispatchRun } from './run.ts';
 import { loadStackOutputs } from './stack.ts';
 
 export { CancelRequestError, type CancelAccepted, type CancelOptions, type CancelProgress } from './cancel.ts';
 export { NotDeployedError, StaleDeployError } from './dispatch.ts';
 export { StackNotFoundError } from './stack.ts';
+export { DispatchEndedError, dispatchIdOf, type DispatchRef, type DispatchRun, type RunResultOptions } from './run.ts';
+export { isLoopbackEndpoint, loopbackCredentials, resolveRegion, LOCAL_TEST_CREDENTIALS } from './connection.ts';
 export type { StackOutputs } from '../runtime/config.ts';
 
 /** Where the client finds its stack. */
 export interface ConnectOptions {
-  /** Endpoint of a local cloud or LocalStack. @default process.env.AWS_ENDPOINT_URL (unset: AWS) */
+  /**
+   * Endpoint of a local cloud or LocalStack. A loopback one (127.0.0.1, localhost, ::1) gets
+   * the test key pair unless the environment names credentials.
+   * @default process.env.AWS_ENDPOINT_URL (unset: AWS)
+   */
   readonly endpoint?: string;
-  /** @default process.env.AWS_REGION ?? 'us-east-1' */
+  /** @default `AWS_REGION`, then the profile's `region` in ~/.aws/config, then `AWS_DEFAULT_REGION`, then 'us-east-1' */
   readonly region?: string;
   /** @default process.env.VALENCE_STACK ?? 'valence' */
   readonly stackName?: string;
-  /** Static credentials; unset means the SDK's default provider chain. */
+  /** Static credentials; unset means the SDK's default provider chain (or the test pair for a loopback endpoint). */
   readonly credentials?: AwsConfig['credentials'];
 }
 
@@ -45,20 +54,20 @@ export interface GetResultOptions {
   readonly timeoutMs?: number;
 }
 
-/** A connected client. */
+/** A connected client. Every dispatch id it takes may also be the run's {@link DispatchRun} handle. */
 export interface ValenceClient {
-  /** Starts a run of `lattice`; resolves with its dispatch id once the execution started. */
-  dispatch<A extends unknown[], R>(lattice: Lattice<A, R>): (...args: A) => Promise<string>;
+  /** Starts a run of `lattice`; resolves with its handle (`run.id`, `run.result()`, …) once the execution started. */
+  dispatch<A extends unknown[], R>(lattice: Lattice<A, R>): (...args: A) => Promise<DispatchRun<Resolved<R>>>;
   /** Reads a dispatch; with `wait`, resolves as soon as it is terminal. */
-  getResult<R = unknown>(dispatchId: string, options?: GetResultOptions): Promise<DispatchResult<R>>;
+  getResult<R = unknown>(dispatch: DispatchRef, options?: GetResultOptions): Promise<DispatchResult<R>>;
   /** Cancels a dispatch or some of its tasks, through the stack's IAM-authorized API. */
-  cancel(dispatchId: string, options: CancelOptions & { readonly wait: false }): Promise<CancelReport | CancelAccepted>;
+  cancel(dispatch: DispatchRef, options: CancelOptions & { readonly wait: false }): Promise<CancelReport | CancelAccepted>;
   /** Cancels and, when the endpoint finishes the request outside it (202), waits for the final report. */
-  cancel(dispatchId: string, options?: CancelOptions): Promise<CancelReport>;
+  cancel(dispatch: DispatchRef, options?: CancelOptions): Promise<CancelReport>;
   /** One cancel request's final report, or its progress so far. */
-  getCancelReport(dispatchId: string, requestId: string): Promise<CancelProgress>;
+  getCancelReport(dispatch: DispatchRef, requestId: string): Promise<CancelProgress>;
   /** A node's stored output (throws `PayloadNotFoundError` until the node completed). */
-  getNodeOutput(dispatchId: string, nodeId: number): Promise<unknown>;
+  getNodeOutput(dispatch: DispatchRef, nodeId: number): Promise<unknown>;
   /** The newest top-level dispatches. */
   listDispatches(options?: { limit?: number }): Promise<DispatchItem[]>;
   /** The stack's outputs. */
@@ -68,37 +77,50 @@ export interface ValenceClient {
 }
 
 /**
- * Connects to a valence stack. Nothing is read until the first call; the stack's outputs are
- * then read once (and again after a failed read).
+ * Connects to a valence stack. Nothing is read until the first call; the region and the
+ * stack's outputs are then read once (and again after a failed read).
  * @example
  * const client = connect({ endpoint: 'http://127.0.0.1:4566' });
- * const id = await client.dispatch(pipeline)(10);
- * const result = await client.getResult(id, { wait: true });
+ * const run = await client.dispatch(pipeline)(10);
+ * const total = await run.result();
  */
 export function connect(options: ConnectOptions = {}): ValenceClient {
-  const aws = createAwsClients({
-    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-    ...(options.region ? { region: options.region } : {}),
-    ...(options.credentials ? { credentials: options.credentials } : {}),
+  const endpoint = options.endpoint ?? process.env.AWS_ENDPOINT_URL;
+  const credentials = options.credentials ?? loopbackCredentials(endpoint);
+  let made: AwsClients | undefined;
+  let closed = false;
+  const aws = retryingOnce(async () => {
+    const region = await resolveRegion(options.region);
+    if (closed) throw new ValenceError(ErrorCode.CONFIGURATION_INVALID, 'This valence client was closed');
+    made = createAwsClients({ ...(endpoint ? { endpoint } : {}), region, ...(credentials ? { credentials } : {}) });
+    return made;
   });
   const stack = connectedStack(aws, options.stackName ?? process.env[ENV.stackName] ?? DEFAULTS.stackName);
-  return {
+  const client: ValenceClient = {
     outputs: stack.outputs,
-    close: () => aws.destroy(),
-    dispatch: (lattice) => async (...args) => startDispatch(await stack.context(), lattice as Lattice<unknown[], unknown>, args),
-    async getResult(dispatchId, options = {}) {
+    close: () => {
+      closed = true;
+      made?.destroy();
+    },
+    dispatch: (lattice) => async (...args) => {
+      const id = await startDispatch(await stack.context(), lattice as Lattice<unknown[], unknown>, args);
+      return dispatchRun(client, id, lattice.name);
+    },
+    async getResult(dispatch, options = {}) {
       const ctx = await stack.context();
+      const dispatchId = dispatchIdOf(dispatch);
       if (options.wait) await waitUntilTerminal(ctx, dispatchId, options.timeoutMs ?? DEFAULT_RESULT_TIMEOUT_MS);
       return describeDispatch<never>(ctx, dispatchId);
     },
-    async cancel(dispatchId: string, options: CancelOptions = {}): Promise<CancelReport> {
-      return requestCancel(aws, (await stack.outputs()).apiUrl, dispatchId, options);
+    async cancel(dispatch: DispatchRef, options: CancelOptions = {}): Promise<CancelReport> {
+      return requestCancel(await aws(), (await stack.outputs()).apiUrl, dispatchIdOf(dispatch), options);
     },
-    async getCancelReport(dispatchId, requestId) {
-      return getCancelReport(aws, (await stack.outputs()).apiUrl, dispatchId, requestId);
+    async getCancelReport(dispatch, requestId) {
+      return getCancelReport(await aws(), (await stack.outputs()).apiUrl, dispatchIdOf(dispatch), requestId);
     },
-    async getNodeOutput(dispatchId, nodeId) {
+    async getNodeOutput(dispatch, nodeId) {
       const ctx = await stack.context();
+      const dispatchId = dispatchIdOf(dispatch);
       // Small outputs live in the node item (LIMITS.inlineOutputBytes); others in S3.
       const node = await ctx.store.getNode(dispatchId, nodeId);
       return ctx.payloads.getNodeOutput(node ?? { dispatchId, nodeId });
@@ -107,6 +129,7 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
       return (await stack.context()).store.listDispatches(opts);
     },
   };
+  return client;
 }
 
 /** How long `getResult({ wait: true })` waits by default. */
@@ -118,9 +141,9 @@ interface ConnectedStack {
   readonly context: () => Promise<RuntimeContext>;
 }
 
-function connectedStack(aws: AwsClients, stackName: string): ConnectedStack {
-  const outputs = retryingOnce(() => loadStackOutputs(aws, stackName));
-  const context = retryingOnce(async () => runtimeContextFrom(runtimeConfigFromOutputs(await outputs(), stackName), aws));
+function connectedStack(aws: () => Promise<AwsClients>, stackName: string): ConnectedStack {
+  const outputs = retryingOnce(async () => loadStackOutputs(await aws(), stackName));
+  const context = retryingOnce(async () => runtimeContextFrom(runtimeConfigFromOutputs(await outputs(), stackName), await aws()));
   return { outputs, context };
 }
 
@@ -165,18 +188,18 @@ export function defaultValenceClient(): ValenceClient {
  * Starts a run of `lattice` with the default client: `await dispatch(pipeline)(10)`.
  * The shape of Covalent's `ct.dispatch(workflow)(args)`.
  */
-export function dispatch<A extends unknown[], R>(lattice: Lattice<A, R>): (...args: A) => Promise<string> {
+export function dispatch<A extends unknown[], R>(lattice: Lattice<A, R>): (...args: A) => Promise<DispatchRun<Resolved<R>>> {
   return (...args) => defaultValenceClient().dispatch(lattice)(...args);
 }
 
-/** Reads a dispatch with the default client. */
-export function getResult<R = unknown>(dispatchId: string, options?: GetResultOptions): Promise<DispatchResult<R>> {
-  return defaultValenceClient().getResult<R>(dispatchId, options);
+/** Reads a dispatch (by id or handle) with the default client. Covalent's `ct.get_result`. */
+export function getResult<R = unknown>(dispatch: DispatchRef, options?: GetResultOptions): Promise<DispatchResult<R>> {
+  return defaultValenceClient().getResult<R>(dispatch, options);
 }
 
-/** Cancels a dispatch, or tasks of it, with the default client. */
-export function cancel(dispatchId: string, options?: CancelOptions): Promise<CancelReport> {
-  return defaultValenceClient().cancel(dispatchId, options);
+/** Cancels a dispatch (by id or handle), or tasks of it, with the default client. */
+export function cancel(dispatch: DispatchRef, options?: CancelOptions): Promise<CancelReport> {
+  return defaultValenceClient().cancel(dispatch, options);
 }
 
 /** Lists dispatches with the default client. */

@@ -17,7 +17,7 @@ let h: RuntimeHarness;
 let completed: string;
 beforeAll(async () => {
   h = await startHarness({}, FIXTURES);
-  completed = await h.client.dispatch(wf.quick)(h.dir);
+  completed = (await h.client.dispatch(wf.quick)(h.dir)).id;
   await h.client.getResult(completed, { wait: true });
 }, 60_000);
 afterAll(async () => h?.close());
@@ -85,7 +85,7 @@ describe('client.cancel with an empty task list', () => {
   it('throws a 400 and the running electron keeps running', async () => {
     const dir = join(h.dir, 'empty');
     mkdirSync(dir);
-    const id = await h.client.dispatch(wf.lambdaRunning)(dir);
+    const id = (await h.client.dispatch(wf.lambdaRunning)(dir)).id;
     await waitFor('polite beats', () => beats(join(dir, 'polite.beat')) > 3, 30_000);
     const error = await h.client.cancel(id, { taskIds: [] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CancelRequestError);

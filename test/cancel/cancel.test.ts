@@ -25,7 +25,7 @@ const sub = (name: string) => join(h.dir, name);
 
 describe('cancelling a running Lambda electron', () => {
   it('aborts its signal; it stops, the child never runs, the node ends CANCELLED', async () => {
-    const id = await h.client.dispatch(wf.lambdaRunning)(h.dir);
+    const id = (await h.client.dispatch(wf.lambdaRunning)(h.dir)).id;
     await waitFor('beats', () => beats(sub('polite.beat')) > 3);
     const report = await h.client.cancel(id, { taskIds: [0], reason: 'not needed' });
     expect(await heartbeatStopped(sub('polite.beat'))).toBe(true);
@@ -44,7 +44,7 @@ describe('cancelling a running Lambda electron', () => {
   });
 
   it('terminates an electron that ignores its signal once its grace period ends', async () => {
-    const id = await h.client.dispatch(wf.lambdaStubborn)(h.dir);
+    const id = (await h.client.dispatch(wf.lambdaStubborn)(h.dir)).id;
     await waitFor('beats', () => beats(sub('stubborn.beat')) > 3);
     const report = await h.client.cancel(id, { taskIds: [0] });
     await stopsBeating(sub('stubborn.beat'));
@@ -64,7 +64,7 @@ describe('cancelling a running Lambda electron', () => {
 
 describe('cancelling a running Batch job', () => {
   it('terminates the whole process group; the job ends FAILED with the reason; the node CANCELLED', async () => {
-    const id = await h.client.dispatch(wf.batchRunning)(h.dir);
+    const id = (await h.client.dispatch(wf.batchRunning)(h.dir)).id;
     await waitFor('job beats', () => beats(sub('job.beat')) > 3, 30_000);
     const [pid, grandchild] = readFileSync(sub('job.pids'), 'utf8').split(' ').map(Number) as [number, number];
     expect(alive(pid) && alive(grandchild)).toBe(true);
@@ -86,7 +86,7 @@ describe('cancelling a LocalExecutor process', () => {
   it('signals its process group and the process is gone', async () => {
     const dir = join(h.dir, 'local');
     (await import('node:fs')).mkdirSync(dir);
-    const id = await h.client.dispatch(wf.localRunning)(dir);
+    const id = (await h.client.dispatch(wf.localRunning)(dir)).id;
     await waitFor('local beats', () => beats(join(dir, 'local.beat')) > 3, 30_000);
     const pid = Number(readFileSync(join(dir, 'local.pid'), 'utf8'));
     const report = await h.client.cancel(id, { taskIds: [0] });
@@ -102,7 +102,7 @@ describe('cancelling a LocalExecutor process', () => {
 describe('cancelling a node that has not started', () => {
   it('never starts it: nothing uploaded, no job submitted, and its descendants are cancelled too', async () => {
     const submittedBefore = h.cloud.requestCounters.get('batch', 'SubmitJob');
-    const id = await h.client.dispatch(wf.notStarted)(h.dir);
+    const id = (await h.client.dispatch(wf.notStarted)(h.dir)).id;
     await running(id, 0);
     const report = await h.client.cancel(id, { taskIds: [1] });
     expect(report.cancelled.map((c) => [c.id, c.previousStatus, c.method])).toEqual([
@@ -126,7 +126,7 @@ describe('cancelling a node that has not started', () => {
 
 describe('cancelling tasks 1, 3 and 5', () => {
   it('cancels them and all their descendants; every other node completes; the dispatch ends CANCELLED', async () => {
-    const id = await h.client.dispatch(wf.eight)(h.dir);
+    const id = (await h.client.dispatch(wf.eight)(h.dir)).id;
     await Promise.all([1, 3, 5].map((n) => waitFor(`n${n} beats`, () => beats(sub(`n${n}.beat`)) > 1)));
     const report = await h.client.cancel(id, { taskIds: [1, 3, 5] });
     expect(report.cancelled.map((c) => c.id).sort((a, b) => Number(a) - Number(b))).toEqual([1, 3, 4, 5, 6]);
@@ -142,7 +142,7 @@ describe('cancelling tasks 1, 3 and 5', () => {
 
 describe('cancelling a whole dispatch', () => {
   it('aborts the execution, stops every process and job, and getResult returns promptly', async () => {
-    const id = await h.client.dispatch(wf.eight)(h.dir + '/whole');
+    const id = (await h.client.dispatch(wf.eight)(h.dir + '/whole')).id;
     await import('node:fs').then((fs) => fs.mkdirSync(h.dir + '/whole', { recursive: true }));
     const w = (n: string) => join(h.dir, 'whole', n);
     await Promise.all([1, 3, 5].map((n) => waitFor(`n${n} beats`, () => beats(w(`n${n}.beat`)) > 1)));
@@ -165,7 +165,7 @@ describe('cancelling a sublattice', () => {
   it('cancels one node inside the child ("1/2") while the rest of the child completes', async () => {
     const dir = join(h.dir, 'sub1');
     (await import('node:fs')).mkdirSync(dir);
-    const id = await h.client.dispatch(wf.outer)(dir);
+    const id = (await h.client.dispatch(wf.outer)(dir)).id;
     await waitFor('inner slow beats', () => beats(join(dir, 'inner-slow.beat')) > 1);
     const report = await h.client.cancel(id, { taskIds: ['1/2'] });
     expect(report.cancelled.map((c) => [c.id, c.method])).toEqual([['1/2', 'signal']]);
@@ -181,7 +181,7 @@ describe('cancelling a sublattice', () => {
   it('cancelling the sublattice node cancels its child dispatch recursively', async () => {
     const dir = join(h.dir, 'sub2');
     (await import('node:fs')).mkdirSync(dir);
-    const id = await h.client.dispatch(wf.outer)(dir);
+    const id = (await h.client.dispatch(wf.outer)(dir)).id;
     await waitFor('inner slow beats', () => beats(join(dir, 'inner-slow.beat')) > 1);
     const report = await h.client.cancel(id, { taskIds: [1] });
     expect(report.cancelled.find((c) => c.id === 1)).toMatchObject({ method: 'child-dispatch' });
@@ -198,7 +198,7 @@ describe('cancelling what already ended', () => {
   it('reports terminal nodes in alreadyTerminal and changes nothing; twice is harmless', async () => {
     const dir = join(h.dir, 'done');
     (await import('node:fs')).mkdirSync(dir);
-    const id = await h.client.dispatch(wf.quick)(dir);
+    const id = (await h.client.dispatch(wf.quick)(dir)).id;
     const before = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
     expect(before.status).toBe('COMPLETED');
     for (let i = 0; i < 2; i++) {
@@ -225,7 +225,7 @@ describe('a Braket hybrid job', () => {
   it('is cancelled with the hybrid-job CancelJob; its process stops', async () => {
     const dir = join(h.dir, 'hybrid');
     (await import('node:fs')).mkdirSync(dir);
-    const id = await h.client.dispatch(wf.hybridJob)(dir);
+    const id = (await h.client.dispatch(wf.hybridJob)(dir)).id;
     await waitFor('hybrid beats', () => beats(join(dir, 'hybrid.beat')) > 3, 30_000);
     const pid = Number(readFileSync(join(dir, 'hybrid.pid'), 'utf8'));
     const report = await h.client.cancel(id, { taskIds: [0], reason: 'enough' });
@@ -246,7 +246,7 @@ describe('task packing', () => {
     const dir = join(h.dir, 'packed');
     (await import('node:fs')).mkdirSync(dir);
     const submitted = h.cloud.requestCounters.get('batch', 'SubmitJob');
-    const id = await h.client.dispatch(wf.packed)(dir);
+    const id = (await h.client.dispatch(wf.packed)(dir)).id;
     const names = ['p0', 'p1', 'p2', 'p3'];
     await Promise.all(names.map((n) => waitFor(`${n} beats`, () => beats(join(dir, `${n}.beat`)) > 3, 30_000)));
     expect(h.cloud.requestCounters.get('batch', 'SubmitJob') - submitted).toBe(1);

@@ -17,7 +17,7 @@ let h: RuntimeHarness;
 let completed: string;
 beforeAll(async () => {
   h = await startHarness({}, FIXTURES);
-  completed = await h.client.dispatch(wf.quick)(h.dir);
+  completed = (await h.client.dispatch(wf.quick)(h.dir)).id;
   await h.client.getResult(completed, { wait: true });
 }, 60_000);
 afterAll(async () => h?.close());
@@ -67,7 +67,7 @@ describe('the sweeper', () => {
   it('stops a Batch job whose first TerminateJob failed', async () => {
     const dir = join(h.dir, 'sweep');
     (await import('node:fs')).mkdirSync(dir);
-    const id = await h.client.dispatch(wf.batchRunning)(dir);
+    const id = (await h.client.dispatch(wf.batchRunning)(dir)).id;
     await waitFor('job beats', () => beats(join(dir, 'job.beat')) > 3, 30_000);
     const [pid] = readFileSync(join(dir, 'job.pids'), 'utf8').split(' ').map(Number) as [number];
     // A non-retryable failure of the cancel handler's TerminateJob.

@@ -21,7 +21,7 @@ describe('cancelling a path into a sublattice that has not started', () => {
     // GIVEN the sublattice node 1 held back behind the gate (node 0): no child dispatch yet
     const dir = join(h.dir, 'pending');
     mkdirSync(dir);
-    const id = await h.client.dispatch(wf.pendingOuter)(dir);
+    const id = (await h.client.dispatch(wf.pendingOuter)(dir)).id;
     await waitFor('gate running', () => existsSync(join(dir, 'gate.ran')), 30_000);
     const before = await h.client.getResult(id);
     expect(before.nodes[1]).toMatchObject({ status: 'NEW_OBJECT' });
@@ -61,7 +61,7 @@ describe('cancelling a path into a sublattice that has not started', () => {
     // GIVEN a finished dispatch whose sublattice node was cancelled before it started
     const dir = join(h.dir, 'ended');
     mkdirSync(dir);
-    const id = await h.client.dispatch(wf.pendingOuter)(dir);
+    const id = (await h.client.dispatch(wf.pendingOuter)(dir)).id;
     await waitFor('gate running', () => existsSync(join(dir, 'gate.ran')), 30_000);
     await h.client.cancel(id, { taskIds: [1] });
     writeFileSync(join(dir, 'open'), '');

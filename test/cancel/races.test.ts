@@ -29,7 +29,7 @@ beforeAll(async () => {
   h = await startHarness({}, FIXTURES);
   // Warm the step and cancel handlers and the job runner.
   mkdirSync(join(h.dir, 'warm'));
-  const warm = await h.client.dispatch(wf.raceable)(join(h.dir, 'warm'));
+  const warm = (await h.client.dispatch(wf.raceable)(join(h.dir, 'warm'))).id;
   await h.client.getResult(warm, { wait: true, timeoutMs: 60_000 });
   await h.client.cancel(warm);
 }, 120_000);
@@ -54,7 +54,7 @@ async function trial(n: number): Promise<Trial> {
   const rand = random(n + 1);
   const dir = join(h.dir, `trial-${n}`);
   mkdirSync(dir);
-  const id = await h.client.dispatch(wf.raceable)(dir);
+  const id = (await h.client.dispatch(wf.raceable)(dir)).id;
   await sleep(Math.floor(rand() * 2_000));
   const whole = rand() < 0.3;
   const taskIds = whole ? undefined : [Math.floor(rand() * 4)];

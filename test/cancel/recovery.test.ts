@@ -65,7 +65,7 @@ describe('a retried callback state whose job was already submitted', () => {
   // invoked again with the node's run event and its task token.
   it('records the token, submits nothing, and the one job completes the node', async () => {
     const dir = scratch();
-    const id = await h.client.dispatch(wf.batchGated)(dir);
+    const id = (await h.client.dispatch(wf.batchGated)(dir)).id;
     await waitFor('job beats', () => beats(join(dir, 'job.beat')) > 1, 30_000);
     const outputs = await h.client.outputs();
     const item = await h.cloud.clients.dynamodb.send(new GetItemCommand({ TableName: outputs.tableName, Key: { pk: { S: `D#${id}` }, sk: { S: 'N#000000' } } }));
@@ -91,7 +91,7 @@ describe('a lease holder that dies while a cancel is pending', () => {
     const dir = scratch();
     // The first step invocation from now on (node 0's) is killed 1.5 s into its run.
     h.cloud.faults.crashNthInvocation(1, 'valence-step', 1_500);
-    const id = await h.client.dispatch(wf.lambdaGated)(dir);
+    const id = (await h.client.dispatch(wf.lambdaGated)(dir)).id;
     await waitFor('holder beats', () => beats(join(dir, 'holder.beat')) > 3, 20_000);
     await waitFor('holder crashed', () => heartbeatStopped(join(dir, 'holder.beat'), 300), 20_000);
     expect((await nodeOf(id, 0)).status).toBe('RUNNING');
@@ -114,7 +114,7 @@ describe('a lease holder that dies while a cancel is pending', () => {
 describe('a cancel during retry backoff', () => {
   it('cancels the re-queued job; the second attempt never runs and the child never runs', async () => {
     const dir = scratch();
-    const id = await h.client.dispatch(wf.batchRetrying)(dir);
+    const id = (await h.client.dispatch(wf.batchRetrying)(dir)).id;
     await waitFor('first attempt ran', () => lines(join(dir, 'flaky.runs')).length === 1, 30_000);
     const jobId = jobIdOf(await waitFor('job handle', async () => (await nodeOf(id, 0)).jobHandle, 10_000));
     const describeJob = async () => (await h.cloud.clients.batch.send(new DescribeJobsCommand({ jobs: [jobId] }))).jobs![0]!;
@@ -144,7 +144,7 @@ describe("cancel's error branches", () => {
     // The task's completion event is held back, so the node still waits when the cancel lands.
     await events.send(new DisableRuleCommand({ Name: 'valence-braket-events' }));
     try {
-      const id = await h.client.dispatch(wf.braketBell)(dir);
+      const id = (await h.client.dispatch(wf.braketBell)(dir)).id;
       const taskArn = await waitFor('task created', async () => (await nodeOf(id, 0)).jobHandle, 20_000);
       await waitFor('task COMPLETED', async () => (await h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: taskArn }))).status === 'COMPLETED', 20_000);
       expect((await nodeOf(id, 0)).status).toBe('RUNNING');
@@ -171,7 +171,7 @@ describe("cancel's error branches", () => {
 
   it('Step Functions ExecutionDoesNotExist: the whole-dispatch cancel reports the execution not stopped and still stops every node', async () => {
     const dir = scratch();
-    const id = await h.client.dispatch(wf.lambdaGated)(dir);
+    const id = (await h.client.dispatch(wf.lambdaGated)(dir)).id;
     await waitFor('holder beats', () => beats(join(dir, 'holder.beat')) > 3, 20_000);
     h.cloud.faults.add({ service: 'states', operation: 'StopExecution', errorRate: 1, maxErrors: 1, error: { status: 400, code: 'ExecutionDoesNotExist' } });
     const stops = h.cloud.requestCounters.get('states', 'StopExecution');

@@ -22,7 +22,7 @@ afterAll(async () => h?.close());
 describe('a cancel whose flag writes are throttled after StopExecution', () => {
   it('is accepted (202) and the sweeper ends the dispatch CANCELLED', async () => {
     const dir = h.dir;
-    const id = await h.client.dispatch(wf.lambdaRunning)(dir);
+    const id = (await h.client.dispatch(wf.lambdaRunning)(dir)).id;
     const beat = join(dir, 'polite.beat');
     await waitFor('polite beats', () => beats(beat) > 3, 30_000);
     // StopExecution is slowed; once it is under way, every DynamoDB UpdateItem (the flag writes) is throttled.

@@ -15,7 +15,7 @@ let h: RuntimeHarness;
 beforeAll(async () => {
   h = await startHarness({ batchDelays: { submittedMs: 20, pendingMs: 20, runnableMs: 4_000, startingMs: 20 }, braketQueueDelayMs: QUEUE_MS, braketRunMs: RUN_MS }, FIXTURES);
   // Warm the step and cancel handlers, so the windows below are not eaten by cold starts.
-  const warm = await h.client.dispatch(wf.quick)(h.dir);
+  const warm = (await h.client.dispatch(wf.quick)(h.dir)).id;
   await h.client.getResult(warm, { wait: true });
   await h.client.cancel(warm);
 }, 60_000);
@@ -55,7 +55,7 @@ const jobStatus = async (handle: string) =>
 describe('a queued Batch job (RUNNABLE)', () => {
   it('is cancelled with CancelJob and never starts', async () => {
     const dir = await fresh('runnable');
-    const id = await h.client.dispatch(wf.batchRunning)(dir);
+    const id = (await h.client.dispatch(wf.batchRunning)(dir)).id;
     const handle = await waitFor('job handle', async () => (await h.client.getResult(id)).nodes[0]!.jobHandle);
     await waitFor('RUNNABLE', async () => (await jobStatus(handle)).status === 'RUNNABLE');
     const report = await h.client.cancel(id, { taskIds: [0], reason: 'queued too long' });
@@ -76,7 +76,7 @@ describe('a queued Batch job (RUNNABLE)', () => {
 describe('a QUEUED quantum task', () => {
   it('is cancelled with CancelQuantumTask and produces no result', async () => {
     const dir = await fresh('queued-braket');
-    const id = await h.client.dispatch(wf.braketRunning)(dir);
+    const id = (await h.client.dispatch(wf.braketRunning)(dir)).id;
     const handle = await waitFor('task handle', async () => (await h.client.getResult(id)).nodes[0]!.jobHandle);
     const before = await quantumTask(handle);
     expect(before.status).toBe('QUEUED');
@@ -94,7 +94,7 @@ describe('a QUEUED quantum task', () => {
 describe('a RUNNING quantum task', () => {
   it('is cancelled with CancelQuantumTask while it runs', async () => {
     const dir = await fresh('running-braket');
-    const id = await h.client.dispatch(wf.braketRunning)(dir);
+    const id = (await h.client.dispatch(wf.braketRunning)(dir)).id;
     const handle = await waitFor('task handle', async () => (await h.client.getResult(id)).nodes[0]!.jobHandle);
     const running = await waitFor('RUNNING', async () => {
       const task = await quantumTask(handle);
@@ -116,11 +116,11 @@ describe('a cancel landing between executor steps', () => {
   it('after the upload and before the submit: stops there; no job is ever submitted', async () => {
     const dir = await fresh('between-upload');
     // Warm up so the window below is the upload, not a cold start.
-    await h.client.getResult(await h.client.dispatch(wf.quick)(await fresh('warm1')), { wait: true });
+    await h.client.getResult((await h.client.dispatch(wf.quick)(await fresh('warm1'))).id, { wait: true });
     const submitted = h.cloud.requestCounters.get('batch', 'SubmitJob');
     // The upload takes 4 s: the cancel below lands inside it even on a loaded machine.
     h.cloud.faults.add({ service: 's3', operation: 'PutObject', latencyMs: 4_000 });
-    const id = await h.client.dispatch(wf.batchRunning)(dir);
+    const id = (await h.client.dispatch(wf.batchRunning)(dir)).id;
     await waitFor('node 0 RUNNING', async () => (await h.client.getResult(id)).nodes[0]!.status === 'RUNNING');
     const report = await h.client.cancel(id, { taskIds: [0] });
     h.cloud.faults.clear();
@@ -135,7 +135,7 @@ describe('a cancel landing between executor steps', () => {
     const dir = await fresh('between-submit');
     h.cloud.faults.add({ service: 'batch', operation: 'SubmitJob', latencyMs: 4_000 });
     const submitted = h.cloud.requestCounters.get('batch', 'SubmitJob');
-    const id = await h.client.dispatch(wf.batchRunning)(dir);
+    const id = (await h.client.dispatch(wf.batchRunning)(dir)).id;
     await waitFor('submit under way', () => h.cloud.requestCounters.get('batch', 'SubmitJob') > submitted);
     const report = await h.client.cancel(id, { taskIds: [0] });
     expect(report.cancelled[0]).toMatchObject({ id: 0, previousStatus: 'RUNNING' });

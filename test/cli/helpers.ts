@@ -15,14 +15,18 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** The environment of a fresh shell: no AWS endpoint or keys, so the CLI's own defaults apply. */
+/**
+ * The environment of a fresh shell: no AWS endpoint or keys, so the CLI's own defaults apply.
+ * The one AWS variable kept is the user's own switch for the AWS SDK's Node version notice
+ * (valence does not hide it), so that the tests' one-line stderr checks read valence's output.
+ */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (/^(AWS_|VALENCE_)/.test(key) || key === 'NODE_OPTIONS' || key.startsWith('VITEST')) continue;
     env[key] = value;
   }
-  return { ...env, NO_COLOR: '1', ...extra };
+  return { ...env, NO_COLOR: '1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...extra };
 }
 
 /** Runs `node bin/valence.mjs ...args` (asynchronously: the local cloud lives in this process). */

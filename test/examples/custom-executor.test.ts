@@ -16,7 +16,7 @@ afterAll(async () => h?.close());
 describe('a custom executor', () => {
   it('runs to completion and reports its job handle', async () => {
     const file = join(h.dir, 'short.beat');
-    const id = await h.client.dispatch(shellJob)(file, 1);
+    const id = (await h.client.dispatch(shellJob)(file, 1)).id;
     const result = await h.client.getResult<{ exitCode: number }>(id, { wait: true, timeoutMs: 30_000 });
     expect(result.status).toBe('COMPLETED');
     expect(result.result).toEqual({ exitCode: 0 });
@@ -26,7 +26,7 @@ describe('a custom executor', () => {
 
   it('is cancelled through its cancel(taskMetadata, jobHandle) with the stored handle', async () => {
     const file = join(h.dir, 'long.beat');
-    const id = await h.client.dispatch(shellJob)(file, 60);
+    const id = (await h.client.dispatch(shellJob)(file, 60)).id;
     await waitFor('beats', () => beats(file) > 3, 30_000);
     const report = await h.client.cancel(id, { reason: 'custom stop' });
     expect(report.cancelled[0]).toMatchObject({ id: 0, method: 'executor.cancel' });

@@ -68,7 +68,7 @@ describe('examples/research on the local cloud', () => {
   afterAll(async () => h?.close());
 
   it('computes a real result on Lambda, Batch and the local Braket simulator', async () => {
-    const id = await h.client.dispatch(research)(400, 7);
+    const id = (await h.client.dispatch(research)(400, 7)).id;
     const result = await h.client.getResult<{ model: Model; report: string }>(id, { wait: true, timeoutMs: 150_000 });
     expect(result.status, JSON.stringify(result.error)).toBe('COMPLETED');
     const { model, report } = result.result!;

@@ -20,7 +20,7 @@ const sumOfSquares = (n: number): number => Array.from({ length: n }, (_, i) => 
 describe('an argument-shaped lattice', () => {
   it('is built from n = 3 and from n = 300 at dispatch and gives the right totals', async () => {
     for (const n of [3, 300]) {
-      const id = await h.client.dispatch(squares)(n);
+      const id = (await h.client.dispatch(squares)(n)).id;
       const result = await h.client.getResult<number>(id, { wait: true, timeoutMs: 240_000 });
       expect(result.status).toBe('COMPLETED');
       expect(result.nodes).toHaveLength(n + 1);
@@ -34,7 +34,7 @@ describe('a branch on an argument', () => {
     for (const [flag, ran] of [[true, 'yes'], [false, 'no']] as const) {
       const dir = join(h.dir, `branch-${ran}`);
       mkdirSync(dir);
-      const id = await h.client.dispatch(branch)(dir, flag, 7);
+      const id = (await h.client.dispatch(branch)(dir, flag, 7)).id;
       const result = await h.client.getResult<string>(id, { wait: true, timeoutMs: 60_000 });
       expect(result.status).toBe('COMPLETED');
       expect(result.result).toBe(`${ran}:7`);
@@ -48,7 +48,7 @@ describe('a per-task cancel inside an argument-shaped dispatch', () => {
     const dir = join(h.dir, 'cancel');
     mkdirSync(dir);
     const width = 3;
-    const id = await h.client.dispatch(fanWithSlow)(dir, width);
+    const id = (await h.client.dispatch(fanWithSlow)(dir, width)).id;
     await waitFor('slow node beats', () => beats(join(dir, 'slow.beat')) > 3, 60_000);
     const report = await h.client.cancel(id, { taskIds: [0], reason: 'per-task cancel' });
     expect(new Set(report.cancelled.map((c) => c.id))).toEqual(new Set([0, 1]));
@@ -65,7 +65,7 @@ describe('parts of an output', () => {
   it('reach the next electron as just that part (destructuring, .key, [i])', async () => {
     const dir = join(h.dir, 'parts');
     mkdirSync(dir);
-    const id = await h.client.dispatch(parts)(dir, 5);
+    const id = (await h.client.dispatch(parts)(dir, 5)).id;
     const result = await h.client.getResult<unknown[]>(id, { wait: true, timeoutMs: 60_000 });
     expect(result.status).toBe('COMPLETED');
     expect(result.result).toEqual([4, 6, 2.5, 10, 30]);

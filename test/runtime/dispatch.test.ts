@@ -14,7 +14,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => h?.close());
 
-const run = async <R>(dispatchId: Promise<string>) => h.client.getResult<R>(await dispatchId, { wait: true, timeoutMs: 60_000 });
+const run = async <R>(dispatchRun: Promise<{ readonly id: string }>) => h.client.getResult<R>((await dispatchRun).id, { wait: true, timeoutMs: 60_000 });
 
 describe('dispatch and getResult', () => {
   it('runs a chain', async () => {
@@ -176,7 +176,7 @@ describe('dispatch and getResult', () => {
   });
 
   it('runs the electron once when the step handler is invoked twice for one node', async () => {
-    const dispatchId = await h.client.dispatch(wf.once)(h.dir);
+    const dispatchId = (await h.client.dispatch(wf.once)(h.dir)).id;
     const payload = JSON.stringify({ action: 'run', dispatchId, nodeId: 0 });
     // Two more invocations of the same node while the state machine's own one runs.
     const extra = [0, 1].map(() => h.cloud.clients.lambda.send(new InvokeCommand({ FunctionName: 'valence-step', Payload: Buffer.from(payload) })));

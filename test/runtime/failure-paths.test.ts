@@ -43,7 +43,7 @@ describe('a job that fails', () => {
     ['LocalExecutor', wf.localFails, 'local-fail.log', { name: 'RangeError', message: 'local electron failed on purpose' }],
   ] as const)('%s: its node ends FAILED with the error; child and grandchild end CANCELLED upstream and never ran', async (_what, lattice, log, error) => {
     const dir = scratch();
-    const id = await h.client.dispatch(lattice)(dir);
+    const id = (await h.client.dispatch(lattice)(dir)).id;
     const result = await h.client.getResult(id, { wait: true, timeoutMs: 40_000 });
     // The electron really ran once (its process wrote its pid) and really failed.
     expect(lines(join(dir, log))).toHaveLength(1);
@@ -59,7 +59,7 @@ describe('a job that fails', () => {
 
   it('LocalExecutor: a process that exits without storing an error reports its exit code', async () => {
     const dir = scratch();
-    const id = await h.client.dispatch(wf.localExits)(dir);
+    const id = (await h.client.dispatch(wf.localExits)(dir)).id;
     const result = await h.client.getResult(id, { wait: true, timeoutMs: 40_000 });
     expect(lines(join(dir, 'local-exit.log'))).toHaveLength(1);
     expect(result.nodes[0]).toMatchObject({ status: 'FAILED', error: { name: 'ProcessExited', message: 'Local job for node 0 exited with code 3' } });
@@ -69,7 +69,7 @@ describe('a job that fails', () => {
 
   it('Braket: a program the simulator rejects fails the task and the node; descendants never ran', async () => {
     const dir = scratch();
-    const id = await h.client.dispatch(wf.braketFails)(dir);
+    const id = (await h.client.dispatch(wf.braketFails)(dir)).id;
     const result = await h.client.getResult(id, { wait: true, timeoutMs: 40_000 });
     const taskArn = result.nodes[0]!.jobHandle!;
     const task = await h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: taskArn }));
@@ -88,7 +88,7 @@ describe('a job cancelled by a request', () => {
   // `upstream-failed`: nothing failed.
   it('Batch: its child and grandchild end CANCELLED by the request, not upstream-failed, and never ran', async () => {
     const dir = scratch();
-    const id = await h.client.dispatch(wf.batchGatedChain)(dir);
+    const id = (await h.client.dispatch(wf.batchGatedChain)(dir)).id;
     await waitFor('job beats', () => beats(join(dir, 'job.beat')) > 1, 30_000);
     const pid = Number(lines(join(dir, 'job.pids'))[0]);
     await h.client.cancel(id, { taskIds: [0], reason: 'not needed' });
@@ -108,7 +108,7 @@ describe('a job cancelled by a request', () => {
 describe('a job stopped from outside valence', () => {
   it('Batch TerminateJob by a plain client: the process group is gone, the node FAILED with that reason, the child never ran', async () => {
     const dir = scratch();
-    const id = await h.client.dispatch(wf.batchGated)(dir);
+    const id = (await h.client.dispatch(wf.batchGated)(dir)).id;
     await waitFor('job beats', () => beats(join(dir, 'job.beat')) > 3, 30_000);
     const pid = Number(lines(join(dir, 'job.pids'))[0]);
     expect(alive(pid)).toBe(true);
@@ -128,7 +128,7 @@ describe('a job stopped from outside valence', () => {
 
   it('Braket CancelQuantumTask by a plain client: the task is CANCELLED, no result was written, the node CANCELLED, the child never ran', async () => {
     const dir = scratch();
-    const id = await h.client.dispatch(wf.braketBell)(dir);
+    const id = (await h.client.dispatch(wf.braketBell)(dir)).id;
     const taskArn = await waitFor('task created', async () => (await nodeOf(id, 0)).jobHandle, 20_000);
     const queued = await h.cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: taskArn }));
     expect(['CREATED', 'QUEUED']).toContain(queued.status);
@@ -153,7 +153,7 @@ describe('a completion event that was lost', () => {
     const events = h.cloud.clients.eventbridge;
     await events.send(new DisableRuleCommand({ Name: 'valence-batch-events' }));
     try {
-      const id = await h.client.dispatch(wf.batchGated)(dir);
+      const id = (await h.client.dispatch(wf.batchGated)(dir)).id;
       await waitFor('job beats', () => beats(join(dir, 'job.beat')) > 1, 30_000);
       const handle = (await nodeOf(id, 0)).jobHandle!;
       const jobId = handle.slice(handle.lastIndexOf('/') + 1);
@@ -182,7 +182,7 @@ describe('a completion event that was lost', () => {
 describe('a hybrid job that succeeds', () => {
   it('runs its script once and hands its job ARN and status to the child', async () => {
     const dir = scratch();
-    const id = await h.client.dispatch(wf.hybridSucceeds)(dir);
+    const id = (await h.client.dispatch(wf.hybridSucceeds)(dir)).id;
     const result = await h.client.getResult(id, { wait: true, timeoutMs: 40_000 });
     expect(result.status).toBe('COMPLETED');
     const jobArn = result.nodes[0]!.jobHandle!;

@@ -35,7 +35,7 @@ describe('a split lattice', () => {
   it('runs to completion with exact dependencies across partitions', async () => {
     const dir = join(h.dir, 'full');
     mkdirSync(dir);
-    const id = await h.client.dispatch(layered)(dir, -1);
+    const id = (await h.client.dispatch(layered)(dir, -1)).id;
     const result = await h.client.getResult<number[]>(id, { wait: true, timeoutMs: 120_000 });
     expect(result.status).toBe('COMPLETED');
     expect(result.nodes.every((n) => n.status === 'COMPLETED')).toBe(true);
@@ -58,7 +58,7 @@ describe('a split lattice', () => {
     const dir = join(h.dir, 'cancel');
     mkdirSync(dir);
     const slow = 25; // partition 1 of 0..2; its descendants reach into partition 2
-    const id = await h.client.dispatch(layered)(dir, slow);
+    const id = (await h.client.dispatch(layered)(dir, slow)).id;
     await waitFor('slow node beats', () => beats(join(dir, 'slow.beat')) > 3, 60_000);
     const report = await h.client.cancel(id, { taskIds: [slow], reason: 'deep cancel' });
     const expected = descendantsOf(slow);

@@ -21,7 +21,7 @@ afterAll(async () => h?.close());
 
 describe('a forged job handle', () => {
   it('is not stopped by the sweeper, and the refusal is reported', async () => {
-    const dispatchId = await h.client.dispatch(wf.quick)(h.dir);
+    const dispatchId = (await h.client.dispatch(wf.quick)(h.dir)).id;
     await h.client.getResult(dispatchId, { wait: true, timeoutMs: 60_000 });
     const outputs = await h.client.outputs();
     // Someone else's job in the same account, submitted with a plain client: it beats a file.

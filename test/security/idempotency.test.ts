@@ -27,7 +27,7 @@ describe('taskContext().idempotencyKey', () => {
 
   it('lets a retried electron charge once: two attempts of a node share a key, nodes and dispatches do not', async () => {
     const keysOf = async (ledger: string) => {
-      const result = await h.client.getResult(await h.client.dispatch(order)(ledger), { wait: true, timeoutMs: 120_000 });
+      const result = await h.client.getResult((await h.client.dispatch(order)(ledger)).id, { wait: true, timeoutMs: 120_000 });
       expect(result.status).toBe('COMPLETED');
       expect(result.result).toEqual([{ customer: 'ada', cents: 500 }, { customer: 'grace', cents: 700 }]);
       const lines = readFileSync(join(ledger, 'attempts.log'), 'utf8').trim().split('\n').map((l) => l.split(' '));

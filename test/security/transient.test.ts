@@ -24,7 +24,7 @@ describe('the runtime under injected throttles and 500s', () => {
 
   it('completes 101 nodes with retries 0, each result recorded once', async () => {
     // Deploy and warm the sandboxes first, so the faults hit the run, not a cold start.
-    const warm = await h.client.getResult(await h.client.dispatch(wf.chain)(1), { wait: true, timeoutMs: 60_000 });
+    const warm = await h.client.getResult((await h.client.dispatch(wf.chain)(1)).id, { wait: true, timeoutMs: 60_000 });
     expect(warm.status).toBe('COMPLETED');
     h.cloud.faults.set({
       rules: [
@@ -35,7 +35,7 @@ describe('the runtime under injected throttles and 500s', () => {
     });
     const before = h.cloud.counters();
     // The client's own calls retry too: the dispatch itself goes through under the faults.
-    const dispatchId = await h.client.dispatch(wf.fanout)();
+    const dispatchId = (await h.client.dispatch(wf.fanout)()).id;
     const result = await h.client.getResult<number>(dispatchId, { wait: true, timeoutMs: 240_000 });
     h.cloud.faults.clear();
     const after = h.cloud.counters();

@@ -37,7 +37,7 @@ const node = (path: string) => page.locator(`svg.graph [data-node-id="${path}"]`
 
 describe('the dashboard on the local cloud', () => {
   it('shows a running dispatch, cancels its running Batch task with a reason, and the rest completes', async () => {
-    const dispatchId = await h.client.dispatch(wf.uiResearch)(h.dir);
+    const dispatchId = (await h.client.dispatch(wf.uiResearch)(h.dir)).id;
     const pidsFile = `${h.dir}/train.pids`;
     await waitFor('the Batch job to start', () => existsSync(pidsFile), 60_000);
     const pids = readFileSync(pidsFile, 'utf8').trim().split(' ').map(Number);

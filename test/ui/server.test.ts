@@ -18,7 +18,7 @@ let dispatchId: string;
 beforeAll(async () => {
   h = await startHarness({}, FIXTURES);
   ui = await startDashboard({ client: h.client, poll: { minIntervalMs: 100, maxIntervalMs: 400 } });
-  dispatchId = await h.client.dispatch(wf.features)(h.dir);
+  dispatchId = (await h.client.dispatch(wf.features)(h.dir)).id;
   await h.client.getResult(dispatchId, { wait: true, timeoutMs: 30_000 });
 }, 120_000);
 afterAll(async () => {
@@ -130,7 +130,7 @@ describe('bad input', () => {
 
 describe('cancel many', () => {
   it('cancels every listed running dispatch with the reason, and skips one that already ended', async () => {
-    const running = [await h.client.dispatch(wf.uiResearch)(h.dir), await h.client.dispatch(wf.uiResearch)(h.dir)];
+    const running = [(await h.client.dispatch(wf.uiResearch)(h.dir)).id, (await h.client.dispatch(wf.uiResearch)(h.dir)).id];
     const answer = await post('/api/cancel-many', { dispatchIds: [...running, dispatchId], reason: 'wrong input data' });
     expect(answer.status).toBe(200);
     const { results } = JSON.parse(answer.body) as { results: { dispatchId: string; report?: { dispatchId: string }; skipped?: string }[] };
@@ -149,7 +149,7 @@ describe('cancel many', () => {
 
 describe('the shared poll loop', () => {
   it('reads a dispatch once per tick however many pages watch it, and not at all once it is terminal', async () => {
-    const running = await h.client.dispatch(wf.uiResearch)(h.dir);
+    const running = (await h.client.dispatch(wf.uiResearch)(h.dir)).id;
     const watch = (id: string): Promise<{ close: () => void; events: number }> =>
       new Promise((resolve) => {
         const state = { events: 0, close: () => req.destroy() };

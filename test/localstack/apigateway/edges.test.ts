@@ -19,7 +19,7 @@ beforeAll(async () => {
   h = await startHarness({}, PATHS);
   const dir = join(h.dir, 'quick');
   mkdirSync(dir);
-  completed = await h.client.dispatch(wf.quickPair)(dir);
+  completed = (await h.client.dispatch(wf.quickPair)(dir)).id;
   await h.client.getResult(completed, { wait: true, timeoutMs: 30_000 });
 }, 90_000);
 afterAll(async () => h?.close());
