@@ -216,13 +216,15 @@ async function workUntilAnswer(ctx: RuntimeContext, record: OpenCancel, loadExec
     if (outcome !== 'late' && outcome.done) return outcome.report;
     return undefined;
   } catch (error) {
-    // Recorded and open: note why on the request; the continuation resumes it.
-    await ctx.store.touchCancelRequest(record.dispatchId, record, new Date().toISOString(), describe(error)).catch(() => undefined);
+    // Recorded and open: note why on the request (not awaited: that write may be throttled
+    // too, and the SDK's retry backoff does not end at the abort); the continuation resumes it.
+    void ctx.store.touchCancelRequest(record.dispatchId, record, new Date().toISOString(), describe(error)).catch(() => undefined);
     return undefined;
   } finally {
     clearTimeout(timer);
     cut.abort(new Error('the cancel endpoint answered; a continuation carries the request on'));
-    await work.catch(() => undefined);
+    // Not awaited, for the same reason: what it was doing is idempotent and resumable.
+    work.catch(() => undefined);
   }
 }
 
