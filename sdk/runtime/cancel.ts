@@ -19,7 +19,7 @@
  * The report says what really happened per node, after waiting (bounded) for the work to
  * stop; a node whose stop did not take is left to the sweeper, which tries again.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { DispatchStatus, NodeStatus, isTerminalDispatchStatus, isTerminalNodeStatus } from '../status.ts';
 import type { RuntimeContext } from './context.ts';
@@ -27,7 +27,7 @@ import { releaseDependents } from './settle.ts';
 import { endNodeForJob, pollJob } from './completion.ts';
 import { CancelMethod } from '../status.ts';
 import { DispatchNotFoundError, ErrorCode, ValenceError } from '../errors.ts';
-import type { CancelCheckpoint, CancelRequestRecord, DispatchItem, NodeItem } from './store.ts';
+import { isConditionFailed, type CancelCheckpoint, type CancelRequestRecord, type DispatchItem, type NodeItem } from './store.ts';
 import { descendantsOf } from './dispatch-records.ts';
 import { driverForJob } from './drivers/index.ts';
 import type { ExecutorDriver, StopRequest } from './drivers/driver.ts';
@@ -240,8 +240,21 @@ export async function cancelDispatch(
 async function resumeRecord(ctx: RuntimeContext, dispatchId: string, resume: ResumeRequest, request: CancelRequest): Promise<OpenCancel> {
   const found = await ctx.store.getCancelRequest(dispatchId, resume.requestId, ctx.signal);
   if (found) return { ...found, dispatchId };
+  // Not recorded yet (a child request under a fixed id): record it now, under that id.
   const taskIds = parseTaskIds(request.taskIds);
-  return { ...resume, dispatchId, requestedBy: request.requestedBy, targets: taskIds ?? [], ...(request.reason ? { reason: request.reason } : {}) };
+  const item = { ...resume, requestedBy: request.requestedBy, reason: request.reason ?? `cancelled by ${request.requestedBy}`, targets: taskIds ?? [], ...(request.waitMs !== undefined ? { waitMs: request.waitMs } : {}) };
+  try {
+    await ctx.store.openCancelRequest(dispatchId, item, ctx.signal);
+  } catch (error) {
+    if (!isConditionFailed(error)) throw error;
+  }
+  return { ...item, dispatchId, state: 'OPEN', attempts: 0, progressAt: resume.requestedAt };
+}
+
+/** A request id derived from a parent request and node (UUID-shaped, so the report endpoint reads it). */
+function derivedRequestId(parentRequestId: string, nodeId: number): string {
+  const hex = createHash('sha256').update(`${parentRequestId}/${nodeId}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 function describeError(error: unknown): string {
@@ -608,7 +621,14 @@ async function cancelInChild(run: CancelRun, parentId: number, ids: readonly (nu
     }
     return;
   }
-  const child = await cancelDispatch(ctx, parent.childDispatchId, { taskIds: ids, reason: run.reason, requestedBy: run.record.requestedBy, ...(run.record.waitMs !== undefined ? { waitMs: run.record.waitMs } : {}) }, run.deps);
+  // One child request per parent request and node, so a resumed attempt resumes it instead of opening another.
+  const child = await cancelDispatch(
+    ctx,
+    parent.childDispatchId,
+    { taskIds: ids, reason: run.reason, requestedBy: run.record.requestedBy, ...(run.record.waitMs !== undefined ? { waitMs: run.record.waitMs } : {}) },
+    run.deps,
+    { requestId: derivedRequestId(run.requestId, parentId), requestedAt: run.requestedAt },
+  );
   into.cancelled.push(...child.cancelled.map((c) => ({ ...c, id: prefix(c.id) })));
   into.alreadyTerminal.push(...child.alreadyTerminal.map((c) => ({ ...c, id: prefix(c.id) })));
   into.merged.push(...(child.merged ?? []).map((c) => ({ ...c, id: prefix(c.id) })));
@@ -671,6 +691,9 @@ async function buildReport(
     const owner = node.cancelRequestId ?? (node.cancelRequested ? run.requestId : undefined);
     if (node.status === NodeStatus.COMPLETED || node.status === NodeStatus.FAILED) {
       // It finished before its stop took: not cancelled by anyone, so `cancelled` never overcounts.
+      report.alreadyTerminal.push({ id, status: node.status });
+    } else if (isTerminalNodeStatus(node.status) && node.endedAt !== undefined && node.endedAt < run.requestedAt) {
+      // Ended (by an earlier request, say) before this one arrived.
       report.alreadyTerminal.push({ id, status: node.status });
     } else if (owner !== undefined && owner !== run.requestId) {
       report.merged.push({ id, requestId: owner, status: node.status });
