@@ -302,9 +302,16 @@ export async function runCancelScale(options: { readonly sizes: readonly number[
   try {
     const rows: ScaleRow[] = [];
     let baselineMs: number[] = [];
+    // Warm the step and cancel handlers, so the first size does not pay their cold starts.
+    const warm = await bc.client.dispatch(raceShape)(mkdtempSync(join(tmpdir(), 'valence-warm-')), 10, 10);
+    await bc.client.getResult(warm, { wait: true, timeoutMs: 120_000 });
+    await roundTrips(bc, warm, 3);
+    await bc.client.cancel(warm);
     for (const size of options.sizes) {
       const row = await scaleOnce(bc, size);
       rows.push(row);
+      // Written as it goes: a run cut short keeps the sizes it finished.
+      writeResult('cancel-scale', { benchmark: 'cancel-scale (issue 13)', partial: true, machine: machine(), scale: rows });
     }
     const probe = await bc.client.dispatch(raceShape)(mkdtempSync(join(tmpdir(), 'valence-probe-')), 10, 10);
     await bc.client.getResult(probe, { wait: true, timeoutMs: 60_000 });
