@@ -7,9 +7,13 @@
  * asking again is safe because a cancel is idempotent.
  */
 import { API, ENV } from '../sdk/contract.ts';
+import type { CancelReport } from '../sdk/runtime/cancel.ts';
 import { DispatchNotFoundError, ErrorCode, InvocationDeadlineError, ValenceError } from '../sdk/errors.ts';
 import { runInvocation, runtimeContextFromEnv, type InvocationTimer, type RuntimeContext } from '../sdk/runtime/context.ts';
-import { cancelDispatch, CancelUnfinishedError, InvalidCancelRequestError, parseTaskIds } from '../sdk/runtime/cancel.ts';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { CancelUnfinishedError, InvalidCancelRequestError, openCancel, parseTaskIds, readCancelReport, workOnCancel, type OpenCancel } from '../sdk/runtime/cancel.ts';
+import { withInvocationSignal } from '../sdk/runtime/context.ts';
+import { callSignal, shareSignal } from '../sdk/runtime/signals.ts';
 import { describeDispatch } from '../sdk/runtime/describe.ts';
 import { importWorkflows } from '../sdk/runtime/workflows.ts';
 import { serialize } from '../sdk/runtime/serialization.ts';
@@ -37,6 +41,49 @@ export interface CancelHandlerDeps {
   readonly ctx?: RuntimeContext;
   /** Imports the workflows module so custom executor classes are registered for `cancel()`. */
   readonly loadExecutors?: () => Promise<void>;
+  /**
+   * Carries an open request on outside this invocation: the deployed handler invokes itself
+   * asynchronously (`InvocationType: Event`) with a {@link CancelContinuation}. Without one (no
+   * `AWS_LAMBDA_FUNCTION_NAME`), the sweeper finishes what an answer left open.
+   */
+  readonly continueLater?: (event: CancelContinuation) => Promise<void>;
+}
+
+/** The event a cancel handler sends itself to carry a large or interrupted cancel on (issue 13). */
+export interface CancelContinuation {
+  readonly valenceCancelContinuation: {
+    readonly dispatchId: string;
+    readonly requestId: string;
+    /** How many continuations came before this one (bounded by {@link MAX_CONTINUATIONS}). */
+    readonly hop: number;
+  };
+}
+
+/** Continuations one request may chain before it is left to the sweeper (a dispatch that keeps failing cannot loop forever). */
+const MAX_CONTINUATIONS = 40;
+
+/** A continuation stops at a step boundary this long before its invocation's deadline, checkpoints, and hands on. */
+const CONTINUATION_RESERVE_MS = 5_000;
+
+function isContinuation(event: unknown): event is CancelContinuation {
+  const c = (event as Partial<CancelContinuation> | null)?.valenceCancelContinuation;
+  return typeof c === 'object' && c !== null && typeof c.dispatchId === 'string' && typeof c.requestId === 'string' && typeof c.hop === 'number';
+}
+
+/** The deployed continuation: an asynchronous invocation of this same function. */
+function selfInvoker(ctx: RuntimeContext): ((event: CancelContinuation) => Promise<void>) | undefined {
+  const functionName = process.env['AWS_LAMBDA_FUNCTION_NAME'];
+  if (!functionName) return undefined;
+  const { config } = ctx.aws;
+  const client = new LambdaClient({
+    region: config.region,
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    ...(config.credentials ? { credentials: config.credentials } : {}),
+    maxAttempts: config.maxAttempts ?? 8,
+  });
+  return async (event) => {
+    await client.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(event)) }));
+  };
 }
 
 const DISPATCH_ID = /^[A-Za-z0-9_-]{1,80}$/;
@@ -97,12 +144,20 @@ function parseBody(event: ApiEvent): { taskIds?: (number | string)[]; reason?: s
 const REQUEST_ID = /^[0-9a-f-]{36}$/;
 
 /** `GET /dispatches/{id}/cancels/{requestId}`: the request's final report once done, else its progress so far. */
-async function cancelReport(ctx: RuntimeContext, dispatchId: string, requestId: string): Promise<ApiResponse> {
+async function cancelReport(ctx: RuntimeContext, dispatchId: string, requestId: string, loadExecutors: () => Promise<void>): Promise<ApiResponse> {
   if (!REQUEST_ID.test(requestId)) return json(400, { message: `Invalid cancel request id ${JSON.stringify(requestId)}` });
   await ctx.store.requireDispatch(dispatchId, ctx.signal);
-  const item = await ctx.store.getCancelRequest(dispatchId, requestId, ctx.signal);
+  let item = await ctx.store.getCancelRequest(dispatchId, requestId, ctx.signal);
   if (!item) return json(404, { message: `No cancel request ${requestId} for dispatch ${dispatchId}` });
-  const { report, ...rest } = item;
+  if (item.state === 'OPEN' && mayAdvance(item, Date.now())) {
+    // The caller's polls advance the request too: nothing waits on one continuation surviving
+    // (or, on the local cloud, on a cold worker starting). Only safe steps: waiting for stops
+    // already sent and writing the report, or resuming a request nobody has touched lately.
+    await workUntilAnswer(ctx, { ...item, dispatchId }, loadExecutors, Date.now());
+    item = (await ctx.store.getCancelRequest(dispatchId, requestId, ctx.signal)) ?? item;
+  }
+  const rest = item;
+  const report = item.report || item.reportKey ? await readCancelReport(ctx, dispatchId, requestId) : undefined;
   return json(200, {
     dispatchId,
     requestId,
@@ -114,7 +169,8 @@ async function cancelReport(ctx: RuntimeContext, dispatchId: string, requestId: 
     ...(rest.progressAt ? { progressAt: rest.progressAt } : {}),
     ...(rest.lastError ? { lastError: rest.lastError } : {}),
     ...(rest.finishedAt ? { finishedAt: rest.finishedAt } : {}),
-    ...(report ? { report: JSON.parse(report) as unknown } : {}),
+    ...(rest.progress ? { progress: rest.progress } : {}),
+    ...(report ? { report } : {}),
   });
 }
 
@@ -122,8 +178,18 @@ async function cancelReport(ctx: RuntimeContext, dispatchId: string, requestId: 
  * API Gateway gives up on an integration after 29 s and answers the caller 504, losing the
  * report. The handler therefore answers within this budget, whatever Lambda's own timeout:
  * a cancel not finished by then is recorded and open, and answers 202 with its request id.
+ * The budget bounds waiting for the durable record, which must be written before any answer.
  */
 const API_ANSWER_BUDGET_MS = 25_000;
+
+/**
+ * Issue 13: "the endpoint answers within 1 s at any dispatch size". Work on the request stops
+ * at the first step boundary past {@link ANSWER_WORK_MS} after the handler started, and is cut
+ * (aborted) at {@link ANSWER_HARD_MS} if one call is slow; either way the request continues in
+ * a continuation invocation and the caller gets 202.
+ */
+const ANSWER_WORK_MS = 600;
+const ANSWER_HARD_MS = 850;
 
 /** The invocation's clock, capped so that its deadline falls within `budgetMs` of now. */
 function answerWithin(context: InvocationTimer | undefined, budgetMs: number): InvocationTimer {
@@ -136,9 +202,85 @@ function answerWithin(context: InvocationTimer | undefined, budgetMs: number): I
   };
 }
 
+/**
+ * Works on a freshly recorded request until the answer's budget: the report when it finished
+ * by then, else undefined (the work is aborted; it is resumable from the request item).
+ */
+async function workUntilAnswer(ctx: RuntimeContext, record: OpenCancel, loadExecutors: () => Promise<void>, startedAt: number): Promise<CancelReport | undefined> {
+  const cut = new AbortController();
+  const work = workOnCancel(withInvocationSignal(ctx, shareSignal(callSignal(ctx.signal, cut.signal))), record, { loadExecutors }, startedAt + ANSWER_WORK_MS);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, startedAt + ANSWER_HARD_MS - Date.now()))));
+  try {
+    const outcome = await Promise.race([work, late]);
+    if (outcome !== 'late' && outcome.done) return outcome.report;
+    return undefined;
+  } catch (error) {
+    // Recorded and open: note why on the request (not awaited: that write may be throttled
+    // too, and the SDK's retry backoff does not end at the abort); the continuation resumes it.
+    void ctx.store.touchCancelRequest(record.dispatchId, record, new Date().toISOString(), describe(error)).catch(() => undefined);
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+    cut.abort(new Error('the cancel endpoint answered; a continuation carries the request on'));
+    // Not awaited, for the same reason: what it was doing is idempotent and resumable.
+    work.catch(() => undefined);
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** A request left without a live worker this long may be resumed by whoever reads it. */
+const IDLE_REQUEST_MS = 5_000;
+
+/** Whether a poll may work on an open request: its stops are sent (only waiting and the report remain), or nobody touched it lately. */
+function mayAdvance(item: { readonly stopsSentAt?: string; readonly progressAt?: string; readonly requestedAt: string }, nowMs: number): boolean {
+  return item.stopsSentAt !== undefined || nowMs - Date.parse(item.progressAt ?? item.requestedAt) > IDLE_REQUEST_MS;
+}
+
+/**
+ * One continuation: works on the request until shortly before this invocation's deadline,
+ * then hands on to the next. A failed attempt (a throttle past the SDK's retries) is noted on
+ * the request and retried by the next continuation after a pause, up to {@link MAX_CONTINUATIONS};
+ * past that, or without a way to continue, the sweeper finishes it (it resumes stale requests).
+ */
+async function continueCancel(
+  ctx: RuntimeContext,
+  event: CancelContinuation,
+  context: InvocationTimer | undefined,
+  loadExecutors: () => Promise<void>,
+  continueLater: ((event: CancelContinuation) => Promise<void>) | undefined,
+): Promise<{ readonly done: boolean }> {
+  const { dispatchId, requestId, hop } = event.valenceCancelContinuation;
+  const next = async (): Promise<void> => {
+    if (!continueLater || hop + 1 >= MAX_CONTINUATIONS) return;
+    await continueLater({ valenceCancelContinuation: { dispatchId, requestId, hop: hop + 1 } });
+  };
+  const remaining = (): number => (typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : 60_000);
+  return runInvocation(ctx, context, async (invocation) => {
+    const item = await invocation.store.getCancelRequest(dispatchId, requestId, invocation.signal);
+    if (!item || item.state !== 'OPEN') return { done: true };
+    await invocation.store.touchCancelRequest(dispatchId, item, invocation.now().toISOString(), undefined, invocation.signal);
+    try {
+      const outcome = await workOnCancel(invocation, { ...item, dispatchId }, { loadExecutors }, Date.now() + remaining() - CONTINUATION_RESERVE_MS);
+      if (!outcome.done) await next();
+      return { done: outcome.done };
+    } catch (error) {
+      await invocation.store.touchCancelRequest(dispatchId, item, invocation.now().toISOString(), describe(error)).catch(() => undefined);
+      // A pause before the next attempt lets a throttle pass (it grows with each hop, at most 5 s).
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * (hop + 1))));
+      await next();
+      return { done: false };
+    }
+  });
+}
+
 /** Creates the handler. */
-export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEvent, context?: InvocationTimer) => Promise<ApiResponse> {
+export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEvent | CancelContinuation, context?: InvocationTimer) => Promise<ApiResponse> {
   let ctx: RuntimeContext | undefined;
+  let continueLater: ((event: CancelContinuation) => Promise<void>) | undefined;
   const loadExecutors =
     deps.loadExecutors ??
     (async () => {
@@ -146,7 +288,7 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
       if (workflows) await importWorkflows(workflows);
     });
   const route = async (invocation: RuntimeContext, event: ApiEvent, dispatchId: string): Promise<ApiResponse> => {
-    if (event.httpMethod === 'GET' && event.resource === API.cancelReportPath) return cancelReport(invocation, dispatchId, event.pathParameters?.['requestId'] ?? '');
+    if (event.httpMethod === 'GET' && event.resource === API.cancelReportPath) return cancelReport(invocation, dispatchId, event.pathParameters?.['requestId'] ?? '', loadExecutors);
     if (event.httpMethod === 'GET') {
       const result = await describeDispatch(invocation, dispatchId, { includeResult: false });
       return json(200, { ...result, error: result.error ? { name: result.error.name, message: result.error.message } : undefined });
@@ -155,11 +297,27 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
     const body = parseBody(event);
     const identity = event.requestContext?.identity;
     const requestedBy = identity?.userArn ?? identity?.caller ?? identity?.accessKey ?? 'unknown';
-    const report = await cancelDispatch(invocation, dispatchId, { ...body, requestedBy }, { loadExecutors });
-    return json(200, report);
+    const startedAt = Date.now();
+    // Durable first: nothing is flagged or stopped before the request is on record.
+    const record = await openCancel(invocation, dispatchId, { ...body, requestedBy });
+    const report = await workUntilAnswer(invocation, record, loadExecutors, startedAt);
+    if (report) return json(200, report);
+    let message = 'Cancel request accepted; it continues outside this request (GET its report for progress)';
+    try {
+      if (continueLater) await continueLater({ valenceCancelContinuation: { dispatchId, requestId: record.requestId, hop: 0 } });
+      else message = 'Cancel request accepted; the sweeper finishes it (GET its report for progress)';
+    } catch (error) {
+      message = `Cancel request accepted; its continuation could not be started (${describe(error)}), so the sweeper finishes it`;
+    }
+    return json(202, { dispatchId, requestId: record.requestId, accepted: true, message });
   };
   return async (event, context) => {
     ctx ??= deps.ctx ?? runtimeContextFromEnv();
+    continueLater ??= deps.continueLater ?? selfInvoker(ctx);
+    if (isContinuation(event)) {
+      const outcome = await continueCancel(ctx, event, context, loadExecutors, continueLater);
+      return json(outcome.done ? 200 : 202, outcome);
+    }
     const dispatchId = event.pathParameters?.['id'] ?? '';
     if (!DISPATCH_ID.test(dispatchId)) return json(400, { message: `Invalid dispatch id ${JSON.stringify(dispatchId)}` });
     try {

@@ -214,8 +214,9 @@ export function renderReport(tree: DispatchTree): string[] {
 export function renderCancelReport(report: CancelReport): string[] {
   const lines = [`cancel request ${report.requestId} for ${report.dispatchId}${report.executionStopped ? ' (execution stopped)' : ''}`];
   for (const c of report.cancelled) {
-    lines.push(`  cancelled        ${pad(String(c.id), 6)} ${pad(c.name, 20)} ${c.previousStatus} -> ${c.status} via ${c.method}${c.error ? ` (error: ${c.error}; the sweeper retries)` : ''}`);
+    lines.push(`  cancelled        ${pad(String(c.id), 6)} ${pad(c.name, 20)} ${c.previousStatus} -> ${c.status} via ${c.method}${c.stopped ? ` after ${formatSeconds(c.stopped.ranMs)} on ${c.stopped.executor}` : ''}${c.error ? ` (error: ${c.error}; the sweeper retries)` : ''}`);
   }
+  for (const m of report.merged ?? []) lines.push(`  merged           ${pad(String(m.id), 6)} ${m.status}, stopped by request ${m.requestId}`);
   for (const t of report.alreadyTerminal) lines.push(`  already terminal ${pad(String(t.id), 6)} ${t.status}`);
   for (const id of report.notFound) lines.push(`  not found        ${id}`);
   if (report.cancelled.length === 0 && report.alreadyTerminal.length === 0 && report.notFound.length === 0) lines.push('  nothing to cancel');

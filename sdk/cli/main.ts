@@ -16,6 +16,7 @@ import { toDot } from '../compiler/dot.ts';
 import type { Lattice } from '../model/lattice.ts';
 import { importWorkflows, latticesOf } from '../runtime/workflows.ts';
 import { CliUsageError, describeFailure, ExitCode } from './errors.ts';
+import { cancelProgressBar } from './cancel-progress.ts';
 import { scaffoldProject } from './init.ts';
 import { renderCancelReport, renderDispatchList, renderFrame, renderGraph, renderSummary, toJson, treeJson } from './format.ts';
 import { fetchTree, watchDispatch } from './watch.ts';
@@ -473,10 +474,15 @@ async function runCancel(args: ParsedArgs, io: CliIo): Promise<number> {
     return task.includes('/') ? task : Number(task);
   });
   return withClient(args.values, async (client) => {
-    const report = await client.cancel(dispatchId, {
-      ...(taskIds.length > 0 ? { taskIds } : {}),
-      ...(args.values.reason ? { reason: args.values.reason as string } : {}),
-    });
+    // A long cancel answers 202 and finishes outside its request: show how far it got.
+    const bar = cancelProgressBar(io.stderr);
+    const report = await client
+      .cancel(dispatchId, {
+        ...(taskIds.length > 0 ? { taskIds } : {}),
+        ...(args.values.reason ? { reason: args.values.reason as string } : {}),
+        onProgress: bar.onProgress,
+      })
+      .finally(() => bar.done());
     print(io, args.values.json ? toJson(report) : renderCancelReport(report));
     return ExitCode.Ok;
   });

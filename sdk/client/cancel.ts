@@ -47,6 +47,8 @@ export interface CancelProgress {
   /** The last failure of an attempt (the sweeper tries again). */
   readonly lastError?: string;
   readonly finishedAt?: string;
+  /** How far an open request got: targets done out of all, and the step it is in. */
+  readonly progress?: { readonly phase: string; readonly done: number; readonly total: number };
   readonly report?: CancelReport;
 }
 
@@ -102,7 +104,8 @@ export async function requestCancel(aws: AwsClients, apiUrl: string, dispatchId:
 
 async function waitForReport(aws: AwsClients, apiUrl: string, accepted: CancelAccepted, options: CancelOptions): Promise<CancelReport> {
   const deadline = Date.now() + (options.timeoutMs ?? 120_000);
-  for (let delay = 250; ; delay = Math.min(delay * 2, 2_000)) {
+  // Short first polls: most accepted cancels finish within a second or two of the 202.
+  for (let delay = 100; ; delay = Math.min(Math.round(delay * 1.5), 1_000)) {
     const progress = await getCancelReport(aws, apiUrl, accepted.dispatchId, accepted.requestId);
     options.onProgress?.(progress);
     if (progress.state === 'DONE' && progress.report) return progress.report;

@@ -41,6 +41,9 @@ export const LAMBDA_RETRY_ERRORS = [
   'Lambda.TooManyRequestsException',
   'Lambda.Unknown',
   'Runtime.ExitError',
+  // A runtime whose init did not finish in time never ran the handler (seen under load: it
+  // failed the Parallel state and the whole execution, with packed siblings never started).
+  'Runtime.InitTimeout',
   'InvocationDeadlineError',
   'TransientAwsError',
 ] as const;

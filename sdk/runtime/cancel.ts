@@ -19,7 +19,7 @@
  * The report says what really happened per node, after waiting (bounded) for the work to
  * stop; a node whose stop did not take is left to the sweeper, which tries again.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { DispatchStatus, NodeStatus, isTerminalDispatchStatus, isTerminalNodeStatus } from '../status.ts';
 import type { RuntimeContext } from './context.ts';
@@ -27,7 +27,7 @@ import { releaseDependents } from './settle.ts';
 import { endNodeForJob, pollJob } from './completion.ts';
 import { CancelMethod } from '../status.ts';
 import { DispatchNotFoundError, ErrorCode, ValenceError } from '../errors.ts';
-import type { DispatchItem, NodeItem } from './store.ts';
+import { isConditionFailed, type CancelCheckpoint, type CancelRequestRecord, type DispatchItem, type NodeItem } from './store.ts';
 import { descendantsOf } from './dispatch-records.ts';
 import { driverForJob } from './drivers/index.ts';
 import type { ExecutorDriver, StopRequest } from './drivers/driver.ts';
@@ -59,8 +59,47 @@ export interface CancelledNode {
   readonly status: NodeStatus;
   /** What valence did to stop it. */
   readonly method: CancelMethod | 'pending';
-  /** Set when a stop call failed; the sweeper retries it. */
+  /** Set when a stop call failed (with {@link jobHandle}, the job it was for); the sweeper retries it. */
   readonly error?: string;
+  /** The job the node's work ran as (Batch job, quantum task, process), when it had one. */
+  readonly jobHandle?: string;
+  /** When the node ended; for a stop that failed first, when the sweeper's retry finally took. */
+  readonly endedAt?: string;
+  /** For a node that had started: what its work held and how long it ran (what the cancel saved). */
+  readonly stopped?: StoppedWork;
+}
+
+/**
+ * What a cancelled node's work held when it was stopped, so a user can tell what the cancel
+ * saved: how long it had run, on which executor, and the resources its executor reserved
+ * (Batch vCPUs, memory and GPUs; Braket shots). A node that never started held nothing.
+ */
+export interface StoppedWork {
+  readonly executor: string;
+  /** From the node's start to its end (or to the report, while it is still stopping). */
+  readonly ranMs: number;
+  readonly vcpus?: number;
+  readonly memoryMiB?: number;
+  readonly gpus?: number;
+  readonly shots?: number;
+}
+
+/** A target that was already terminal, or ended otherwise (completed or failed before its stop took). */
+export interface TerminalNode {
+  readonly id: number | string;
+  readonly status: NodeStatus;
+}
+
+/**
+ * A target that a concurrent cancel request had flagged first: that request stops it and
+ * lists it under its own `cancelled`, so none is stopped twice or counted twice.
+ */
+export interface MergedNode {
+  readonly id: number | string;
+  /** The request that flagged it first. */
+  readonly requestId: string;
+  /** Its status when this report was written. */
+  readonly status: NodeStatus;
 }
 
 /** The truthful answer to a cancel request. */
@@ -69,7 +108,9 @@ export interface CancelReport {
   readonly requestId: string;
   readonly requestedAt: string;
   readonly cancelled: CancelledNode[];
-  readonly alreadyTerminal: { readonly id: number | string; readonly status: NodeStatus }[];
+  readonly alreadyTerminal: TerminalNode[];
+  /** Targets a concurrent request flagged first (concurrent cancels merge). */
+  readonly merged: MergedNode[];
   readonly notFound: (number | string)[];
   /** True when this request stopped the dispatch's Step Functions execution. */
   readonly executionStopped: boolean;
@@ -123,54 +164,63 @@ export function parseTaskIds(taskIds: unknown): (number | string)[] | undefined 
   });
 }
 
-/** One cancel request while it runs: what it asked, what it found, what it answers. */
+/** One attempt at a cancel request: what it asked, what it found. */
 interface CancelRun {
   readonly ctx: RuntimeContext;
   readonly dispatchId: string;
-  readonly request: CancelRequest;
+  readonly record: OpenCancel;
   readonly deps: Omit<CancelDeps, 'ctx'>;
   /** The ids asked for; undefined for the whole dispatch. */
   readonly taskIds: readonly (number | string)[] | undefined;
   readonly reason: string;
+  readonly requestId: string;
   readonly requestedAt: string;
   readonly dispatch: DispatchItem;
-  /** The nodes as they stood when the request arrived. */
+  /** The nodes as this attempt found them. */
   readonly byId: ReadonlyMap<number, NodeItem>;
-  readonly report: Mutable<CancelReport>;
+  /** Ids named that are not in the dispatch (or paths through a node that is no sublattice). */
+  readonly notFound: (number | string)[];
+  /** Cooperative deadline (epoch ms): past it, the attempt checkpoints and stops. */
+  readonly until: number | undefined;
 }
-
-/** Nodes whose stop is under way, with the report entries that the wait updates. */
-type Stopping = { readonly node: NodeItem; readonly entry: Mutable<CancelledNode> }[];
 
 /**
  * Thrown when a cancel request was recorded but could not finish in this invocation (a write
  * throttled past its retries, the invocation's deadline). The request stays open on its item;
- * the sweeper finishes it, so the caller may treat it as accepted.
+ * a continuation or the sweeper finishes it, so the caller may treat it as accepted.
  */
 export class CancelUnfinishedError extends ValenceError {
   override readonly name: string = 'CancelUnfinishedError';
   constructor(
     /** The dispatch the request is for. */
     readonly dispatchId: string,
-    /** The recorded request, which the sweeper finishes. */
+    /** The recorded request, which a continuation or the sweeper finishes. */
     readonly requestId: string,
     cause: unknown,
   ) {
-    super(ErrorCode.CANCEL_UNFINISHED, `Cancel request ${requestId} was recorded but not finished (${describeError(cause)}); the sweeper finishes it`, { cause });
+    super(ErrorCode.CANCEL_UNFINISHED, `Cancel request ${requestId} was recorded but not finished (${describeError(cause)}); it is finished outside this call`, { cause });
   }
 }
 
-/** An open request to finish (the sweeper's resume): the recorded id and time, not new ones. */
+/** An open request to finish (a continuation's or the sweeper's resume): the recorded id and time, not new ones. */
 export interface ResumeRequest {
   readonly requestId: string;
   readonly requestedAt: string;
 }
 
+/** A recorded (open) cancel request: what {@link openCancel} wrote and {@link workOnCancel} resumes from. */
+export type OpenCancel = CancelRequestRecord & { readonly dispatchId: string };
+
+/** What one attempt at a request achieved: the final report, or a checkpoint to resume from. */
+export type CancelOutcome = { readonly done: true; readonly report: CancelReport } | { readonly done: false; readonly dispatchId: string; readonly requestId: string };
+
 /**
- * Cancels a dispatch or some of its nodes. Throws DispatchNotFoundError for an unknown id.
- * The request is recorded (open) before anything else; every step after is idempotent (the
- * flag writes are conditional, stops are safe to repeat), so when one fails the request stays
- * open and {@link finishOpenCancels} runs it again from the start, under the same id.
+ * Cancels a dispatch or some of its nodes, to the end, in this call (the sweeper, a parent's
+ * cancel of its child dispatch, and the runtime's own callers use it; the API handler uses
+ * {@link openCancel} and {@link workOnCancel} to answer within its budget). Throws
+ * DispatchNotFoundError for an unknown id. The request is recorded (open) before anything
+ * else; every step after is idempotent and checkpointed, so when one fails the request stays
+ * open and a later attempt resumes it under the same id.
  */
 export async function cancelDispatch(
   ctx: RuntimeContext,
@@ -179,51 +229,187 @@ export async function cancelDispatch(
   deps: Omit<CancelDeps, 'ctx'> = {},
   resume?: ResumeRequest,
 ): Promise<CancelReport> {
-  const run = await openRequest(ctx, dispatchId, request, deps, resume);
+  const record = resume ? await resumeRecord(ctx, dispatchId, resume, request) : await openCancel(ctx, dispatchId, request);
+  const outcome = await workOnCancel(ctx, record, deps).catch((error: unknown) => {
+    throw new CancelUnfinishedError(dispatchId, record.requestId, error);
+  });
+  if (!outcome.done) throw new CancelUnfinishedError(dispatchId, record.requestId, new Error('no deadline was set, yet the attempt stopped early'));
+  return outcome.report;
+}
+
+async function resumeRecord(ctx: RuntimeContext, dispatchId: string, resume: ResumeRequest, request: CancelRequest): Promise<OpenCancel> {
+  const found = await ctx.store.getCancelRequest(dispatchId, resume.requestId, ctx.signal);
+  if (found) return { ...found, dispatchId };
+  // Not recorded yet (a child request under a fixed id): record it now, under that id.
+  const taskIds = parseTaskIds(request.taskIds);
+  const item = { ...resume, requestedBy: request.requestedBy, reason: request.reason ?? `cancelled by ${request.requestedBy}`, targets: taskIds ?? [], ...(request.waitMs !== undefined ? { waitMs: request.waitMs } : {}) };
   try {
-    const { targets, childRequests } = resolveTargets(run);
-    if (!run.taskIds) await stopDispatchExecution(run);
-    const running = await flagTargets(run, targets);
-    const stopping = await stopRunning(run, running);
-    for (const [parentId, ids] of childRequests) await cancelInChild(run, parentId, ids);
-    await awaitStops(run, stopping);
-    sortReport(run.report);
-    if (!run.taskIds) await endCancelledDispatch(run);
-    await ctx.store.finishCancelRequest(dispatchId, run.report, ctx.now().toISOString(), JSON.stringify(run.report), ctx.signal);
-    return run.report;
+    await ctx.store.openCancelRequest(dispatchId, item, ctx.signal);
   } catch (error) {
-    // Best effort: note the failure on the open request (the write may fail for the same reason).
-    await ctx.store.touchCancelRequest(dispatchId, run.report, ctx.now().toISOString(), describeError(error)).catch(() => undefined);
-    throw new CancelUnfinishedError(dispatchId, run.report.requestId, error);
+    if (!isConditionFailed(error)) throw error;
   }
+  return { ...item, dispatchId, state: 'OPEN', attempts: 0, progressAt: resume.requestedAt };
+}
+
+/** A request id derived from a parent request and node (UUID-shaped, so the report endpoint reads it). */
+function derivedRequestId(parentRequestId: string, nodeId: number): string {
+  const hex = createHash('sha256').update(`${parentRequestId}/${nodeId}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-/** Reads the dispatch and its nodes, and records the request (before anything is flagged: the audit trail, and what a child dispatch created later reads). */
-async function openRequest(ctx: RuntimeContext, dispatchId: string, request: CancelRequest, deps: Omit<CancelDeps, 'ctx'>, resume?: ResumeRequest): Promise<CancelRun> {
-  // The same checks as the endpoint's, for callers of the runtime itself (before anything is written).
+/**
+ * Records the request, durably, before anything is flagged or stopped (issue 13): the audit
+ * trail, what a child dispatch created later reads, and what every later attempt resumes
+ * from. Validates first, so a bad request writes nothing. Throws DispatchNotFoundError.
+ */
+export async function openCancel(ctx: RuntimeContext, dispatchId: string, request: CancelRequest): Promise<OpenCancel> {
   const taskIds = parseTaskIds(request.taskIds);
-  const requestedAt = resume?.requestedAt ?? ctx.now().toISOString();
-  const requestId = resume?.requestId ?? randomUUID();
+  const requestedAt = ctx.now().toISOString();
+  const requestId = randomUUID();
   const reason = request.reason ?? `cancelled by ${request.requestedBy}`;
+  await ctx.store.requireDispatch(dispatchId, ctx.signal);
+  const item = { requestId, requestedAt, requestedBy: request.requestedBy, reason, targets: taskIds ?? [], ...(request.waitMs !== undefined ? { waitMs: request.waitMs } : {}) };
+  await ctx.store.openCancelRequest(dispatchId, item, ctx.signal);
+  return { ...item, dispatchId, state: 'OPEN', attempts: 0, progressAt: requestedAt };
+}
+
+/** Reads the dispatch and its nodes, and resolves the targets, for one attempt. */
+async function loadRun(ctx: RuntimeContext, record: OpenCancel, deps: Omit<CancelDeps, 'ctx'>, until: number | undefined): Promise<CancelRun> {
+  const { dispatchId } = record;
+  const taskIds = record.targets.length > 0 ? parseTaskIds(record.targets) : undefined;
   const dispatch = await ctx.store.requireDispatch(dispatchId, ctx.signal);
-  if (!resume) await ctx.store.openCancelRequest(dispatchId, { requestId, requestedAt, requestedBy: request.requestedBy, reason, targets: taskIds ?? [] }, ctx.signal);
   const nodes = await ctx.store.listNodes(dispatchId, ctx.signal);
   return {
     ctx,
     dispatchId,
-    request,
+    record,
     deps,
     taskIds,
-    reason,
-    requestedAt,
+    reason: record.reason ?? `cancelled by ${record.requestedBy}`,
+    requestId: record.requestId,
+    requestedAt: record.requestedAt,
     dispatch,
     byId: new Map(nodes.map((n) => [n.nodeId, n])),
-    report: { dispatchId, requestId, requestedAt, cancelled: [], alreadyTerminal: [], notFound: [], executionStopped: false },
+    notFound: [],
+    until,
   };
+}
+
+/** Not-started targets flagged and ended at once (one conditional write each). */
+const END_CONCURRENCY = 32;
+
+/** How often a long attempt records its progress on the request item, in ms. */
+const PROGRESS_EVERY_MS = 1_000;
+
+/**
+ * One attempt at an open request, resumable from its item: stops the execution (whole
+ * dispatch), flags and ends the not-started targets, flags the running ones and stops the
+ * work of those this request flagged first, waits (bounded) for them to stop, ends the
+ * dispatch, and writes the report. With `until` (epoch ms) it stops at the first step
+ * boundary past it, records how far it got, and answers `{ done: false }`: the caller
+ * continues it elsewhere (the cancel handler invokes itself; the sweeper finds it otherwise).
+ */
+export async function workOnCancel(ctx: RuntimeContext, record: OpenCancel, deps: Omit<CancelDeps, 'ctx'> = {}, until?: number): Promise<CancelOutcome> {
+  const unfinished: CancelOutcome = { done: false, dispatchId: record.dispatchId, requestId: record.requestId };
+  const run = await loadRun(ctx, record, deps, until);
+  const { targets, childRequests } = resolveTargets(run);
+  let checkpoint: Mutable<CancelCheckpoint> = {};
+  const save = async (next: CancelCheckpoint): Promise<void> => {
+    checkpoint = { ...checkpoint, ...next };
+    await ctx.store.checkpointCancelRequest(run.dispatchId, record, { ...next, progressAt: ctx.now().toISOString() }, ctx.signal);
+  };
+  const executionStopped = record.executionStopped ?? (await stopDispatchExecution(run, save));
+  if (pastDeadline(run)) return unfinished;
+  await settleEarlierAttempts(run, targets);
+
+  const sorted = [...targets].sort((a, b) => a - b);
+  const notStarted = sorted.filter((id) => run.byId.get(id)?.status === NodeStatus.NEW_OBJECT);
+  const running = sorted.filter((id) => run.byId.get(id)?.status === NodeStatus.RUNNING);
+  const total = targets.size;
+  let done = total - notStarted.length - running.length;
+  const ended = await endNotStartedTargets(run, notStarted, running, () => done++, (phase) => save({ progress: { phase, done, total } }));
+  if (!ended) return unfinished;
+
+  const stopsSentAt = record.stopsSentAt ?? (await sendStops(run, running, childRequests, save));
+  if (pastDeadline(run)) return unfinished;
+  const stopErrors = checkpoint.stopErrors ?? record.stopErrors ?? {};
+  // A node whose stop call failed does not stop until the sweeper's retry: the report says so now.
+  if (!(await awaitStops(run, running.filter((id) => stopErrors[String(id)] === undefined), stopsSentAt))) {
+    await save({ progress: { phase: 'waiting', done: total - running.length, total } });
+    return unfinished;
+  }
+  if (!run.taskIds) await endCancelledDispatch(run);
+  const report = await buildReport(run, targets, { executionStopped, stopErrors, childReport: checkpoint.childReport ?? record.childReport });
+  return { done: true, report: await finishRequest(run, report) };
+}
+
+/**
+ * An earlier attempt of this request may have been cut (its invocation's deadline, the
+ * endpoint's answer budget) between ending a node and releasing the states that wait on it;
+ * a later attempt finds the node already terminal and would not release them again, leaving
+ * the execution waiting forever. So each attempt of a task cancel first releases, again, the
+ * dependents of the targets this request already ended (releasing is idempotent). A
+ * whole-dispatch cancel stopped the execution: nothing waits.
+ */
+async function settleEarlierAttempts(run: CancelRun, targets: ReadonlySet<number>): Promise<void> {
+  if (!run.taskIds) return;
+  const ended = [...targets]
+    .map((id) => run.byId.get(id))
+    .filter((n): n is NodeItem => n !== undefined && n.cancelRequestId === run.requestId && isTerminalNodeStatus(n.status) && ((n.awaitingChildren?.length ?? 0) > 0 || n.taskToken !== undefined));
+  const worker = async (): Promise<void> => {
+    for (let node = ended.shift(); node !== undefined; node = ended.shift()) await releaseDependents(run.ctx, node);
+  };
+  await Promise.all(Array.from({ length: Math.min(FLAG_CONCURRENCY, ended.length) }, worker));
+}
+
+function pastDeadline(run: CancelRun): boolean {
+  return run.until !== undefined && run.ctx.now().getTime() >= run.until;
+}
+
+/** What {@link workOnCancel} records as it goes. */
+type Save = (checkpoint: CancelCheckpoint) => Promise<void>;
+
+/** What paths into sublattices reported, kept on the request item between attempts. */
+interface ChildReport {
+  readonly cancelled: CancelledNode[];
+  readonly alreadyTerminal: TerminalNode[];
+  readonly merged: MergedNode[];
+  readonly notFound: (number | string)[];
+}
+
+/** Writes the final report (inline, or to S3 when too large for the item); the first attempt to finish wins. */
+async function finishRequest(run: CancelRun, report: CancelReport): Promise<CancelReport> {
+  const { ctx, dispatchId, record } = run;
+  const text = JSON.stringify(report);
+  let stored: { inline: string } | { key: string } = { inline: text };
+  if (Buffer.byteLength(text) > MAX_INLINE_REPORT_BYTES) {
+    const key = cancelReportKey(dispatchId, record.requestId);
+    await ctx.payloads.putText(key, text, ctx.signal);
+    stored = { key };
+  }
+  if (await ctx.store.finishCancelRequest(dispatchId, record, ctx.now().toISOString(), stored, ctx.signal)) return report;
+  // Another attempt finished it first: its report is the request's.
+  return (await readCancelReport(ctx, dispatchId, record.requestId)) ?? report;
+}
+
+/** Reports larger than this go to S3 (DynamoDB items hold 400 KB). */
+const MAX_INLINE_REPORT_BYTES = 300_000;
+
+/** Where a large cancel report is stored in the payload bucket. */
+export function cancelReportKey(dispatchId: string, requestId: string): string {
+  return `dispatches/${dispatchId}/cancels/${requestId}.json`;
+}
+
+/** The final report of a finished request (from its item or S3), or undefined while it is open. */
+export async function readCancelReport(ctx: RuntimeContext, dispatchId: string, requestId: string): Promise<CancelReport | undefined> {
+  const item = await ctx.store.getCancelRequest(dispatchId, requestId, ctx.signal);
+  if (item?.report) return JSON.parse(item.report) as CancelReport;
+  if (item?.reportKey) return JSON.parse(await ctx.payloads.getText(item.reportKey, ctx.signal)) as CancelReport;
+  return undefined;
 }
 
 /** What one pass over the open cancel requests did. */
@@ -236,8 +422,9 @@ export interface OpenCancelsReport {
 }
 
 /**
- * Finishes cancel requests left open (their handler crashed, timed out or lost a write) whose
- * last progress is older than `staleMs`, by running them again under their recorded id.
+ * Finishes cancel requests left open (their handler and its continuations crashed, timed out
+ * or lost a write) whose last progress is older than `staleMs`, by resuming them from their
+ * recorded checkpoint under their recorded id.
  */
 export async function finishOpenCancels(ctx: RuntimeContext, deps: Omit<CancelDeps, 'ctx'>, staleMs: number): Promise<OpenCancelsReport> {
   const report = { open: 0, finished: 0, errors: [] as string[] };
@@ -247,15 +434,10 @@ export async function finishOpenCancels(ctx: RuntimeContext, deps: Omit<CancelDe
     if (nowMs - Date.parse(item.progressAt ?? item.requestedAt) < staleMs) continue;
     try {
       await ctx.store.touchCancelRequest(item.dispatchId, item, ctx.now().toISOString(), undefined, ctx.signal);
-      await cancelDispatch(
-        ctx,
-        item.dispatchId,
-        { ...(item.targets.length > 0 ? { taskIds: item.targets } : {}), ...(item.reason ? { reason: item.reason } : {}), requestedBy: item.requestedBy },
-        deps,
-        item,
-      );
-      report.finished++;
+      const outcome = await workOnCancel(ctx, item, deps);
+      if (outcome.done) report.finished++;
     } catch (error) {
+      await ctx.store.touchCancelRequest(item.dispatchId, item, ctx.now().toISOString(), describeError(error)).catch(() => undefined);
       report.errors.push(`${item.dispatchId} cancel ${item.requestId}: ${describeError(error)}`);
     }
   }
@@ -264,7 +446,7 @@ export async function finishOpenCancels(ctx: RuntimeContext, deps: Omit<CancelDe
 
 /** The named nodes and every descendant; paths (`"5/2"`) grouped by the sublattice node they go through. */
 function resolveTargets(run: CancelRun): { targets: Set<number>; childRequests: Map<number, (number | string)[]> } {
-  const { byId, report } = run;
+  const { byId } = run;
   const targets = new Set<number>();
   const childRequests = new Map<number, (number | string)[]>();
   if (!run.taskIds) {
@@ -276,7 +458,7 @@ function resolveTargets(run: CancelRun): { targets: Set<number>; childRequests: 
       const [head, ...rest] = id.split('/');
       const parent = byId.get(Number(head));
       if (!parent || parent.kind !== 'sublattice') {
-        report.notFound.push(id);
+        run.notFound.push(id);
         continue;
       }
       const list = childRequests.get(parent.nodeId) ?? [];
@@ -285,96 +467,114 @@ function resolveTargets(run: CancelRun): { targets: Set<number>; childRequests: 
     } else if (byId.has(id)) {
       for (const descendant of descendantsOf(id, (n) => byId.get(n)?.children ?? [])) targets.add(descendant);
     } else {
-      report.notFound.push(id);
+      run.notFound.push(id);
     }
   }
   return { targets, childRequests };
 }
 
-/** A whole-dispatch cancel: flag the dispatch and stop its execution, so no further state starts. */
-async function stopDispatchExecution(run: CancelRun): Promise<void> {
+/**
+ * A whole-dispatch cancel: flag the dispatch (new nodes of it then never start) and, when this
+ * request flagged it first, stop its execution, so no further state starts. Concurrent
+ * whole-dispatch cancels merge: only the first stops the execution. Returns whether this
+ * request stopped it; recorded, so a resumed attempt does not stop it again.
+ */
+async function stopDispatchExecution(run: CancelRun, save: Save): Promise<boolean> {
+  if (run.taskIds) return false;
   const { ctx, dispatch } = run;
-  await ctx.store.requestDispatchCancel(run.dispatchId, ctx.signal);
-  if (dispatch.status === DispatchStatus.RUNNING && dispatch.executionArn) {
-    run.report.executionStopped = await stopExecution(ctx, dispatch.executionArn, run.reason);
+  const flagged = await ctx.store.requestDispatchCancel(run.dispatchId, ctx.signal, run.requestId);
+  let stopped = false;
+  if ((flagged?.cancelRequestId ?? run.requestId) === run.requestId && dispatch.status === DispatchStatus.RUNNING && dispatch.executionArn) {
+    stopped = await stopExecution(ctx, dispatch.executionArn, run.reason);
   }
+  await save({ executionStopped: stopped });
+  return stopped;
 }
 
 /**
- * Sets each target's cancel flag. A node that had not started ends `CANCELLED` here; one that
- * was already terminal is reported so. Returns the RUNNING nodes, whose work must be stopped.
+ * Flags and ends every not-started target, in bounded parallel, one conditional write each.
+ * A target that started meanwhile (the step handler's claim won) is flagged instead and moves
+ * to `running`. Returns false when the deadline stopped it first (progress is recorded).
  */
-async function flagTargets(run: CancelRun, targets: ReadonlySet<number>): Promise<NodeItem[]> {
+async function endNotStartedTargets(run: CancelRun, notStarted: readonly number[], running: number[], onDone: () => void, progress: (phase: string) => Promise<void>): Promise<boolean> {
   const { ctx, dispatchId } = run;
-  const running: NodeItem[] = [];
-  // Bounded parallel (issue 13): each write is conditional, so the order among targets does not matter for correctness.
-  const queue = [...targets].sort((a, b) => a - b);
+  const queue = [...notStarted];
+  let lastProgress = ctx.now().getTime();
+  const endedAt = ctx.now().toISOString();
+  const worker = async (): Promise<void> => {
+    for (let id = queue.shift(); id !== undefined && !pastDeadline(run); id = queue.shift()) {
+      const ended = await ctx.store.cancelNotStarted(
+        dispatchId,
+        id,
+        { requestId: run.requestId, reason: run.reason, requestedAt: run.requestedAt, endedAt, cancelledBy: CancelMethod.NotStarted },
+        ctx.signal,
+      );
+      if (ended) {
+        // A whole-dispatch cancel stopped the execution: no state waits on a dependent to release.
+        if (run.taskIds) await releaseDependents(ctx, ended);
+      } else {
+        const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal, run.requestId);
+        if (flagged?.status === NodeStatus.RUNNING) running.push(id);
+      }
+      onDone();
+      if (ctx.now().getTime() - lastProgress >= PROGRESS_EVERY_MS) {
+        lastProgress = ctx.now().getTime();
+        await progress('ending not-started');
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(END_CONCURRENCY, queue.length) }, worker));
+  running.sort((a, b) => a - b);
+  if (queue.length > 0 || pastDeadline(run)) {
+    await progress('ending not-started');
+    return queue.length === 0 && !pastDeadline(run);
+  }
+  return true;
+}
+
+/**
+ * Flags each running target and asks the driver of each node this request flagged first to
+ * stop its work (all nodes of one driver at once, so Batch can terminate a whole array job
+ * once); a node another request flagged first is that request's to stop (merged). Then the
+ * paths into sublattices. Records the time and any failed stop, so a resumed attempt does
+ * not send them again (the sweeper retries failed ones). Returns when the stops were sent.
+ */
+async function sendStops(run: CancelRun, running: readonly number[], childRequests: ReadonlyMap<number, (number | string)[]>, save: Save): Promise<string> {
+  const { ctx, dispatchId } = run;
+  const owned: NodeItem[] = [];
+  const queue = [...running];
   const worker = async (): Promise<void> => {
     for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-      const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal);
-      if (!flagged) await reportUnflagged(run, id);
-      else if (flagged.status === NodeStatus.NEW_OBJECT) await endNotStarted(run, flagged);
-      else running.push(flagged);
+      const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal, run.requestId);
+      if (flagged && (flagged.cancelRequestId ?? run.requestId) === run.requestId) owned.push(flagged);
     }
   };
   await Promise.all(Array.from({ length: Math.min(FLAG_CONCURRENCY, queue.length) }, worker));
-  running.sort((a, b) => a.nodeId - b.nodeId);
-  return running;
-}
-
-/** A target whose flag could not be set: it ended, either before the request or because of it. */
-async function reportUnflagged(run: CancelRun, id: number): Promise<void> {
-  const before = run.byId.get(id);
-  const now = (await run.ctx.store.getNode(run.dispatchId, id, { signal: run.ctx.signal })) ?? before;
-  if (!now) return;
-  if (before && !isTerminalNodeStatus(before.status) && now.status === NodeStatus.CANCELLED) {
-    // It ended while this request ran, as a consequence of it (an ancestor it cancelled).
-    run.report.cancelled.push({ id, name: now.name, previousStatus: NodeStatus.NEW_OBJECT, status: now.status, method: now.cancelledBy ?? CancelMethod.UpstreamCancelled });
-  } else {
-    run.report.alreadyTerminal.push({ id, status: now.status });
-  }
-}
-
-/** Ends a flagged node that never started: nothing was serialized, uploaded or submitted. */
-async function endNotStarted(run: CancelRun, flagged: NodeItem): Promise<void> {
-  const { ctx, dispatchId } = run;
-  const id = flagged.nodeId;
-  const ended = await ctx.store.finishNode(
-    dispatchId,
-    id,
-    { status: NodeStatus.CANCELLED, endedAt: ctx.now().toISOString(), cancelledBy: CancelMethod.NotStarted, cancelReason: run.reason },
-    ctx.signal,
-  );
-  const final = ended ?? (await ctx.store.getNode(dispatchId, id, { signal: ctx.signal }));
-  run.report.cancelled.push({ id, name: flagged.name, previousStatus: NodeStatus.NEW_OBJECT, status: final?.status ?? NodeStatus.CANCELLED, method: final?.cancelledBy ?? CancelMethod.NotStarted });
-  if (ended) await releaseDependents(ctx, ended);
-}
-
-/**
- * Asks each RUNNING node's driver to stop its work (all nodes of one driver at once, so Batch
- * can terminate a whole array job once), then ends at once the nodes whose job is already over.
- */
-async function stopRunning(run: CancelRun, running: readonly NodeItem[]): Promise<Stopping> {
-  const { ctx } = run;
+  owned.sort((a, b) => a.nodeId - b.nodeId);
+  const stopErrors: Record<string, string> = {};
   const stopRequest: StopRequest = {
     reason: run.reason,
-    requestedBy: run.request.requestedBy,
+    requestedBy: run.record.requestedBy,
     cancelChild: (childId, request) => cancelDispatch(ctx, childId, request, run.deps),
     ...(run.deps.loadExecutors ? { loadExecutors: run.deps.loadExecutors } : {}),
   };
-  const stopping: Stopping = [];
-  for (const [driver, nodes] of byDriver(running)) {
-    const results = driver ? await driver.stop(ctx, nodes, stopRequest) : nodes.map((n) => ({ nodeId: n.nodeId, method: 'pending' as const }));
+  for (const [driver, nodes] of byDriver(owned)) {
+    if (!driver) continue;
+    const results = await driver.stop(ctx, nodes, stopRequest);
     for (const node of nodes) {
       const result = results.find((r) => r.nodeId === node.nodeId);
-      const entry: Mutable<CancelledNode> = { id: node.nodeId, name: node.name, previousStatus: NodeStatus.RUNNING, status: NodeStatus.RUNNING, method: result?.method ?? 'pending' };
-      if (result && 'error' in result) entry.error = result.error;
-      else if (entry.method !== 'pending') await endIfJobEnded(ctx, node, entry);
-      run.report.cancelled.push(entry);
-      stopping.push({ node, entry });
+      if (result && 'error' in result) stopErrors[String(node.nodeId)] = result.error;
+      else if (result && result.method !== 'pending') {
+        const error = await endIfJobEnded(ctx, node);
+        if (error) stopErrors[String(node.nodeId)] = error;
+      }
     }
   }
-  return stopping;
+  const child: Mutable<ChildReport> = { cancelled: [], alreadyTerminal: [], merged: [], notFound: [] };
+  for (const [parentId, ids] of childRequests) await cancelInChild(run, parentId, ids, child);
+  const stopsSentAt = ctx.now().toISOString();
+  await save({ stopsSentAt, stopErrors, ...(childRequests.size > 0 ? { childReport: JSON.stringify(child) } : {}) });
+  return stopsSentAt;
 }
 
 /** RUNNING nodes grouped by the driver of their job (undefined: no job handle yet; their owner stops them). */
@@ -390,71 +590,159 @@ function byDriver(nodes: readonly NodeItem[]): Map<ExecutorDriver | undefined, N
 /**
  * Ends a node here when its job is already known to be over (a queued Batch job cancels at
  * once, a quantum task too), instead of waiting for the state-change event to arrive.
+ * Returns the error of a failed poll (the sweeper ends it later).
  */
-async function endIfJobEnded(ctx: RuntimeContext, flagged: NodeItem, entry: Mutable<CancelledNode>): Promise<void> {
+async function endIfJobEnded(ctx: RuntimeContext, flagged: NodeItem): Promise<string | undefined> {
   try {
     const node = await ctx.store.getNode(flagged.dispatchId, flagged.nodeId, { signal: ctx.signal });
-    if (!node?.jobHandle || isTerminalNodeStatus(node.status)) return;
+    if (!node?.jobHandle || isTerminalNodeStatus(node.status)) return undefined;
     const end = await pollJob(ctx, node);
     if (end) await endNodeForJob(ctx, node, end);
+    return undefined;
   } catch (error) {
-    entry.error = `${(error as Error).name}: ${(error as Error).message}`;
+    return describeError(error);
   }
 }
 
 /**
  * Cancels paths into one sublattice node. With a child dispatch, the request goes to it; while
  * the node has none yet (it has not started, or is building its graph), the request recorded
- * by {@link openRequest} is applied by the child-dispatch driver when it creates the child.
+ * by {@link openCancel} is applied by the child-dispatch driver when it creates the child.
  */
-async function cancelInChild(run: CancelRun, parentId: number, ids: readonly (number | string)[]): Promise<void> {
-  const { ctx, report } = run;
+async function cancelInChild(run: CancelRun, parentId: number, ids: readonly (number | string)[], into: Mutable<ChildReport>): Promise<void> {
+  const { ctx } = run;
   const prefix = (id: number | string): string => `${parentId}/${id}`;
   // Read after the request was recorded: if the child id is not here, its creator reads the request.
   const parent = (await ctx.store.getNode(run.dispatchId, parentId, { signal: ctx.signal })) ?? run.byId.get(parentId)!;
   if (!parent.childDispatchId) {
     for (const id of ids) {
-      if (isTerminalNodeStatus(parent.status)) report.notFound.push(prefix(id));
-      else report.cancelled.push({ id: prefix(id), name: `${parent.electron}/${id}`, previousStatus: NodeStatus.NEW_OBJECT, status: NodeStatus.CANCELLED, method: CancelMethod.PendingChild });
+      if (isTerminalNodeStatus(parent.status)) into.notFound.push(prefix(id));
+      else into.cancelled.push({ id: prefix(id), name: `${parent.electron}/${id}`, previousStatus: NodeStatus.NEW_OBJECT, status: NodeStatus.CANCELLED, method: CancelMethod.PendingChild });
     }
     return;
   }
-  const child = await cancelDispatch(ctx, parent.childDispatchId, { ...run.request, taskIds: ids }, run.deps);
-  report.cancelled.push(...child.cancelled.map((c) => ({ ...c, id: prefix(c.id) })));
-  report.alreadyTerminal.push(...child.alreadyTerminal.map((c) => ({ ...c, id: prefix(c.id) })));
-  report.notFound.push(...child.notFound.map(prefix));
+  // One child request per parent request and node, so a resumed attempt resumes it instead of opening another.
+  const child = await cancelDispatch(
+    ctx,
+    parent.childDispatchId,
+    { taskIds: ids, reason: run.reason, requestedBy: run.record.requestedBy, ...(run.record.waitMs !== undefined ? { waitMs: run.record.waitMs } : {}) },
+    run.deps,
+    { requestId: derivedRequestId(run.requestId, parentId), requestedAt: run.requestedAt },
+  );
+  into.cancelled.push(...child.cancelled.map((c) => ({ ...c, id: prefix(c.id) })));
+  into.alreadyTerminal.push(...child.alreadyTerminal.map((c) => ({ ...c, id: prefix(c.id) })));
+  into.merged.push(...(child.merged ?? []).map((c) => ({ ...c, id: prefix(c.id) })));
+  into.notFound.push(...child.notFound.map(prefix));
 }
 
-/** Waits (bounded) for running work to stop, so the answer is what happened, not what was asked. */
-async function awaitStops(run: CancelRun, stopping: Stopping): Promise<void> {
-  if (stopping.length === 0) return;
+/**
+ * Waits (bounded) for the running targets to stop, so the answer is what happened, not what
+ * was asked. The bound counts from when the stops were sent, so resumed attempts share it.
+ * Returns false when the attempt's deadline came first.
+ */
+async function awaitStops(run: CancelRun, running: readonly number[], stopsSentAt: string): Promise<boolean> {
+  if (running.length === 0) return true;
   const { ctx, dispatchId } = run;
-  const graceMax = Math.max(...stopping.map((s) => s.node.graceSeconds ?? 10));
-  const waitMs = run.request.waitMs ?? Math.min(20_000, graceMax * 1000 + 3_000);
-  const deadline = ctx.now().getTime() + waitMs;
-  let pending = stopping;
+  const graceMax = Math.max(...running.map((id) => run.byId.get(id)?.graceSeconds ?? 10));
+  const waitMs = run.record.waitMs ?? Math.min(20_000, graceMax * 1000 + 3_000);
+  const deadline = Date.parse(stopsSentAt) + waitMs;
+  let pending = [...running];
   while (pending.length > 0 && ctx.now().getTime() < deadline) {
+    if (pastDeadline(run)) return false;
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const now = await ctx.store.getNodes(dispatchId, pending.map((p) => p.node.nodeId), ctx.signal);
-    pending = pending.filter((p) => {
-      const item = now.find((n) => n.nodeId === p.node.nodeId);
-      if (!item || !isTerminalNodeStatus(item.status)) return true;
-      p.entry.status = item.status;
-      if (item.cancelledBy) p.entry.method = item.cancelledBy;
-      return false;
-    });
+    const now = await ctx.store.getNodes(dispatchId, pending, ctx.signal);
+    pending = pending.filter((id) => !isTerminalNodeStatus(now.find((n) => n.nodeId === id)?.status ?? NodeStatus.RUNNING));
   }
-  // A node that completed (or failed) before its stop took was not cancelled by this request:
-  // it goes under `alreadyTerminal` with its status, so `cancelled` never overcounts.
-  const finishedAnyway = new Set(stopping.filter((s) => isTerminalNodeStatus(s.entry.status) && s.entry.status !== NodeStatus.CANCELLED).map((s) => s.entry));
-  if (finishedAnyway.size === 0) return;
-  run.report.cancelled = run.report.cancelled.filter((entry) => !finishedAnyway.has(entry as Mutable<CancelledNode>));
-  for (const entry of finishedAnyway) run.report.alreadyTerminal.push({ id: entry.id, status: entry.status });
+  return true;
+}
+
+/**
+ * The truthful report, read from the nodes themselves after the work: each node records the
+ * request that flagged it first, so the report is the same whichever attempt writes it.
+ * - `cancelled`: nodes this request stopped or prevented (flagged by it, or ended
+ *   upstream-cancelled after it arrived), with what their work held and how long it ran;
+ * - `merged`: nodes a concurrent request flagged first, which that request stops and reports;
+ * - `alreadyTerminal`: nodes that ended otherwise (completed or failed meanwhile included).
+ */
+async function buildReport(
+  run: CancelRun,
+  targets: ReadonlySet<number>,
+  parts: { readonly executionStopped: boolean; readonly stopErrors: Readonly<Record<string, string>>; readonly childReport: string | undefined },
+): Promise<CancelReport> {
+  const { ctx, dispatchId } = run;
+  const ids = [...targets].sort((a, b) => a - b);
+  const nodes = ids.length > 100 ? await ctx.store.listNodes(dispatchId, ctx.signal) : await ctx.store.getNodes(dispatchId, ids, ctx.signal);
+  const now = new Map(nodes.map((n) => [n.nodeId, n]));
+  const child: ChildReport = parts.childReport ? (JSON.parse(parts.childReport) as ChildReport) : { cancelled: [], alreadyTerminal: [], merged: [], notFound: [] };
+  const report: Mutable<CancelReport> = {
+    dispatchId,
+    requestId: run.requestId,
+    requestedAt: run.requestedAt,
+    cancelled: [...child.cancelled],
+    alreadyTerminal: [...child.alreadyTerminal],
+    merged: [...child.merged],
+    notFound: [...run.notFound, ...child.notFound],
+    executionStopped: parts.executionStopped,
+  };
+  const nowMs = ctx.now().getTime();
+  for (const id of ids) {
+    const node = now.get(id);
+    if (!node) continue;
+    const owner = node.cancelRequestId ?? (node.cancelRequested ? run.requestId : undefined);
+    if (node.status === NodeStatus.COMPLETED || node.status === NodeStatus.FAILED) {
+      // It finished before its stop took: not cancelled by anyone, so `cancelled` never overcounts.
+      report.alreadyTerminal.push({ id, status: node.status });
+    } else if (isTerminalNodeStatus(node.status) && node.endedAt !== undefined && node.endedAt < run.requestedAt) {
+      // Ended (by an earlier request, say) before this one arrived.
+      report.alreadyTerminal.push({ id, status: node.status });
+    } else if (owner !== undefined && owner !== run.requestId) {
+      report.merged.push({ id, requestId: owner, status: node.status });
+    } else if (node.status === NodeStatus.CANCELLED) {
+      const consequence = owner === undefined && node.cancelledBy === CancelMethod.UpstreamCancelled && (node.endedAt ?? '') >= run.requestedAt;
+      if (owner === run.requestId || consequence) report.cancelled.push(cancelledEntry(node, parts.stopErrors, nowMs));
+      else report.alreadyTerminal.push({ id, status: node.status });
+    } else {
+      report.cancelled.push(cancelledEntry(node, parts.stopErrors, nowMs));
+    }
+  }
+  sortReport(report);
+  return report;
+}
+
+/** One `cancelled` entry: how the node was stopped, and what its work held and for how long. */
+function cancelledEntry(node: NodeItem, stopErrors: Readonly<Record<string, string>>, nowMs: number): CancelledNode {
+  const started = node.startedAt !== undefined;
+  const error = stopErrors[String(node.nodeId)];
+  const entry: Mutable<CancelledNode> = {
+    id: node.nodeId,
+    name: node.name,
+    previousStatus: started ? NodeStatus.RUNNING : NodeStatus.NEW_OBJECT,
+    status: node.status,
+    method: node.cancelledBy ?? node.cancelAction ?? (started ? 'pending' : CancelMethod.NotStarted),
+  };
+  if (error && !isTerminalNodeStatus(node.status)) entry.error = error;
+  if (node.jobHandle) entry.jobHandle = node.jobHandle;
+  if (node.endedAt) entry.endedAt = node.endedAt;
+  if (started) entry.stopped = stoppedWork(node, nowMs);
+  return entry;
+}
+
+/** What a started node's work held when it was stopped (issue 13: "what was stopped"). */
+function stoppedWork(node: NodeItem, nowMs: number): StoppedWork {
+  const ranMs = Math.max(0, (node.endedAt ? Date.parse(node.endedAt) : nowMs) - Date.parse(node.startedAt!));
+  const options = (node.executorJson?.options ?? {}) as Record<string, unknown>;
+  const num = (key: string): number | undefined => (typeof options[key] === 'number' ? options[key] : undefined);
+  const held: Mutable<StoppedWork> = { executor: node.executor, ranMs };
+  const [vcpus, memoryMiB, gpus, shots] = [num('vcpus'), num('memoryMiB'), num('gpus'), num('shots')];
+  if (vcpus !== undefined) held.vcpus = vcpus;
+  if (memoryMiB !== undefined) held.memoryMiB = memoryMiB;
+  if (gpus !== undefined) held.gpus = gpus;
+  if (shots !== undefined) held.shots = shots;
+  return held;
 }
 
 /** Node order, with paths into sublattices after the node that holds them. */
 function sortReport(report: Mutable<CancelReport>): void {
-  // Targets are flagged in parallel, so entries arrive in any order; the report is in node order.
   const order = (id: number | string): number[] => String(id).split('/').map(Number);
   const byNode = (a: { readonly id: number | string }, b: { readonly id: number | string }): number => {
     const [x, y] = [order(a.id), order(b.id)];
@@ -463,15 +751,17 @@ function sortReport(report: Mutable<CancelReport>): void {
   };
   report.cancelled.sort(byNode);
   report.alreadyTerminal.sort(byNode);
+  report.merged.sort(byNode);
   report.notFound.sort((a, b) => byNode({ id: a }, { id: b }));
 }
 
 /** A whole-dispatch cancel ends the dispatch `CANCELLED` (and a child's sublattice node with it). */
 async function endCancelledDispatch(run: CancelRun): Promise<void> {
   const { ctx } = run;
-  if (isTerminalDispatchStatus(run.dispatch.status)) return;
-  const ended = await ctx.store.finishDispatch(run.dispatchId, { status: DispatchStatus.CANCELLED, endedAt: ctx.now().toISOString() }, ctx.signal);
-  if (ended?.parent) await endParentOfCancelledChild(ctx, ended);
+  if (isTerminalDispatchStatus(run.dispatch.status) && run.dispatch.status !== DispatchStatus.CANCELLED) return;
+  // Also when an earlier attempt ended it: it may have been cut before it ended the parent node.
+  const ended = (await ctx.store.finishDispatch(run.dispatchId, { status: DispatchStatus.CANCELLED, endedAt: ctx.now().toISOString() }, ctx.signal)) ?? run.dispatch;
+  if (ended.parent) await endParentOfCancelledChild(ctx, ended);
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -488,13 +778,11 @@ async function stopExecution(ctx: RuntimeContext, executionArn: string, reason: 
 
 async function endParentOfCancelledChild(ctx: RuntimeContext, child: DispatchItem): Promise<void> {
   const { dispatchId, nodeId } = child.parent!;
-  const ended = await ctx.store.finishNode(
-    dispatchId,
-    nodeId,
-    { status: NodeStatus.CANCELLED, endedAt: ctx.now().toISOString(), cancelledBy: CancelMethod.ChildDispatch },
-    ctx.signal,
-  );
-  if (ended) await releaseDependents(ctx, ended);
+  const ended =
+    (await ctx.store.finishNode(dispatchId, nodeId, { status: NodeStatus.CANCELLED, endedAt: ctx.now().toISOString(), cancelledBy: CancelMethod.ChildDispatch }, ctx.signal)) ??
+    (await ctx.store.getNode(dispatchId, nodeId, { signal: ctx.signal }));
+  // Idempotent, so an attempt that resumes after a cut releases what the cut attempt did not.
+  if (ended?.status === NodeStatus.CANCELLED) await releaseDependents(ctx, ended);
 }
 
 export { DispatchNotFoundError };

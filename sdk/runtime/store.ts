@@ -46,6 +46,8 @@ export interface DispatchItem {
   /** For a sublattice's child dispatch: the node that runs it. */
   readonly parent?: { readonly dispatchId: string; readonly nodeId: number };
   readonly cancelRequested: boolean;
+  /** The whole-dispatch cancel request that flagged the dispatch first: the one that stops its execution. */
+  readonly cancelRequestId?: string;
   readonly hasResult?: boolean;
 }
 
@@ -71,6 +73,14 @@ export interface NodeItem {
   readonly attempts: number;
   readonly cancelRequested: boolean;
   readonly cancelReason?: string;
+  /** When the first cancel request that flagged the node arrived. */
+  readonly cancelRequestedAt?: string;
+  /**
+   * The cancel request that flagged the node first (issue 13). Only that request stops its
+   * work and reports it `cancelled`; a concurrent request for the same node reports it as
+   * merged into this one, so no target is stopped twice and none is counted twice.
+   */
+  readonly cancelRequestId?: string;
   readonly cancelledBy?: CancelMethod;
   /** What the cancel handler did to stop the node's job; the completion handler records it as `cancelledBy`. */
   readonly cancelAction?: CancelMethod;
@@ -106,6 +116,8 @@ export interface CancelRequestItem {
   readonly reason?: string;
   /** Node ids or sublattice paths as asked; empty means the whole dispatch. */
   readonly targets: readonly (number | string)[];
+  /** How long to wait for running work to stop, when the caller set it. */
+  readonly waitMs?: number;
 }
 
 const pk = (dispatchId: string): string => `D#${dispatchId}`;
@@ -499,11 +511,12 @@ export class Store {
    * Sets a node's cancel flag if it is not terminal. Returns the node after the write, or
    * undefined when it was already terminal (the caller reports it as such).
    */
-  async requestNodeCancel(dispatchId: string, nodeId: number, reason: string, requestedAt: string, signal?: AbortSignal): Promise<NodeItem | undefined> {
+  async requestNodeCancel(dispatchId: string, nodeId: number, reason: string, requestedAt: string, signal?: AbortSignal, requestId?: string): Promise<NodeItem | undefined> {
     return this.conditionalUpdate(
       dispatchId,
       nodeId,
-      'SET cancelRequested = :true, cancelReason = if_not_exists(cancelReason, :reason), cancelRequestedAt = if_not_exists(cancelRequestedAt, :at)',
+      'SET cancelRequested = :true, cancelReason = if_not_exists(cancelReason, :reason), cancelRequestedAt = if_not_exists(cancelRequestedAt, :at)' +
+        (requestId ? ', cancelRequestId = if_not_exists(cancelRequestId, :rid)' : ''),
       '#status IN (:new, :running)',
       {
         ':true': true,
@@ -511,6 +524,44 @@ export class Store {
         ':at': requestedAt,
         ':new': NodeStatus.NEW_OBJECT,
         ':running': NodeStatus.RUNNING,
+        ...(requestId ? { ':rid': requestId } : {}),
+      },
+      signal,
+    );
+  }
+
+  /**
+   * Flags and ends a node that has not started, in one write (issue 13: one call per
+   * not-started target instead of a flag write, an end write and a read). The condition is
+   * the claim's mirror: it holds only while the node is `NEW_OBJECT` and no other request
+   * flagged it, so either this write or the step handler's claim wins, never both. Returns the
+   * node as written, or undefined when it had started, ended, or belongs to another request.
+   *
+   * Not BatchWriteItem: its puts are unconditional, and replacing a node the step handler
+   * claimed (or whose await token it just stored) a moment earlier would record a running
+   * electron as never started and lose the token that releases its waiting state.
+   */
+  async cancelNotStarted(
+    dispatchId: string,
+    nodeId: number,
+    cancel: { readonly requestId: string; readonly reason: string; readonly requestedAt: string; readonly endedAt: string; readonly cancelledBy: CancelMethod },
+    signal?: AbortSignal,
+  ): Promise<NodeItem | undefined> {
+    return this.conditionalUpdate(
+      dispatchId,
+      nodeId,
+      'SET #status = :cancelled, endedAt = :ended, cancelledBy = :by, cancelRequested = :true, cancelReason = if_not_exists(cancelReason, :reason), ' +
+        'cancelRequestedAt = if_not_exists(cancelRequestedAt, :at), cancelRequestId = if_not_exists(cancelRequestId, :rid) REMOVE leaseUntil, listKey, listSort',
+      '#status = :new AND (attribute_not_exists(cancelRequestId) OR cancelRequestId = :rid)',
+      {
+        ':cancelled': NodeStatus.CANCELLED,
+        ':ended': cancel.endedAt,
+        ':by': cancel.cancelledBy,
+        ':true': true,
+        ':reason': cancel.reason,
+        ':at': cancel.requestedAt,
+        ':rid': cancel.requestId,
+        ':new': NodeStatus.NEW_OBJECT,
       },
       signal,
     );
@@ -565,8 +616,14 @@ export class Store {
   }
 
   /** Marks the whole dispatch as asked to cancel (new nodes of it then never start). */
-  async requestDispatchCancel(dispatchId: string, signal?: AbortSignal): Promise<DispatchItem | undefined> {
-    return this.conditionalDispatchUpdate(dispatchId, 'SET cancelRequested = :true', 'attribute_exists(pk)', { ':true': true }, signal);
+  async requestDispatchCancel(dispatchId: string, signal?: AbortSignal, requestId?: string): Promise<DispatchItem | undefined> {
+    return this.conditionalDispatchUpdate(
+      dispatchId,
+      requestId ? 'SET cancelRequested = :true, cancelRequestId = if_not_exists(cancelRequestId, :rid)' : 'SET cancelRequested = :true',
+      'attribute_exists(pk)',
+      { ':true': true, ...(requestId ? { ':rid': requestId } : {}) },
+      signal,
+    );
   }
 
   /** Records the execution started for a dispatch. */
@@ -727,25 +784,67 @@ export class Store {
     }
   }
 
-  /** Closes a cancel request with its final report (JSON), and takes it off the sweeper's list. */
+  /**
+   * Records how far an open cancel request got (issue 13), so that the next invocation that
+   * works on it (a continuation, or the sweeper) resumes instead of repeating what was done,
+   * and `GET …/cancels/{requestId}` shows its progress. Ignored once the request is closed.
+   */
+  async checkpointCancelRequest(dispatchId: string, request: Pick<CancelRequestItem, 'requestId' | 'requestedAt'>, checkpoint: CancelCheckpoint, signal?: AbortSignal): Promise<void> {
+    const entries = Object.entries(checkpoint).filter(([, value]) => value !== undefined);
+    if (entries.length === 0) return;
+    const names: Record<string, string> = { '#state': 'state' };
+    const values: Record<string, unknown> = { ':open': 'OPEN' };
+    const sets = entries.map(([key, value], i) => {
+      names[`#c${i}`] = key;
+      values[`:c${i}`] = value;
+      return `#c${i} = :c${i}`;
+    });
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: pk(dispatchId), sk: `C#${request.requestedAt}#${request.requestId}` },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: '#state = :open',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+        this.options(signal),
+      );
+    } catch (e) {
+      if (!isConditionFailed(e)) throw e;
+    }
+  }
+
+  /**
+   * Closes a cancel request with its final report (JSON inline, or the S3 key of a report too
+   * large for the item), and takes it off the sweeper's list. The first writer wins: false
+   * when the request was already closed (a continuation and the sweeper both finished it).
+   */
   async finishCancelRequest(
     dispatchId: string,
     request: Pick<CancelRequestItem, 'requestId' | 'requestedAt'>,
     finishedAt: string,
-    report: string,
+    report: { readonly inline: string } | { readonly key: string },
     signal?: AbortSignal,
-  ): Promise<void> {
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: pk(dispatchId), sk: `C#${request.requestedAt}#${request.requestId}` },
-        UpdateExpression: 'SET #state = :done, finishedAt = :at, report = :r REMOVE listKey, listSort, lastError',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':done': 'DONE', ':at': finishedAt, ':r': report },
-      }),
-      this.options(signal),
-    );
+  ): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: pk(dispatchId), sk: `C#${request.requestedAt}#${request.requestId}` },
+          UpdateExpression: `SET #state = :done, finishedAt = :at, ${'inline' in report ? 'report' : 'reportKey'} = :r REMOVE listKey, listSort, lastError`,
+          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#state) OR #state = :open)',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':done': 'DONE', ':at': finishedAt, ':r': 'inline' in report ? report.inline : report.key, ':open': 'OPEN' },
+        }),
+        this.options(signal),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailed(e)) return false;
+      throw e;
+    }
   }
 
   /** Cancel requests not finished yet, oldest first (the sweeper's work list). */
@@ -760,6 +859,22 @@ export class Store {
   }
 }
 
+/** How far an open cancel request got: what {@link Store.checkpointCancelRequest} records. */
+export interface CancelCheckpoint {
+  /** Whether the request stopped the dispatch's execution; present once that step is done. */
+  readonly executionStopped?: boolean;
+  /** When the stop calls for running targets were sent; present once that step is done. */
+  readonly stopsSentAt?: string;
+  /** Stop calls that failed, by node id: `{ "3": "ThrottlingException: …" }`. */
+  readonly stopErrors?: Readonly<Record<string, string>>;
+  /** What paths into sublattices reported (their child dispatches' reports), as JSON. */
+  readonly childReport?: string;
+  /** Progress for callers and the CLI's bar. */
+  readonly progress?: { readonly phase: string; readonly done: number; readonly total: number };
+  /** When the last invocation working on it made progress (the sweeper leaves fresh ones alone). */
+  readonly progressAt?: string;
+}
+
 /** A cancel request item as the store holds it: the request, and its progress (issue 13). */
 export interface CancelRequestRecord extends CancelRequestItem {
   /** `OPEN` until its report is written, then `DONE`; absent on items written before issue 13. */
@@ -771,6 +886,13 @@ export interface CancelRequestRecord extends CancelRequestItem {
   readonly finishedAt?: string;
   /** The final report, as JSON. */
   readonly report?: string;
+  /** Where the final report is in S3, when it was too large for the item. */
+  readonly reportKey?: string;
+  readonly executionStopped?: boolean;
+  readonly stopsSentAt?: string;
+  readonly stopErrors?: Readonly<Record<string, string>>;
+  readonly childReport?: string;
+  readonly progress?: CancelCheckpoint['progress'];
 }
 
 /** An open cancel request on the sweeper's list, with the dispatch it belongs to. */

@@ -76,7 +76,8 @@ describe('bad input at POST /dispatches/{id}/cancel', () => {
   it('an absent task list still cancels the whole dispatch (it writes the request)', async () => {
     const before = await tableSnapshot();
     const answer = await post(`dispatches/${completed}/cancel`, '{}');
-    expect(answer.status).toBe(200);
+    // 200 with the report, or 202 when the machine is too loaded to finish within the 1 s answer budget.
+    expect([200, 202]).toContain(answer.status);
     expect(await tableSnapshot()).not.toBe(before);
   });
 });

@@ -1,16 +1,18 @@
 // "Stuck forever" (issue 13), reproduced deterministically: the cancel handler's flag writes are
-// throttled past the SDK's retries right after StopExecution. Before, the handler answered 500,
+// throttled past the SDK's retries right after StopExecution. Before, the handler answered 500
+// (later 504 or a timeout under load: it kept retrying the throttled writes inside the request),
 // the execution was ABORTED and the dispatch stayed RUNNING with its electron beating forever.
-// Now the request is recorded open, the endpoint answers 202, and the sweeper finishes it: the
-// dispatch ends CANCELLED, the electron stops, its child never runs, and the report is DONE.
+// Now the request is recorded first, the endpoint answers 202 within its answer budget, and the
+// handler's own continuation (an asynchronous self-invocation, no sweeper: this harness runs
+// none) resumes the request once the throttling passes: the dispatch ends CANCELLED, the
+// electron stops, its child never runs, and the report is DONE and lists every node.
 import { existsSync, readFileSync } from 'node:fs';
-import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultKind } from '../../localstack/core/faults.ts';
 import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
 import * as wf from './fixtures/workflows.ts';
-import { beats, heartbeatStopped, stopsBeating, waitFor } from './observe.ts';
-import { join } from 'node:path';
+import { beats, stopsBeating, waitFor } from './observe.ts';
 
 const FIXTURES = new URL('./fixtures/workflows.ts', import.meta.url).pathname;
 let h: RuntimeHarness;
@@ -20,39 +22,46 @@ beforeAll(async () => {
 afterAll(async () => h?.close());
 
 describe('a cancel whose flag writes are throttled after StopExecution', () => {
-  it('is accepted (202) and the sweeper ends the dispatch CANCELLED', async () => {
+  it('is accepted (202) at once, and its continuation ends the dispatch CANCELLED', async () => {
     const dir = h.dir;
     const id = (await h.client.dispatch(wf.lambdaRunning)(dir)).id;
     const beat = join(dir, 'polite.beat');
     await waitFor('polite beats', () => beats(beat) > 3, 30_000);
     // StopExecution is slowed; once it is under way, every DynamoDB UpdateItem (the flag writes) is throttled.
     h.cloud.faults.add({ service: 'states', operation: 'StopExecution', latencyMs: 1_500 });
+    const sent = Date.now();
     const answer = h.client.cancel(id, { wait: false, reason: 'throttled' });
     await new Promise((resolve) => setTimeout(resolve, 700));
     h.cloud.faults.add({ service: 'dynamodb', operation: 'UpdateItem', errorRate: 1, error: FaultKind.Throttling });
     const accepted = await answer;
-    h.cloud.faults.clear();
+    const answeredMs = Date.now() - sent;
     expect(accepted).toMatchObject({ dispatchId: id, accepted: true });
+    // Not a 504 after API Gateway's 29 s: the answer does not wait for the throttled writes
+    // (1 s budget; the ceiling is generous for a loaded 2-core machine).
+    expect(answeredMs).toBeLessThan(10_000);
     const { requestId } = accepted as { requestId: string };
-    // What used to stay so forever: the dispatch is not terminal and the electron still beats.
-    expect((await h.client.getResult(id)).status).toBe('RUNNING');
-    expect(await heartbeatStopped(beat)).toBe(false);
-    const open = await h.client.getCancelReport(id, requestId);
-    expect(open.state).toBe('OPEN');
+    // The throttling outlasts the first continuation's attempt; then it passes.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    h.cloud.faults.clear();
 
-    const swept = await h.cloud.clients.lambda.send(new InvokeCommand({ FunctionName: 'valence-sweeper', Payload: Buffer.from(JSON.stringify({ staleCancelSeconds: 0 })) }));
-    const sweep = JSON.parse(Buffer.from(swept.Payload!).toString()) as { cancels: { open: number; finished: number }; errors: string[] };
-    expect(sweep.cancels.finished).toBeGreaterThanOrEqual(1);
-
-    const result = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 60_000 });
     expect(result.status).toBe('CANCELLED');
-    expect(result.nodes.every((n) => n.status === 'CANCELLED')).toBe(true);
+    // The dispatch ends once its stops were sent and waited for (bounded); the running node ends when its electron has stopped.
+    const ended = await waitFor('every node terminal', async () => {
+      const now = await h.client.getResult(id);
+      return now.nodes.every((n) => ['COMPLETED', 'FAILED', 'CANCELLED'].includes(n.status)) ? now : undefined;
+    }, 30_000);
+    expect(ended.nodes.map((n) => n.status)).toEqual(result.nodes.map(() => 'CANCELLED'));
     await stopsBeating(beat);
     // The child of the stopped electron never ran.
     expect(existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8') : '').not.toMatch(/after/);
-    const done = await h.client.getCancelReport(id, requestId);
-    expect(done.state).toBe('DONE');
+    const done = await waitFor('the report', async () => {
+      const progress = await h.client.getCancelReport(id, requestId);
+      return progress.state === 'DONE' ? progress : undefined;
+    }, 30_000);
     expect(done.report!.requestId).toBe(requestId);
     expect(done.report!.cancelled.map((c) => c.id).sort()).toEqual(result.nodes.map((n) => n.id).sort());
-  }, 120_000);
+    // The running electron is reported with what it held and for how long it ran.
+    expect(done.report!.cancelled.find((c) => c.previousStatus === 'RUNNING')?.stopped).toMatchObject({ executor: 'lambda' });
+  }, 150_000);
 });

@@ -130,6 +130,7 @@ describe('compileLattice', () => {
             'Lambda.TooManyRequestsException',
             'Lambda.Unknown',
             'Runtime.ExitError',
+            'Runtime.InitTimeout',
             'InvocationDeadlineError',
             'TransientAwsError',
           ],

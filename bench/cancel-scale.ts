@@ -1,0 +1,345 @@
+/**
+ * Benchmark (issue 13): cancel at scale, and randomized cancel races under injected faults.
+ *
+ * Scale: for 1,000 / 5,000 / 20,000 nodes (argument-shaped, so no deploy per size; see
+ * bench/fixtures/cancel-scale.ts), a whole-dispatch cancel while a Lambda electron and a Batch
+ * job process run and every other node waits. Measured from the `cancel()` call:
+ *  - accept: the endpoint's answer (200 with the report, or 202 with the request id);
+ *  - report: the request's final report (polling `GET …/cancels/{requestId}`);
+ *  - all terminal: every node terminal in DynamoDB;
+ *  - stopped: the Lambda electron's heartbeat stopped and the Batch process gone.
+ * Checked: the report accounts for every node once, `cancelled` holds only CANCELLED nodes,
+ * and no node behind the running one ran.
+ * Baselines, in the same run: a signed no-op round trip to the same API (`GET /dispatches/{id}`),
+ * and the write floor: as many conditional UpdateItems as nodes, 32 at a time, on a scratch
+ * partition of the same table (what marking every node costs at the least).
+ *
+ * Races: `--races N` small dispatches (bench/fixtures/cancel-scale.ts `raceShape`) cancelled
+ * after a random delay (whole, a random subset, or 2–3 concurrent requests) under 5 % injected
+ * DynamoDB throttles. Counted: stuck (not terminal within grace + 60 s), nodes in two lists of
+ * one report or in two requests' `cancelled`, descendants started after their cancel,
+ * overcounted reports (a `cancelled` entry whose node did not end CANCELLED), non-terminal nodes.
+ *
+ * Run: `node --import tsx bench/cancel-scale.ts [--sizes 1000,5000,20000] [--races 100]`.
+ * Writes bench/results/cancel-scale.json; records the load average before and after.
+ */
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { FaultKind } from '../localstack/core/faults.ts';
+import type { CancelReport } from '../sdk/runtime/cancel.ts';
+import type { CancelAccepted } from '../sdk/client/index.ts';
+import { cancelScale, raceShape } from './fixtures/cancel-scale.ts';
+import { describe, fmt, loadAverage, machine, progress, round, startBenchCloud, writeResult, type BenchCloud } from './lib.ts';
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/cancel-scale.ts', import.meta.url));
+const LAYERS = 5;
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+/** True when a process with this id exists and is not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function lastBeat(file: string): number {
+  if (!existsSync(file)) return 0;
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  return Number(lines[lines.length - 1] ?? 0);
+}
+
+async function waitUntil<T>(what: string, check: () => T | Promise<T>, timeoutMs: number, everyMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+async function roundTrips(bc: BenchCloud, dispatchId: string, n: number): Promise<number[]> {
+  const { apiUrl } = await bc.client.outputs();
+  const url = new URL(`dispatches/${encodeURIComponent(dispatchId)}`, apiUrl.endsWith('/') ? apiUrl : `${apiUrl}/`);
+  const signer = new SignatureV4({ service: 'execute-api', region: bc.cloud.region, credentials: bc.cloud.credentials, sha256: Sha256 });
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const signed = await signer.sign({ method: 'GET', protocol: url.protocol, hostname: url.hostname, ...(url.port ? { port: Number(url.port) } : {}), path: url.pathname, query: {}, headers: { host: url.host } });
+    const response = await fetch(url, { method: 'GET', headers: signed.headers as Record<string, string> });
+    await response.text();
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+/** N conditional UpdateItems, 32 at a time, on a scratch partition: the floor under marking N nodes. */
+async function writeFloor(bc: BenchCloud, n: number): Promise<number> {
+  const { tableName } = await bc.client.outputs();
+  const pk = `D#bench-floor-${n}-${Date.now()}`;
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      for (let i = next++; i < n; i = next++) {
+        await bc.cloud.clients.dynamodb.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: { pk: { S: pk }, sk: { S: `N#${String(i).padStart(6, '0')}` } },
+            UpdateExpression: 'SET #s = :c',
+            ConditionExpression: 'attribute_not_exists(#s) OR #s = :n',
+            ExpressionAttributeNames: { '#s': 'status' },
+            ExpressionAttributeValues: { ':c': { S: 'CANCELLED' }, ':n': { S: 'NEW_OBJECT' } },
+          }),
+        );
+      }
+    }),
+  );
+  return performance.now() - t0;
+}
+
+interface ScaleRow {
+  readonly nodes: number;
+  readonly dispatchMs: number;
+  readonly answer: 200 | 202;
+  readonly acceptMs: number;
+  readonly reportMs: number;
+  readonly allTerminalMs: number;
+  readonly lambdaStoppedMs: number;
+  readonly batchProcessGoneMs: number;
+  readonly progressUpdates: number;
+  readonly report: { readonly cancelled: number; readonly alreadyTerminal: number; readonly merged: number; readonly accountedOnce: boolean; readonly reportBytes: number };
+  readonly nodesRan: number;
+  readonly writeFloorMs: number;
+  readonly load: { readonly before: number[]; readonly after: number[] };
+}
+
+async function scaleOnce(bc: BenchCloud, nodes: number): Promise<ScaleRow> {
+  const before = loadAverage();
+  const width = Math.ceil((nodes - 2) / LAYERS);
+  const dir = mkdtempSync(join(tmpdir(), 'valence-cancel-scale-'));
+  try {
+    progress(`cancel-scale: dispatching ${2 + LAYERS * width} nodes`);
+    const d0 = performance.now();
+    const id = await bc.client.dispatch(cancelScale)(dir, LAYERS, width);
+    const dispatchMs = performance.now() - d0;
+    await waitUntil('the Lambda electron to beat and the Batch job to start', () => lastBeat(join(dir, 'root.beat')) > 0 && existsSync(join(dir, 'job.pid')), 600_000, 100);
+    const pid = Number(readFileSync(join(dir, 'job.pid'), 'utf8'));
+    progress(`cancel-scale: ${nodes}: running (dispatched in ${fmt(dispatchMs / 1000, 1)} s); cancelling`);
+    const t0 = performance.now();
+    const answer: CancelReport | CancelAccepted = await bc.client.cancel(id, { wait: false });
+    const acceptMs = performance.now() - t0;
+    const accepted = 'accepted' in answer;
+    let progressUpdates = 0;
+    let report: CancelReport;
+    let reportMs = acceptMs;
+    if (accepted) {
+      for (;;) {
+        const p = await bc.client.getCancelReport(id, answer.requestId);
+        progressUpdates++;
+        if (p.state === 'DONE' && p.report) {
+          report = p.report;
+          break;
+        }
+        if (performance.now() - t0 > 300_000) throw new Error(`the report of ${answer.requestId} was not final after 300 s`);
+        await sleep(100);
+      }
+      reportMs = performance.now() - t0;
+    } else {
+      report = answer;
+    }
+    let lambdaStoppedMs = NaN;
+    let batchProcessGoneMs = NaN;
+    await waitUntil(
+      'the electron and the process to stop',
+      () => {
+        const now = performance.now();
+        if (Number.isNaN(lambdaStoppedMs) && Date.now() - lastBeat(join(dir, 'root.beat')) > 200) lambdaStoppedMs = now - t0 - 200;
+        if (Number.isNaN(batchProcessGoneMs) && !alive(pid)) batchProcessGoneMs = now - t0;
+        return !Number.isNaN(lambdaStoppedMs) && !Number.isNaN(batchProcessGoneMs);
+      },
+      120_000,
+    );
+    const result = await waitUntil(
+      'every node terminal',
+      async () => {
+        const r = await bc.client.getResult(id);
+        return r.nodes.every((n) => TERMINAL.has(n.status)) ? r : undefined;
+      },
+      300_000,
+      250,
+    );
+    const allTerminalMs = performance.now() - t0;
+    const byId = new Map(result.nodes.map((n) => [n.id, n]));
+    const listed = [...report.cancelled.map((c) => c.id), ...report.alreadyTerminal.map((c) => c.id), ...(report.merged ?? []).map((c) => c.id)];
+    const accountedOnce = new Set(listed).size === listed.length && listed.length === result.nodes.length && report.cancelled.every((c) => byId.get(Number(c.id))?.status === 'CANCELLED');
+    const nodesRan = existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n').length : 0;
+    const writeFloorMs = await writeFloor(bc, result.nodes.length);
+    const row: ScaleRow = {
+      nodes: result.nodes.length,
+      dispatchMs: round(dispatchMs, 0),
+      answer: accepted ? 202 : 200,
+      acceptMs: round(acceptMs, 0),
+      reportMs: round(reportMs, 0),
+      allTerminalMs: round(allTerminalMs, 0),
+      lambdaStoppedMs: round(lambdaStoppedMs, 0),
+      batchProcessGoneMs: round(batchProcessGoneMs, 0),
+      progressUpdates,
+      report: { cancelled: report.cancelled.length, alreadyTerminal: report.alreadyTerminal.length, merged: (report.merged ?? []).length, accountedOnce, reportBytes: Buffer.byteLength(JSON.stringify(report)) },
+      nodesRan,
+      writeFloorMs: round(writeFloorMs, 0),
+      load: { before, after: loadAverage() },
+    };
+    progress(`cancel-scale: ${nodes}: accepted ${row.answer} in ${row.acceptMs} ms, report ${row.reportMs} ms, all terminal ${row.allTerminalMs} ms (floor ${row.writeFloorMs} ms)`);
+    return row;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface RaceTally {
+  races: number;
+  stuck: number;
+  inTwoLists: number;
+  cancelledByTwoRequests: number;
+  startedAfterCancel: number;
+  overcounted: number;
+  nonTerminalNodes: number;
+  errors: string[];
+  kinds: Record<string, number>;
+  answers: Record<string, number>;
+}
+
+/** A small seeded generator, so a run's races can be replayed. */
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+async function race(bc: BenchCloud, rnd: () => number, tally: RaceTally): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'valence-cancel-race-'));
+  try {
+    const a = 50 + Math.floor(rnd() * 550);
+    const b = 50 + Math.floor(rnd() * 550);
+    const id = await bc.client.dispatch(raceShape)(dir, a, b);
+    await sleep(Math.floor(rnd() * 900));
+    const kind = rnd() < 0.34 ? 'whole' : rnd() < 0.5 ? 'subset' : 'concurrent';
+    tally.kinds[kind] = (tally.kinds[kind] ?? 0) + 1;
+    const subset = (): number[] => [0, 1, 2, 3, 4, 5].filter(() => rnd() < 0.4).concat([Math.floor(rnd() * 6)]);
+    const requests: { readonly taskIds?: number[] }[] =
+      kind === 'whole' ? [{}] : kind === 'subset' ? [{ taskIds: [...new Set(subset())] }] : Array.from({ length: 2 + Math.floor(rnd() * 2) }, () => (rnd() < 0.5 ? {} : { taskIds: [...new Set(subset())] }));
+    const cancelAt = new Date().toISOString();
+    const reports = await Promise.all(requests.map((r) => bc.client.cancel(id, { ...r, timeoutMs: 90_000 })));
+    tally.answers['report'] = (tally.answers['report'] ?? 0) + reports.length;
+    let result;
+    try {
+      result = await bc.client.getResult(id, { wait: true, timeoutMs: 60_000 });
+    } catch {
+      tally.stuck++;
+      result = await bc.client.getResult(id);
+    }
+    tally.nonTerminalNodes += result.nodes.filter((n) => !TERMINAL.has(n.status)).length;
+    const byId = new Map(result.nodes.map((n) => [n.id, n]));
+    const cancelledBy = new Map<number | string, number>();
+    for (const report of reports) {
+      const lists = [report.cancelled.map((c) => c.id), report.alreadyTerminal.map((c) => c.id), (report.merged ?? []).map((c) => c.id)].flat();
+      tally.inTwoLists += lists.length - new Set(lists).size;
+      for (const c of report.cancelled) {
+        cancelledBy.set(c.id, (cancelledBy.get(c.id) ?? 0) + 1);
+        const node = byId.get(Number(c.id));
+        if (node?.status !== 'CANCELLED') tally.overcounted++;
+        // A target cancelled before it started must never have started.
+        if (c.previousStatus === 'NEW_OBJECT' && node?.startedAt && node.startedAt >= cancelAt) tally.startedAfterCancel++;
+      }
+    }
+    tally.cancelledByTwoRequests += [...cancelledBy.values()].filter((n) => n > 1).length;
+  } catch (error) {
+    tally.errors.push(`${(error as Error).name}: ${(error as Error).message}`.slice(0, 300));
+  } finally {
+    tally.races++;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function races(bc: BenchCloud, n: number, seed: number): Promise<RaceTally & { readonly faults: string; readonly wallMs: number; readonly seed: number; readonly load: { before: number[]; after: number[] } }> {
+  const before = loadAverage();
+  const tally: RaceTally = { races: 0, stuck: 0, inTwoLists: 0, cancelledByTwoRequests: 0, startedAfterCancel: 0, overcounted: 0, nonTerminalNodes: 0, errors: [], kinds: {}, answers: {} };
+  const rnd = seeded(seed);
+  bc.cloud.faults.add({ service: 'dynamodb', errorRate: 0.05, error: FaultKind.Throttling });
+  const t0 = performance.now();
+  try {
+    // Four at a time: races overlap as concurrent users' would.
+    for (let i = 0; i < n; i += 4) {
+      await Promise.all(Array.from({ length: Math.min(4, n - i) }, () => race(bc, rnd, tally)));
+      progress(`cancel-scale: races ${tally.races}/${n}: stuck ${tally.stuck}, overcounted ${tally.overcounted}, two lists ${tally.inTwoLists}, errors ${tally.errors.length}`);
+    }
+  } finally {
+    bc.cloud.faults.clear();
+  }
+  return { ...tally, faults: '5 % of every DynamoDB call throttled (ThrottlingException)', wallMs: round(performance.now() - t0, 0), seed, load: { before, after: loadAverage() } };
+}
+
+/** Runs the benchmark. */
+export async function runCancelScale(options: { readonly sizes: readonly number[]; readonly races: number; readonly seed: number }): Promise<Record<string, unknown>> {
+  const bc = await startBenchCloud({ workflows: FIXTURE, environment: { VALENCE_LOCAL_STEP_CONCURRENCY: '8' } });
+  try {
+    const rows: ScaleRow[] = [];
+    let baselineMs: number[] = [];
+    // Warm the step and cancel handlers, so the first size does not pay their cold starts.
+    const warm = await bc.client.dispatch(raceShape)(mkdtempSync(join(tmpdir(), 'valence-warm-')), 10, 10);
+    await bc.client.getResult(warm, { wait: true, timeoutMs: 120_000 });
+    await roundTrips(bc, warm, 3);
+    await bc.client.cancel(warm);
+    for (const size of options.sizes) {
+      const row = await scaleOnce(bc, size);
+      rows.push(row);
+      // Written as it goes: a run cut short keeps the sizes it finished.
+      writeResult('cancel-scale', { benchmark: 'cancel-scale (issue 13)', partial: true, machine: machine(), scale: rows });
+    }
+    const probe = await bc.client.dispatch(raceShape)(mkdtempSync(join(tmpdir(), 'valence-probe-')), 10, 10);
+    await bc.client.getResult(probe, { wait: true, timeoutMs: 60_000 });
+    baselineMs = await roundTrips(bc, probe, 20);
+    const raceResult = options.races > 0 ? await races(bc, options.races, options.seed) : undefined;
+    const base = describe(baselineMs);
+    return {
+      benchmark: 'cancel-scale (issue 13)',
+      machine: machine(),
+      goals: { acceptMs: 1_000, allTerminalAndStoppedMs: 30_000 },
+      scale: rows.map((r) => ({
+        ...r,
+        acceptVsRoundTrip: round(r.acceptMs / base.p50, 1),
+        allTerminalVsWriteFloor: round(r.allTerminalMs / Math.max(1, r.writeFloorMs), 2),
+        meets: { acceptUnder1s: r.acceptMs <= 1_000, allStoppedUnder30s: Math.max(r.allTerminalMs, r.lambdaStoppedMs, r.batchProcessGoneMs) <= 30_000 },
+      })),
+      baseline: { description: 'signed GET /dispatches/{id} round trip to the same API, and the write floor (see each row)', roundTripMs: base },
+      ...(raceResult ? { races: raceResult } : {}),
+    };
+  } finally {
+    await bc.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000,20000' }, races: { type: 'string', default: '0' }, seed: { type: 'string', default: '13' } } });
+  const result = await runCancelScale({ sizes: values.sizes.split(',').filter(Boolean).map(Number), races: Number(values.races), seed: Number(values.seed) });
+  const path = writeResult('cancel-scale', result);
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  progress(`cancel-scale: wrote ${path}`);
+}
