@@ -18,10 +18,12 @@ import type { DispatchItem } from '../runtime/store.ts';
 import { isTerminalDispatchStatus } from '../status.ts';
 import { getCancelReport, requestCancel, type CancelAccepted, type CancelOptions, type CancelProgress } from './cancel.ts';
 import { startDispatch } from './dispatch.ts';
+import { redispatch, type RedispatchOptions, type RedispatchPlan } from './redispatch.ts';
 import { loadStackOutputs } from './stack.ts';
 
 export { CancelRequestError, type CancelAccepted, type CancelOptions, type CancelProgress } from './cancel.ts';
 export { NotDeployedError, StaleDeployError } from './dispatch.ts';
+export { PlanAction, RedispatchError, type PlannedNode, type RedispatchOptions, type RedispatchPlan } from './redispatch.ts';
 export { StackNotFoundError } from './stack.ts';
 export type { StackOutputs } from '../runtime/config.ts';
 
@@ -49,6 +51,11 @@ export interface GetResultOptions {
 export interface ValenceClient {
   /** Starts a run of `lattice`; resolves with its dispatch id once the execution started. */
   dispatch<A extends unknown[], R>(lattice: Lattice<A, R>): (...args: A) => Promise<string>;
+  /**
+   * Runs a dispatch again as a new dispatch linked to it, reusing completed results whose
+   * content matches (see redispatch.ts); with `dryRun`, only reports the plan.
+   */
+  redispatch(dispatchId: string, options?: RedispatchOptions): Promise<RedispatchPlan>;
   /** Reads a dispatch; with `wait`, resolves as soon as it is terminal. */
   getResult<R = unknown>(dispatchId: string, options?: GetResultOptions): Promise<DispatchResult<R>>;
   /** Cancels a dispatch or some of its tasks, through the stack's IAM-authorized API. */
@@ -86,6 +93,7 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
     outputs: stack.outputs,
     close: () => aws.destroy(),
     dispatch: (lattice) => async (...args) => startDispatch(await stack.context(), lattice as Lattice<unknown[], unknown>, args),
+    redispatch: async (dispatchId, options) => redispatch(await stack.context(), dispatchId, options),
     async getResult(dispatchId, options = {}) {
       const ctx = await stack.context();
       if (options.wait) await waitUntilTerminal(ctx, dispatchId, options.timeoutMs ?? DEFAULT_RESULT_TIMEOUT_MS);
