@@ -80,6 +80,8 @@ export const ErrorCode = {
   EXECUTOR_RUNTIME_MISSING: 'EXECUTOR_RUNTIME_MISSING',
   /** A command-line mistake. */
   CLI_USAGE: 'CLI_USAGE',
+  /** A redispatch that cannot start as asked (a child or dry-run dispatch, a missing lattice, a bad replacement). */
+  REDISPATCH_REFUSED: 'REDISPATCH_REFUSED',
   /** `Orchestrator` construct props that cannot be deployed. */
   ORCHESTRATOR_INVALID_PROPS: 'ORCHESTRATOR_INVALID_PROPS',
   /** The workflows module a CDK app or the construct was given does not exist. */

@@ -98,8 +98,11 @@ export {
   NotDeployedError,
   StaleDeployError,
   CancelRequestError,
+  RedispatchError,
+  PlanAction,
 } from './client/index.ts';
 export type { ConnectOptions, ValenceClient, StackOutputs, GetResultOptions, CancelOptions } from './client/index.ts';
+export type { RedispatchOptions, RedispatchPlan, PlannedNode } from './client/index.ts';
 export type { DispatchResult, NodeResult } from './runtime/describe.ts';
 export type { CancelReport, CancelledNode } from './runtime/cancel.ts';
 export { CancelMethod } from './status.ts';

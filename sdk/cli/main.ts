@@ -20,6 +20,7 @@ import { cancelProgressBar } from './cancel-progress.ts';
 import { scaffoldProject } from './init.ts';
 import { renderCancelReport, renderDispatchList, renderFrame, renderGraph, renderSummary, toJson, treeJson } from './format.ts';
 import { fetchTree, watchDispatch } from './watch.ts';
+import { REDISPATCH_USAGE, runRedispatch } from './commands/redispatch.ts';
 
 // valence's own modules: `.ts` from source, `.js` in the published build (dist/).
 const OWN_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -72,6 +73,7 @@ Commands:
   result ID                                     wait for a dispatch and print its result
   list [--limit N]                              the newest dispatches
   cancel ID [--task N]... [--reason TEXT]       cancel a dispatch, or some of its tasks
+  redispatch ID [--args JSON] [--dry-run]       run it again, reusing what completed
   graph LATTICE [--asl | --dot]                 a lattice's graph or its state machine
   ui [--port N]                                 the dashboard on 127.0.0.1; prints its URL
 
@@ -137,6 +139,11 @@ what happened to each task.
 ${COMMON_HELP}`,
     options: { task: { type: 'string', multiple: true }, reason: { type: 'string' } },
     run: runCancel,
+  },
+  redispatch: {
+    usage: `${REDISPATCH_USAGE}\n\n${COMMON_HELP}`,
+    options: { args: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'no-reuse': { type: 'boolean' }, workflows: { type: 'string' } },
+    run: (args, io) => runRedispatch({ withClient, findLattice, print: (text) => print(io, text) }, args),
   },
   graph: {
     usage: `Usage: valence graph LATTICE [--asl | --dot] [--workflows FILE]

@@ -20,11 +20,13 @@ import { isTerminalDispatchStatus } from '../status.ts';
 import { getCancelReport, requestCancel, type CancelAccepted, type CancelOptions, type CancelProgress } from './cancel.ts';
 import { loopbackCredentials, resolveRegion } from './connection.ts';
 import { startDispatch } from './dispatch.ts';
+import { redispatch, type RedispatchOptions, type RedispatchPlan } from './redispatch.ts';
 import { dispatchIdOf, dispatchRun, type DispatchRef, type DispatchRun } from './run.ts';
 import { loadStackOutputs } from './stack.ts';
 
 export { CancelRequestError, type CancelAccepted, type CancelOptions, type CancelProgress } from './cancel.ts';
 export { NotDeployedError, StaleDeployError } from './dispatch.ts';
+export { PlanAction, RedispatchError, type PlannedNode, type RedispatchOptions, type RedispatchPlan } from './redispatch.ts';
 export { StackNotFoundError } from './stack.ts';
 export { DispatchEndedError, dispatchIdOf, type DispatchRef, type DispatchRun, type RunResultOptions } from './run.ts';
 export { isLoopbackEndpoint, loopbackCredentials, resolveRegion, LOCAL_TEST_CREDENTIALS } from './connection.ts';
@@ -58,6 +60,11 @@ export interface GetResultOptions {
 export interface ValenceClient {
   /** Starts a run of `lattice`; resolves with its handle (`run.id`, `run.result()`, …) once the execution started. */
   dispatch<A extends unknown[], R>(lattice: Lattice<A, R>): (...args: A) => Promise<DispatchRun<Resolved<R>>>;
+  /**
+   * Runs a dispatch again as a new dispatch linked to it, reusing completed results whose
+   * content matches (see redispatch.ts); with `dryRun`, only reports the plan.
+   */
+  redispatch(dispatch: DispatchRef, options?: RedispatchOptions): Promise<RedispatchPlan>;
   /** Reads a dispatch; with `wait`, resolves as soon as it is terminal. */
   getResult<R = unknown>(dispatch: DispatchRef, options?: GetResultOptions): Promise<DispatchResult<R>>;
   /** Cancels a dispatch or some of its tasks, through the stack's IAM-authorized API. */
@@ -106,6 +113,7 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
       const id = await startDispatch(await stack.context(), lattice as Lattice<unknown[], unknown>, args);
       return dispatchRun(client, id, lattice.name);
     },
+    redispatch: async (dispatch, options) => redispatch(await stack.context(), dispatchIdOf(dispatch), options),
     async getResult(dispatch, options = {}) {
       const ctx = await stack.context();
       const dispatchId = dispatchIdOf(dispatch);

@@ -8,6 +8,7 @@ import type { RuntimeContext } from './context.ts';
 import { payloadKeys } from './payloads.ts';
 import type { NodeItem } from './store.ts';
 import { executorLabel } from './drivers/kinds.ts';
+import type { NodeAddress } from './content.ts';
 
 /** What one dispatch needs written before its execution starts. */
 export interface DispatchRecords {
@@ -25,6 +26,12 @@ export interface DispatchRecords {
    * item so that starting the execution needs no second write.
    */
   readonly executionArn?: string;
+  /** For a redispatch: the dispatch it re-runs. */
+  readonly redispatchOf?: string;
+  /** For a redispatch's dry run: nodes are decided, never run. */
+  readonly dryRun?: boolean;
+  /** For a redispatch: per node, the earlier node whose result it may reuse (the step handler confirms). */
+  readonly reuse?: ReadonlyMap<number, NodeAddress>;
 }
 
 /**
@@ -56,6 +63,7 @@ export async function createDispatchRecords(ctx: RuntimeContext, records: Dispat
     awaitingChildren: graph.children(node.id).filter((child) => records.awaitingNodes.has(child)),
     attempts: 0,
     cancelRequested: false,
+    ...(records.reuse?.has(node.id) ? { reuse: records.reuse.get(node.id)! } : {}),
   }));
   // Nodes before the dispatch item: a dispatch that is listed always has all of its nodes.
   await ctx.store.createNodes(nodes, signal);
@@ -70,6 +78,8 @@ export async function createDispatchRecords(ctx: RuntimeContext, records: Dispat
       cancelRequested: false,
       ...(records.parent ? { parent: records.parent } : {}),
       ...(records.executionArn ? { executionArn: records.executionArn } : {}),
+      ...(records.redispatchOf ? { redispatchOf: records.redispatchOf } : {}),
+      ...(records.dryRun ? { dryRun: true } : {}),
     },
     signal,
   );

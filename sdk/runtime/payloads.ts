@@ -9,6 +9,7 @@ import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@a
 import { LIMITS } from '../contract.ts';
 import { ErrorCode, ValenceError, type ValenceErrorOptions } from '../errors.ts';
 import { deserialize, serialize } from './serialization.ts';
+import { outputHashOf, type NodeAddress } from './content.ts';
 import { UNBOUNDED_SIGNAL, callSignal, sendOptions } from './signals.ts';
 
 /** The object keys of one dispatch. Kept in one place so infra's lifecycle rule matches them. */
@@ -71,19 +72,28 @@ export class PayloadStore {
   /**
    * Stores a node's output: returns the serialized text when it fits the node item
    * ({@link LIMITS.inlineOutputBytes}), so the caller writes it with the node's end and S3 is
-   * not touched; otherwise stores it in S3 and returns `{}`.
+   * not touched; otherwise stores it in S3 and returns no `output`. Either way `outputHash` is
+   * the text's SHA-256, the address a redispatch reuses the result by.
    */
-  async putNodeOutput(dispatchId: string, nodeId: number, value: unknown, signal?: AbortSignal): Promise<{ output?: string }> {
+  async putNodeOutput(dispatchId: string, nodeId: number, value: unknown, signal?: AbortSignal): Promise<{ output?: string; outputHash: string }> {
     const text = serialize(value);
-    if (Buffer.byteLength(text, 'utf8') <= LIMITS.inlineOutputBytes) return { output: text };
+    const outputHash = outputHashOf(text);
+    if (Buffer.byteLength(text, 'utf8') <= LIMITS.inlineOutputBytes) return { output: text, outputHash };
     await this.putText(payloadKeys.nodeOutput(dispatchId, nodeId), text, signal);
-    return {};
+    return { outputHash };
   }
 
-  /** Reads a node's output: inline from its item when stored there, else from S3. */
-  async getNodeOutput<T = unknown>(node: { readonly dispatchId: string; readonly nodeId: number; readonly output?: string }, signal?: AbortSignal): Promise<T> {
+  /**
+   * Reads a node's output: inline from its item when stored there, else from S3 — another
+   * dispatch's object when the result was reused (`outputRef`).
+   */
+  async getNodeOutput<T = unknown>(
+    node: { readonly dispatchId: string; readonly nodeId: number; readonly output?: string; readonly outputRef?: NodeAddress },
+    signal?: AbortSignal,
+  ): Promise<T> {
     if (node.output !== undefined) return deserialize<T>(node.output);
-    return this.getValue<T>(payloadKeys.nodeOutput(node.dispatchId, node.nodeId), signal);
+    const at = node.outputRef ?? node;
+    return this.getValue<T>(payloadKeys.nodeOutput(at.dispatchId, at.nodeId), signal);
   }
 
   /** Reads a value stored with {@link putValue}. */

@@ -24,11 +24,13 @@ import { serializeError, type SerializedError } from './serialization.ts';
 import { CancelMethod } from '../status.ts';
 import type { DispatchItem, NodeItem } from './store.ts';
 import type { GraphCatalog, RuntimeGraph, RuntimeNode } from './workflows.ts';
-import { resolveTemplate } from './workflows.ts';
+import { resolveTemplate, WorkflowLookupError } from './workflows.ts';
 import { cancelDispatch } from './cancel.ts';
 import { driverForNode } from './drivers/index.ts';
 import { isTransientAwsError } from '../aws.ts';
 import type { InvocationInfo, NodeOutcome, NodeRun } from './drivers/driver.ts';
+import { electronIdentity, inputHashOf, type NodeContent } from './content.ts';
+import { decideReuse } from './reuse.ts';
 
 export type { InvocationInfo, NodeOutcome } from './drivers/driver.ts';
 
@@ -95,10 +97,67 @@ async function runNode(deps: StepDeps, event: RunEvent, info: InvocationInfo): P
   const upstream = await endIfUpstreamEnded(step);
   if (upstream) return upstream;
   const runId = `${info.awsRequestId ?? 'local'}:${randomUUID()}`;
-  const claimed = await claim(step, runId, info);
+  const inputs = inputReader(step);
+  const content = await contentOf(step, inputs);
+  const claimed = await claim(step, runId, info, content);
   if (!('item' in claimed)) return claimed.settled;
-  const outcome = await startOnDriver(step, claimed.item, runId, info);
+  const reused = await reuseOrSkip(step, claimed.item, runId, content);
+  if (reused) return reused;
+  const outcome = await startOnDriver(step, claimed.item, runId, info, inputs);
   return recordOutcome(step, runId, outcome);
+}
+
+/**
+ * The node's content address (see content.ts): the deployed electron's identity and the hash
+ * of its resolved inputs. Undefined for sublattice nodes (what runs inside them is only known
+ * once their child graph is built) and when a parent's output hash is unknown.
+ */
+async function contentOf(step: NodeStep, inputs: InputReader): Promise<NodeContent | undefined> {
+  const { deps, graph, node, dispatch } = step;
+  if (node.kind !== 'electron') return undefined;
+  const parentItems = (graph.parents[node.id] ?? []).length > 0 ? await parentItemsOf(step) : [];
+  const hashes = new Map(parentItems.map((p) => [p.nodeId, p.outputHash] as const));
+  const params = graph.usesParams[node.id] ? await (inputs.args ??= deps.ctx.payloads.getValue<unknown[]>(payloadKeys.args(dispatch.dispatchId), deps.ctx.signal)) : undefined;
+  const inputHash = inputHashOf(node.args, params, (id) => hashes.get(id));
+  if (inputHash === undefined) return undefined;
+  let fn: (...args: unknown[]) => unknown;
+  try {
+    fn = await deps.catalog.electron(graph.lattice, node.electron, graph.buildArgs);
+  } catch (error) {
+    // Not deployed: there is nothing to address; running it reports the lookup failure.
+    if (error instanceof WorkflowLookupError) return undefined;
+    throw error;
+  }
+  return { identity: electronIdentity(node, fn.toString()), inputHash };
+}
+
+/**
+ * A redispatch's planned reuse, confirmed against what the deployed code would run: when it
+ * holds, the node ends COMPLETED with the earlier result (by reference) and its electron never
+ * runs. In a dry run a node that would run ends CANCELLED instead, saying why.
+ */
+async function reuseOrSkip(step: NodeStep, item: NodeItem, runId: string, content: NodeContent | undefined): Promise<NodeStepOutput | undefined> {
+  const { ctx } = step.deps;
+  if (item.reuse === undefined && !step.dispatch.dryRun) return undefined;
+  const parents = (step.graph.parents[step.node.id] ?? []).length > 0 ? await parentItemsOf(step) : [];
+  const decision = await decideReuse(ctx, item, content, parents);
+  const { dispatchId } = step.dispatch;
+  const endedAt = ctx.now().toISOString();
+  if (decision.reuse) {
+    const ended = await ctx.store.finishNode(dispatchId, step.node.id, { status: NodeStatus.COMPLETED, endedAt, runId, hasOutput: true, ...decision.result }, ctx.signal);
+    return settleStep(step, ended);
+  }
+  if (!step.dispatch.dryRun) {
+    await ctx.store.noteReuseRefused(dispatchId, step.node.id, decision.reason, ctx.signal);
+    return undefined;
+  }
+  const ended = await ctx.store.finishNode(
+    dispatchId,
+    step.node.id,
+    { status: NodeStatus.CANCELLED, endedAt, runId, cancelledBy: CancelMethod.NotStarted, cancelReason: `dry run: would run (${decision.reason})`, reuseRefused: decision.reason },
+    ctx.signal,
+  );
+  return settleStep(step, ended);
 }
 
 /**
@@ -186,11 +245,16 @@ const parentReads = new WeakMap<NodeStep, Promise<NodeItem[]>>();
  * retried wait on a submitted job takes the new token, and a duplicate waits for the holder or
  * takes the node over once its lease lapsed.
  */
-async function claim(step: NodeStep, runId: string, info: InvocationInfo): Promise<{ readonly item: NodeItem } | { readonly settled: NodeStepOutput }> {
+async function claim(
+  step: NodeStep,
+  runId: string,
+  info: InvocationInfo,
+  content: NodeContent | undefined,
+): Promise<{ readonly item: NodeItem } | { readonly settled: NodeStepOutput }> {
   const { ctx } = step.deps;
   const { dispatchId } = step.dispatch;
   const nodeId = step.node.id;
-  const claimed = await ctx.store.claimNode(dispatchId, nodeId, runId, ctx.now().getTime() + ctx.config.leaseMs, ctx.now().toISOString(), ctx.signal);
+  const claimed = await ctx.store.claimNode(dispatchId, nodeId, runId, ctx.now().getTime() + ctx.config.leaseMs, ctx.now().toISOString(), ctx.signal, content);
   if (claimed) return { item: claimed };
   const current = await ctx.store.getNode(dispatchId, nodeId, { signal: ctx.signal });
   if (!current) throw new StepEventError(`Dispatch ${dispatchId} has no node item ${nodeId}`);
@@ -214,11 +278,10 @@ async function claim(step: NodeStep, runId: string, info: InvocationInfo): Promi
 }
 
 /** Runs the claimed node on its kind's driver; a thrown error is the node's failure (or its cancellation). */
-async function startOnDriver(step: NodeStep, item: NodeItem, runId: string, info: InvocationInfo): Promise<NodeOutcome> {
+async function startOnDriver(step: NodeStep, item: NodeItem, runId: string, info: InvocationInfo, inputs: InputReader): Promise<NodeOutcome> {
   const { deps, dispatch, graph, node } = step;
   const { ctx } = deps;
   const { dispatchId } = dispatch;
-  const inputs = inputReader(step);
   const run: NodeRun = {
     ctx,
     catalog: deps.catalog,

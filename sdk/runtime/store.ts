@@ -31,6 +31,7 @@ import { DispatchStatus, NodeStatus, type CancelMethod } from '../status.ts';
 import type { SerializedError } from './serialization.ts';
 import { UNBOUNDED_SIGNAL, callSignal, sendOptions } from './signals.ts';
 import type { ExecutorJSON } from '../model/executors.ts';
+import type { NodeAddress, NodeContent } from './content.ts';
 
 /** The dispatch item. */
 export interface DispatchItem {
@@ -49,6 +50,10 @@ export interface DispatchItem {
   /** The whole-dispatch cancel request that flagged the dispatch first: the one that stops its execution. */
   readonly cancelRequestId?: string;
   readonly hasResult?: boolean;
+  /** For a redispatch: the dispatch it re-runs, whose completed results it may reuse. */
+  readonly redispatchOf?: string;
+  /** A redispatch's dry run: nodes are decided (reuse or run) and never run; not listed. */
+  readonly dryRun?: boolean;
 }
 
 /** One node item. */
@@ -106,6 +111,20 @@ export interface NodeItem {
    * status instead of one S3 GET each. Absent with `hasOutput` means the output is in S3.
    */
   readonly output?: string;
+  /** Where the output's S3 object is when it is another dispatch's (a reused result, copied by reference). */
+  readonly outputRef?: NodeAddress;
+  /** SHA-256 of the serialized output (see content.ts). */
+  readonly outputHash?: string;
+  /** The deployed electron's identity when this node was claimed (see content.ts). */
+  readonly identity?: string;
+  /** The hash of the node's resolved inputs when it was claimed (see content.ts). */
+  readonly inputHash?: string;
+  /** Planned by a redispatch: the earlier node whose result this one may reuse, if the runtime confirms the content matches. */
+  readonly reuse?: NodeAddress;
+  /** The node whose result this one reused (the original producer, never a reuse of a reuse). */
+  readonly reusedFrom?: NodeAddress;
+  /** Why a planned reuse was refused at run time (the node then ran, or in a dry run would run). */
+  readonly reuseRefused?: string;
 }
 
 /** One recorded cancel request: who, when, why and what. */
@@ -171,7 +190,8 @@ export class Store {
           pk: pk(item.dispatchId),
           sk: DISPATCH_SK,
           entity: 'dispatch',
-          listKey: item.parent ? 'CHILD' : 'DISPATCH',
+          // A dry run is not a dispatch anyone ran: it stays off the dispatch list.
+          listKey: item.parent ? 'CHILD' : item.dryRun ? 'DRYRUN' : 'DISPATCH',
           listSort: `${item.startedAt}#${item.dispatchId}`,
           ...item,
         },
@@ -359,15 +379,24 @@ export class Store {
    * Claims a node for a run: `NEW_OBJECT → RUNNING`, only while no cancel is requested.
    * Returns the updated node, or undefined when the condition failed (read the node to learn why).
    */
-  async claimNode(dispatchId: string, nodeId: number, runId: string, leaseUntil: number, now: string, signal?: AbortSignal): Promise<NodeItem | undefined> {
-    return this.conditionalUpdate(
-      dispatchId,
-      nodeId,
-      'SET #status = :running, runId = :run, leaseUntil = :lease, startedAt = :now, attempts = :one',
-      '#status = :new AND cancelRequested = :false',
-      { ':running': NodeStatus.RUNNING, ':run': runId, ':lease': leaseUntil, ':now': now, ':one': 1, ':new': NodeStatus.NEW_OBJECT, ':false': false },
-      signal,
-    );
+  async claimNode(
+    dispatchId: string,
+    nodeId: number,
+    runId: string,
+    leaseUntil: number,
+    now: string,
+    signal?: AbortSignal,
+    content?: NodeContent,
+  ): Promise<NodeItem | undefined> {
+    // The content address rides on the claim (no extra write): it says what produced the result.
+    const values: Record<string, unknown> = { ':running': NodeStatus.RUNNING, ':run': runId, ':lease': leaseUntil, ':now': now, ':one': 1, ':new': NodeStatus.NEW_OBJECT, ':false': false };
+    let update = 'SET #status = :running, runId = :run, leaseUntil = :lease, startedAt = :now, attempts = :one';
+    if (content) {
+      update += ', #identity = :identity, inputHash = :inputs';
+      values[':identity'] = content.identity;
+      values[':inputs'] = content.inputHash;
+    }
+    return this.conditionalUpdate(dispatchId, nodeId, update, '#status = :new AND cancelRequested = :false', values, signal);
   }
 
   /**
@@ -399,6 +428,11 @@ export class Store {
       { ':lease': leaseUntil, ':run': runId, ':running': NodeStatus.RUNNING },
       signal,
     );
+  }
+
+  /** Records why a planned reuse was refused (the node then runs as any other). */
+  async noteReuseRefused(dispatchId: string, nodeId: number, reason: string, signal?: AbortSignal): Promise<void> {
+    await this.conditionalUpdate(dispatchId, nodeId, 'SET reuseRefused = :why', 'attribute_exists(pk)', { ':why': reason }, signal);
   }
 
   /** Records that another try of the electron starts (retries within one claim). */
@@ -469,6 +503,14 @@ export class Store {
       hasOutput?: boolean;
       /** The serialized output, stored inline (the caller keeps it within the inline limit). */
       output?: string;
+      /** SHA-256 of the serialized output. */
+      outputHash?: string;
+      /** The output is another dispatch's S3 object (a reused result). */
+      outputRef?: NodeAddress;
+      /** The node whose result this one reused. */
+      reusedFrom?: NodeAddress;
+      /** Why a planned reuse was refused. */
+      reuseRefused?: string;
       runId?: string;
     },
     signal?: AbortSignal,
@@ -497,6 +539,11 @@ export class Store {
     if (outcome.output !== undefined) {
       update += ', #output = :output';
       values[':output'] = outcome.output;
+    }
+    for (const field of ['outputHash', 'outputRef', 'reusedFrom', 'reuseRefused'] as const) {
+      if (outcome[field] === undefined) continue;
+      update += `, ${field} = :${field}`;
+      values[`:${field}`] = outcome[field];
     }
     update += ' REMOVE leaseUntil, listKey, listSort';
     let condition = '#status IN (:new, :running)';
@@ -707,8 +754,8 @@ export class Store {
     signal: AbortSignal | undefined,
   ): Promise<NodeItem | undefined> {
     // DynamoDB rejects names an expression does not use, so alias only what appears.
-    // (`output` is a DynamoDB reserved word.)
-    const aliases: Record<string, string> = { '#status': 'status', '#error': 'error', '#output': 'output' };
+    // (`output` and `identity` are DynamoDB reserved words.)
+    const aliases: Record<string, string> = { '#status': 'status', '#error': 'error', '#output': 'output', '#identity': 'identity' };
     const names = Object.fromEntries(
       Object.entries(aliases).filter(([alias]) => update.includes(alias) || condition.includes(alias)),
     );

@@ -10,6 +10,7 @@
 import { pathToFileURL } from 'node:url';
 import { ErrorCode, ValenceError, type ValenceErrorOptions } from '../errors.ts';
 import { defaultLatticeRegistry, Lattice } from '../model/lattice.ts';
+import { isElectron, type Electron } from '../model/electron.ts';
 import { TransportGraph, resolveArgTemplate, type ArgTemplate, type GraphNode } from '../model/graph.ts';
 import type { RuntimeContext } from './context.ts';
 import { payloadKeys } from './payloads.ts';
@@ -228,5 +229,12 @@ export function findElectron(
       return fn;
     }
   }
-  throw new WorkflowLookupError(`Lattice "${latticeName}" has no electron named "${electronName}"`);
+  // A redispatch may swap an electron for another of the same module (`replaceElectrons`).
+  const replacement = Object.values(module).find((value) => isElectron(value) && value.name === electronName) as Electron | undefined;
+  if (replacement) {
+    const fn = replacement.fn as (...args: unknown[]) => unknown;
+    electronCache.set(key, fn);
+    return fn;
+  }
+  throw new WorkflowLookupError(`Lattice "${latticeName}" has no electron named "${electronName}", and the workflows module exports none`);
 }
