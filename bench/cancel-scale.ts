@@ -303,7 +303,7 @@ export async function runCancelScale(options: { readonly sizes: readonly number[
     const rows: ScaleRow[] = [];
     let baselineMs: number[] = [];
     // Warm the step and cancel handlers, so the first size does not pay their cold starts.
-    const warm = await bc.client.dispatch(raceShape)(mkdtempSync(join(tmpdir(), 'valence-warm-')), 10, 10);
+    const warm = (await bc.client.dispatch(raceShape)(mkdtempSync(join(tmpdir(), 'valence-warm-')), 10, 10)).id;
     await bc.client.getResult(warm, { wait: true, timeoutMs: 120_000 });
     await roundTrips(bc, warm, 3);
     await bc.client.cancel(warm);
@@ -313,7 +313,7 @@ export async function runCancelScale(options: { readonly sizes: readonly number[
       // Written as it goes: a run cut short keeps the sizes it finished.
       writeResult('cancel-scale', { benchmark: 'cancel-scale (issue 13)', partial: true, machine: machine(), scale: rows });
     }
-    const probe = await bc.client.dispatch(raceShape)(mkdtempSync(join(tmpdir(), 'valence-probe-')), 10, 10);
+    const probe = (await bc.client.dispatch(raceShape)(mkdtempSync(join(tmpdir(), 'valence-probe-')), 10, 10)).id;
     await bc.client.getResult(probe, { wait: true, timeoutMs: 60_000 });
     baselineMs = await roundTrips(bc, probe, 20);
     const raceResult = options.races > 0 ? await races(bc, options.races, options.seed) : undefined;

@@ -56,7 +56,7 @@ const ranNodes = (plan: RedispatchPlan): number[] => plan.nodes.filter((n) => n.
 
 /** Dispatches `wide` (3 work nodes, hold, total) and cancels `hold` once the work nodes ran: total is cancelled with it. */
 async function cancelledWide(dir: string): Promise<string> {
-  const id = await h.client.dispatch(wide)(dir, 3);
+  const { id } = await h.client.dispatch(wide)(dir, 3);
   await waitFor('three work nodes ran and hold beats', () => lines(join(dir, 'ran.log')).filter((l) => l.startsWith('work')).length === 3 && beats(join(dir, 'hold.beat')) > 2, LONG);
   await waitFor('work nodes completed', async () => (await h.client.getResult(id)).nodes.slice(0, 3).every((n) => n.status === 'COMPLETED'), LONG);
   const report = await h.client.cancel(id, { taskIds: [3], reason: 'wrong input' });
