@@ -1,6 +1,6 @@
 /**
- * A research-style pipeline: generate a dataset, featurize its shards in parallel (fan-out),
- * join the features, sweep hyperparameters in a sublattice, train the final model on AWS
+ * A research-style pipeline: generate a dataset, featurize its shards in parallel (a fan-out
+ * as wide as an argument), join the features, sweep hyperparameters in a sublattice, train the final model on AWS
  * Batch, prepare a Bell-state circuit for Amazon Braket, and write a report.
  *
  * Every electron is a real function that computes something small, so the pipeline runs the
@@ -8,9 +8,6 @@
  */
 import { BatchExecutor, BraketExecutor, electron, lattice, sublattice, taskContext } from '../sdk/index.ts';
 import type { MeasurementCounts } from '../sdk/index.ts';
-
-/** Shards the dataset is split into; a constant, because the graph's shape is fixed at deploy time. */
-export const SHARDS = 4;
 
 /** Learning rates the sweep tries. */
 export const LEARNING_RATES = [0.01, 0.05, 0.1] as const;
@@ -69,6 +66,15 @@ export const combineFeatures = electron(function combineFeatures(parts: Features
     sxy: acc.sxy + part.sxy,
   }));
 });
+
+/**
+ * Featurize `shards` shards and join them. The body uses `shards` as a value (the fan-out's
+ * width), so this lattice is argument-shaped: its graph is built from the real arguments each
+ * time it runs (here as a sublattice, from the dataset and the width the pipeline passes in).
+ */
+export const features = lattice({ name: 'research-features', description: 'featurize the shards, then join' }, (samples: Sample[], shards: number) =>
+  combineFeatures(Array.from({ length: shards }, (_, index) => featurize(shard(samples, index, shards)))),
+);
 
 /** A fitted line. */
 export interface Model {
@@ -146,13 +152,16 @@ export const report = electron(function report(model: Model, counts: Measurement
   return `fit y = ${model.slope.toFixed(2)}x + ${model.intercept.toFixed(2)} on ${samples} samples (lr ${model.learningRate}); Bell pair correlated in ${(fraction * 100).toFixed(0)}% of ${shots} shots`;
 });
 
-/** The research pipeline: `research(size, seed)`. */
+/**
+ * The research pipeline: `research(size, seed, shards)`. It passes `shards` on without using
+ * its value, so it stays static (one compiled state machine); the fan-out it sets the width of
+ * is built at run time inside the `research-features` sublattice.
+ */
 export const research = lattice(
-  { name: 'research', description: 'fan-out featurization, a sweep sublattice, Batch training and a Braket circuit' },
-  (size: number, seed: number) => {
+  { name: 'research', description: 'fan-out featurization as wide as an argument, a sweep sublattice, Batch training and a Braket circuit' },
+  (size: number, seed: number, shards: number) => {
     const samples = generateDataset(size, seed);
-    const features = Array.from({ length: SHARDS }, (_, index) => featurize(shard(samples, index, SHARDS)));
-    const combined = combineFeatures(features);
+    const combined = sublattice(features)(samples, shards);
     const best = sublattice(sweep)(combined);
     const model = trainFinal(combined, best);
     const counts = bellCircuit();

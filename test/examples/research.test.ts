@@ -3,7 +3,8 @@ import { GetQuantumTaskCommand } from '@aws-sdk/client-braket';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as workflows from '../../examples/index.ts';
-import { LEARNING_RATES, SHARDS, bellCircuit, featurize, generateDataset, research, sweep } from '../../examples/research.ts';
+import { LEARNING_RATES, bellCircuit, featurize, features, generateDataset, research, sweep } from '../../examples/research.ts';
+import { LatticeShape, deployShape } from '../../sdk/model/shape.ts';
 import type { Features, Model } from '../../examples/research.ts';
 import { Lattice, compileGraphRunner, compileLattice } from '../../sdk/index.ts';
 import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
@@ -16,19 +17,28 @@ const EXAMPLES = fileURLToPath(new URL('../../examples/index.ts', import.meta.ur
 describe('examples/research', () => {
   it('is exported by the default workflows module', () => {
     const lattices = Object.values(workflows).filter((value) => value instanceof Lattice);
-    expect(lattices.map((lattice) => lattice.name).sort()).toEqual(['research', 'research-sweep']);
+    expect(lattices.map((lattice) => lattice.name).sort()).toEqual(['research', 'research-features', 'research-sweep']);
   });
 
-  it('builds a pipeline with a fan-out, a join, a sublattice and three executors', () => {
+  it('has a fan-out as wide as an argument: no SHARDS constant, the featurize sublattice is argument-shaped', () => {
+    expect(deployShape(research)).toBe(LatticeShape.Static);
+    expect(deployShape(features)).toBe(LatticeShape.Argument);
+    const samples = generateDataset.fn(8, 1);
+    for (const shards of [2, 5]) {
+      const graph = features.build(samples, shards);
+      const byName = (name: string) => graph.nodes.filter((node) => node.name === name);
+      expect(byName('featurize')).toHaveLength(shards);
+      const [join] = byName('combineFeatures');
+      expect(graph.parents(join?.id as number)).toEqual(byName('featurize').map((node) => node.id));
+    }
+  });
+
+  it('builds a pipeline with two sublattices and three executors', () => {
     const graph = research.template();
-    const byName = (name: string) => graph.nodes.filter((node) => node.name === name);
-    expect(byName('featurize')).toHaveLength(SHARDS);
-    const [join] = byName('combineFeatures');
-    expect(graph.parents(join?.id as number)).toEqual(byName('featurize').map((node) => node.id));
-    const sub = graph.nodes.find((node) => node.kind === 'sublattice');
-    expect(sub).toMatchObject({ sublattice: 'research-sweep' });
+    expect(graph.nodes.filter((node) => node.kind === 'sublattice').map((node) => node.sublattice)).toEqual(['research-features', 'research-sweep']);
     expect(new Set(graph.nodes.map((node) => node.executor.kind))).toEqual(new Set(['lambda', 'batch', 'braket']));
     expect(graph.nodes[0]?.args).toEqual([{ $param: 0 }, { $param: 1 }]);
+    expect(graph.nodes[1]?.args).toEqual([{ $node: 0 }, { $param: 2 }]);
     expect(sweep.template().nodes.filter((node) => node.name === 'trialFit')).toHaveLength(LEARNING_RATES.length);
   });
 
@@ -68,7 +78,7 @@ describe('examples/research on the local cloud', () => {
   afterAll(async () => h?.close());
 
   it('computes a real result on Lambda, Batch and the local Braket simulator', async () => {
-    const id = (await h.client.dispatch(research)(400, 7)).id;
+    const id = (await h.client.dispatch(research)(400, 7, 4)).id;
     const result = await h.client.getResult<{ model: Model; report: string }>(id, { wait: true, timeoutMs: 150_000 });
     expect(result.status, JSON.stringify(result.error)).toBe('COMPLETED');
     const { model, report } = result.result!;
@@ -77,6 +87,10 @@ describe('examples/research on the local cloud', () => {
     expect(LEARNING_RATES).toContain(model.learningRate);
     const executors = new Set(result.nodes.map((n) => n.executor));
     for (const kind of ['lambda', 'batch', 'braket']) expect(executors).toContain(kind);
+    // The fan-out ran 4 wide, as the argument said: 4 featurize nodes in the features sublattice's child dispatch.
+    const featuresNode = result.nodes.find((n) => n.name === 'research-features')!;
+    const child = await h.client.getResult(featuresNode.childDispatchId!);
+    expect(child.nodes.filter((n) => n.name === 'featurize').map((n) => n.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED']);
 
     // The counts in the report are the simulator's: read the quantum task's results.json from the local S3.
     const bell = result.nodes.find((n) => n.name === 'bellCircuit')!;
