@@ -22,6 +22,7 @@ import { ConfigurationError } from '../sdk/runtime/config.ts';
 import { handleStep, type InvocationInfo, type StepEvent } from '../sdk/runtime/step.ts';
 import { createGraphCatalog, importWorkflows, type WorkflowsModule } from '../sdk/runtime/workflows.ts';
 import { serveElectronWorker } from '../sdk/runtime/electron-worker.ts';
+import { loggedInvocation, NO_NODE, type InvocationLogKeys } from './log.ts';
 
 /** Dependencies of the step handler; everything optional comes from the environment. */
 export interface StepHandlerDeps {
@@ -68,7 +69,22 @@ export function createStepHandler(deps: StepHandlerDeps = {}): (event: StepEvent
   };
   return async (event, context) => {
     const base = (stepDeps ??= init());
-    return runInvocation(base.ctx, context, (ctx) => handleStep({ ...base, ctx }, event, context));
+    return runInvocation(base.ctx, context, async (ctx) => {
+      const keys = await logKeysOf(ctx, event);
+      return loggedInvocation('step', keys, { action: event?.action ?? 'run' }, () => handleStep({ ...base, ctx }, event, context));
+    });
   };
 }
 
+
+/**
+ * The log keys of a step: its dispatch and node, and the attempt it makes — the node's stored
+ * attempts plus one, read once (one GetItem) so that every line, the first too, carries it.
+ */
+async function logKeysOf(ctx: RuntimeContext, event: StepEvent): Promise<InvocationLogKeys> {
+  const dispatchId = typeof event?.dispatchId === 'string' ? event.dispatchId : NO_NODE;
+  const nodeId = 'nodeId' in (event ?? {}) && typeof (event as { nodeId?: unknown }).nodeId === 'number' ? (event as { nodeId: number }).nodeId : NO_NODE;
+  if (dispatchId === NO_NODE || nodeId === NO_NODE) return { dispatchId, nodeId, attempt: NO_NODE };
+  const node = await ctx.store.getNode(dispatchId, nodeId, { signal: ctx.signal }).catch(() => undefined);
+  return { dispatchId, nodeId, attempt: (node?.attempts ?? 0) + 1 };
+}
