@@ -108,6 +108,14 @@ export interface LocalCloudOptions {
    * @default false
    */
   readonly sweeper?: { readonly intervalMs?: number } | false;
+  /**
+   * A CDK cloud assembly (`cdk.out`, after `npx cdk synth`) to deploy at start from its
+   * templates and bundled assets, instead of `workflows`. The sweeper's schedule follows
+   * `sweeper` (off unless given); resource types not modeled are in `cloud.assembly.skipped`.
+   */
+  readonly assembly?: string;
+  /** Which stack of `assembly`. @default its only stack */
+  readonly assemblyStack?: string;
 }
 
 /** The local cloud could not start (port taken, a service failed, the workflows failed to deploy). */
@@ -256,7 +264,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   let stopping: Promise<void> | undefined;
   // What a workflows deploy left running (the sweeper's schedule), stopped first.
   let deployment: { stop(): Promise<void> } | undefined;
-  const cloud: LocalCloud = {
+  const cloud: Mutable<LocalCloud> = {
     endpoint,
     port: listeningServer.port,
     region,
@@ -286,6 +294,24 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     },
   };
 
+  if (options.assembly !== undefined) {
+    if (options.workflows) {
+      await cloud.stop().catch(() => {});
+      throw new LocalCloudStartError('Pass either workflows or assembly, not both', 'StartFailed');
+    }
+    try {
+      const { deployAssembly } = await import('./assembly/index.ts');
+      const assembly = await deployAssembly(cloud, options.assembly, {
+        schedules: options.sweeper !== undefined && options.sweeper !== false,
+        ...(options.assemblyStack !== undefined ? { stackName: options.assemblyStack } : {}),
+      });
+      deployment = assembly;
+      cloud.assembly = assembly;
+    } catch (error) {
+      await cloud.stop().catch(() => {});
+      throw new LocalCloudStartError(`Deploying the cloud assembly ${options.assembly} failed: ${error instanceof Error ? error.message : String(error)}`, 'StartFailed', { cause: error });
+    }
+  }
   if (options.workflows) {
     try {
       // Imported only when needed: deploying loads the SDK compiler and the workflows module.
@@ -301,6 +327,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   }
   return cloud;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * SDK clients for the local cloud, each made on first access; the SDK packages are loaded
