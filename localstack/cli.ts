@@ -19,12 +19,13 @@ export interface LocalCloudCliIo {
   readonly onReady?: (cloud: LocalCloud) => void;
 }
 
-const USAGE = `Usage: valence local [--workflows FILE] [--port N] [--host H] [--data-dir DIR]
+const USAGE = `Usage: valence local [--workflows FILE | --assembly DIR] [--port N] [--host H] [--data-dir DIR]
 
 Runs valence's local cloud (DynamoDB, S3, Step Functions, Lambda, Batch, Braket, EventBridge,
 API Gateway) on one port until Ctrl+C.
 
   --workflows FILE  module exporting lattices to deploy at start
+  --assembly DIR    deploy the CDK cloud assembly in DIR (after \`npx cdk synth\`: cdk.out) instead
   --port N          TCP port; 0 picks a free one (default ${DEFAULT_PORT})
   --host H          interface to listen on (default ${DEFAULT_HOST})
   --data-dir DIR    keep DynamoDB tables and S3 buckets in DIR across restarts`;
@@ -37,12 +38,13 @@ export async function runLocalCloudCli(argv: readonly string[], io: LocalCloudCl
   const out = io.stdout ?? ((line: string) => process.stdout.write(`${line}\n`));
   const err = io.stderr ?? ((line: string) => process.stderr.write(`${line}\n`));
   const args = argv[0] === 'local' ? argv.slice(1) : [...argv];
-  let values: { workflows?: string; port?: string; host?: string; 'data-dir'?: string; help?: boolean };
+  let values: { workflows?: string; assembly?: string; port?: string; host?: string; 'data-dir'?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args,
       options: {
         workflows: { type: 'string' },
+        assembly: { type: 'string' },
         port: { type: 'string' },
         host: { type: 'string' },
         'data-dir': { type: 'string' },
@@ -71,6 +73,7 @@ export async function runLocalCloudCli(argv: readonly string[], io: LocalCloudCl
       port,
       ...(values.host ? { host: values.host } : {}),
       ...(values.workflows ? { workflows: resolve(values.workflows) } : {}),
+      ...(values.assembly ? { assembly: resolve(values.assembly) } : {}),
       ...(values['data-dir'] ? { dataDir: resolve(values['data-dir']) } : {}),
       // A developer's cloud repairs what a lost event left, as the deployed stack's schedule does.
       sweeper: { intervalMs: 30_000 },
@@ -85,6 +88,10 @@ export async function runLocalCloudCli(argv: readonly string[], io: LocalCloudCl
     .map(([name]) => name);
   out(`valence local cloud listening on ${cloud.endpoint}`);
   out(`services: ${hosted.join(', ')}`);
+  if (cloud.assembly) {
+    out(`deployed stack ${cloud.assembly.stackName} from ${values.assembly ?? ''}; not created:`);
+    for (const s of cloud.assembly.skipped) out(`  ${s.type} ×${s.logicalIds.length}: ${s.reason}`);
+  }
   out('In another shell:');
   out(
     `  export AWS_ENDPOINT_URL=${cloud.endpoint} AWS_REGION=${cloud.region} ` +

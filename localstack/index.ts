@@ -34,7 +34,7 @@ import { createLambdaService } from './lambda/index.ts';
 import { createS3Service } from './s3/index.ts';
 import { createRouter, listen } from './core/router.ts';
 import { hostMatcher } from './core/gate.ts';
-import type { ListeningServer } from './core/router.ts';
+import type { ListeningServer, RouterOptions } from './core/router.ts';
 import type { LocalService, ServiceHooks } from './core/service.ts';
 import { createStepFunctionsService } from './stepfunctions/index.ts';
 import { ErrorCode, ValenceError } from '../sdk/errors.ts';
@@ -116,6 +116,13 @@ export interface LocalCloudOptions {
   readonly assembly?: string;
   /** Which stack of `assembly`. @default its only stack */
   readonly assemblyStack?: string;
+  /**
+   * With `assembly`: each Lambda function signs as its execution role, and every request
+   * signed with a role's credentials is authorized against the role's policies from the
+   * template. The default key pair acts as an administrator.
+   * @default true with `assembly`
+   */
+  readonly iam?: boolean;
 }
 
 /** The local cloud could not start (port taken, a service failed, the workflows failed to deploy). */
@@ -154,6 +161,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const adminToken = randomBytes(24).toString('base64url');
   // Known once the server listens (port 0 picks the port); until then nothing is allowed.
   let hostAllowed: (host: string | undefined) => boolean = () => false;
+  // Known once an assembly is deployed with IAM on.
+  let authorize: RouterOptions['authorize'];
 
   const environment = (): Record<string, string> => ({
     AWS_ENDPOINT_URL: endpoint,
@@ -240,6 +249,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       credentials: credentialStore,
       adminToken,
       hostAllowed: (value) => hostAllowed(value),
+      authorize: (req, body, service, accessKeyId) => authorize?.(req, body, service, accessKeyId) ?? Promise.resolve(undefined),
       health: () => ({ status: 'ok', endpoint, region, accountId, services: [...services.keys()].sort(), uptimeMs: Date.now() - startedAt }),
     });
     try {
@@ -301,12 +311,20 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     }
     try {
       const { deployAssembly } = await import('./assembly/index.ts');
+      const iam = options.iam === false ? undefined : await import('./iam/enforce.ts').then((m) => m.enforceIam(cloud));
       const assembly = await deployAssembly(cloud, options.assembly, {
         schedules: options.sweeper !== undefined && options.sweeper !== false,
         ...(options.assemblyStack !== undefined ? { stackName: options.assemblyStack } : {}),
+        ...(iam ? { roleEnvironment: (roleArn: string) => iam.enforcer.environmentForRole(roleArn) } : {}),
       });
       deployment = assembly;
       cloud.assembly = assembly;
+      if (iam) {
+        iam.enforcer.putRoles(assembly.roles.map((r) => ({ arn: r.arn, policies: r.policies })));
+        authorize = iam.authorize;
+        cloud.iam = iam.enforcer;
+        cloud.credentialsForRole = (roleArn) => iam.enforcer.credentialsForRole(roleArn);
+      }
     } catch (error) {
       await cloud.stop().catch(() => {});
       throw new LocalCloudStartError(`Deploying the cloud assembly ${options.assembly} failed: ${error instanceof Error ? error.message : String(error)}`, 'StartFailed', { cause: error });
