@@ -331,7 +331,15 @@ async function deployStack(cloud: LocalCloud, assembly: CloudAssembly, stack: As
     for (const [logicalId, props] of ofType('AWS::Batch::JobDefinition')) {
       const input = camelize(props) as Record<string, unknown>;
       const container = input['containerProperties'] as Record<string, unknown> | undefined;
-      if (container) Object.assign(container, localImage(assembly, container, staging));
+      if (container) {
+        Object.assign(container, localImage(assembly, container, staging));
+        // The job role's credentials, as ECS hands a task its role's (here in the environment).
+        const jobRole = container['jobRoleArn'];
+        if (typeof jobRole === 'string' && options.roleEnvironment) {
+          const env = container['environment'] as { name: string; value: string }[];
+          for (const [name, value] of Object.entries(options.roleEnvironment(jobRole))) env.push({ name, value });
+        }
+      }
       delete input['propagateTags'];
       const made = await batch.send(
         new RegisterJobDefinitionCommand({ ...input, jobDefinitionName: nameOf(logicalId), type: String(input['type'] ?? 'container'), propagateTags: props['PropagateTags'] === true } as RegisterJobDefinitionCommandInput),

@@ -125,8 +125,11 @@ export function requestedAction(req: WireRequest): RequestedAction | undefined {
       return { action: 'execute-api:Invoke', resources: [arn('execute-api', `${parts[2]}/${parts[3]}/${req.method}/${resourcePath}`)], context: {} };
     }
     case 'cloudformation': {
-      const action = new URLSearchParams(req.body?.toString('utf8') ?? '').get('Action') ?? req.query.get('Action') ?? 'Unknown';
-      return { action: `cloudformation:${action}`, resources: ['*'], context: {} };
+      const form = new URLSearchParams(req.body?.toString('utf8') ?? '');
+      const action = form.get('Action') ?? req.query.get('Action') ?? 'Unknown';
+      const stack = form.get('StackName') ?? req.query.get('StackName');
+      const resource = stack === null ? '*' : stack.startsWith('arn:') ? stack : arn('cloudformation', `stack/${stack}/local`);
+      return { action: `cloudformation:${action}`, resources: [resource], context: {} };
     }
     default:
       return undefined;

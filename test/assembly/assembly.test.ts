@@ -1,0 +1,141 @@
+// The local cloud runs what `cdk synth` produced (cdk.out), with IAM enforced: the bundled
+// handlers, the template's state machines, environment and roles. Proven by observation:
+// heartbeats stop, processes are gone, and a permission removed from a copy of the template
+// turns the Batch cancel into a reported failure naming the action.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalCloud, type LocalCloud } from '../../localstack/index.ts';
+import { connect, type ValenceClient } from '../../sdk/client/index.ts';
+import { ENV } from '../../sdk/contract.ts';
+import * as wf from '../cancel/fixtures/workflows.ts';
+import { alive, beats, heartbeatStopped, waitFor } from '../cancel/observe.ts';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const FIXTURES = 'test/cancel/fixtures';
+const outdir = mkdtempSync(join(tmpdir(), 'valence-assembly-test-'));
+const dir = mkdtempSync(join(tmpdir(), 'valence-assembly-obs-'));
+
+interface Started {
+  readonly cloud: LocalCloud;
+  readonly client: ValenceClient;
+}
+const started: Started[] = [];
+async function start(assembly: string): Promise<Started> {
+  const cloud = await startLocalCloud({
+    port: 0,
+    assembly,
+    batchDelays: { submittedMs: 20, pendingMs: 20, runnableMs: 20, startingMs: 20 },
+    environment: { [ENV.leaseMs]: '3000', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+  });
+  const client = connect({ endpoint: cloud.endpoint, region: cloud.region, credentials: cloud.credentials });
+  const s = { cloud, client };
+  started.push(s);
+  return s;
+}
+
+let main: Started;
+beforeAll(() => {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  const env = { ...process.env, CDK_DISABLE_VERSION_CHECK: '1', CDK_DISABLE_CLI_TELEMETRY: 'true', DOCKER: '/nonexistent/docker' };
+  const synth = spawnSync(
+    'npx',
+    ['cdk', 'synth', '--quiet', '--no-notices', '--no-version-reporting', '--output', outdir, '-c', `workflows=${FIXTURES}/workflows.ts`, '-c', 'stackName=valence'],
+    { cwd: REPO, env, encoding: 'utf8', timeout: 120_000 },
+  );
+  expect(synth.status, synth.stderr.slice(-2000)).toBe(0);
+  // The job image's context leaves out test/ (.dockerignore), so a workflows module under
+  // test/ is missing from the image, on AWS as here; the fixtures are added to the staged
+  // context as a project whose workflows live outside test/ has them.
+  const assets = JSON.parse(readFileSync(join(outdir, 'valence.assets.json'), 'utf8')) as { dockerImages: Record<string, { source: { directory: string } }> };
+  for (const image of Object.values(assets.dockerImages)) {
+    const target = join(outdir, image.source.directory, FIXTURES);
+    mkdirSync(target, { recursive: true });
+    for (const file of readdirSync(join(REPO, FIXTURES))) cpSync(join(REPO, FIXTURES, file), join(target, file));
+  }
+}, 150_000);
+beforeAll(async () => {
+  main = await start(outdir);
+}, 60_000);
+afterAll(async () => {
+  for (const s of started) {
+    s.client.close();
+    await s.cloud.stop();
+  }
+  rmSync(outdir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('startLocalCloud({ assembly })', () => {
+  it('deploys the template: outputs connect finds, functions with their roles, skipped types listed', async () => {
+    const { cloud, client } = main;
+    const outputs = await client.outputs();
+    expect(outputs.tableName).toBe(cloud.assembly!.outputs['TableName']);
+    expect(cloud.assembly!.functions.filter((f) => f.roleArn).length).toBeGreaterThanOrEqual(4);
+    const skippedTypes = cloud.assembly!.skipped.map((s) => s.type);
+    expect(skippedTypes).toContain('AWS::Lambda::Permission');
+    expect(skippedTypes).toContain('AWS::EC2::VPC');
+  });
+
+  it('runs and cancels a Lambda electron from the bundled handlers, each handler signing as its own role', async () => {
+    const { cloud, client } = main;
+    const id = await client.dispatch(wf.lambdaRunning)(dir);
+    await waitFor('beats', () => beats(join(dir, 'polite.beat')) > 3);
+    const report = await client.cancel(id, { taskIds: [0] });
+    expect(report.cancelled[0]).toMatchObject({ id: 0, status: 'CANCELLED', method: 'signal' });
+    expect(await heartbeatStopped(join(dir, 'polite.beat'))).toBe(true);
+    const usage = cloud.iam!.usage();
+    const roles = Object.keys(usage);
+    expect(roles.some((r) => r.includes('StepHandlerRole'))).toBe(true);
+    expect(roles.some((r) => r.includes('CancelHandlerRole'))).toBe(true);
+    for (const actions of Object.values(usage)) for (const count of Object.values(actions)) expect(count.denied).toBe(0);
+  }, 60_000);
+
+  it('cancels a running Batch job: its process group is gone', async () => {
+    const { client } = main;
+    const sub = join(dir, 'batch');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.batchRunning)(sub);
+    await waitFor('job beats', () => beats(join(sub, 'job.beat')) > 3, 30_000);
+    const [pid] = readFileSync(join(sub, 'job.pids'), 'utf8').split(' ').map(Number) as [number];
+    const report = await client.cancel(id, { taskIds: [0] });
+    expect(report.cancelled[0]).toMatchObject({ id: 0, method: 'TerminateJob' });
+    await waitFor('process group gone', () => !alive(pid), 10_000);
+  }, 60_000);
+});
+
+describe('a permission removed from a copy of the template', () => {
+  it('batch:TerminateJob gone from the cancel handler role: the Batch cancel is reported failed with AccessDenied naming it', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'valence-assembly-copy-'));
+    cpSync(outdir, copy, { recursive: true });
+    const templatePath = join(copy, 'valence.template.json');
+    const template = JSON.parse(readFileSync(templatePath, 'utf8')) as { Resources: Record<string, { Type: string; Properties: { PolicyDocument?: { Statement: { Action: string | string[] }[] }; Roles?: { Ref: string }[] } }> };
+    let removed = 0;
+    for (const [logicalId, resource] of Object.entries(template.Resources)) {
+      if (resource.Type !== 'AWS::IAM::Policy' || !logicalId.includes('CancelHandlerRole')) continue;
+      for (const statement of resource.Properties.PolicyDocument!.Statement) {
+        if (!Array.isArray(statement.Action) || !statement.Action.includes('batch:TerminateJob')) continue;
+        statement.Action = statement.Action.filter((a) => a !== 'batch:TerminateJob');
+        removed++;
+      }
+    }
+    expect(removed).toBe(1);
+    writeFileSync(templatePath, JSON.stringify(template));
+    const { client } = await start(copy);
+    const sub = join(dir, 'denied');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.batchRunning)(sub);
+    await waitFor('job beats', () => beats(join(sub, 'job.beat')) > 3, 30_000);
+    const report = await client.cancel(id, { taskIds: [0] });
+    const text = JSON.stringify(report);
+    expect(report.cancelled.map((c) => c.id)).not.toContain(0);
+    expect(text).toMatch(/AccessDenied/);
+    expect(text).toContain('batch:TerminateJob');
+    // The job still runs: nothing stopped it.
+    expect(beats(join(sub, 'job.beat'))).toBeGreaterThan(3);
+    rmSync(copy, { recursive: true, force: true });
+  }, 90_000);
+});
