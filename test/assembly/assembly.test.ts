@@ -7,12 +7,16 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalCredentials } from '../../localstack/index.ts';
 import { startLocalCloud, type LocalCloud } from '../../localstack/index.ts';
 import { connect, type ValenceClient } from '../../sdk/client/index.ts';
 import { ENV } from '../../sdk/contract.ts';
 import * as wf from '../cancel/fixtures/workflows.ts';
 import { alive, beats, heartbeatStopped, waitFor } from '../cancel/observe.ts';
+import { CALLER_ROLES } from './fixtures/roles.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURES = 'test/cancel/fixtures';
@@ -43,7 +47,8 @@ beforeAll(() => {
   const env = { ...process.env, CDK_DISABLE_VERSION_CHECK: '1', CDK_DISABLE_CLI_TELEMETRY: 'true', DOCKER: '/nonexistent/docker' };
   const synth = spawnSync(
     'npx',
-    ['cdk', 'synth', '--quiet', '--no-notices', '--no-version-reporting', '--output', outdir, '-c', `workflows=${FIXTURES}/workflows.ts`, '-c', 'stackName=valence'],
+    // The app: valence's stack for the cancel fixtures, plus caller roles granted by its grant methods.
+    ['cdk', 'synth', '--app', 'npx tsx test/assembly/fixtures/app.ts', '--quiet', '--no-notices', '--no-version-reporting', '--output', outdir, '-c', `workflows=${FIXTURES}/workflows.ts`],
     { cwd: REPO, env, encoding: 'utf8', timeout: 120_000 },
   );
   expect(synth.status, synth.stderr.slice(-2000)).toBe(0);
@@ -130,12 +135,75 @@ describe('a permission removed from a copy of the template', () => {
     const id = await client.dispatch(wf.batchRunning)(sub);
     await waitFor('job beats', () => beats(join(sub, 'job.beat')) > 3, 30_000);
     const report = await client.cancel(id, { taskIds: [0] });
-    const text = JSON.stringify(report);
-    expect(report.cancelled.map((c) => c.id)).not.toContain(0);
-    expect(text).toMatch(/AccessDenied/);
-    expect(text).toContain('batch:TerminateJob');
+    // Reported as not done: still RUNNING, with the refusal naming the action.
+    const node = report.cancelled.find((c) => c.id === 0)!;
+    expect(node).toMatchObject({ previousStatus: 'RUNNING', status: 'RUNNING' });
+    expect(node.error).toMatch(/^AccessDeniedException: .*not authorized to perform: batch:TerminateJob on resource: arn:aws:batch:/);
     // The job still runs: nothing stopped it.
     expect(beats(join(sub, 'job.beat'))).toBeGreaterThan(3);
     rmSync(copy, { recursive: true, force: true });
   }, 90_000);
+});
+
+/** A request to the cancel API signed with `credentials`, as an IAM caller's SDK would sign it. */
+async function callApi(credentials: LocalCredentials, method: 'GET' | 'POST', path: string, body?: object): Promise<{ status: number; text: string }> {
+  const { cloud } = main;
+  const url = new URL(path, (await main.client.outputs()).apiUrl);
+  const signer = new SignatureV4({ service: 'execute-api', region: cloud.region, credentials, sha256: Sha256 });
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const request = await signer.sign({
+    method,
+    protocol: 'http:',
+    hostname: url.hostname,
+    port: Number(url.port),
+    path: url.pathname,
+    headers: { host: url.host, ...(payload ? { 'content-type': 'application/json' } : {}) },
+    ...(payload ? { body: payload } : {}),
+  });
+  const response = await fetch(url, { method, headers: request.headers, ...(payload ? { body: payload } : {}) });
+  return { status: response.status, text: await response.text() };
+}
+
+describe('callers acting as roles the Orchestrator granted (execute-api:Invoke on the method ARN)', () => {
+  const roleArn = (name: string): string => `arn:aws:iam::${main.cloud.accountId}:role/${name}`;
+
+  it('grantReadStatus: reads a dispatch, and cannot cancel it', async () => {
+    const { cloud, client } = main;
+    const id = await client.dispatch(wf.quick)(join(dir));
+    const reader = cloud.credentialsForRole!(roleArn(CALLER_ROLES.reader));
+    const status = await callApi(reader, 'GET', `dispatches/${id}`);
+    expect(status.status).toBe(200);
+    expect(status.text).toContain(id);
+    const cancel = await callApi(reader, 'POST', `dispatches/${id}/cancel`, {});
+    expect(cancel.status).toBe(403);
+    expect(cancel.text).toContain('execute-api:Invoke');
+  }, 60_000);
+
+  it('grantCancel: cancels a running dispatch', async () => {
+    const { cloud, client } = main;
+    const sub = join(dir, 'granted-cancel');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.lambdaRunning)(sub);
+    await waitFor('beats', () => beats(join(sub, 'polite.beat')) > 3);
+    const canceller = cloud.credentialsForRole!(roleArn(CALLER_ROLES.canceller));
+    expect((await callApi(canceller, 'GET', `dispatches/${id}`)).status).toBe(403);
+    const cancel = await callApi(canceller, 'POST', `dispatches/${id}/cancel`, { taskIds: [0] });
+    expect([200, 202]).toContain(cancel.status);
+    expect(await heartbeatStopped(join(sub, 'polite.beat'))).toBe(true);
+  }, 60_000);
+
+  it('grantDispatch: dispatches and reads results with the SDK, and cannot cancel', async () => {
+    const { cloud } = main;
+    const dispatcher = connect({ endpoint: cloud.endpoint, region: cloud.region, credentials: cloud.credentialsForRole!(roleArn(CALLER_ROLES.dispatcher)) });
+    try {
+      const sub = join(dir, 'granted-dispatch');
+      mkdirSync(sub);
+      const id = await dispatcher.dispatch(wf.quick)(sub);
+      const result = await dispatcher.getResult(id, { wait: true, timeoutMs: 30_000 });
+      expect(result.status).toBe('COMPLETED');
+      await expect(dispatcher.cancel(id, { taskIds: [0] })).rejects.toThrow(/403/);
+    } finally {
+      dispatcher.close();
+    }
+  }, 60_000);
 });
