@@ -299,7 +299,7 @@ async function deployStack(cloud: LocalCloud, assembly: CloudAssembly, stack: As
     for (const [logicalId, props] of ofType('AWS::Batch::ComputeEnvironment')) {
       const input = camelize(props) as Record<string, unknown>;
       const made = await batch.send(
-        new CreateComputeEnvironmentCommand({ ...input, computeEnvironmentName: nameOf(logicalId), type: String(input['type'] ?? 'MANAGED').toUpperCase() } as CreateComputeEnvironmentCommandInput),
+        new CreateComputeEnvironmentCommand({ ...input, computeEnvironmentName: nameOf(logicalId), type: textOr(input['type'], 'MANAGED').toUpperCase() } as CreateComputeEnvironmentCommandInput),
       );
       firstComputeEnvironment ??= made.computeEnvironmentArn;
       expectSame(identities.get(logicalId)!.arn, made.computeEnvironmentArn, logicalId);
@@ -342,7 +342,7 @@ async function deployStack(cloud: LocalCloud, assembly: CloudAssembly, stack: As
       }
       delete input['propagateTags'];
       const made = await batch.send(
-        new RegisterJobDefinitionCommand({ ...input, jobDefinitionName: nameOf(logicalId), type: String(input['type'] ?? 'container'), propagateTags: props['PropagateTags'] === true } as RegisterJobDefinitionCommandInput),
+        new RegisterJobDefinitionCommand({ ...input, jobDefinitionName: nameOf(logicalId), type: textOr(input['type'], 'container'), propagateTags: props['PropagateTags'] === true } as RegisterJobDefinitionCommandInput),
       );
       expectSame(identities.get(logicalId)!.arn, made.jobDefinitionArn, logicalId);
     }
@@ -352,17 +352,17 @@ async function deployStack(cloud: LocalCloud, assembly: CloudAssembly, stack: As
     const functions: AssemblyFunction[] = [];
     const runtime = runtimeModules(staging);
     for (const [logicalId, props] of ofType('AWS::Lambda::Function')) {
-      const runtimeName = String(props['Runtime'] ?? '');
+      const runtimeName = textOr(props['Runtime'], '');
       if (!runtimeName.startsWith('nodejs')) {
         skip('AWS::Lambda::Function', logicalId, `runtime '${runtimeName}' (only nodejs runtimes run locally)`);
         continue;
       }
       const name = nameOf(logicalId);
       const code = stageCode(assembly, props, join(staging, 'functions', name), runtime);
-      const [moduleName, exportName] = splitHandler(String(props['Handler'] ?? 'index.handler'));
+      const [moduleName, exportName] = splitHandler(textOr(props['Handler'], 'index.handler'));
       const entry = moduleFile(code, moduleName);
       const roleArn = typeof props['Role'] === 'string' ? props['Role'] : undefined;
-      const variables = ((props['Environment'] as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {}) as Record<string, unknown>;
+      const variables = ((props['Environment'] as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {});
       const environment: Record<string, string> = {};
       for (const [key, value] of Object.entries(variables)) environment[key] = String(value);
       if (roleArn && options.roleEnvironment) Object.assign(environment, options.roleEnvironment(roleArn));
@@ -386,7 +386,7 @@ async function deployStack(cloud: LocalCloud, assembly: CloudAssembly, stack: As
         new CreateStateMachineCommand({
           name: nameOf(logicalId),
           definition,
-          roleArn: String(props['RoleArn'] ?? `arn:aws:iam::${accountId}:role/${stackName}-states`),
+          roleArn: textOr(props['RoleArn'], `arn:aws:iam::${accountId}:role/${stackName}-states`),
           type: props['StateMachineType'] === 'EXPRESS' ? 'EXPRESS' : 'STANDARD',
         }),
       );
@@ -417,7 +417,7 @@ async function deployStack(cloud: LocalCloud, assembly: CloudAssembly, stack: As
         apiId,
         method,
         path,
-        authorizationType: String(props['AuthorizationType'] ?? 'NONE'),
+        authorizationType: textOr(props['AuthorizationType'], 'NONE'),
         requiredParameters: validator?.['ValidateRequestParameters'] === true ? Object.keys(requestParameters).filter((k) => requestParameters[k]) : [],
         ...(validator?.['ValidateRequestBody'] === true && modelId ? { bodySchema: resources[modelId]?.Properties['Schema'] } : {}),
       });
@@ -510,6 +510,11 @@ export function describeSkipped(deployment: Pick<AssemblyDeployment, 'skipped'>)
   return deployment.skipped.map((s) => `${s.type} ×${s.logicalIds.length}: ${s.reason} (${s.logicalIds.slice(0, 4).join(', ')}${s.logicalIds.length > 4 ? ', …' : ''})`);
 }
 
+/** A string property, or `fallback` when the template leaves it out. */
+function textOr(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
 function expectSame(expected: string | undefined, actual: string | undefined, logicalId: string): void {
   if (expected !== actual) throw new IntrinsicError(`${logicalId}: the template refers to ${expected ?? '?'}, the local cloud created ${actual ?? '?'}`);
 }
@@ -575,7 +580,7 @@ function stringsIn(value: unknown, found: string[] = []): string[] {
  * install's (what `npm ci` in the image provides); `node` is this Node.
  */
 function localImage(assembly: CloudAssembly, container: Record<string, unknown>, staging: string): Record<string, unknown> {
-  const image = String(container['image'] ?? '');
+  const image = textOr(container['image'], '');
   const tag = image.split(':').pop() ?? '';
   const asset = assembly.images.get(tag);
   if (!asset) return {};
@@ -697,7 +702,7 @@ function rolesOf(
     for (const [policyId, p] of Object.entries(resources)) {
       const attachedTo = (p.Properties['Roles'] as string[] | undefined) ?? [];
       if ((p.Type === 'AWS::IAM::Policy' || p.Type === 'AWS::IAM::ManagedPolicy') && attachedTo.includes(identity.name!)) {
-        if (!policies.some((existing) => existing.name === policyId)) policies.push({ name: String(p.Properties['PolicyName'] ?? policyId), document: p.Properties['PolicyDocument'] });
+        if (!policies.some((existing) => existing.name === policyId)) policies.push({ name: textOr(p.Properties['PolicyName'], policyId), document: p.Properties['PolicyDocument'] });
       }
     }
     roles.push({ logicalId, arn: identity.arn!, name: identity.name!, policies, awsManagedPolicies: awsManaged });

@@ -93,7 +93,7 @@ const FUNCTIONS: Readonly<Record<string, IntrinsicFunction>> = {
   'Fn::GetAtt': (argument, scope, path) => {
     const parts = typeof argument === 'string' ? splitOnce(argument) : list(argument, path).map((p) => text(evaluate(p, scope, path), path));
     if (parts.length !== 2) throw new IntrinsicError(`${path}: expected [logicalId, attribute]`);
-    return scope.getAtt(parts[0]!, parts[1]!);
+    return scope.getAtt(parts[0], parts[1]!);
   },
   'Fn::Join': (argument, scope, path) => {
     const [separator, items] = list(argument, path);
@@ -109,7 +109,7 @@ const FUNCTIONS: Readonly<Record<string, IntrinsicFunction>> = {
       const key = name.trim();
       if (key in vars) return text(vars[key], path);
       const [logicalId, attribute] = splitOnce(key);
-      return text(attribute === undefined ? scope.ref(logicalId!) : scope.getAtt(logicalId!, attribute), path);
+      return text(attribute === undefined ? scope.ref(logicalId) : scope.getAtt(logicalId, attribute), path);
     });
   },
   'Fn::Select': (argument, scope, path) => {
