@@ -78,6 +78,8 @@ export interface AssemblyDeployment {
   readonly functions: readonly AssemblyFunction[];
   readonly roles: readonly AssemblyRole[];
   readonly apiMethods: readonly AssemblyApiMethod[];
+  /** What `Ref` returns for each resource (a table's or a rule's name, a state machine's ARN). */
+  readonly refs: Readonly<Record<string, string>>;
   /** The resolved template (every intrinsic evaluated), for tests and tools. */
   readonly resources: Readonly<Record<string, { readonly Type: string; readonly Properties: Record<string, unknown> }>>;
   /** What was not created, by resource type, with why. */
@@ -495,6 +497,7 @@ async function deployStack(cloud: LocalCloud, assembly: CloudAssembly, stack: As
       functions,
       roles: rolesOf(template, resources, identities),
       apiMethods,
+      refs: Object.fromEntries([...identities].map(([id, identity]) => [id, String(identity.ref)])),
       resources,
       skipped: [...skipped.entries()].map(([key, entry]) => ({ type: key.split('\n')[0]!, logicalIds: entry.logicalIds, reason: entry.reason })),
       stop,

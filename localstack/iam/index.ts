@@ -157,3 +157,46 @@ export function denialMessage(denial: AccessDenial): string {
   const session = denial.principal.replace(':iam::', ':sts::').replace(':role/', ':assumed-role/');
   return `User: ${session}/local is not authorized to perform: ${denial.action} on resource: ${denial.resource} because ${denial.explicit ? 'an explicit deny' : 'no identity-based policy allows'} the ${denial.action} action`;
 }
+
+/** One row of {@link leastPrivilegeTable}. */
+export interface PrivilegeRow {
+  readonly role: string;
+  readonly action: string;
+  /** Calls made (allowed and denied) since start. */
+  readonly used: number;
+  readonly denied: number;
+  /** Whether a statement of the role's policies names the action (exactly or by wildcard). */
+  readonly allowed: boolean;
+  /** `unused`: allowed and never called (a least-privilege finding); `denied`: called and refused (a bug). */
+  readonly finding: 'unused' | 'denied' | undefined;
+}
+
+/**
+ * Actions each role called beside the actions its policies allow: what is allowed and never
+ * used is a least-privilege finding, what is used and refused a bug.
+ */
+export function leastPrivilegeTable(enforcer: IamEnforcer): PrivilegeRow[] {
+  const usage = enforcer.usage();
+  const rows: PrivilegeRow[] = [];
+  for (const role of enforcer.roles()) {
+    const granted = new Set<string>();
+    for (const policy of role.policies) {
+      const statements = (policy.document as { Statement?: unknown }).Statement;
+      for (const statement of Array.isArray(statements) ? (statements as { Effect?: string; Action?: string | string[] }[]) : []) {
+        if (statement.Effect !== 'Allow') continue;
+        for (const action of [statement.Action ?? []].flat()) granted.add(action);
+      }
+    }
+    const used = usage[role.arn] ?? {};
+    const pattern = (grant: string): RegExp => new RegExp(`^${grant.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+    const matches = (action: string): boolean => [...granted].some((g) => pattern(g).test(action));
+    for (const [action, counts] of Object.entries(used)) {
+      rows.push({ role: role.arn, action, used: counts.allowed + counts.denied, denied: counts.denied, allowed: matches(action), finding: counts.denied > 0 ? 'denied' : undefined });
+    }
+    for (const action of granted) {
+      if (Object.keys(used).some((a) => pattern(action).test(a))) continue;
+      rows.push({ role: role.arn, action, used: 0, denied: 0, allowed: true, finding: 'unused' });
+    }
+  }
+  return rows;
+}

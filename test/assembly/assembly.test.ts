@@ -8,14 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Sha256 } from '@aws-crypto/sha256-js';
+import { DisableRuleCommand } from '@aws-sdk/client-eventbridge';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalCredentials } from '../../localstack/index.ts';
 import { startLocalCloud, type LocalCloud } from '../../localstack/index.ts';
+import { leastPrivilegeTable } from '../../localstack/iam/index.ts';
 import { connect, type ValenceClient } from '../../sdk/client/index.ts';
 import { ENV } from '../../sdk/contract.ts';
 import * as wf from '../cancel/fixtures/workflows.ts';
-import { alive, beats, heartbeatStopped, waitFor } from '../cancel/observe.ts';
+import { alive, beats, heartbeatStopped, stopsBeating, waitFor } from '../cancel/observe.ts';
 import { CALLER_ROLES } from './fixtures/roles.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -33,6 +36,9 @@ async function start(assembly: string): Promise<Started> {
     port: 0,
     assembly,
     batchDelays: { submittedMs: 20, pendingMs: 20, runnableMs: 20, startingMs: 20 },
+    // Quantum tasks stay QUEUED long enough to cancel one, then finish quickly.
+    braketQueueDelayMs: 1_500,
+    braketRunMs: 100,
     environment: { [ENV.leaseMs]: '3000', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   });
   const client = connect({ endpoint: cloud.endpoint, region: cloud.region, credentials: cloud.credentials });
@@ -110,6 +116,66 @@ describe('startLocalCloud({ assembly })', () => {
     expect(report.cancelled[0]).toMatchObject({ id: 0, method: 'TerminateJob' });
     await waitFor('process group gone', () => !alive(pid), 10_000);
   }, 60_000);
+});
+
+describe('Braket, sublattices, completion events and the sweeper, from the bundles, under IAM', () => {
+  it('cancels a QUEUED quantum task with CancelQuantumTask (its tag condition holds)', async () => {
+    const { client } = main;
+    const sub = join(dir, 'braket');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.braketRunning)(sub);
+    await waitFor('task handle', async () => (await client.getResult(id)).nodes[0]!.jobHandle);
+    const report = await client.cancel(id, { taskIds: [0] });
+    expect(report.cancelled[0]).toMatchObject({ method: 'CancelQuantumTask', status: 'CANCELLED' });
+    const result = await client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
+  }, 60_000);
+
+  it('a completed quantum task\'s state-change event reaches the completion handler: the dispatch completes', async () => {
+    const { client } = main;
+    const sub = join(dir, 'braket-done');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.braketRunning)(sub);
+    const result = await client.getResult(id, { wait: true, timeoutMs: 30_000 });
+    expect(result.status).toBe('COMPLETED');
+    expect(result.nodes.map((n) => n.status)).toEqual(['COMPLETED', 'COMPLETED']);
+  }, 60_000);
+
+  it('cancels one node inside a sublattice ("1/2"): its heartbeat stops', async () => {
+    const { client } = main;
+    const sub = join(dir, 'sublattice');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.outer)(sub);
+    await waitFor('inner slow beats', () => beats(join(sub, 'inner-slow.beat')) > 1, 30_000);
+    const report = await client.cancel(id, { taskIds: ['1/2'] });
+    expect(report.cancelled.map((c) => [c.id, c.method])).toEqual([['1/2', 'signal']]);
+    await stopsBeating(join(sub, 'inner-slow.beat'));
+  }, 60_000);
+
+  it('the sweeper, under its own role, completes a node whose completion event was lost', async () => {
+    const { cloud, client } = main;
+    const rule = Object.entries(cloud.assembly!.resources).find(([, r]) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties['EventPattern'] ?? '').includes('aws.braket'))![0];
+    await cloud.clients.eventbridge.send(new DisableRuleCommand({ Name: cloud.assembly!.refs[rule] }));
+    const sub = join(dir, 'swept');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.braketRunning)(sub);
+    await waitFor('task handle', async () => (await client.getResult(id)).nodes[0]!.jobHandle);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect((await client.getResult(id)).nodes[0]!.status).toBe('RUNNING');
+    const sweeper = cloud.assembly!.functions.find((f) => f.logicalId.includes('Sweeper'))!;
+    const invoked = await cloud.clients.lambda.send(new InvokeCommand({ FunctionName: sweeper.name, Payload: Buffer.from('{}') }));
+    expect(invoked.FunctionError).toBeUndefined();
+    const swept = JSON.parse(Buffer.from(invoked.Payload!).toString('utf8')) as { completed: number; errors: string[] };
+    expect(swept.errors).toEqual([]);
+    expect(swept.completed).toBe(1);
+    expect((await client.getResult(id, { wait: true, timeoutMs: 20_000 })).status).toBe('COMPLETED');
+  }, 60_000);
+
+  it('no handler was refused an action, and the actions used stand beside those allowed', () => {
+    const rows = leastPrivilegeTable(main.cloud.iam!);
+    console.log(rows.map((r) => `${r.role.replace(/^.*role\/(valence-)?/, '')}\t${r.action}\t${r.used}\t${r.allowed ? 'allowed' : 'NOT allowed'}\t${r.finding ?? ''}`).join('\n'));
+    expect(rows.filter((r) => r.finding === 'denied')).toEqual([]);
+  });
 });
 
 describe('a permission removed from a copy of the template', () => {
