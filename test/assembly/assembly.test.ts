@@ -11,7 +11,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { DisableRuleCommand } from '@aws-sdk/client-eventbridge';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { LocalCredentials } from '../../localstack/index.ts';
 import { startLocalCloud, type LocalCloud } from '../../localstack/index.ts';
 import { leastPrivilegeTable } from '../../localstack/iam/index.ts';
@@ -181,6 +181,7 @@ describe('Braket, sublattices, completion events and the sweeper, from the bundl
 describe('a permission removed from a copy of the template', () => {
   it('batch:TerminateJob gone from the cancel handler role: the Batch cancel is reported failed with AccessDenied naming it', async () => {
     const copy = mkdtempSync(join(tmpdir(), 'valence-assembly-copy-'));
+    onTestFinished(() => rmSync(copy, { recursive: true, force: true }));
     cpSync(outdir, copy, { recursive: true });
     const templatePath = join(copy, 'valence.template.json');
     const template = JSON.parse(readFileSync(templatePath, 'utf8')) as { Resources: Record<string, { Type: string; Properties: { PolicyDocument?: { Statement: { Action: string | string[] }[] }; Roles?: { Ref: string }[] } }> };
@@ -207,7 +208,6 @@ describe('a permission removed from a copy of the template', () => {
     expect(node.error).toMatch(/^AccessDeniedException: .*not authorized to perform: batch:TerminateJob on resource: arn:aws:batch:/);
     // The job still runs: nothing stopped it.
     expect(beats(join(sub, 'job.beat'))).toBeGreaterThan(3);
-    rmSync(copy, { recursive: true, force: true });
   }, 90_000);
 });
 
