@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Sha256 } from '@aws-crypto/sha256-js';
+import { GetQuantumTaskCommand } from '@aws-sdk/client-braket';
 import { DisableRuleCommand } from '@aws-sdk/client-eventbridge';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -36,8 +37,8 @@ async function start(assembly: string): Promise<Started> {
     port: 0,
     assembly,
     batchDelays: { submittedMs: 20, pendingMs: 20, runnableMs: 20, startingMs: 20 },
-    // Quantum tasks stay QUEUED long enough to cancel one, then finish quickly.
-    braketQueueDelayMs: 1_500,
+    // Quantum tasks stay QUEUED long enough to cancel one on a loaded machine, then finish quickly.
+    braketQueueDelayMs: 4_000,
     braketRunMs: 100,
     environment: { [ENV.leaseMs]: '3000', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   });
@@ -159,8 +160,10 @@ describe('Braket, sublattices, completion events and the sweeper, from the bundl
     const sub = join(dir, 'swept');
     mkdirSync(sub);
     const id = await client.dispatch(wf.braketRunning)(sub);
-    await waitFor('task handle', async () => (await client.getResult(id)).nodes[0]!.jobHandle);
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const handle = await waitFor('task handle', async () => (await client.getResult(id)).nodes[0]!.jobHandle);
+    await waitFor('task COMPLETED', async () => (await cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: handle }))).status === 'COMPLETED', 20_000);
+    // The event went nowhere: the node waits on.
+    await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await client.getResult(id)).nodes[0]!.status).toBe('RUNNING');
     const sweeper = cloud.assembly!.functions.find((f) => f.logicalId.includes('Sweeper'))!;
     const invoked = await cloud.clients.lambda.send(new InvokeCommand({ FunctionName: sweeper.name, Payload: Buffer.from('{}') }));
