@@ -47,7 +47,8 @@ export async function runDemo(): Promise<number> {
   say('starting the local cloud and deploying examples/demo-workflows.ts …');
   const cloud = await startLocalCloud({
     port: 0,
-    workflows: fileURLToPath(new URL('./demo-workflows.ts', import.meta.url)),
+    // VALENCE_ASSEMBLY=cdk.out runs what `npx cdk synth -c workflows=examples/demo-workflows.ts` produced instead.
+    ...(process.env.VALENCE_ASSEMBLY ? { assembly: process.env.VALENCE_ASSEMBLY } : { workflows: fileURLToPath(new URL('./demo-workflows.ts', import.meta.url)) }),
     braketQueueDelayMs: BRAKET_QUEUE_MS,
     sweeper: { intervalMs: 30_000 },
   });

@@ -25,13 +25,14 @@ export interface LocalCloudCliIo {
   readonly onReady?: (cloud: LocalCloud) => void;
 }
 
-const USAGE = `Usage: valence local [--workflows FILE] [--watch] [--port N] [--host H] [--data-dir DIR]
+const USAGE = `Usage: valence local [--workflows FILE [--watch] | --assembly DIR] [--port N] [--host H] [--data-dir DIR]
 
 Runs valence's local cloud (DynamoDB, S3, Step Functions, Lambda, Batch, Braket, EventBridge,
 API Gateway) on one port until Ctrl+C, and prints the stack and lattices it deployed.
 
   --workflows FILE  module exporting lattices to deploy at start (default: $${ENV.workflows})
   --watch           redeploy whenever that module changes
+  --assembly DIR    deploy the CDK cloud assembly in DIR (after \`npx cdk synth\`: cdk.out), with IAM enforced, instead
   --port N          TCP port; 0 picks a free one (default ${DEFAULT_PORT})
   --host H          interface to listen on (default ${DEFAULT_HOST})
   --data-dir DIR    keep DynamoDB tables and S3 buckets in DIR across restarts`;
@@ -44,13 +45,14 @@ export async function runLocalCloudCli(argv: readonly string[], io: LocalCloudCl
   const out = io.stdout ?? ((line: string) => process.stdout.write(`${line}\n`));
   const err = io.stderr ?? ((line: string) => process.stderr.write(`${line}\n`));
   const args = argv[0] === 'local' ? argv.slice(1) : [...argv];
-  let values: { workflows?: string; watch?: boolean; port?: string; host?: string; 'data-dir'?: string; help?: boolean };
+  let values: { workflows?: string; watch?: boolean; assembly?: string; port?: string; host?: string; 'data-dir'?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args,
       options: {
         workflows: { type: 'string' },
         watch: { type: 'boolean' },
+        assembly: { type: 'string' },
         port: { type: 'string' },
         host: { type: 'string' },
         'data-dir': { type: 'string' },
@@ -73,8 +75,17 @@ export async function runLocalCloudCli(argv: readonly string[], io: LocalCloudCl
     return 2;
   }
 
-  // As `valence dispatch` does: the flag, else $VALENCE_WORKFLOWS.
-  const given = values.workflows ?? process.env[ENV.workflows];
+  if (values.assembly !== undefined && (values.workflows !== undefined || values.watch)) {
+    err(`valence local: --assembly deploys what cdk synth made; it cannot be combined with --workflows or --watch\n\n${USAGE}`);
+    return 2;
+  }
+  const assembly = values.assembly === undefined ? undefined : resolve(values.assembly);
+  if (assembly && !existsSync(assembly)) {
+    err(`valence local: cloud assembly ${assembly} does not exist; run npx cdk synth first, or pass --assembly DIR`);
+    return 2;
+  }
+  // As `valence dispatch` does: the flag, else $VALENCE_WORKFLOWS (not with an assembly, which holds its own).
+  const given = assembly ? undefined : (values.workflows ?? process.env[ENV.workflows]);
   const workflows = given ? resolve(given) : undefined;
   if (workflows && !existsSync(workflows)) {
     err(`valence local: workflows module ${workflows} does not exist; pass --workflows FILE`);
@@ -91,6 +102,8 @@ export async function runLocalCloudCli(argv: readonly string[], io: LocalCloudCl
       port,
       ...(values.host ? { host: values.host } : {}),
       ...(values['data-dir'] ? { dataDir: resolve(values['data-dir']) } : {}),
+      // A developer's cloud repairs what a lost event left, as the deployed stack's schedule does.
+      ...(assembly ? { assembly, sweeper: { intervalMs: 30_000 } } : {}),
     });
   } catch (error) {
     err(`valence local: ${error instanceof Error ? error.message : String(error)}`);
@@ -113,6 +126,10 @@ export async function runLocalCloudCli(argv: readonly string[], io: LocalCloudCl
     .map(([name]) => name);
   out(`valence local cloud listening on ${cloud.endpoint}`);
   out(`services: ${hosted.join(', ')}`);
+  if (cloud.assembly) {
+    out(`deployed stack ${cloud.assembly.stackName} from ${assembly ?? ''}; not created:`);
+    for (const s of cloud.assembly.skipped) out(`  ${s.type} ×${s.logicalIds.length}: ${s.reason}`);
+  }
   out('In another shell:');
   out(
     `  export AWS_ENDPOINT_URL=${cloud.endpoint} AWS_REGION=${cloud.region} ` +

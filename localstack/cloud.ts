@@ -25,6 +25,8 @@ import type { LocalEventBridgeService } from './events/index.ts';
 import type { LocalLambdaService } from './lambda/index.ts';
 import type { LocalS3Service } from './s3/index.ts';
 import type { StepFunctionsService } from './stepfunctions/index.ts';
+import type { AssemblyDeployment } from './assembly/index.ts';
+import type { IamEnforcer } from './iam/index.ts';
 
 /** AWS SDK v3 clients connected to the local cloud, each created on first use. */
 export interface LocalCloudClients {
@@ -82,6 +84,12 @@ export interface LocalCloud {
   environment(): Record<string, string>;
   /** Adds variables to {@link environment} (the deploy step sets table, bucket and stack names). */
   setEnvironment(variables: Readonly<Record<string, string>>): void;
+  /** What a cloud-assembly start deployed (`assembly` option): functions, roles, outputs, what was skipped. */
+  readonly assembly?: AssemblyDeployment;
+  /** IAM enforcement of an assembly start (`iam` option): roles, decisions, per-role usage. */
+  readonly iam?: IamEnforcer;
+  /** Credentials that act as a role of the deployed assembly (IAM on), for a test to call as that role. */
+  credentialsForRole?(roleArn: string): LocalCredentials;
   /** Releases every port, timer, worker, child process and file handle. Idempotent. */
   stop(): Promise<void>;
 }

@@ -34,11 +34,11 @@ import { createLambdaService } from './lambda/index.ts';
 import { createS3Service } from './s3/index.ts';
 import { createRouter, listen } from './core/router.ts';
 import { hostMatcher } from './core/gate.ts';
-import type { ListeningServer } from './core/router.ts';
+import type { ListeningServer, RouterOptions } from './core/router.ts';
 import type { LocalService, ServiceHooks } from './core/service.ts';
 import { createStepFunctionsService } from './stepfunctions/index.ts';
 import { ErrorCode, ValenceError } from '../sdk/errors.ts';
-import { assertLocalCloudPackages } from './requirements.ts';
+import { assertLocalCloudPackages, assertPackages, IAM_PACKAGES } from './requirements.ts';
 
 import type { LocalCloud, LocalCloudClients, LocalCloudServices } from './cloud.ts';
 
@@ -54,7 +54,7 @@ export { DEFAULT_CREDENTIALS, StaticCredentialStore } from './core/credentials.t
 export type { LocalCredentials } from './core/credentials.ts';
 export { parseCredentialScope, verifySignature } from './core/sigv4.ts';
 export { ADMIN_TOKEN_HEADER } from './core/router.ts';
-export { LOCAL_CLOUD_PACKAGES, missingLocalCloudPackages } from './requirements.ts';
+export { IAM_PACKAGES, LOCAL_CLOUD_PACKAGES, missingLocalCloudPackages } from './requirements.ts';
 export type { CredentialScope, SignatureVerdict } from './core/sigv4.ts';
 export type { LocalCloudFormationService, StackOutput } from './cloudformation/index.ts';
 export type { LocalS3Service } from './s3/index.ts';
@@ -113,6 +113,21 @@ export interface LocalCloudOptions {
    * @default false
    */
   readonly sweeper?: { readonly intervalMs?: number } | false;
+  /**
+   * A CDK cloud assembly (`cdk.out`, after `npx cdk synth`) to deploy at start from its
+   * templates and bundled assets, instead of `workflows`. The sweeper's schedule follows
+   * `sweeper` (off unless given); resource types not modeled are in `cloud.assembly.skipped`.
+   */
+  readonly assembly?: string;
+  /** Which stack of `assembly`. @default its only stack */
+  readonly assemblyStack?: string;
+  /**
+   * With `assembly`: each Lambda function signs as its execution role, and every request
+   * signed with a role's credentials is authorized against the role's policies from the
+   * template. The default key pair acts as an administrator.
+   * @default true with `assembly`
+   */
+  readonly iam?: boolean;
 }
 
 /** The local cloud could not start (port taken, a service failed, the workflows failed to deploy). */
@@ -151,6 +166,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const adminToken = randomBytes(24).toString('base64url');
   // Known once the server listens (port 0 picks the port); until then nothing is allowed.
   let hostAllowed: (host: string | undefined) => boolean = () => false;
+  // Known once an assembly is deployed with IAM on.
+  let authorize: RouterOptions['authorize'];
 
   const environment = (): Record<string, string> => ({
     AWS_ENDPOINT_URL: endpoint,
@@ -237,6 +254,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       credentials: credentialStore,
       adminToken,
       hostAllowed: (value) => hostAllowed(value),
+      authorize: (req, body, service, accessKeyId) => authorize?.(req, body, service, accessKeyId) ?? Promise.resolve(undefined),
       health: () => ({ status: 'ok', endpoint, region, accountId, services: [...services.keys()].sort(), uptimeMs: Date.now() - startedAt }),
     });
     try {
@@ -261,7 +279,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   let stopping: Promise<void> | undefined;
   // What a workflows deploy left running (the sweeper's schedule), stopped first.
   let deployment: { stop(): Promise<void> } | undefined;
-  const cloud: LocalCloud = {
+  const cloud: Mutable<LocalCloud> = {
     endpoint,
     port: listeningServer.port,
     region,
@@ -291,6 +309,33 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     },
   };
 
+  if (options.assembly !== undefined) {
+    if (options.workflows) {
+      await cloud.stop().catch(() => {});
+      throw new LocalCloudStartError('Pass either workflows or assembly, not both', 'StartFailed');
+    }
+    try {
+      const { deployAssembly } = await import('./assembly/index.ts');
+      if (options.iam !== false) assertPackages('IAM enforcement in assembly mode (iam: false turns it off)', IAM_PACKAGES);
+      const iam = options.iam === false ? undefined : await import('./iam/enforce.ts').then((m) => m.enforceIam(cloud));
+      const assembly = await deployAssembly(cloud, options.assembly, {
+        schedules: options.sweeper !== undefined && options.sweeper !== false,
+        ...(options.assemblyStack !== undefined ? { stackName: options.assemblyStack } : {}),
+        ...(iam ? { roleEnvironment: (roleArn: string) => iam.enforcer.environmentForRole(roleArn) } : {}),
+      });
+      deployment = assembly;
+      cloud.assembly = assembly;
+      if (iam) {
+        iam.enforcer.putRoles(assembly.roles.map((r) => ({ arn: r.arn, policies: r.policies })));
+        authorize = iam.authorize;
+        cloud.iam = iam.enforcer;
+        cloud.credentialsForRole = (roleArn) => iam.enforcer.credentialsForRole(roleArn);
+      }
+    } catch (error) {
+      await cloud.stop().catch(() => {});
+      throw new LocalCloudStartError(`Deploying the cloud assembly ${options.assembly} failed: ${error instanceof Error ? error.message : String(error)}`, 'StartFailed', { cause: error });
+    }
+  }
   if (options.workflows) {
     try {
       // Imported only when needed: deploying loads the SDK compiler and the workflows module.
@@ -306,6 +351,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   }
   return cloud;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * SDK clients for the local cloud, each made on first access; the SDK packages are loaded

@@ -9,10 +9,13 @@ import { ErrorCode, ValenceError } from '../sdk/errors.ts';
 /** DynamoDB, S3 and Step Functions emulators, and tsx (Lambda sandboxes load TypeScript workflows as written). */
 export const LOCAL_CLOUD_PACKAGES = ['dynalite', 's3rver', 'aws-local-stepfunctions', 'tsx'] as const;
 
-/** The packages of {@link LOCAL_CLOUD_PACKAGES} that cannot be resolved from valence's installation. */
-export function missingLocalCloudPackages(): string[] {
+/** The IAM evaluator the local cloud enforces a cloud assembly's policies with (assembly mode only). */
+export const IAM_PACKAGES = ['@cloud-copilot/iam-simulate'] as const;
+
+/** The packages of `names` (by default {@link LOCAL_CLOUD_PACKAGES}) that cannot be resolved from valence's installation. */
+export function missingLocalCloudPackages(names: readonly string[] = LOCAL_CLOUD_PACKAGES): string[] {
   const require = createRequire(import.meta.url);
-  return LOCAL_CLOUD_PACKAGES.filter((name) => {
+  return names.filter((name) => {
     try {
       require.resolve(name);
       return false;
@@ -30,4 +33,11 @@ export function assertLocalCloudPackages(): void {
     ErrorCode.PEER_DEPENDENCIES_MISSING,
     `valence/local needs packages that are not installed: ${missing.join(', ')}. Install them with: npm install -D ${missing.join(' ')}`,
   );
+}
+
+/** Throws a `PEER_DEPENDENCIES_MISSING` error, in one line, when a package `feature` needs is missing. */
+export function assertPackages(feature: string, names: readonly string[]): void {
+  const missing = missingLocalCloudPackages(names);
+  if (missing.length === 0) return;
+  throw new ValenceError(ErrorCode.PEER_DEPENDENCIES_MISSING, `${feature} needs packages that are not installed: ${missing.join(', ')}. Install them with: npm install -D ${missing.join(' ')}`);
 }

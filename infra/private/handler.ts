@@ -73,6 +73,9 @@ export class HandlerFunction extends Construct {
         mainFields: ['module', 'main'],
         banner: ESM_REQUIRE_BANNER,
         sourceMap: true,
+        // Electron names come from function names: esbuild renames colliding ones (batchBeat →
+        // batchBeat2), and the job runner, which loads the sources, would not find the electron.
+        keepNames: true,
         // The tested SDK version ships in the bundle rather than whatever the runtime carries.
         bundleAwsSDK: true,
       },

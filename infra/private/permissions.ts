@@ -69,8 +69,9 @@ function grantCancelHandler({ handlers, storage, jobs, arns }: HandlerResources)
   arns.grantStateMachines(role, ['states:SendTaskSuccess', 'states:SendTaskFailure']);
   jobs.grantStop(role);
   jobs.grantDescribe(role);
-  arns.grantBraketTasks(role, ['braket:CancelQuantumTask']);
-  arns.grantBraketJobs(role, ['braket:CancelJob']);
+  // Get: the ownership check reads a task's or job's tags before stopping it (drivers/ownership.ts).
+  arns.grantBraketTasks(role, ['braket:GetQuantumTask', 'braket:CancelQuantumTask']);
+  arns.grantBraketJobs(role, ['braket:GetJob', 'braket:CancelJob']);
 }
 
 /** Records how a job ended (outputs included) and releases the node's task token. */

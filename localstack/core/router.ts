@@ -99,6 +99,11 @@ export interface RouterOptions {
   readonly adminToken: string;
   /** Whether a `Host` header names this server (known once it listens; see {@link hostMatcher}). */
   readonly hostAllowed: (host: string | undefined) => boolean;
+  /**
+   * Authorization of a signed request (IAM), after its signature is verified and before a
+   * service sees it: a refusal to answer with, or undefined to proceed. None: every signed request proceeds.
+   */
+  readonly authorize?: (req: IncomingMessage, body: Buffer | undefined, service: string, accessKeyId: string) => Promise<Refusal | undefined>;
 }
 
 /** The header that carries the admin token; a browser cannot send it cross-origin without a preflight. */
@@ -189,6 +194,8 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
     }
     const verdict = await verifyFor(req, body, signingNameOf(service, routed), options.region, options.credentials);
     if (!verdict.ok) return refuse(req, res, signatureRefusal(routed, verdict));
+    const denied = await options.authorize?.(req, body, routed, verdict.accessKeyId);
+    if (denied) return refuse(req, res, denied);
     let forwarded: IncomingMessage;
     if (body !== undefined) {
       forwarded = replayRequest(req, body);

@@ -319,6 +319,9 @@ describe('IAM', () => {
       'batch:TerminateJob': [`arn:\${AWS::Partition}:batch:${account}:job/*`],
       'braket:CancelJob': [`arn:\${AWS::Partition}:braket:${account}:job/*`],
       'braket:CancelQuantumTask': [`arn:\${AWS::Partition}:braket:${account}:quantum-task/*`],
+      // The ownership check reads tags before it stops (found by the assembly-mode IAM test).
+      'braket:GetJob': [`arn:\${AWS::Partition}:braket:${account}:job/*`],
+      'braket:GetQuantumTask': [`arn:\${AWS::Partition}:braket:${account}:quantum-task/*`],
       'logs:CreateLogStream': [logGroup],
       'logs:PutLogEvents': [logGroup],
       'states:SendTaskFailure': [`${prefix}:stateMachine:${STACK_NAME}-*`],

@@ -20,9 +20,9 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = join(ROOT, 'test', 'package', 'consumer');
 const CACHE = join(ROOT, 'node_modules', '.cache', 'valence-consumer');
 /** What only the CDK app or the local cloud needs: none of it may come with `npm install valence`. */
-const NOT_IN_SDK_INSTALL = ['aws-cdk-lib', 'aws-cdk', 'constructs', 'cdk-nag', 'esbuild', 'tsx', 'dynalite', 's3rver', 'aws-local-stepfunctions', 'typescript', 'preact', 'elkjs'];
+const NOT_IN_SDK_INSTALL = ['@cloud-copilot', 'aws-cdk-lib', 'aws-cdk', 'constructs', 'cdk-nag', 'esbuild', 'tsx', 'dynalite', 's3rver', 'aws-local-stepfunctions', 'typescript', 'preact', 'elkjs'];
 /** The peers a user adds for `valence/cdk` and `valence/local` (and the tools `cdk init`'s app runs), linked from the repository. */
-const PEERS = ['aws-cdk-lib', 'constructs', 'esbuild', 'tsx', 'dynalite', 's3rver', 'aws-local-stepfunctions', 'aws-cdk', 'typescript', '@types/node'];
+const PEERS = ['aws-cdk-lib', 'constructs', 'esbuild', 'tsx', 'dynalite', 's3rver', 'aws-local-stepfunctions', '@cloud-copilot/iam-simulate', 'aws-cdk', 'typescript', '@types/node'];
 const BINS: Readonly<Record<string, string>> = { tsc: 'typescript/bin/tsc', tsx: 'tsx/dist/cli.mjs', esbuild: 'esbuild/bin/esbuild', cdk: 'aws-cdk/bin/cdk' };
 
 interface Ran {

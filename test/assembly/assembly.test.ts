@@ -1,0 +1,278 @@
+// The local cloud runs what `cdk synth` produced (cdk.out), with IAM enforced: the bundled
+// handlers, the template's state machines, environment and roles. Proven by observation:
+// heartbeats stop, processes are gone, and a permission removed from a copy of the template
+// turns the Batch cancel into a reported failure naming the action.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { GetQuantumTaskCommand } from '@aws-sdk/client-braket';
+import { DisableRuleCommand } from '@aws-sdk/client-eventbridge';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import type { LocalCredentials } from '../../localstack/index.ts';
+import { startLocalCloud, type LocalCloud } from '../../localstack/index.ts';
+import { leastPrivilegeTable } from '../../localstack/iam/index.ts';
+import { connect, type ValenceClient } from '../../sdk/client/index.ts';
+import { ENV } from '../../sdk/contract.ts';
+import * as wf from '../cancel/fixtures/workflows.ts';
+import { alive, beats, heartbeatStopped, stopsBeating, waitFor } from '../cancel/observe.ts';
+import { CALLER_ROLES } from './fixtures/roles.ts';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const FIXTURES = 'test/cancel/fixtures';
+const outdir = mkdtempSync(join(tmpdir(), 'valence-assembly-test-'));
+const dir = mkdtempSync(join(tmpdir(), 'valence-assembly-obs-'));
+
+interface Started {
+  readonly cloud: LocalCloud;
+  readonly client: ValenceClient;
+}
+const started: Started[] = [];
+async function start(assembly: string): Promise<Started> {
+  const cloud = await startLocalCloud({
+    port: 0,
+    assembly,
+    batchDelays: { submittedMs: 20, pendingMs: 20, runnableMs: 20, startingMs: 20 },
+    // Quantum tasks stay QUEUED long enough to cancel one on a loaded machine, then finish quickly.
+    braketQueueDelayMs: 4_000,
+    braketRunMs: 100,
+    environment: { [ENV.leaseMs]: '3000', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+  });
+  const client = connect({ endpoint: cloud.endpoint, region: cloud.region, credentials: cloud.credentials });
+  const s = { cloud, client };
+  started.push(s);
+  return s;
+}
+
+let main: Started;
+beforeAll(() => {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  const env = { ...process.env, CDK_DISABLE_VERSION_CHECK: '1', CDK_DISABLE_CLI_TELEMETRY: 'true', DOCKER: '/nonexistent/docker' };
+  const synth = spawnSync(
+    'npx',
+    // The app: valence's stack for the cancel fixtures, plus caller roles granted by its grant methods.
+    ['cdk', 'synth', '--app', 'npx tsx test/assembly/fixtures/app.ts', '--quiet', '--no-notices', '--no-version-reporting', '--output', outdir, '-c', `workflows=${FIXTURES}/workflows.ts`],
+    { cwd: REPO, env, encoding: 'utf8', timeout: 120_000 },
+  );
+  expect(synth.status, synth.stderr.slice(-2000)).toBe(0);
+  // The job image's context leaves out test/ (.dockerignore), so a workflows module under
+  // test/ is missing from the image, on AWS as here; the fixtures are added to the staged
+  // context as a project whose workflows live outside test/ has them.
+  const assets = JSON.parse(readFileSync(join(outdir, 'valence.assets.json'), 'utf8')) as { dockerImages: Record<string, { source: { directory: string } }> };
+  for (const image of Object.values(assets.dockerImages)) {
+    const target = join(outdir, image.source.directory, FIXTURES);
+    mkdirSync(target, { recursive: true });
+    for (const file of readdirSync(join(REPO, FIXTURES))) cpSync(join(REPO, FIXTURES, file), join(target, file));
+  }
+}, 150_000);
+beforeAll(async () => {
+  main = await start(outdir);
+}, 60_000);
+afterAll(async () => {
+  for (const s of started) {
+    s.client.close();
+    await s.cloud.stop();
+  }
+  rmSync(outdir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('startLocalCloud({ assembly })', () => {
+  it('deploys the template: outputs connect finds, functions with their roles, skipped types listed', async () => {
+    const { cloud, client } = main;
+    const outputs = await client.outputs();
+    expect(outputs.tableName).toBe(cloud.assembly!.outputs['TableName']);
+    expect(cloud.assembly!.functions.filter((f) => f.roleArn).length).toBeGreaterThanOrEqual(4);
+    const skippedTypes = cloud.assembly!.skipped.map((s) => s.type);
+    expect(skippedTypes).toContain('AWS::Lambda::Permission');
+    expect(skippedTypes).toContain('AWS::EC2::VPC');
+  });
+
+  it('runs and cancels a Lambda electron from the bundled handlers, each handler signing as its own role', async () => {
+    const { cloud, client } = main;
+    const id = await client.dispatch(wf.lambdaRunning)(dir);
+    await waitFor('beats', () => beats(join(dir, 'polite.beat')) > 3);
+    const report = await client.cancel(id, { taskIds: [0] });
+    expect(report.cancelled[0]).toMatchObject({ id: 0, status: 'CANCELLED', method: 'signal' });
+    expect(await heartbeatStopped(join(dir, 'polite.beat'))).toBe(true);
+    const usage = cloud.iam!.usage();
+    const roles = Object.keys(usage);
+    expect(roles.some((r) => r.includes('StepHandlerRole'))).toBe(true);
+    expect(roles.some((r) => r.includes('CancelHandlerRole'))).toBe(true);
+    for (const actions of Object.values(usage)) for (const count of Object.values(actions)) expect(count.denied).toBe(0);
+  }, 60_000);
+
+  it('cancels a running Batch job: its process group is gone', async () => {
+    const { client } = main;
+    const sub = join(dir, 'batch');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.batchRunning)(sub);
+    await waitFor('job beats', () => beats(join(sub, 'job.beat')) > 3, 30_000);
+    const [pid] = readFileSync(join(sub, 'job.pids'), 'utf8').split(' ').map(Number) as [number];
+    const report = await client.cancel(id, { taskIds: [0] });
+    expect(report.cancelled[0]).toMatchObject({ id: 0, method: 'TerminateJob' });
+    await waitFor('process group gone', () => !alive(pid), 10_000);
+  }, 60_000);
+});
+
+describe('Braket, sublattices, completion events and the sweeper, from the bundles, under IAM', () => {
+  it('cancels a QUEUED quantum task with CancelQuantumTask (its tag condition holds)', async () => {
+    const { client } = main;
+    const sub = join(dir, 'braket');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.braketRunning)(sub);
+    await waitFor('task handle', async () => (await client.getResult(id)).nodes[0]!.jobHandle);
+    const report = await client.cancel(id, { taskIds: [0] });
+    expect(report.cancelled[0]).toMatchObject({ method: 'CancelQuantumTask', status: 'CANCELLED' });
+    const result = await client.getResult(id, { wait: true, timeoutMs: 20_000 });
+    expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
+  }, 60_000);
+
+  it('a completed quantum task\'s state-change event reaches the completion handler: the dispatch completes', async () => {
+    const { client } = main;
+    const sub = join(dir, 'braket-done');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.braketRunning)(sub);
+    const result = await client.getResult(id, { wait: true, timeoutMs: 30_000 });
+    expect(result.status).toBe('COMPLETED');
+    expect(result.nodes.map((n) => n.status)).toEqual(['COMPLETED', 'COMPLETED']);
+  }, 60_000);
+
+  it('cancels one node inside a sublattice ("1/2"): its heartbeat stops', async () => {
+    const { client } = main;
+    const sub = join(dir, 'sublattice');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.outer)(sub);
+    await waitFor('inner slow beats', () => beats(join(sub, 'inner-slow.beat')) > 1, 30_000);
+    const report = await client.cancel(id, { taskIds: ['1/2'] });
+    expect(report.cancelled.map((c) => [c.id, c.method])).toEqual([['1/2', 'signal']]);
+    await stopsBeating(join(sub, 'inner-slow.beat'));
+  }, 60_000);
+
+  it('the sweeper, under its own role, completes a node whose completion event was lost', async () => {
+    const { cloud, client } = main;
+    const rule = Object.entries(cloud.assembly!.resources).find(([, r]) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties['EventPattern'] ?? '').includes('aws.braket'))![0];
+    await cloud.clients.eventbridge.send(new DisableRuleCommand({ Name: cloud.assembly!.refs[rule] }));
+    const sub = join(dir, 'swept');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.braketRunning)(sub);
+    const handle = await waitFor('task handle', async () => (await client.getResult(id)).nodes[0]!.jobHandle);
+    await waitFor('task COMPLETED', async () => (await cloud.clients.braket.send(new GetQuantumTaskCommand({ quantumTaskArn: handle }))).status === 'COMPLETED', 20_000);
+    // The event went nowhere: the node waits on.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await client.getResult(id)).nodes[0]!.status).toBe('RUNNING');
+    const sweeper = cloud.assembly!.functions.find((f) => f.logicalId.includes('Sweeper'))!;
+    const invoked = await cloud.clients.lambda.send(new InvokeCommand({ FunctionName: sweeper.name, Payload: Buffer.from('{}') }));
+    expect(invoked.FunctionError).toBeUndefined();
+    const swept = JSON.parse(Buffer.from(invoked.Payload!).toString('utf8')) as { completed: number; errors: string[] };
+    expect(swept.errors).toEqual([]);
+    expect(swept.completed).toBe(1);
+    expect((await client.getResult(id, { wait: true, timeoutMs: 20_000 })).status).toBe('COMPLETED');
+  }, 60_000);
+
+  it('no handler was refused an action, and the actions used stand beside those allowed', () => {
+    const rows = leastPrivilegeTable(main.cloud.iam!);
+    console.log(rows.map((r) => `${r.role.replace(/^.*role\/(valence-)?/, '')}\t${r.action}\t${r.used}\t${r.allowed ? 'allowed' : 'NOT allowed'}\t${r.finding ?? ''}`).join('\n'));
+    expect(rows.filter((r) => r.finding === 'denied')).toEqual([]);
+  });
+});
+
+describe('a permission removed from a copy of the template', () => {
+  it('batch:TerminateJob gone from the cancel handler role: the Batch cancel is reported failed with AccessDenied naming it', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'valence-assembly-copy-'));
+    onTestFinished(() => rmSync(copy, { recursive: true, force: true }));
+    cpSync(outdir, copy, { recursive: true });
+    const templatePath = join(copy, 'valence.template.json');
+    const template = JSON.parse(readFileSync(templatePath, 'utf8')) as { Resources: Record<string, { Type: string; Properties: { PolicyDocument?: { Statement: { Action: string | string[] }[] }; Roles?: { Ref: string }[] } }> };
+    let removed = 0;
+    for (const [logicalId, resource] of Object.entries(template.Resources)) {
+      if (resource.Type !== 'AWS::IAM::Policy' || !logicalId.includes('CancelHandlerRole')) continue;
+      for (const statement of resource.Properties.PolicyDocument!.Statement) {
+        if (!Array.isArray(statement.Action) || !statement.Action.includes('batch:TerminateJob')) continue;
+        statement.Action = statement.Action.filter((a) => a !== 'batch:TerminateJob');
+        removed++;
+      }
+    }
+    expect(removed).toBe(1);
+    writeFileSync(templatePath, JSON.stringify(template));
+    const { client } = await start(copy);
+    const sub = join(dir, 'denied');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.batchRunning)(sub);
+    await waitFor('job beats', () => beats(join(sub, 'job.beat')) > 3, 30_000);
+    const report = await client.cancel(id, { taskIds: [0] });
+    // Reported as not done: still RUNNING, with the refusal naming the action.
+    const node = report.cancelled.find((c) => c.id === 0)!;
+    expect(node).toMatchObject({ previousStatus: 'RUNNING', status: 'RUNNING' });
+    expect(node.error).toMatch(/^AccessDeniedException: .*not authorized to perform: batch:TerminateJob on resource: arn:aws:batch:/);
+    // The job still runs: nothing stopped it.
+    expect(beats(join(sub, 'job.beat'))).toBeGreaterThan(3);
+  }, 90_000);
+});
+
+/** A request to the cancel API signed with `credentials`, as an IAM caller's SDK would sign it. */
+async function callApi(credentials: LocalCredentials, method: 'GET' | 'POST', path: string, body?: object): Promise<{ status: number; text: string }> {
+  const { cloud } = main;
+  const url = new URL(path, (await main.client.outputs()).apiUrl);
+  const signer = new SignatureV4({ service: 'execute-api', region: cloud.region, credentials, sha256: Sha256 });
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const request = await signer.sign({
+    method,
+    protocol: 'http:',
+    hostname: url.hostname,
+    port: Number(url.port),
+    path: url.pathname,
+    headers: { host: url.host, ...(payload ? { 'content-type': 'application/json' } : {}) },
+    ...(payload ? { body: payload } : {}),
+  });
+  const response = await fetch(url, { method, headers: request.headers, ...(payload ? { body: payload } : {}) });
+  return { status: response.status, text: await response.text() };
+}
+
+describe('callers acting as roles the Orchestrator granted (execute-api:Invoke on the method ARN)', () => {
+  const roleArn = (name: string): string => `arn:aws:iam::${main.cloud.accountId}:role/${name}`;
+
+  it('grantReadStatus: reads a dispatch, and cannot cancel it', async () => {
+    const { cloud, client } = main;
+    const id = await client.dispatch(wf.quick)(join(dir));
+    const reader = cloud.credentialsForRole!(roleArn(CALLER_ROLES.reader));
+    const status = await callApi(reader, 'GET', `dispatches/${id}`);
+    expect(status.status).toBe(200);
+    expect(status.text).toContain(id);
+    const cancel = await callApi(reader, 'POST', `dispatches/${id}/cancel`, {});
+    expect(cancel.status).toBe(403);
+    expect(cancel.text).toContain('execute-api:Invoke');
+  }, 60_000);
+
+  it('grantCancel: cancels a running dispatch', async () => {
+    const { cloud, client } = main;
+    const sub = join(dir, 'granted-cancel');
+    mkdirSync(sub);
+    const id = await client.dispatch(wf.lambdaRunning)(sub);
+    await waitFor('beats', () => beats(join(sub, 'polite.beat')) > 3);
+    const canceller = cloud.credentialsForRole!(roleArn(CALLER_ROLES.canceller));
+    expect((await callApi(canceller, 'GET', `dispatches/${id}`)).status).toBe(403);
+    const cancel = await callApi(canceller, 'POST', `dispatches/${id}/cancel`, { taskIds: [0] });
+    expect([200, 202]).toContain(cancel.status);
+    expect(await heartbeatStopped(join(sub, 'polite.beat'))).toBe(true);
+  }, 60_000);
+
+  it('grantDispatch: dispatches and reads results with the SDK, and cannot cancel', async () => {
+    const { cloud } = main;
+    const dispatcher = connect({ endpoint: cloud.endpoint, region: cloud.region, credentials: cloud.credentialsForRole!(roleArn(CALLER_ROLES.dispatcher)) });
+    try {
+      const sub = join(dir, 'granted-dispatch');
+      mkdirSync(sub);
+      const id = await dispatcher.dispatch(wf.quick)(sub);
+      const result = await dispatcher.getResult(id, { wait: true, timeoutMs: 30_000 });
+      expect(result.status).toBe('COMPLETED');
+      await expect(dispatcher.cancel(id, { taskIds: [0] })).rejects.toThrow(/403/);
+    } finally {
+      dispatcher.close();
+    }
+  }, 60_000);
+});
