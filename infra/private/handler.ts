@@ -3,7 +3,7 @@
  * Docker), with its own role and log group so that each handler's permissions can be read
  * (and tested) on their own.
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -25,6 +25,13 @@ export interface HandlerFunctionProps {
   readonly memorySize: number;
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
+  /**
+   * Give the function a fixed name (derived from its construct path, unique in the account and
+   * region) so that its own role can be granted rights on it without a dependency cycle: a
+   * grant on `functionArn` makes the function wait for its role's policy, which waits for the
+   * function. @default a name CloudFormation generates
+   */
+  readonly fixedName?: boolean;
 }
 
 // ESM output keeps `import.meta.url` (the step handler reuses its own bundle as the entry of
@@ -38,6 +45,8 @@ export class HandlerFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  /** The function's ARN, built from its fixed name (only with `fixedName`), for grants that must not reference the function. */
+  readonly nameArn: string | undefined;
 
   constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
     super(scope, id);
@@ -53,7 +62,10 @@ export class HandlerFunction extends Construct {
       wildcardReason: "Log streams of this function's own log group (stream names are chosen by Lambda)",
     });
     const depsLockFilePath = lockFileOf(props.projectRoot);
+    const functionName = props.fixedName ? Names.uniqueResourceName(this, { maxLength: 64, separator: '-' }) : undefined;
+    this.nameArn = functionName === undefined ? undefined : Stack.of(this).formatArn({ service: 'lambda', resource: 'function', resourceName: functionName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     this.function = new nodejs.NodejsFunction(this, 'Function', {
+      ...(functionName === undefined ? {} : { functionName }),
       entry: props.entry,
       handler: 'handler',
       description: props.description,

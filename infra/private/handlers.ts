@@ -49,8 +49,8 @@ export class Handlers {
       description: 'valence: the role Braket hybrid jobs of this stack assume',
     });
     const environment = { ...toEnvironment(props.deployment), [ENV.braketJobRoleArn]: this.braketJobRole.roleArn };
-    const handler = (id: string, entry: string, description: string, timeout: Duration, memorySize = 512): HandlerFunction =>
-      new HandlerFunction(scope, id, { entry, projectRoot, description, environment, timeout, memorySize, logRetention, removalPolicy });
+    const handler = (id: string, entry: string, description: string, timeout: Duration, memorySize = 512, fixedName = false): HandlerFunction =>
+      new HandlerFunction(scope, id, { entry, projectRoot, description, environment, timeout, memorySize, logRetention, removalPolicy, fixedName });
     const withWorkflows = (name: string): string =>
       writeHandlerWithWorkflowsEntry({ projectRoot, workflowsPath, handlerModulePath: valenceModule(`lambdas/${name}`), name });
 
@@ -61,7 +61,8 @@ export class Handlers {
       props.stepHandlerTimeout ?? Duration.minutes(15),
       props.stepHandlerMemorySize ?? 1024,
     );
-    this.cancel = handler('CancelHandler', withWorkflows('cancel'), 'valence cancel handler: cancels dispatches and nodes, serves status', Duration.seconds(60));
+    // A fixed name: a large cancel carries on in an asynchronous invocation of this same function.
+    this.cancel = handler('CancelHandler', withWorkflows('cancel'), 'valence cancel handler: cancels dispatches and nodes, serves status', Duration.seconds(60), 512, true);
     this.completion = handler('CompletionHandler', valenceModule('lambdas/completion'), 'valence completion handler: releases task tokens on Batch and Braket state changes', Duration.seconds(60));
     // A sweep never outlasts the next one's start.
     const sweeperTimeout = Duration.seconds(Math.min(sweepInterval.isUnresolved() ? 60 : sweepInterval.toSeconds(), 300));

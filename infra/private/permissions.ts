@@ -65,6 +65,11 @@ function grantStepHandler({ handlers, storage, jobs, arns }: HandlerResources): 
 function grantCancelHandler({ handlers, storage, jobs, arns }: HandlerResources): void {
   const role = handlers.cancel.role;
   storage.grantTable(role);
+  // Reports too large for the request item are stored as payload objects; a quantum task that
+  // ended before its cancel landed has its result read and recorded.
+  storage.grantPayloads(role, [...OBJECT_READ, 's3:PutObject']);
+  // A cancel that outlasts the API's answer carries on in an asynchronous invocation of itself (lambdas/cancel.ts).
+  allow(role, { actions: ['lambda:InvokeFunction'], resources: [handlers.cancel.nameArn!] });
   arns.grantExecutions(role, ['states:StopExecution']);
   arns.grantStateMachines(role, ['states:SendTaskSuccess', 'states:SendTaskFailure']);
   jobs.grantStop(role);

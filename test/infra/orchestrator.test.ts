@@ -311,6 +311,12 @@ describe('IAM', () => {
     // WHEN reading every Allow statement attached to the cancel handler's role
     const permissions = permissionMap(statementsOf(base.template, base.stack, functionRole(base.orchestrator.cancelHandler)));
     const logGroup = resolved((base.orchestrator.cancelHandler as unknown as { logGroup: { logGroupArn: string } }).logGroup.logGroupArn);
+    // A large cancel carries on in an asynchronous invocation of itself: this function only,
+    // named by its fixed name (a grant on its ARN attribute would be a dependency cycle).
+    const cancelFunction = Object.values(base.template.findResources('AWS::Lambda::Function')).find((r) => String((r as { Properties: { Description?: string } }).Properties.Description).startsWith('valence cancel handler')) as { Properties: { FunctionName: string } };
+    expect(cancelFunction.Properties.FunctionName).toMatch(/^teststack-Orchestrator-CancelHandler-[0-9A-F]{8}$/);
+    expect(permissions['lambda:InvokeFunction']).toEqual([`arn:\${AWS::Partition}:lambda:${account}:function:${cancelFunction.Properties.FunctionName}`]);
+    delete permissions['lambda:InvokeFunction'];
     // THEN nothing more, nothing broader
     expect(permissions).toEqual({
       ...Object.fromEntries(tableActions.map((action) => [action, tableResources()])),
@@ -324,11 +330,14 @@ describe('IAM', () => {
       'braket:GetQuantumTask': [`arn:\${AWS::Partition}:braket:${account}:quantum-task/*`],
       'logs:CreateLogStream': [logGroup],
       'logs:PutLogEvents': [logGroup],
+      // Reports too large for their item are payload objects; a task that ended first has its result read.
+      's3:GetObject': [`${resolved(base.orchestrator.bucket.bucketArn)}/${PAYLOAD_PREFIX}*`],
+      's3:PutObject': [`${resolved(base.orchestrator.bucket.bucketArn)}/${PAYLOAD_PREFIX}*`],
       'states:SendTaskFailure': [`${prefix}:stateMachine:${STACK_NAME}-*`],
       'states:SendTaskSuccess': [`${prefix}:stateMachine:${STACK_NAME}-*`],
       'states:StopExecution': [`${prefix}:execution:${STACK_NAME}-*:*`],
     });
-    // and no Scan, no s3, no states:StartExecution, no "*" action
+    // and no Scan, no s3 delete, no states:StartExecution, no "*" action
     expect(Object.keys(permissions).some((a) => a.includes('*'))).toBe(false);
   });
 
