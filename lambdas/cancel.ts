@@ -16,7 +16,7 @@ import { withInvocationSignal } from '../sdk/runtime/context.ts';
 import { callSignal, shareSignal } from '../sdk/runtime/signals.ts';
 import { describeDispatch } from '../sdk/runtime/describe.ts';
 import { importWorkflows } from '../sdk/runtime/workflows.ts';
-import { serialize } from '../sdk/runtime/serialization.ts';
+import { logger, NO_NODE } from './log.ts';
 
 /** The parts of an API Gateway REST proxy event this handler reads. */
 export interface ApiEvent {
@@ -331,7 +331,7 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
       if (unfinished instanceof CancelUnfinishedError) return json(202, { dispatchId: unfinished.dispatchId, requestId: unfinished.requestId, accepted: true, message: unfinished.message });
       if (error instanceof CancelUnfinishedError) return json(202, { dispatchId: error.dispatchId, requestId: error.requestId, accepted: true, message: error.message });
       if (error instanceof InvocationDeadlineError) return json(503, { message: error.message, code: error.code });
-      console.error('cancel handler failed', serialize({ error }));
+      logger.error('cancel handler failed', { dispatchId: event.pathParameters?.['id'] ?? NO_NODE, nodeId: NO_NODE, attempt: NO_NODE, error: error as Error });
       return json(500, { message: `Internal error: ${error instanceof Error ? error.message : String(error)}` });
     }
   };

@@ -60,7 +60,11 @@ export class Sandbox {
       name: options.name,
       // Flags of the host process (a test runner's loader, say) are not the sandbox's business.
       execArgv: [],
+      // A function's log (what it writes to stdout) is not the host's output: `valence local
+      // --json` and the demo own stdout. It goes to stderr, as a log stream beside the output.
+      stdout: true,
     });
+    this.#worker.stdout.pipe(process.stderr, { end: false });
     this.#exited = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
     this.#ready = new Promise((resolve) => {
       const timer = setTimeout(() => {
