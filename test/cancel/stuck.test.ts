@@ -3,8 +3,8 @@
 // (later 504 or a timeout under load: it kept retrying the throttled writes inside the request),
 // the execution was ABORTED and the dispatch stayed RUNNING with its electron beating forever.
 // Now the request is recorded first, the endpoint answers 202 within its answer budget, and the
-// handler's own continuation (an asynchronous self-invocation, no sweeper: this harness runs
-// none) resumes the request once the throttling passes: the dispatch ends CANCELLED, the
+// handler's own continuation (an asynchronous self-invocation), or the caller's polls of the
+// report (no sweeper: this harness runs none), resume the request once the throttling passes: the dispatch ends CANCELLED, the
 // electron stops, its child never runs, and the report is DONE and lists every node.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,6 +44,9 @@ describe('a cancel whose flag writes are throttled after StopExecution', () => {
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     h.cloud.faults.clear();
 
+    // Waiting as the client's cancel() does: its polls of the report also advance an open request
+    // nobody works on (a continuation lost to a worker that died in init, on a loaded machine).
+    await waitFor('the report', async () => (await h.client.getCancelReport(id, requestId)).state === 'DONE', 90_000);
     const result = await h.client.getResult(id, { wait: true, timeoutMs: 60_000 });
     expect(result.status).toBe('CANCELLED');
     // The dispatch ends once its stops were sent and waited for (bounded); the running node ends when its electron has stopped.
@@ -55,10 +58,7 @@ describe('a cancel whose flag writes are throttled after StopExecution', () => {
     await stopsBeating(beat);
     // The child of the stopped electron never ran.
     expect(existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8') : '').not.toMatch(/after/);
-    const done = await waitFor('the report', async () => {
-      const progress = await h.client.getCancelReport(id, requestId);
-      return progress.state === 'DONE' ? progress : undefined;
-    }, 30_000);
+    const done = await h.client.getCancelReport(id, requestId);
     expect(done.report!.requestId).toBe(requestId);
     expect(done.report!.cancelled.map((c) => c.id).sort()).toEqual(result.nodes.map((n) => n.id).sort());
     // The running electron is reported with what it held and for how long it ran.
