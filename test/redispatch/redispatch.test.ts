@@ -44,7 +44,10 @@ beforeAll(async () => {
   // One cloud for every test: the fixture module, re-exported by a module a test edits.
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  modulePath = join(mkdtempSync(join(tmpdir(), 'valence-redispatch-')), 'workflows.ts');
+  const moduleDir = mkdtempSync(join(tmpdir(), 'valence-redispatch-'));
+  // An ES module, as the fixtures it re-exports are (else tsx loads it as CommonJS, with a second copy of the SDK).
+  writeFileSync(join(moduleDir, 'package.json'), '{ "type": "module" }');
+  modulePath = join(moduleDir, 'workflows.ts');
   writeFileSync(modulePath, editedModule(3));
   h = await startHarness({}, modulePath);
 }, 120_000);
