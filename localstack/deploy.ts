@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateStateMachineCommand, UpdateStateMachineCommand } from '@aws-sdk/client-sfn';
-import { CreateComputeEnvironmentCommand, CreateJobQueueCommand, RegisterJobDefinitionCommand } from '@aws-sdk/client-batch';
+import { CreateComputeEnvironmentCommand, CreateJobQueueCommand, DescribeComputeEnvironmentsCommand, DescribeJobQueuesCommand, RegisterJobDefinitionCommand } from '@aws-sdk/client-batch';
 import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { compileGraphRunner, compileLattice } from '../sdk/compiler/index.ts';
 import { templateOrUndefined } from '../sdk/model/shape.ts';
@@ -90,8 +90,15 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
 
   // Batch: a queue and a job definition whose command is the job runner.
   const batch = cloud.clients.batch;
-  const ce = await batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: `${stackName}-ce`, type: 'MANAGED', computeResources: { type: 'FARGATE', maxvCpus: 256, subnets: ['subnet-local'], securityGroupIds: ['sg-local'] } }));
-  const queue = await batch.send(new CreateJobQueueCommand({ jobQueueName: jobQueue, priority: 1, computeEnvironmentOrder: [{ order: 1, computeEnvironment: ce.computeEnvironmentArn! }] }));
+  // A redeploy onto the same cloud (a changed module) finds them made already, as `cdk deploy` would.
+  const ce = await batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: `${stackName}-ce`, type: 'MANAGED', computeResources: { type: 'FARGATE', maxvCpus: 256, subnets: ['subnet-local'], securityGroupIds: ['sg-local'] } })).catch(async (error: unknown) => {
+    if (!/already exists/i.test((error as Error).message)) throw error;
+    return (await batch.send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [`${stackName}-ce`] }))).computeEnvironments![0]!;
+  });
+  const queue = await batch.send(new CreateJobQueueCommand({ jobQueueName: jobQueue, priority: 1, computeEnvironmentOrder: [{ order: 1, computeEnvironment: ce.computeEnvironmentArn! }] })).catch(async (error: unknown) => {
+    if (!/already exists/i.test((error as Error).message)) throw error;
+    return (await batch.send(new DescribeJobQueuesCommand({ jobQueues: [jobQueue] }))).jobQueues![0]!;
+  });
   // Queues that electrons name (BatchExecutor's jobQueue) exist too, as the user's would on AWS.
   for (const name of namedJobQueues(lattices)) {
     if (name === jobQueue || name === queue.jobQueueArn) continue;

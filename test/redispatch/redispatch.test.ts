@@ -119,7 +119,8 @@ describe('cancel, then redispatch with reuse', () => {
     const before = lines(join(dir, 'ran.log'));
     const dry = await h.client.redispatch(second, { args: [dir, 4], dryRun: true });
     expect(actions(dry)).toEqual(['reuse', 'reuse', 'reuse', 'run', 'run', 'run']);
-    expect(dry.newNodes).toEqual([4, 5]);
+    expect(dry.newNodes).toEqual([5]);
+    expect(dry.nodes[4]?.reason).toBe('another electron ran at this position (total)');
     expect(dry.nodes[3]?.reason).toBe('another electron ran at this position (hold)');
     // Reuse points at the node that produced the result, not at the reuse of it.
     expect(dry.nodes[0]?.from).toEqual({ dispatchId: first, nodeId: 0 });
