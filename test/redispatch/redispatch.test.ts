@@ -44,7 +44,10 @@ beforeAll(async () => {
   // One cloud for every test: the fixture module, re-exported by a module a test edits.
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  modulePath = join(mkdtempSync(join(tmpdir(), 'valence-redispatch-')), 'workflows.ts');
+  const moduleDir = mkdtempSync(join(tmpdir(), 'valence-redispatch-'));
+  // An ES module, as the fixtures it re-exports are (else tsx loads it as CommonJS, with a second copy of the SDK).
+  writeFileSync(join(moduleDir, 'package.json'), '{ "type": "module" }');
+  modulePath = join(moduleDir, 'workflows.ts');
   writeFileSync(modulePath, editedModule(3));
   h = await startHarness({}, modulePath);
 }, 120_000);
@@ -116,7 +119,8 @@ describe('cancel, then redispatch with reuse', () => {
     const before = lines(join(dir, 'ran.log'));
     const dry = await h.client.redispatch(second, { args: [dir, 4], dryRun: true });
     expect(actions(dry)).toEqual(['reuse', 'reuse', 'reuse', 'run', 'run', 'run']);
-    expect(dry.newNodes).toEqual([4, 5]);
+    expect(dry.newNodes).toEqual([5]);
+    expect(dry.nodes[4]?.reason).toBe('another electron ran at this position (total)');
     expect(dry.nodes[3]?.reason).toBe('another electron ran at this position (hold)');
     // Reuse points at the node that produced the result, not at the reuse of it.
     expect(dry.nodes[0]?.from).toEqual({ dispatchId: first, nodeId: 0 });
