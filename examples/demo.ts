@@ -56,7 +56,7 @@ export async function runDemo(): Promise<number> {
   let exitCode = 1;
   try {
     say(`local cloud up at ${cloud.endpoint} (${elapsed()})`);
-    const dispatchId = await client.dispatch(demoPipeline)(200);
+    const { id: dispatchId } = await client.dispatch(demoPipeline)(200);
     say(`dispatched demo-pipeline(200): ${dispatchId}`);
     say();
 

@@ -100,8 +100,11 @@ export {
   CancelRequestError,
   RedispatchError,
   PlanAction,
+  DispatchEndedError,
+  dispatchIdOf,
 } from './client/index.ts';
-export type { ConnectOptions, ValenceClient, StackOutputs, GetResultOptions, CancelOptions } from './client/index.ts';
+export type { ConnectOptions, ValenceClient, StackOutputs, GetResultOptions, CancelOptions, CancelAccepted, CancelProgress } from './client/index.ts';
+export type { DispatchRef, DispatchRun, RunResultOptions } from './client/index.ts';
 export type { RedispatchOptions, RedispatchPlan, PlannedNode } from './client/index.ts';
 export type { DispatchResult, NodeResult } from './runtime/describe.ts';
 export type { CancelReport, CancelledNode } from './runtime/cancel.ts';

@@ -238,7 +238,7 @@ describe('callers acting as roles the Orchestrator granted (execute-api:Invoke o
 
   it('grantReadStatus: reads a dispatch, and cannot cancel it', async () => {
     const { cloud, client } = main;
-    const id = await client.dispatch(wf.quick)(join(dir));
+    const { id } = await client.dispatch(wf.quick)(join(dir));
     const reader = cloud.credentialsForRole!(roleArn(CALLER_ROLES.reader));
     const status = await callApi(reader, 'GET', `dispatches/${id}`);
     expect(status.status).toBe(200);
@@ -252,7 +252,7 @@ describe('callers acting as roles the Orchestrator granted (execute-api:Invoke o
     const { cloud, client } = main;
     const sub = join(dir, 'granted-cancel');
     mkdirSync(sub);
-    const id = await client.dispatch(wf.lambdaRunning)(sub);
+    const { id } = await client.dispatch(wf.lambdaRunning)(sub);
     await waitFor('beats', () => beats(join(sub, 'polite.beat')) > 3);
     const canceller = cloud.credentialsForRole!(roleArn(CALLER_ROLES.canceller));
     expect((await callApi(canceller, 'GET', `dispatches/${id}`)).status).toBe(403);
