@@ -2,12 +2,13 @@
 //   1. tsc -p tsconfig.build.json: ESM JavaScript, .d.ts and source maps, one file per source.
 //   2. The plain-JavaScript entries (.mjs: worker-thread boots that register tsx) are copied
 //      with their relative `.ts` imports pointed at the compiled `.js`.
-//   3. The dashboard's web assets are built into dist/ui/dist, so an installed valence never
+//   3. `valence init`'s project templates are copied beside the compiled CLI.
+//   4. The dashboard's web assets are built into dist/ui/dist, so an installed valence never
 //      needs esbuild, preact or elkjs to serve `valence ui`.
 // Inside the repository nothing needs this build: tests, examples, the demo and the CLI run
 // from the TypeScript sources (see ARCHITECTURE.md, "Published build").
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,9 @@ for (const folder of ['sdk', 'lambdas', 'infra', 'localstack']) {
     writeFileSync(target, source);
   }
 }
+
+// What `valence init` writes: its templates, beside the compiled sdk/cli/init.js that reads them.
+cpSync(join(root, 'sdk', 'cli', 'templates'), join(dist, 'sdk', 'cli', 'templates'), { recursive: true });
 
 // The dashboard's assets, built from the sources (ui/web) by the repository's own builder.
 execFileSync(

@@ -184,6 +184,7 @@ describe('the packed valence in a fresh project', () => {
     expect(tarballFiles).toContain('dist/localstack/index.js');
     expect(tarballFiles).toContain('dist/ui/dist/app.js');
     expect(tarballFiles).toContain('bin/valence.mjs');
+    expect(tarballFiles).toContain('dist/sdk/cli/templates/project/package.json.tmpl');
     expect(tarballFiles.filter((file) => /\.[cm]?tsx?$/.test(file) && !file.endsWith('.d.ts'))).toEqual([]);
     expect(tarballFiles.filter((file) => file.startsWith('test/') || file.startsWith('bench/'))).toEqual([]);
   });
@@ -204,6 +205,16 @@ describe('the packed valence in a fresh project', () => {
     expect(localCommand.stderr).toMatch(missing);
     expect(localCommand.stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  it.concurrent('`valence init` from the installed bin writes a project into an empty folder, and refuses a non-empty one', async () => {
+    const made = await run(process.execPath, [join(app, 'node_modules', '.bin', 'valence'), 'init', join(work, 'scaffolded')], { cwd: work });
+    expect(made.code, made.stdout + made.stderr).toBe(0);
+    for (const file of ['package.json', 'tsconfig.json', 'README.md', 'cdk.json']) expect(existsSync(join(work, 'scaffolded', file)), file).toBe(true);
+    const workflows = readdirSync(join(work, 'scaffolded', 'src'));
+    expect(workflows.length).toBeGreaterThan(0);
+    const again = await run(process.execPath, [join(app, 'node_modules', '.bin', 'valence'), 'init', join(work, 'scaffolded')], { cwd: work });
+    expect(again.code).toBe(2);
+  }, 60_000);
 
   it.concurrent("type-checks a consumer module with the consumer's own tsc under strict flags and skipLibCheck false", async () => {
     const checked = await run(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.strict.json'], { cwd: app });
