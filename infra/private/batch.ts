@@ -125,6 +125,9 @@ export function stageJobImage(props: Pick<JobDefinitionProps, 'projectRoot' | 'j
     mainFields: ['module', 'main'],
     banner: { js: ESM_REQUIRE_BANNER },
     sourcemap: true,
+    // Electron names come from function names: esbuild renames colliding ones (batchBeat →
+    // batchBeat2), and the job runner would not find the electron it was sent.
+    keepNames: true,
     logLevel: 'error',
   });
   for (const file of built.outputFiles) writeAtomically(file.path, file.contents);

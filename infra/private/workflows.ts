@@ -76,7 +76,7 @@ function bundleWorkflows(absolute: string): string {
   }
   const digest = createHash('sha256').update(absolute).digest('hex').slice(0, 16);
   const outfile = join(findProjectRoot(dirname(absolute)), '.valence', 'workflows', `workflows-${digest}.mjs`);
-  const built = esbuild.buildSync({ entryPoints: [absolute], outfile, write: false, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: 'inline', logLevel: 'error' });
+  const built = esbuild.buildSync({ entryPoints: [absolute], outfile, write: false, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: 'inline', keepNames: true, logLevel: 'error' });
   mkdirSync(dirname(outfile), { recursive: true });
   // Through a rename: a synth running beside this one never requires half a file.
   const temporary = `${outfile}.${process.pid}.${Date.now()}.tmp`;
