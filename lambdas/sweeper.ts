@@ -7,6 +7,7 @@
 import { ENV } from '../sdk/contract.ts';
 import { runInvocation, runtimeContextFromEnv, type InvocationTimer, type RuntimeContext } from '../sdk/runtime/context.ts';
 import { emfLine } from '../sdk/runtime/metrics.ts';
+import { loggedInvocation, NO_NODE } from './log.ts';
 import { sweep, type SweepReport } from '../sdk/runtime/sweep.ts';
 import { importWorkflows } from '../sdk/runtime/workflows.ts';
 
@@ -15,13 +16,14 @@ export function createSweeperHandler(deps: { ctx?: RuntimeContext; print?: (line
   let ctx: RuntimeContext | undefined;
   return async (event, context) =>
     runInvocation((ctx ??= deps.ctx ?? runtimeContextFromEnv()), context, async (invocation) => {
-      const report = await sweep(invocation, {
+      // A sweep is nobody's node: the keys are there, as `none`, so every line has the same shape.
+      const report = await loggedInvocation('sweep', { dispatchId: NO_NODE, nodeId: NO_NODE, attempt: NO_NODE }, {}, () => sweep(invocation, {
         ...staleCancel(event),
         loadExecutors: async () => {
           const workflows = process.env[ENV.workflows];
           if (workflows) await importWorkflows(workflows);
         },
-      });
+      }));
       await printMetrics(invocation, report, deps.print ?? ((line) => console.log(line)));
       return report;
     });
