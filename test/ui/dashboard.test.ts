@@ -2,7 +2,9 @@
 // open a running dispatch on the local cloud, see its nodes, cancel the running Batch task
 // with a reason from the UI, and observe that the job's processes are gone, the node and its
 // descendants show CANCELLED, the reason is in the audit timeline, and the rest completes.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+// Then redispatch a cancelled run from its page: the dry-run plan first, then the new dispatch.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,7 +74,7 @@ describe('the dashboard on the local cloud', () => {
     expect((await h.client.getResult(dispatchId)).cancelRequests).toHaveLength(0);
     await dialog.getByLabel('Reason').fill('loss diverged at step 40');
     await dialog.getByRole('button', { name: 'Confirm cancel' }).click();
-    await page.locator('.report').first().waitFor({ timeout: 20_000 });
+    await page.locator('.report').first().waitFor({ timeout: 60_000 }); // the cancel answers once the Batch job stopped: slow under load
 
     // The job's process group is really gone.
     await waitFor('the Batch processes to exit', () => pids.every((pid) => !alive(pid)), 20_000);
@@ -100,4 +102,53 @@ describe('the dashboard on the local cloud', () => {
     mkdirSync(fileURLToPath(new URL('../../docs/', import.meta.url)), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
   }, 180_000);
+
+  it('redispatches a cancelled run: shows the dry-run plan, runs it, opens the new dispatch, and reused electrons do not run again', async () => {
+    const dir = join(h.dir, 'redo');
+    mkdirSync(dir);
+    const log = (): string[] => (existsSync(join(dir, 'redo.log')) ? readFileSync(join(dir, 'redo.log'), 'utf8').trim().split('\n') : []);
+    const old = (await h.client.dispatch(wf.uiRedo)(dir)).id;
+    await waitFor('both parts completed and hold started', async () => log().includes('hold') && (await h.client.getResult(old)).nodes.slice(0, 2).every((n) => n.status === 'COMPLETED'), 30_000);
+    await h.client.cancel(old, { taskIds: [2], reason: 'wrong threshold' });
+    expect((await h.client.getResult(old, { wait: true, timeoutMs: 30_000 })).nodes.map((n) => n.status)).toEqual(['COMPLETED', 'COMPLETED', 'CANCELLED', 'CANCELLED']);
+
+    await page.goto(`${new URL(dashboard.url).origin}/#/dispatch/${old}`);
+    await page.locator('.bar .pill[data-status="CANCELLED"]').waitFor({ timeout: 20_000 });
+    const open = page.getByRole('button', { name: 'Redispatch…', exact: true });
+    const dialog = page.getByRole('dialog');
+    // Keyboard: the button opens the dialog, Escape closes it.
+    await open.focus();
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ timeout: 5_000 });
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden', timeout: 5_000 });
+
+    // The dry-run plan: both parts reused from the old dispatch, hold and sum run, and why.
+    await open.click();
+    const plan = dialog.getByRole('table', { name: 'Redispatch plan' });
+    await plan.waitFor({ timeout: 30_000 });
+    expect(await dialog.locator('[data-testid="redispatch-summary"]').textContent()).toContain('2 reused, 2 to run');
+    for (const id of ['0', '1']) {
+      const row = plan.locator(`tr[data-node-id="${id}"]`);
+      expect(await row.getAttribute('data-action')).toBe('reuse');
+      expect(await row.textContent()).toContain(`from ${old.slice(0, 8)} node ${id}`);
+    }
+    expect(await plan.locator('tr[data-node-id="2"]').textContent()).toContain('ended CANCELLED');
+    expect(await plan.locator('tr[data-node-id="3"]').getAttribute('data-action')).toBe('run');
+    expect(log().filter((l) => l === 'hold')).toHaveLength(1); // the dry run ran nothing
+
+    // Run it: the page moves to the new dispatch, which completes.
+    writeFileSync(join(dir, 'release'), '');
+    await dialog.getByRole('button', { name: 'Run redispatch', exact: true }).click();
+    const shownId = (): string => decodeURIComponent(new URL(page.url()).hash.slice('#/dispatch/'.length));
+    await expect.poll(shownId, { timeout: 20_000 }).not.toBe(old);
+    const fresh = shownId();
+    expect(fresh).toMatch(/^[0-9a-f-]{36}$/);
+    await page.locator('.bar .pill[data-status="COMPLETED"]').waitFor({ timeout: 30_000 });
+    for (const path of ['0', '1', '2', '3']) expect(await node(path).getAttribute('data-status')).toBe('COMPLETED');
+    const result = await h.client.getResult(fresh, { wait: true, timeoutMs: 30_000 });
+    expect([result.status, result.result]).toEqual(['COMPLETED', 105]);
+    // The reused electrons did not run again; the cancelled one and its child did.
+    expect([...log()].sort()).toEqual(['hold', 'hold', 'part 1', 'part 2', 'sum']);
+  }, 120_000);
 });

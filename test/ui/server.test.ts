@@ -1,11 +1,14 @@
 // The dashboard server is not a new hole: loopback only, Host checked, the per-start token
 // required, cross-origin writes refused, bad input refused with a 4xx naming the problem and
 // nothing written. And its one poll loop reads a dispatch once per tick however many pages watch.
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, MAX_BODY_BYTES, type Dashboard } from '../../ui/server/index.ts';
 import { TOKEN_HEADER } from '../../ui/server/security.ts';
+import type { RedispatchPlanView } from '../../ui/shared/api.ts';
 import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
 import { fileURLToPath } from 'node:url';
 import * as wf from './fixtures/workflows.ts';
@@ -75,7 +78,7 @@ describe('access', () => {
     expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");
     // The token in a query string opens only the page, never the API.
     expect((await send(`/api/capabilities?token=${ui.token}`)).status).toBe(401);
-    expect(JSON.parse((await send('/api/capabilities', { headers: { cookie: cookie() } })).body)).toEqual({ cancelProgress: true, redispatch: false, force: false });
+    expect(JSON.parse((await send('/api/capabilities', { headers: { cookie: cookie() } })).body)).toEqual({ cancelProgress: true, redispatch: true, force: false });
   });
 
   it('refuses a foreign Host even with the token (DNS rebinding)', async () => {
@@ -118,13 +121,53 @@ describe('bad input', () => {
     expect((await h.client.getResult(dispatchId)).cancelRequests).toHaveLength(0);
   });
 
-  it('a script with the token header may cancel without a browser origin; the seams answer 501', async () => {
+  it('a script with the token header may cancel without a browser origin; the cancel-progress seam answers 501', async () => {
     const answer = await send(`/api/dispatches/${dispatchId}/cancel`, { method: 'POST', body: JSON.stringify({ reason: 'scripted' }), headers: { [TOKEN_HEADER]: ui.token, 'content-type': 'application/json' } });
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body)).toMatchObject({ dispatchId, cancelled: [] });
     expect((await h.client.getResult(dispatchId)).cancelRequests.map((r) => r.reason)).toEqual(['scripted']);
     expect((await send(`/api/dispatches/${dispatchId}/cancels/abc`, { headers: { cookie: cookie() } })).status).toBe(501);
-    expect((await post(`/api/dispatches/${dispatchId}/redispatch`, {})).status).toBe(501);
+  });
+});
+
+describe('redispatch', () => {
+  const dispatchCount = async (): Promise<number> => (await h.client.listDispatches({ limit: 1000 })).length;
+  const ranLoad = (): number => (readFileSync(join(h.dir, 'ran.log'), 'utf8').match(/^load$/gm) ?? []).length;
+
+  it('a dry run answers the plan (every completed node reused, from where) and starts nothing', async () => {
+    const before = await dispatchCount();
+    const loads = ranLoad();
+    const answer = await post(`/api/dispatches/${dispatchId}/redispatch`, { dryRun: true });
+    expect(answer.status).toBe(200);
+    const plan = JSON.parse(answer.body) as RedispatchPlanView;
+    expect(plan).toMatchObject({ redispatchOf: dispatchId, lattice: 'features', dryRun: true, newNodes: [] });
+    expect(plan.nodes.map((n) => [n.nodeId, n.action, n.from])).toEqual([0, 1, 2].map((i) => [i, 'reuse', { dispatchId, nodeId: i }]));
+    expect(plan.dispatchId).not.toBe(dispatchId);
+    // Nothing started: no new dispatch in the list, and no electron ran again.
+    expect(await dispatchCount()).toBe(before);
+    expect(ranLoad()).toBe(loads);
+  }, 120_000);
+
+  it('refuses a bad body or a cross-origin request with a 4xx naming the problem, and starts nothing', async () => {
+    const before = await dispatchCount();
+    const url = `/api/dispatches/${dispatchId}/redispatch`;
+    const cases: [unknown, number, RegExp][] = [
+      [{ dryRun: 'yes' }, 400, /dryRun must be true or false/],
+      [{ reuse: 1 }, 400, /reuse must be true or false/],
+      [{ dryRun: false, args: [1] }, 400, /Unknown field\(s\): args/],
+      [[true], 400, /JSON object/],
+      ['not json', 400, /not JSON/],
+    ];
+    for (const [body, status, message] of cases) {
+      const answer = await post(url, body);
+      expect([answer.status, (JSON.parse(answer.body) as { message: string }).message]).toEqual([status, expect.stringMatching(message)]);
+    }
+    expect((await post(url, {}, { origin: 'http://evil.example' })).status).toBe(403);
+    expect((await send(url, { method: 'POST', body: '{}', headers: { cookie: cookie(), 'content-type': 'application/json' } })).status).toBe(403);
+    expect((await post(url, '{}', { 'content-type': 'text/plain' })).status).toBe(415);
+    expect((await send(url, { method: 'POST', body: '{}', headers: { origin: origin(), 'content-type': 'application/json' } })).status).toBe(401);
+    expect((await post('/api/dispatches/no-such-dispatch/redispatch', { dryRun: true })).status).toBe(404);
+    expect(await dispatchCount()).toBe(before);
   });
 });
 

@@ -13,7 +13,7 @@
  * - `POST /api/dispatches/{id}/cancel`             `{ taskIds?, reason, force? }` → the cancel report
  * - `POST /api/cancel-many`                        `{ dispatchIds, reason, force? }` → one report per dispatch
  * - `GET  /api/dispatches/{id}/cancels/{requestId}` 501 until the SDK has `getCancelReport` (issue 13)
- * - `POST /api/dispatches/{id}/redispatch`         501 until the SDK has `redispatch` (issue 16)
+ * - `POST /api/dispatches/{id}/redispatch`         `{ dryRun?, reuse? }` → the redispatch plan (a dry run starts nothing)
  *
  * @module
  */
@@ -23,14 +23,14 @@ import { extname, join } from 'node:path';
 import { inspect } from 'node:util';
 import { ValenceError, type CancelOptions, type ValenceClient } from '../../sdk/index.ts';
 import { ErrorCode } from '../../sdk/errors.ts';
-import type { ApiError, CancelBody, CancelManyBody, CancelManyResult, Capabilities, DispatchRow, OutputPreview } from '../shared/api.ts';
+import type { ApiError, CancelBody, CancelManyBody, CancelManyResult, Capabilities, DispatchRow, OutputPreview, RedispatchBody, RedispatchPlanView } from '../shared/api.ts';
 import { PREVIEW_CHARS } from '../shared/api.ts';
 import { DIST_DIR, ensureAssets } from './build.ts';
 import { LiveHub, type LivePollOptions } from './live.ts';
 import { checkRequest, newToken, SECURITY_HEADERS, tokenCookie } from './security.ts';
 
 /** What the server needs from the SDK client. */
-export type DashboardClient = Pick<ValenceClient, 'getResult' | 'listDispatches' | 'cancel' | 'getNodeOutput'>;
+export type DashboardClient = Pick<ValenceClient, 'getResult' | 'listDispatches' | 'cancel' | 'getNodeOutput'> & Partial<Pick<ValenceClient, 'redispatch'>>;
 
 /** Options of {@link startDashboard}. */
 export interface DashboardOptions {
@@ -152,8 +152,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (/^\/api\/dispatches\/[^/]+\/cancels\/[^/]+$/.test(path) && method === 'GET') {
       throw new DashboardRequestError(501, 'Cancel progress needs the SDK’s getCancelReport (issue 13); this SDK returns the final report from cancel()', ErrorCode.CANCEL_REFUSED);
     }
-    if (/^\/api\/dispatches\/[^/]+\/redispatch$/.test(path) && method === 'POST') {
-      throw new DashboardRequestError(501, 'Redispatch needs the SDK’s redispatch() (issue 16), which this SDK does not have yet', ErrorCode.CANCEL_REFUSED);
+    m = /^\/api\/dispatches\/([^/]+)\/redispatch$/.exec(path);
+    if (method === 'POST' && m) {
+      const id = dispatchIdOf(m[1]!);
+      const body = parseRedispatchBody(await readJson(request));
+      if (!client.redispatch) throw new DashboardRequestError(501, 'Redispatch needs the SDK’s redispatch() (issue 16), which this SDK does not have', ErrorCode.REDISPATCH_REFUSED);
+      const plan: RedispatchPlanView = await client.redispatch(id, { dryRun: body.dryRun === true, ...(body.reuse !== undefined ? { reuse: body.reuse } : {}) });
+      return sendJson(response, 200, plan);
     }
     throw new DashboardRequestError(path.startsWith('/api/') ? 404 : 404, `No route ${method} ${path}`, ErrorCode.CANCEL_INVALID_REQUEST);
   }
@@ -299,6 +304,17 @@ export function parseCancelManyBody(body: unknown): CancelManyBody {
   return { dispatchIds: dispatchIds as string[], reason: requireReason(reason), ...(parsedForce !== undefined ? { force: parsedForce } : {}) };
 }
 
+/** Validates a redispatch body; throws a 400 naming the first problem (nothing is started). */
+export function parseRedispatchBody(body: unknown): RedispatchBody {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new DashboardRequestError(400, 'The body must be a JSON object { dryRun?, reuse? }', ErrorCode.REDISPATCH_REFUSED);
+  const { dryRun, reuse, ...rest } = body as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw new DashboardRequestError(400, `Unknown field(s): ${unknown.join(', ')} (a redispatch takes only dryRun and reuse)`, ErrorCode.REDISPATCH_REFUSED);
+  if (dryRun !== undefined && typeof dryRun !== 'boolean') throw new DashboardRequestError(400, 'dryRun must be true or false', ErrorCode.REDISPATCH_REFUSED);
+  if (reuse !== undefined && typeof reuse !== 'boolean') throw new DashboardRequestError(400, 'reuse must be true or false', ErrorCode.REDISPATCH_REFUSED);
+  return { ...(dryRun !== undefined ? { dryRun } : {}), ...(reuse !== undefined ? { reuse } : {}) };
+}
+
 function toCancelOptions(body: CancelBody): CancelOptions {
   // `force` is passed through for the SDK of issue 13; today's CancelOptions has no such field
   // and the SDK does not send it, so a forced cancel still waits the grace period.
@@ -335,6 +351,8 @@ function answerError(response: ServerResponse, error: unknown): void {
   if (error instanceof DashboardRequestError) status = error.status;
   else if (name === 'DispatchNotFoundError') status = 404;
   else if (name === 'ValidationError' || name === 'InvalidCancelRequestError') status = 400;
+  // The dispatch cannot be redispatched as asked (a child or dry-run dispatch, …): nothing started.
+  else if (name === 'RedispatchError') status = 409;
   else if (name === 'CancelRequestError' && typeof code === 'string') status = Number(/(\d{3})$/.exec(code)?.[1] ?? 502);
   // 502: valence (the stack or the local cloud) failed; the message says how, no stack trace.
   sendJson(response, status, { code: typeof code === 'string' ? code : 'UPSTREAM_FAILED', message } satisfies ApiError);

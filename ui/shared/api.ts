@@ -117,6 +117,40 @@ export interface CancelManyBody {
   readonly force?: boolean;
 }
 
+/** Body of `POST /api/dispatches/{id}/redispatch`. */
+export interface RedispatchBody {
+  /** Only decide the plan (every node reuse or run, and why); nothing runs. @default false */
+  readonly dryRun?: boolean;
+  /** Reuse completed results whose content matches; `false` reruns everything. @default true */
+  readonly reuse?: boolean;
+}
+
+/** One node of a redispatch plan (mirrors the SDK's `PlannedNode`). */
+export interface PlannedNodeView {
+  readonly nodeId: number;
+  readonly name: string;
+  readonly electron: string;
+  readonly action: 'reuse' | 'run';
+  /** Why it runs, or what it reuses. */
+  readonly reason: string;
+  /** For a reuse: the dispatch and node that produced the result. */
+  readonly from?: { readonly dispatchId: string; readonly nodeId: number };
+  /** The old dispatch had no node at this position. */
+  readonly isNew: boolean;
+}
+
+/** Answer of `POST /api/dispatches/{id}/redispatch`: the SDK's `RedispatchPlan`. */
+export interface RedispatchPlanView {
+  readonly redispatchOf: string;
+  readonly lattice: string;
+  /** The new dispatch; for a dry run, the dry-run dispatch that decided the plan and ran nothing. */
+  readonly dispatchId: string;
+  readonly dryRun: boolean;
+  readonly nodes: readonly PlannedNodeView[];
+  readonly newNodes: readonly number[];
+  readonly redrive: { readonly used: false; readonly reason: string };
+}
+
 /** One node in a cancel report. */
 export interface CancelReportNode {
   readonly id: number | string;

@@ -21,6 +21,7 @@ import type {
   NodeStatusName,
   NodeView,
   OutputPreview,
+  RedispatchPlanView,
   StatusCounts,
 } from '../shared/api.ts';
 import { DISPATCH_STATUSES, NODE_STATUSES } from '../shared/api.ts';
@@ -207,6 +208,60 @@ function CancelDialog(props: {
   </dialog>`;
 }
 
+// ---------- redispatch dialog ----------
+
+/**
+ * Redispatch with the plan shown first: opening the dialog asks the server for a dry run (the
+ * deployed runtime decides every node, nothing runs); "Run redispatch" then starts it for real
+ * and opens the new dispatch.
+ */
+function RedispatchDialog({ dispatchId, onClose }: { dispatchId: string; onClose: () => void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const [plan, setPlan] = useState<RedispatchPlanView | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
+  const url = `/api/dispatches/${encodeURIComponent(dispatchId)}/redispatch`;
+  useEffect(() => {
+    ref.current?.showModal();
+    let live = true;
+    void api<RedispatchPlanView>(url, { method: 'POST', body: { dryRun: true } })
+      .then((p) => live && setPlan(p))
+      .catch((e: Error) => live && setError(e.message));
+    return () => {
+      live = false;
+    };
+  }, [dispatchId]);
+  const run = async (): Promise<void> => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      const started = await api<RedispatchPlanView>(url, { method: 'POST', body: { dryRun: false } });
+      ref.current?.close();
+      location.hash = `#/dispatch/${encodeURIComponent(started.dispatchId)}`;
+    } catch (e) {
+      setError((e as Error).message);
+      setBusy(false);
+    }
+  };
+  const reused = plan?.nodes.filter((n) => n.action === 'reuse').length ?? 0;
+  const rerun = plan ? plan.nodes.length - reused : 0;
+  return html`<dialog ref=${ref} class="dialog wide" aria-labelledby="redispatch-title" onClose=${onClose}>
+    <h2 id="redispatch-title">Redispatch <code>${dispatchId.slice(0, 8)}</code></h2>
+    ${!plan && !error && html`<p class="muted" role="status">Deciding the plan (a dry run: the runtime checks every node, nothing runs)…</p>`}
+    ${plan && html`<p class="summary" data-testid="redispatch-summary">${reused} reused, ${rerun} to run${plan.newNodes.length ? ` (${plan.newNodes.length} new)` : ''}. A new dispatch; this one is kept as it is.</p>
+      <table class="mini plan" aria-label="Redispatch plan"><thead><tr><th>Node</th><th>Name</th><th>Plan</th><th>Why / from</th></tr></thead><tbody>${plan.nodes.map(
+        (n) => html`<tr data-node-id=${String(n.nodeId)} data-action=${n.action}><td>${n.nodeId}</td><td>${n.name}</td>
+          <td><span class="pill" data-status=${n.action === 'reuse' ? 'COMPLETED' : 'RUNNING'}>${n.action === 'reuse' ? 'reuse' : 'run'}</span></td>
+          <td>${n.action === 'reuse' && n.from ? html`from <code title=${n.from.dispatchId}>${n.from.dispatchId.slice(0, 8)}</code> node ${n.from.nodeId}` : n.reason}</td></tr>`,
+      )}</tbody></table>`}
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    <div class="actions">
+      <button type="button" onClick=${() => ref.current?.close()}>Close</button>
+      <button type="button" class="primary" disabled=${!plan || busy} onClick=${() => void run()}>${busy ? 'Starting…' : 'Run redispatch'}</button>
+    </div>
+  </dialog>`;
+}
+
 function Report({ report }: { report: CancelReportView }) {
   // Seam (issue 13): with capabilities.cancelProgress, a large cancel answers 202 { requestId };
   // the page would then poll GET /api/dispatches/{id}/cancels/{requestId} and render the
@@ -262,6 +317,7 @@ function DispatchPage({ id, capabilities }: { id: string; capabilities: Capabili
   const [reports, setReports] = useState<CancelReportView[]>([]);
   const [layout, setLayout] = useState<Layout | undefined>(undefined);
   const [query, setQuery] = useState('');
+  const [redispatching, setRedispatching] = useState(false);
   const now = useNow();
   const { header, nodes } = state;
   const shown = useMemo(() => visibleNodes(nodes, expanded), [state.version, expanded]);
@@ -312,7 +368,8 @@ function DispatchPage({ id, capabilities }: { id: string; capabilities: Capabili
       <span class="muted">started ${clock(header.startedAt)} · ${duration(header.startedAt, header.endedAt, now)}</span>
       <${Counts} counts=${topCounts} />
       <span class="spacer"></span>
-      ${capabilities.redispatch && html`<button disabled title="Redispatch (issue 16) plugs in here">Redispatch…</button>`}
+      ${capabilities.redispatch && html`<button disabled=${running} title=${running ? 'A dispatch can be redispatched once it ended' : 'Run it again, reusing what completed; the plan is shown first'}
+        onClick=${() => setRedispatching(true)}>Redispatch…</button>`}
       <button class="danger" disabled=${!running} onClick=${() => setAsk({ kind: 'dispatch' })}>Cancel dispatch</button>
     </header>
     ${failure && html`<p class="banner" role="alert">Live updates failing: ${failure}</p>`}
@@ -355,6 +412,7 @@ function DispatchPage({ id, capabilities }: { id: string; capabilities: Capabili
       title=${ask.kind === 'dispatch' ? 'Cancel dispatch' : ask.downstream ? `Cancel task ${ask.path} and everything downstream` : `Cancel task ${ask.path}`}
       summary=${askSummary(ask)[0]} disabled=${askSummary(ask)[1] === 0} capabilities=${capabilities}
       onClose=${() => setAsk(undefined)} onConfirm=${(reason: string, force: boolean) => doCancel(ask, reason, force)} />`}
+    ${redispatching && html`<${RedispatchDialog} dispatchId=${id} onClose=${() => setRedispatching(false)} />`}
   </main>`;
 }
 
