@@ -178,6 +178,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     AWS_REQUEST_CHECKSUM_CALCULATION: 'when_required',
     AWS_RESPONSE_CHECKSUM_VALIDATION: 'when_required',
     VALENCE_LOCAL_CLOUD: '1',
+    // The handlers' structured log at INFO is two lines a step: on a developer's terminal (and
+    // in a test run) that buries what matters. Warnings and errors only, unless asked for.
+    POWERTOOLS_LOG_LEVEL: 'WARN',
     ...extraEnvironment,
   });
   const hooksFor = (service: string): ServiceHooks => ({
