@@ -25,7 +25,7 @@ import type { LocalEventBridgeService } from './events/index.ts';
 import type { LocalLambdaService } from './lambda/index.ts';
 import type { LocalS3Service } from './s3/index.ts';
 import type { StepFunctionsService } from './stepfunctions/index.ts';
-import type { AssemblyDeployment } from './assembly/index.ts';
+import type { AssemblyDeployment } from './assembly/types.ts';
 import type { IamEnforcer } from './iam/index.ts';
 
 /** AWS SDK v3 clients connected to the local cloud, each created on first use. */
