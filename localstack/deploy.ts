@@ -44,7 +44,7 @@ export interface LocalDeployOptions {
    * @default { intervalMs: 30000 }
    */
   readonly sweeper?: LocalSweeperSchedule | false;
-  /** When lattices are split into partitions (the compiler's `partition` option). @default the compiler's */
+  /** When lattices, and graphs the graph runner runs, are split into partitions (the compiler's `partition` option). @default the compiler's */
   readonly partition?: false | { readonly above?: number; readonly chunkSize?: number };
   /**
    * Concurrency of the step handler. Each concurrent invocation is a warm worker thread with
@@ -186,7 +186,7 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
     const compiled = compileLattice(template, { stepHandlerArn: step, ...(options.partition === undefined ? {} : { partition: options.partition }) });
     stateMachines[lattice.name] = await put(lattice.name, compiled.definition);
   }
-  await put(GRAPH_RUNNER_NAME, compileGraphRunner({ stepHandlerArn: step }).definition);
+  await put(GRAPH_RUNNER_NAME, compileGraphRunner({ stepHandlerArn: step, ...(options.partition === undefined ? {} : { partition: options.partition }) }).definition);
 
   // The cancel API, AWS_IAM-authorized.
   const api = cloud.services.apigateway;

@@ -2,7 +2,7 @@
  * One Standard state machine per lattice (compiled by the SDK compiler) and the graph runner
  * for sublattices, with their log group and the role that may invoke the step handler.
  */
-import { Tags } from 'aws-cdk-lib';
+import { ArnFormat, Stack, Tags } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -20,7 +20,8 @@ const STEP_HANDLER_ARN_SUBSTITUTION = 'StepHandlerArn';
 /**
  * The state machines, built into the Orchestrator's own scope (ids `Lattice-{name}`,
  * `GraphRunner`, `StateMachineRole`, `StateMachineLogs`) so their logical ids stay those of
- * earlier versions. The role is granted invoking the step handler and nothing else.
+ * earlier versions. The role is granted invoking the step handler, and — for machines with a
+ * Distributed Map — starting and stopping their own child executions; nothing else.
  */
 export class StateMachines {
   /** One state machine per lattice, by lattice name. */
@@ -65,18 +66,44 @@ export class StateMachines {
       });
     };
 
+    // Machines with a Distributed Map (split lattices, and the graph runner, which splits large
+    // graphs) start their partitions as child executions of themselves: Step Functions needs
+    // StartExecution on the machine and Describe/StopExecution on its map runs' executions
+    // (what CDK grants for a DistributedMap construct; a definition from a string gets none).
+    const distributed: string[] = [];
+    const noteDistributed = (name: string, definition: unknown): void => {
+      if (JSON.stringify(definition).includes('"Mode":"DISTRIBUTED"')) distributed.push(name);
+    };
+
     const machines: Record<string, sfn.StateMachine> = {};
     for (const lattice of settings.lattices) {
       if (lattice.shape === 'argument') continue;
       const { definition, graphHash } = compileLattice(lattice.lattice, { stepHandlerArn });
       const what = `lattice "${lattice.name}"`;
-      const machine = stateMachine(`Lattice-${lattice.name}`, checkedStateMachineName(settings, lattice.name, what), definition, what);
+      const name = checkedStateMachineName(settings, lattice.name, what);
+      noteDistributed(name, definition);
+      const machine = stateMachine(`Lattice-${lattice.name}`, name, definition, what);
       // The graph hash is also in the definition's Comment; the tag makes stale deploys visible in the console.
       Tags.of(machine).add('valence:lattice', lattice.name);
       Tags.of(machine).add('valence:graph-hash', graphHash);
       machines[lattice.name] = machine;
     }
     this.lattices = machines;
-    this.graphRunner = stateMachine('GraphRunner', checkedStateMachineName(settings, GRAPH_RUNNER_NAME, 'the graph runner'), compileGraphRunner({ stepHandlerArn }).definition, 'the graph runner');
+    const graphRunnerName = checkedStateMachineName(settings, GRAPH_RUNNER_NAME, 'the graph runner');
+    const graphRunner = compileGraphRunner({ stepHandlerArn }).definition;
+    noteDistributed(graphRunnerName, graphRunner);
+    this.graphRunner = stateMachine('GraphRunner', graphRunnerName, graphRunner, 'the graph runner');
+
+    // ARNs from names, not from the machines' tokens: the machines depend on this role.
+    const stack = Stack.of(scope);
+    const arnOf = (resource: 'stateMachine' | 'execution', resourceName: string) => stack.formatArn({ service: 'states', resource, resourceName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    if (distributed.length > 0) {
+      allow(role, { actions: ['states:StartExecution'], resources: distributed.map((name) => arnOf('stateMachine', name)) });
+      allow(role, {
+        actions: ['states:DescribeExecution', 'states:StopExecution'],
+        resources: distributed.map((name) => arnOf('execution', `${name}/*`)),
+        wildcardReason: "A Distributed Map's child executions are named by Step Functions at run time (execution:<machine>/<map label>:<id>); the pattern is this machine's own map runs only",
+      });
+    }
   }
 }

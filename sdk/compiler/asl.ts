@@ -415,7 +415,18 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
 }
 
 /** Options of {@link compileGraphRunner}. */
-export type CompileGraphRunnerOptions = CompileOptionsBase;
+export interface CompileGraphRunnerOptions extends CompileOptionsBase {
+  /**
+   * The graph runner runs graphs that are only known at run time (argument-shaped lattices,
+   * sublattices), so it cannot choose its form at deploy time: `plan` chooses per dispatch.
+   * A graph past `above` nodes runs in split form (partitions of `chunkSize` consecutive node
+   * ids, each a child execution of a Distributed Map with its own history), as a split lattice
+   * does; a smaller one in the inline Map. `false` always runs the inline Map, which fails a
+   * graph past one execution's 25,000 history events (about 1,780 nodes).
+   * @default { above: 1500, chunkSize: 1000 }
+   */
+  readonly partition?: false | { readonly above?: number; readonly chunkSize?: number };
+}
 
 /** The compiled graph runner. */
 export interface CompiledGraphRunner {
@@ -441,6 +452,7 @@ export function graphRunnerHistoryEvents(nodeCount: number): number {
   return (
     HISTORY_EVENTS.execution +
     HISTORY_EVENTS.task + // plan
+    HISTORY_EVENTS.choice + // inline or split
     HISTORY_EVENTS.map +
     nodeCount * (HISTORY_EVENTS.mapIteration + 2 * HISTORY_EVENTS.callbackTask) +
     historyTail()
@@ -465,19 +477,47 @@ export function compileGraphRunner(options: CompileGraphRunnerOptions): Compiled
   const heartbeatSeconds = positiveInteger('heartbeatSeconds', options.heartbeatSeconds, 600);
   const retry = lambdaRetry(positiveInteger('lambdaRetryAttempts', options.lambdaRetryAttempts, 6));
   const retryField: Record<string, AslValue> = retry.length > 0 ? { Retry: retry } : {};
-  const states: Record<string, AslState> = {
-    plan: {
-      Type: 'Task',
-      Resource: LAMBDA_INVOKE,
-      Parameters: { FunctionName: arn, Payload: { action: 'plan', 'dispatchId.$': '$.dispatchId' } },
-      ResultSelector: { 'nodes.$': '$.Payload.nodes' },
-      ResultPath: '$.plan',
-      ...retryField,
-      Next: 'nodes',
-    },
-    nodes: { ...nodeMap({ arn, retryField, heartbeatSeconds, prefix: '' }), Next: 'finalize' },
-    ...finalizeStates(arn, { 'dispatchId.$': '$.dispatchId' }, retry),
-  };
+  const partition = options.partition === false ? undefined : options.partition ?? {};
+  const nodes = nodeMap({ arn, retryField, heartbeatSeconds, prefix: '' });
+  let states: Record<string, AslState>;
+  if (partition) {
+    const splitAbove = positiveInteger('partition.above', partition.above, PARTITION_ABOVE);
+    const partitionSize = Math.max(1, positiveInteger('partition.chunkSize', partition.chunkSize, PARTITION_SIZE));
+    states = {
+      plan: {
+        Type: 'Task',
+        Resource: LAMBDA_INVOKE,
+        Parameters: { FunctionName: arn, Payload: { action: 'plan', 'dispatchId.$': '$.dispatchId', splitAbove, partitionSize } },
+        ResultSelector: { 'split.$': '$.Payload.split', 'nodes.$': '$.Payload.nodes', 'partitions.$': '$.Payload.partitions' },
+        ResultPath: '$.plan',
+        ...retryField,
+        Next: 'form',
+      },
+      form: {
+        Type: 'Choice',
+        Choices: [{ Variable: '$.plan.split', BooleanEquals: true, Next: 'partitions' }],
+        Default: 'nodes',
+      },
+      nodes: { ...nodes, Next: 'finalize' },
+      // Up to 10,000 partitions at once (Distributed Map's most): 10 million nodes.
+      partitions: { ...partitionMap({ arn, retryField, heartbeatSeconds, maxConcurrency: 10_000 }), Next: 'finalize' },
+      ...finalizeStates(arn, { 'dispatchId.$': '$.dispatchId' }, retry),
+    };
+  } else {
+    states = {
+      plan: {
+        Type: 'Task',
+        Resource: LAMBDA_INVOKE,
+        Parameters: { FunctionName: arn, Payload: { action: 'plan', 'dispatchId.$': '$.dispatchId' } },
+        ResultSelector: { 'nodes.$': '$.Payload.nodes' },
+        ResultPath: '$.plan',
+        ...retryField,
+        Next: 'nodes',
+      },
+      nodes: { ...nodes, Next: 'finalize' },
+      ...finalizeStates(arn, { 'dispatchId.$': '$.dispatchId' }, retry),
+    };
+  }
   const definition: AslDefinition = {
     Comment: GRAPH_RUNNER_COMMENT,
     StartAt: 'plan',
@@ -494,6 +534,44 @@ export function compileGraphRunner(options: CompileGraphRunnerOptions): Compiled
       baseHistoryEvents: graphRunnerHistoryEvents(0),
       historyEventsPerNode: HISTORY_EVENTS.mapIteration + 2 * HISTORY_EVENTS.callbackTask,
     },
+  };
+}
+
+/**
+ * A Distributed Map over `$.plan.partitions`: each partition is a child execution (its own
+ * history) that plans its node ids (`from`..`to`) and runs them in an inline {@link nodeMap}.
+ * Dependencies stay exact across partitions: a node's `await` waits for its own parents,
+ * wherever they run.
+ */
+function partitionMap(options: { arn: string; retryField: Record<string, AslValue>; heartbeatSeconds: number; maxConcurrency: number }): AslState {
+  const { arn, retryField, heartbeatSeconds, maxConcurrency } = options;
+  return {
+    Type: 'Map',
+    Label: 'partitions',
+    ItemsPath: '$.plan.partitions',
+    ItemSelector: {
+      'dispatchId.$': '$$.Map.Item.Value.dispatchId',
+      'from.$': '$$.Map.Item.Value.from',
+      'to.$': '$$.Map.Item.Value.to',
+    },
+    MaxConcurrency: maxConcurrency,
+    ItemProcessor: {
+      ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
+      StartAt: 'plan-partition',
+      States: {
+        'plan-partition': {
+          Type: 'Task',
+          Resource: LAMBDA_INVOKE,
+          Parameters: { FunctionName: arn, Payload: { action: 'plan', 'dispatchId.$': '$.dispatchId', 'from.$': '$.from', 'to.$': '$.to' } },
+          ResultSelector: { 'nodes.$': '$.Payload.nodes' },
+          ResultPath: '$.plan',
+          ...retryField,
+          Next: 'partition-nodes',
+        },
+        'partition-nodes': { ...nodeMap({ arn, retryField, heartbeatSeconds, prefix: 'partition-' }), End: true },
+      },
+    },
+    ResultPath: null,
   };
 }
 
@@ -567,35 +645,7 @@ function compilePartitioned(
       ...retryField,
       Next: 'partitions',
     },
-    partitions: {
-      Type: 'Map',
-      Label: 'partitions',
-      ItemsPath: '$.plan.partitions',
-      ItemSelector: {
-        'dispatchId.$': '$$.Map.Item.Value.dispatchId',
-        'from.$': '$$.Map.Item.Value.from',
-        'to.$': '$$.Map.Item.Value.to',
-      },
-      MaxConcurrency: Math.min(10_000, count),
-      ItemProcessor: {
-        ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
-        StartAt: 'plan-partition',
-        States: {
-          'plan-partition': {
-            Type: 'Task',
-            Resource: LAMBDA_INVOKE,
-            Parameters: { FunctionName: arn, Payload: { action: 'plan', 'dispatchId.$': '$.dispatchId', 'from.$': '$.from', 'to.$': '$.to' } },
-            ResultSelector: { 'nodes.$': '$.Payload.nodes' },
-            ResultPath: '$.plan',
-            ...retryField,
-            Next: 'partition-nodes',
-          },
-          'partition-nodes': { ...nodeMap({ arn, retryField, heartbeatSeconds, prefix: 'partition-' }), End: true },
-        },
-      },
-      ResultPath: null,
-      Next: 'finalize',
-    },
+    partitions: { ...partitionMap({ arn, retryField, heartbeatSeconds, maxConcurrency: Math.min(10_000, count) }), Next: 'finalize' },
     ...finalizeStates(arn, { 'dispatchId.$': '$$.Execution.Name' }, retry),
   };
   const definition: AslDefinition = {

@@ -39,7 +39,7 @@ export type StepEvent =
   | { readonly action?: 'run'; readonly dispatchId: string; readonly nodeId: number; readonly taskToken?: string }
   | { readonly action: 'await'; readonly dispatchId: string; readonly nodeId: number; readonly taskToken: string; readonly waitFor?: readonly number[] }
   | { readonly action: 'finalize'; readonly dispatchId: string }
-  | { readonly action: 'plan'; readonly dispatchId: string; readonly partitionSize?: number; readonly from?: number; readonly to?: number };
+  | { readonly action: 'plan'; readonly dispatchId: string; readonly partitionSize?: number; readonly splitAbove?: number; readonly from?: number; readonly to?: number };
 
 /** Dependencies of the step logic beyond the shared runtime context. */
 export interface StepDeps {
@@ -458,21 +458,29 @@ async function awaitParents(deps: StepDeps, event: { dispatchId: string; nodeId:
 
 /**
  * The node list a graph runner iterates: every node, the nodes of one partition
- * (`from`..`to`, exclusive), or — for a split lattice — the partitions themselves.
+ * (`from`..`to`, exclusive), or — for a split lattice — the partitions themselves. With
+ * `splitAbove` (the graph runner, whose graphs are known only now) it chooses: past that many
+ * nodes the partitions (`split: true`), else every node; both lists are present, one empty,
+ * because a state's ResultSelector fails on a missing path.
  */
 async function planDispatch(
   deps: StepDeps,
-  event: { dispatchId: string; partitionSize?: number; from?: number; to?: number },
-): Promise<{ dispatchId: string; nodes?: { nodeId: number; dispatchId: string }[]; partitions?: { dispatchId: string; from: number; to: number }[] }> {
+  event: { dispatchId: string; partitionSize?: number; splitAbove?: number; from?: number; to?: number },
+): Promise<{ dispatchId: string; split?: boolean; nodes?: { nodeId: number; dispatchId: string }[]; partitions?: { dispatchId: string; from: number; to: number }[] }> {
   const { dispatchId } = event;
   const dispatch = await dispatchOf(deps, dispatchId);
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const count = graph.nodes.length;
-  if (event.partitionSize !== undefined) {
-    const size = Math.max(1, Math.floor(event.partitionSize));
-    const partitions = Array.from({ length: Math.max(1, Math.ceil(count / size)) }, (_, i) => ({ dispatchId, from: i * size, to: Math.min(count, (i + 1) * size) }));
-    return { dispatchId, partitions };
+  const partitionsOf = (partitionSize: number) => {
+    const size = Math.max(1, Math.floor(partitionSize));
+    return Array.from({ length: Math.max(1, Math.ceil(count / size)) }, (_, i) => ({ dispatchId, from: i * size, to: Math.min(count, (i + 1) * size) }));
+  };
+  const everyNode = () => graph.nodes.map((n) => ({ nodeId: n.id, dispatchId }));
+  if (event.splitAbove !== undefined) {
+    const split = count > event.splitAbove;
+    return { dispatchId, split, nodes: split ? [] : everyNode(), partitions: split ? partitionsOf(event.partitionSize ?? count) : [] };
   }
+  if (event.partitionSize !== undefined) return { dispatchId, partitions: partitionsOf(event.partitionSize) };
   const from = Math.max(0, event.from ?? 0);
   const to = Math.min(count, event.to ?? count);
   return { dispatchId, nodes: graph.nodes.slice(from, to).map((n) => ({ nodeId: n.id, dispatchId })) };

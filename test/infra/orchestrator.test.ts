@@ -3,6 +3,7 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { readGraphHash } from '../../sdk/index.ts';
 import { ENV, GRAPH_RUNNER_NAME, OUTPUT, PAYLOAD_PREFIX, TABLE } from '../../sdk/contract.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,11 +64,17 @@ describe('state machines', () => {
     expect(properties.Tags).toContainEqual({ Key: 'valence:graph-hash', Value: hash });
   });
 
-  it('lets the state machines invoke the step handler and nothing else', () => {
+  it('lets the state machines invoke the step handler, and the graph runner run its own partitions, and nothing else', () => {
     const machine = base.orchestrator.stateMachines['infra-fixture-pipeline']!;
     const permissions = permissionMap(statementsOf(base.template, base.stack, machine.role));
     expect(permissions['lambda:InvokeFunction']).toEqual([resolved(base.orchestrator.stepHandler.functionArn)]);
-    expect(Object.keys(permissions).filter((action) => !/^(logs|xray):/.test(action))).toEqual(['lambda:InvokeFunction']);
+    // The graph runner splits large graphs into a Distributed Map: its child executions are its own.
+    const runnerName = (base.orchestrator.graphRunner.node.defaultChild as CfnStateMachine).stateMachineName!;
+    const runner = `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${runnerName}`;
+    expect(permissions['states:StartExecution']).toEqual([runner]);
+    expect(permissions['states:DescribeExecution']).toEqual([`${runner.replace(':stateMachine:', ':execution:')}/*`]);
+    expect(permissions['states:StopExecution']).toEqual([`${runner.replace(':stateMachine:', ':execution:')}/*`]);
+    expect(Object.keys(permissions).filter((action) => !/^(logs|xray):/.test(action)).sort()).toEqual(['lambda:InvokeFunction', 'states:DescribeExecution', 'states:StartExecution', 'states:StopExecution']);
   });
 });
 

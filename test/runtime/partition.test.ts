@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { DescribeStateMachineCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type RuntimeHarness } from './harness.ts';
-import { LAYERS, WIDTH, layered, parentsOf } from './fixtures/large.ts';
+import { LAYERS, WIDTH, layered, layeredBy, parentsOf } from './fixtures/large.ts';
 import { beats, heartbeatStopped, waitFor } from '../cancel/observe.ts';
 
 let h: RuntimeHarness;
@@ -61,6 +61,51 @@ describe('a split lattice', () => {
     const id = (await h.client.dispatch(layered)(dir, slow)).id;
     await waitFor('slow node beats', () => beats(join(dir, 'slow.beat')) > 3, 60_000);
     const report = await h.client.cancel(id, { taskIds: [slow], reason: 'deep cancel' });
+    const expected = descendantsOf(slow);
+    expect(new Set(report.cancelled.map((c) => c.id))).toEqual(expected);
+    expect(await heartbeatStopped(join(dir, 'slow.beat'))).toBe(true);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 120_000 });
+    expect(result.status).toBe('CANCELLED');
+    for (const node of result.nodes) expect([node.id, node.status]).toEqual([node.id, expected.has(node.id) ? 'CANCELLED' : 'COMPLETED']);
+    const ran = existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n').map(Number) : [];
+    expect(ran.filter((n) => expected.has(n))).toEqual([]);
+  }, 150_000);
+});
+
+describe('an argument-shaped lattice on the graph runner', () => {
+  /** The graph runner's execution of a dispatch, and its own history's size. */
+  async function runnerHistory(id: string): Promise<number | undefined> {
+    const { graphRunnerArn } = await h.client.outputs();
+    return h.cloud.services.stepfunctions.executionStats(`${graphRunnerArn.replace(':stateMachine:', ':execution:')}:${id}`)?.historyEvents;
+  }
+
+  it('runs a graph past the split threshold in partitions, and a small one inline', async () => {
+    const dir = join(h.dir, 'by-args');
+    mkdirSync(dir);
+    // 60 nodes, past the deploy's `above: 30`: three partitions of 20, each its own child execution.
+    const large = (await h.client.dispatch(layeredBy)(dir, -1, LAYERS)).id;
+    const result = await h.client.getResult<number[]>(large, { wait: true, timeoutMs: 120_000 });
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result).toEqual(Array.from({ length: WIDTH }, () => 2 ** LAYERS - 1));
+    for (const node of result.nodes) {
+      for (const parent of parentsOf(node.id)) expect(Date.parse(node.startedAt!)).toBeGreaterThanOrEqual(Date.parse(result.nodes[parent]!.endedAt!));
+    }
+    // The runner's own history holds the plan, the map run and the tail, not 60 nodes' events.
+    expect(await runnerHistory(large)).toBeLessThan(40);
+    // 20 nodes, under the threshold: the inline Map, every node's events in the runner's history.
+    const small = (await h.client.dispatch(layeredBy)(dir, -1, 2)).id;
+    const smallResult = await h.client.getResult<number[]>(small, { wait: true, timeoutMs: 120_000 });
+    expect(smallResult.result).toEqual(Array.from({ length: WIDTH }, () => 3));
+    expect(await runnerHistory(small)).toBeGreaterThan(2 * WIDTH * 5);
+  }, 150_000);
+
+  it('cancels a task inside a partition: it and its descendants stop, the rest completes', async () => {
+    const dir = join(h.dir, 'by-args-cancel');
+    mkdirSync(dir);
+    const slow = 25;
+    const id = (await h.client.dispatch(layeredBy)(dir, slow, LAYERS)).id;
+    await waitFor('slow node beats', () => beats(join(dir, 'slow.beat')) > 3, 60_000);
+    const report = await h.client.cancel(id, { taskIds: [slow], reason: 'deep cancel, argument-shaped' });
     const expected = descendantsOf(slow);
     expect(new Set(report.cancelled.map((c) => c.id))).toEqual(expected);
     expect(await heartbeatStopped(join(dir, 'slow.beat'))).toBe(true);

@@ -273,7 +273,12 @@ describe('compileGraphRunner', () => {
     expect(validateAsl(definition).errors).toEqual([]);
     const states = definition.States as Record<string, State>;
     expect(definition.StartAt).toBe('plan');
-    expect(states['plan']?.['Parameters']).toEqual({ FunctionName: stepHandlerArn, Payload: { action: 'plan', 'dispatchId.$': '$.dispatchId' } });
+    // plan chooses the form per dispatch: past 1,500 nodes, partitions of 1,000 (a Distributed Map), else the inline Map.
+    expect(states['plan']?.['Parameters']).toEqual({ FunctionName: stepHandlerArn, Payload: { action: 'plan', 'dispatchId.$': '$.dispatchId', splitAbove: 1500, partitionSize: 1000 } });
+    expect(states['plan']?.['Next']).toBe('form');
+    expect(states['form']).toEqual({ Type: 'Choice', Choices: [{ Variable: '$.plan.split', BooleanEquals: true, Next: 'partitions' }], Default: 'nodes' });
+    expect((states['partitions']?.['ItemProcessor'] as unknown as { ProcessorConfig: { Mode: string } }).ProcessorConfig.Mode).toBe('DISTRIBUTED');
+    expect(states['partitions']?.['Next']).toBe('finalize');
     const processor = states['nodes']?.['ItemProcessor'] as AslDefinition;
     expect(processor.StartAt).toBe('await-node');
     expect(processor.States['await-node']?.['Parameters']).toEqual({
@@ -288,6 +293,12 @@ describe('compileGraphRunner', () => {
     expect(states['finalize']?.['Parameters']).toEqual({ FunctionName: stepHandlerArn, Payload: { action: 'finalize', 'dispatchId.$': '$.dispatchId' } });
     expect(stats.historyEventsPerNode).toBe(14);
     expect(graphRunnerHistoryEvents(10)).toBe(stats.baseHistoryEvents + 140);
+    // Without partitions it is the plain inline runner.
+    const inline = compileGraphRunner({ stepHandlerArn, partition: false }).definition.States as Record<string, State>;
+    expect(validateAsl(compileGraphRunner({ stepHandlerArn, partition: false }).definition).errors).toEqual([]);
+    expect(inline['plan']?.['Next']).toBe('nodes');
+    expect(inline['form']).toBeUndefined();
+    expect(compileGraphRunner({ stepHandlerArn, partition: { above: 10, chunkSize: 5 } }).definition.States['plan']?.['Parameters']).toMatchObject({ Payload: { splitAbove: 10, partitionSize: 5 } });
   });
 });
 

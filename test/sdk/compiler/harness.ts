@@ -65,6 +65,7 @@ interface StepPayload {
   nodeId?: number;
   waitFor?: number[];
   taskToken?: string;
+  splitAbove?: number;
 }
 
 /**
@@ -113,8 +114,11 @@ export async function runWithStubs(
         await Promise.all((payload.waitFor ?? graph.parents(nodeId)).map((parent) => endedSignal(parent).promise));
         return { nodeId, released: true };
       }
-      case 'plan':
-        return { Payload: { dispatchId, nodes: Array.from({ length: graph.nodeCount }, (_, id) => ({ nodeId: id, dispatchId })) } };
+      case 'plan': {
+        // As the step handler plans: the graph runner asks with `splitAbove` and gets both lists, one empty (these graphs run inline).
+        const nodes = Array.from({ length: graph.nodeCount }, (_, id) => ({ nodeId: id, dispatchId }));
+        return { Payload: payload.splitAbove === undefined ? { dispatchId, nodes } : { dispatchId, split: false, nodes, partitions: [] } };
+      }
       case 'finalize':
         return { Payload: { dispatchId, status: 'COMPLETED' } };
       default:
