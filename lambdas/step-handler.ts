@@ -56,11 +56,14 @@ export function createStepHandler(deps: StepHandlerDeps = {}): (event: StepEvent
     if (!workflows) throw new ConfigurationError('VALENCE_WORKFLOWS is not set and no workflows module was bundled');
     const catalog = createGraphCatalog({
       ctx,
-      workflows: deps.workflows ? pathToFileURL(fileURLToPath(import.meta.url)).href : workflows,
+      // What a LocalExecutor's child process imports: the module's path when there is one (the
+      // local cloud's bundles keep the source beside them), else this bundle.
+      workflows: deps.workflows && deps.workflowsPath === undefined ? pathToFileURL(fileURLToPath(import.meta.url)).href : workflows,
       ...(deps.workflows ? { module: deps.workflows } : {}),
-      // A bundle is its own worker entry; from source or the published build, the worker
-      // imports the workflows module by path, through tsx when it is TypeScript.
-      worker: deps.workflows && !fromSource
+      // A bundle is its own worker entry (the local cloud's bundles say so with `workerUrl`);
+      // from source or the published build, the worker imports the workflows module by path,
+      // through tsx when it is TypeScript.
+      worker: deps.workflows && (!fromSource || deps.workerUrl !== undefined)
         ? { workerUrl: deps.workerUrl ?? new URL(import.meta.url), typescript: false }
         : { workerUrl: new URL(`../sdk/runtime/electron-worker${EXT}`, import.meta.url), typescript: fromSource || isTypeScript(workflows) },
       jobRunner: { path: JOB_RUNNER, execArgv: fromSource || (!deps.workflows && isTypeScript(workflows)) ? ['--import', import.meta.resolve('tsx')] : [] },

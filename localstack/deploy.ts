@@ -14,6 +14,7 @@ import { CreateStateMachineCommand, UpdateStateMachineCommand } from '@aws-sdk/c
 import { CreateComputeEnvironmentCommand, CreateJobQueueCommand, DescribeComputeEnvironmentsCommand, DescribeJobQueuesCommand, RegisterJobDefinitionCommand } from '@aws-sdk/client-batch';
 import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { compileGraphRunner, compileLattice } from '../sdk/compiler/index.ts';
+import { bundledHandler } from './handler-bundles.ts';
 import { templateOrUndefined } from '../sdk/model/shape.ts';
 import { API, ENV, GRAPH_RUNNER_NAME, OUTPUT, TABLE, DEFAULTS, stateMachineName, toEnvironment } from '../sdk/contract.ts';
 import { importWorkflows, latticesOf } from '../sdk/runtime/workflows.ts';
@@ -52,6 +53,13 @@ export interface LocalDeployOptions {
    * @default process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8
    */
   readonly stepConcurrency?: number;
+  /**
+   * Run each handler as one esbuild bundle with the workflows module inside, as `cdk deploy`
+   * ships it: a cold sandbox then loads in a fifth of the CPU. `false` (or
+   * `VALENCE_LOCAL_BUNDLE=0`) loads them from source through tsx.
+   * @default true when esbuild is installed
+   */
+  readonly bundle?: boolean;
   /** The workflows module already imported (`valence local --watch` passes a fresh import of a changed file). @default imported from `workflowsPath` */
   readonly module?: Record<string, unknown>;
 }
@@ -158,12 +166,27 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
 
   const lambda = cloud.services.lambda;
   if (!lambda) throw new Error('the local Lambda service is not available');
-  const fn = (name: string, path: string, extra: { timeoutSeconds?: number; reservedConcurrency?: number } = {}) =>
-    lambda.register({ functionName: `${stackName}-${name}`, entry: entry(path), environment, timeoutSeconds: extra.timeoutSeconds ?? 900, ...(extra.reservedConcurrency ? { reservedConcurrency: extra.reservedConcurrency } : {}) });
-  const step = fn('step', 'lambdas/step', { reservedConcurrency: options.stepConcurrency ?? Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8) });
-  const cancel = fn('cancel', 'lambdas/cancel', { timeoutSeconds: 29 });
-  const completion = fn('completion', 'lambdas/completion', { timeoutSeconds: 60 });
-  const sweeper = fn('sweeper', 'lambdas/sweeper', { timeoutSeconds: 300, reservedConcurrency: 1 });
+  // Each handler as one bundle with the workflows module inside, as `cdk deploy` ships it
+  // (see handler-bundles.ts); from source when esbuild is not installed, or when asked.
+  const names = ['step', 'cancel', 'completion', 'sweeper'] as const;
+  const bundles = options.bundle === false || process.env.VALENCE_LOCAL_BUNDLE === '0'
+    ? names.map(() => undefined)
+    : await Promise.all(names.map((name) => bundledHandler(name, workflows)));
+  const bundled = Object.fromEntries(names.map((name, i) => [name, bundles[i]])) as Record<(typeof names)[number], string | undefined>;
+  // A bundle has the module inside: importing it again by path would load a second copy.
+  const { [ENV.workflows]: _inside, ...bundledEnvironment } = environment;
+  const fn = (name: (typeof names)[number], extra: { timeoutSeconds?: number; reservedConcurrency?: number } = {}) =>
+    lambda.register({
+      functionName: `${stackName}-${name}`,
+      entry: bundled[name] ?? entry(`lambdas/${name}`),
+      environment: bundled[name] ? bundledEnvironment : environment,
+      timeoutSeconds: extra.timeoutSeconds ?? 900,
+      ...(extra.reservedConcurrency ? { reservedConcurrency: extra.reservedConcurrency } : {}),
+    });
+  const step = fn('step', { reservedConcurrency: options.stepConcurrency ?? Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8) });
+  const cancel = fn('cancel', { timeoutSeconds: 29 });
+  const completion = fn('completion', { timeoutSeconds: 60 });
+  const sweeper = fn('sweeper', { timeoutSeconds: 300, reservedConcurrency: 1 });
 
   // State machines: one per lattice, and the graph runner for sublattices.
   const sfn = cloud.clients.sfn;

@@ -17,6 +17,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID, createHash } from 'node:crypto';
+import { plainRuntimeUrl } from './plain-runtime.ts';
 import { basename, dirname, extname, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type {
@@ -136,7 +137,7 @@ export function createLambdaService(opts: LambdaServiceOptions): LocalLambdaServ
     const logStream = `${new Date().toISOString().slice(0, 10).replaceAll('-', '/')}/[$LATEST]${randomUUID().replaceAll('-', '')}`;
     return {
       name: `lambda:${fn.name}`,
-      data: { entryUrl: fn.entryUrl, exportName: fn.cfg.exportName ?? 'handler', handlerSetting: fn.handlerSetting },
+      data: { entryUrl: fn.entryUrl, exportName: fn.cfg.exportName ?? 'handler', handlerSetting: fn.handlerSetting, ...javaScriptRuntime(fn.entryUrl) },
       env: workloadEnvironment(opts.environment(), fn.cfg.environment, {
         // Reserved variables: a function's own configuration cannot override them on AWS either.
         AWS_REGION: region,
@@ -152,6 +153,13 @@ export function createLambdaService(opts: LambdaServiceOptions): LocalLambdaServ
         _HANDLER: fn.handlerSetting,
       }),
     };
+  }
+
+  /** A JavaScript handler runs without a TypeScript loader, as on Lambda. */
+  function javaScriptRuntime(entryUrl: string): { runtimeUrl?: string } {
+    if (!/\.[cm]?js$/.test(entryUrl)) return {};
+    const runtimeUrl = plainRuntimeUrl();
+    return runtimeUrl === undefined ? {} : { runtimeUrl };
   }
 
   function register(cfg: LocalFunctionConfig): string {

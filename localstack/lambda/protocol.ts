@@ -13,6 +13,11 @@ export interface SandboxData {
   readonly exportName: string;
   /** The handler setting as Lambda shows it (`file.export`), for error messages. */
   readonly handlerSetting: string;
+  /**
+   * A JavaScript build of the sandbox runtime, for a JavaScript handler: the sandbox then
+   * registers no TypeScript loader (see plain-runtime.ts). Absent: tsx is registered.
+   */
+  readonly runtimeUrl?: string;
 }
 
 /** The Lambda context fields that are plain data; the sandbox adds the methods. */
