@@ -100,11 +100,26 @@ const ESM_REQUIRE_BANNER = "import { createRequire as __valenceCreateRequire } f
 
 /**
  * The bundled entry of handler `name` with `workflows` inside, built or taken from the cache;
- * `undefined` when esbuild or tsx is not installed (the caller then registers the source
- * module). A build error (a workflows module esbuild cannot bundle) is thrown: the deploy would
- * fail on AWS too.
+ * `undefined` when esbuild or tsx is not installed, or when esbuild cannot bundle the module:
+ * the caller then registers the source module. A module that cannot be bundled would not
+ * deploy with `cdk deploy` either, so that case is said once on stderr.
  */
 export async function bundledHandler(name: HandlerName, workflows: string): Promise<string | undefined> {
+  try {
+    return await buildOrReuse(name, workflows);
+  } catch (error) {
+    if (!warned.has(workflows)) {
+      warned.add(workflows);
+      const message = (error instanceof Error ? error.message : String(error)).split('\n').slice(0, 3).join(' ');
+      process.stderr.write(`valence local: the handlers run from source, because esbuild could not bundle ${workflows} (cdk deploy would fail the same way): ${message}\n`);
+    }
+    return undefined;
+  }
+}
+
+const warned = new Set<string>();
+
+async function buildOrReuse(name: HandlerName, workflows: string): Promise<string | undefined> {
   const dir = cacheDir();
   if (dir === undefined) return undefined;
   let esbuild: typeof import('esbuild');
@@ -172,6 +187,8 @@ function ownImportMetaUrl(entryFile: string): import('esbuild').Plugin {
   return {
     name: 'valence-own-import-meta-url',
     setup(build) {
+      // Node imports `file:` URLs; esbuild resolves paths.
+      build.onResolve({ filter: /^file:/ }, (args) => ({ path: fileURLToPath(args.path) }));
       build.onLoad({ filter: /\.[cm]?[jt]sx?$/ }, async (args) => {
         if (args.path === entryFile || args.path.includes(`${sep}node_modules${sep}`)) return undefined;
         const text = await readFile(args.path, 'utf8');

@@ -14,13 +14,25 @@ import { findElectron, type WorkflowsModule } from './workflows.ts';
 import { runWithTaskContext } from '../model/context.ts';
 import { TaskCancelledError } from '../errors.ts';
 
+/** The listener of this thread, once serving, and the loader it uses. */
+let served: { load: (workflows: string) => Promise<WorkflowsModule> } | undefined;
+
 /**
  * Answers one `run` message on this worker thread.
  * @param load imports the workflows module; a bundle passes its own statically imported module.
  */
 export function serveElectronWorker(load: (workflows: string) => Promise<WorkflowsModule>): void {
+  // In a bundle (the step handler's, on AWS and in the local cloud) this module's own
+  // top-level call runs first, as a dependency, and the bundle's call with its statically
+  // imported module comes after: the last loader given serves, through one listener. Two
+  // listeners would both answer each run, and the first answer (a failed import by path) won.
+  if (served) {
+    served.load = load;
+    return;
+  }
   const port = parentPort;
   if (!port) throw new Error('serveElectronWorker must run on a worker thread');
+  const current = (served = { load });
   const running = new Map<number, AbortController>();
   port.on('message', (message: ToWorker) => {
     if (message.type === 'abort') {
@@ -33,7 +45,7 @@ export function serveElectronWorker(load: (workflows: string) => Promise<Workflo
     void (async () => {
       let reply: FromWorker;
       try {
-        const module = await load(call.workflows);
+        const module = await current.load(call.workflows);
         const fn = findElectron(module, call.lattice, call.electron, call.buildArgs);
         const { args } = deserialize<{ args: unknown[] }>(call.inputs);
         const output = await runWithTaskContext({ ...call.context, signal: controller.signal }, () => fn(...args));
