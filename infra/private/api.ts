@@ -18,6 +18,8 @@ export interface CancelApiProps {
   readonly removalPolicy: RemovalPolicy;
   /** @default true */
   readonly cloudWatchRole?: boolean;
+  /** Every method's throttling on the stage (its method setting for all resources and methods). */
+  readonly throttling: { readonly rateLimit: number; readonly burstLimit: number };
 }
 
 /**
@@ -43,6 +45,9 @@ export class CancelApi {
         accessLogFormat: apigw.AccessLogFormat.jsonWithStandardFields(),
         loggingLevel: apigw.MethodLoggingLevel.ERROR,
         tracingEnabled: true,
+        // Applied as the stage's `/*/*` method setting: every method, requests past it answered 429.
+        throttlingRateLimit: props.throttling.rateLimit,
+        throttlingBurstLimit: props.throttling.burstLimit,
       },
     });
     // RestApi adds an `Endpoint` output of its own; the Orchestrator's ApiUrl is the one connect() reads.

@@ -624,8 +624,12 @@ async function createTable(cloud: LocalCloud, tableName: string, props: Record<s
   });
 }
 
-/** Each role with the policies attached to it anywhere in the template. */
-function rolesOf(
+/**
+ * Each role of a resolved template with the policies attached to it anywhere in the template:
+ * what IAM enforcement evaluates, and what tests evaluate without a deploy (the stack-scoping
+ * test puts two stacks' roles side by side).
+ */
+export function rolesOf(
   template: CloudFormationTemplate,
   resources: Readonly<Record<string, { readonly Type: string; readonly Properties: Record<string, unknown> }>>,
   identities: ReadonlyMap<string, ResourceIdentity>,
