@@ -6,7 +6,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_API_THROTTLING, Orchestrator, OrchestratorValidationCode, OrchestratorValidationError } from '../../infra/orchestrator.ts';
-import { resolveTemplate, rolesOf, type AssemblyRole, type CloudFormationTemplate } from '../../localstack/assembly/index.ts';
+import { resolveTemplate, rolesOf, stageThrottlingByApi, type AssemblyRole, type CloudFormationTemplate } from '../../localstack/assembly/index.ts';
 import { StaticCredentialStore } from '../../localstack/core/credentials.ts';
 import { IamEnforcer } from '../../localstack/iam/index.ts';
 import { API } from '../../sdk/contract.ts';
@@ -103,6 +103,11 @@ describe('method throttling', () => {
         Match.objectLike({ HttpMethod: '*', ResourcePath: '/*', ThrottlingRateLimit: DEFAULT_API_THROTTLING.rateLimit, ThrottlingBurstLimit: DEFAULT_API_THROTTLING.burstLimit }),
       ]),
     });
+  });
+
+  it("is what the local cloud's assembly deploy applies to the stage", () => {
+    const throttling = stageThrottlingByApi(template.toJSON() as CloudFormationTemplate);
+    expect(Object.fromEntries([...(throttling.get(apiLogicalId) ?? [])])).toEqual({ [API.stage]: DEFAULT_API_THROTTLING });
   });
 
   it('takes apiThrottling, and refuses a limit API Gateway would refuse, before building anything', async () => {
