@@ -107,7 +107,7 @@ export class CancelApi {
   }
 
   private acknowledgeFindings(): void {
-    acknowledge(this.api.deploymentStage, 'APIG3', 'Every method requires SigV4-signed IAM credentials; a WAF in front would add cost without closing an open door');
+    acknowledge(this.api.deploymentStage, 'APIG3', 'Every method requires SigV4-signed IAM credentials and the stage is throttled (apiThrottling); a WAF in front would add cost without closing an open door');
     for (const method of this.api.methods) {
       acknowledge(method, 'COG4', 'Callers are AWS principals (the SDK and CLI sign with SigV4): AWS_IAM authorization, not a Cognito user pool');
     }
