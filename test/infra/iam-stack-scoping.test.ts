@@ -177,6 +177,8 @@ describe('IAM: a stack acts on its own resources only', () => {
       awsManagedPolicies: [],
       policies: [{ name: 'p', document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'states:StartExecution', Resource: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${prefix}*` }] } }],
     });
+    // What makes {stack}_* this stack's alone: CloudFormation (and CDK) refuse a stack name holding "_".
+    expect(() => new Stack(testApp(), 'valence_staging')).toThrow(/Stack name must match the regular expression/);
     const [dash, underscore] = [pattern('valence-'), pattern('valence_')];
     enforcer.putRoles([dash, underscore]);
     // The defect, reproduced: the pattern of the old names reaches valence-staging's machine.
