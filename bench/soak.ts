@@ -16,6 +16,7 @@
  * minutes), or `node --import tsx bench/soak.ts`. Sizes: `VALENCE_SOAK_NODES` (1000),
  * `VALENCE_SOAK_DISPATCHES` (5), `VALENCE_SOAK_BATCH_EVERY` (100), `VALENCE_SOAK_CRASHES` (20).
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -180,12 +181,33 @@ function passed(run: SoakRun): boolean {
   );
 }
 
-/** Runs the soak: the fault-free run first (the baseline), then the same under faults. */
+/**
+ * One run in a child process of its own: a second local cloud started in the same process
+ * as a first did not fire its Lambda crash rules (seen in a smoke run of this soak), so each
+ * run gets a fresh process, as bench/localcloud-start.ts does.
+ */
+async function soakInChild(withFaults: boolean): Promise<SoakRun> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--run', withFaults ? 'faults' : 'baseline'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: process.env,
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  const line = out.trim().split('\n').at(-1) ?? '';
+  if (code !== 0 || !line.startsWith('{')) throw new Error(`soak run (${withFaults ? 'faults' : 'baseline'}) exited ${code}: ${out.slice(-500)}`);
+  return JSON.parse(line) as SoakRun;
+}
+
+/** Runs the soak: the fault-free run first (the baseline), then the same under faults, each in its own process. */
 export async function runSoak(): Promise<BenchOutcome> {
   progress(`soak: ${DISPATCHES} × ${SOAK_NODES} nodes (every ${SOAK_BATCH_EVERY}th square on Batch), load ${loadAverage().join(' / ')}`);
-  const baseline = await soakOnce(false);
+  const baseline = await soakInChild(false);
   progress(`soak: fault-free ${fmt(baseline.wallMs / 1000, 1)} s, passed ${passed(baseline)}`);
-  const faulted = await soakOnce(true);
+  const faulted = await soakInChild(true);
   progress(`soak: with faults ${fmt(faulted.wallMs / 1000, 1)} s, passed ${passed(faulted)}`);
   const result = {
     benchmark: 'soak (issue 14)',
@@ -216,6 +238,13 @@ export async function runSoak(): Promise<BenchOutcome> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const run = process.argv.indexOf('--run');
+  if (run >= 0) {
+    // A child: one run, its figures as the last line of stdout.
+    const result = await soakOnce(process.argv[run + 1] === 'faults');
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.exit(0);
+  }
   const outcome = await runSoak();
   process.stdout.write(`${JSON.stringify(outcome.rows, null, 2)}\n`);
   process.exitCode = outcome.rows.every((r) => r.met === 'yes') ? 0 : 1;
