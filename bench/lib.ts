@@ -8,6 +8,7 @@ import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../localstack/index.ts';
 import { connect, type ValenceClient } from '../sdk/client/index.ts';
+import { stateMachineName } from '../sdk/contract.ts';
 
 export const BENCH_DIR = fileURLToPath(new URL('./', import.meta.url));
 export const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -132,7 +133,7 @@ export function progress(message: string): void {
 export interface BenchCloud {
   readonly cloud: LocalCloud;
   readonly client: ValenceClient;
-  /** `arn:…:execution:valence-{lattice}:{dispatchId}`. */
+  /** `arn:…:execution:valence_{lattice}:{dispatchId}`. */
   executionArn(lattice: string, dispatchId: string): string;
   close(): Promise<void>;
 }
@@ -151,7 +152,7 @@ export async function startBenchCloud(options: Partial<LocalCloudOptions> = {}):
   return {
     cloud,
     client,
-    executionArn: (lattice, dispatchId) => `arn:aws:states:${cloud.region}:${cloud.accountId}:execution:valence-${lattice}:${dispatchId}`,
+    executionArn: (lattice, dispatchId) => `arn:aws:states:${cloud.region}:${cloud.accountId}:execution:${stateMachineName('valence', lattice)}:${dispatchId}`,
     async close() {
       client.close();
       await cloud.stop();

@@ -2,7 +2,7 @@
  * `npm run bench`: runs every benchmark with its baseline in the same process run, writes one
  * JSON file per benchmark plus summary.json under bench/results/, and prints a summary table.
  *
- * Options: `--only start,overhead,cancel,compile,large,vitest` to run a subset (the summary keeps
+ * Options: `--only start,overhead,cancel,compile,large,vitest,soak` to run a subset (`soak`, like `vitest`, runs only when named) (the summary keeps
  * the other rows of the previous run, marked as carried over). `vitest` (the whole `vitest run`
  * suite, timed) runs only when named; otherwise its last recorded result is shown. Every result
  * file and table row carries the 1-minute load average before → after its benchmark. The whole run takes about 10–15 minutes on a 2-core machine; sizes the issue asks
@@ -18,6 +18,7 @@ import { ISSUE18, RESULTS_DIR, fmt, loadAverage, machine, progress, round, write
 import { runVitestWall, vitestRowFromFile } from './vitest-wall.ts';
 import { runOrchestration } from './orchestration.ts';
 import { runLargeLattice } from './large-lattice.ts';
+import { runSoak } from './soak.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const START_RUNS = 3;
@@ -123,6 +124,8 @@ async function main(): Promise<void> {
   await attempt('cancel', runCancelLatency);
   await attempt('compile', runCompileScale);
   await attempt('large', runLargeLattice);
+  // The soak (issue 14) runs two 5 × 1,000-node runs: only on request (`--only soak`).
+  if (only?.has('soak')) await attempt('soak', runSoak);
   // `vitest run` is the whole suite: only on request (`--only vitest`), never by default.
   if (only?.has('vitest')) await attempt('vitest', runVitestWall);
   else {

@@ -36,7 +36,7 @@ import { Handlers } from './private/handlers.ts';
 import { Jobs } from './private/jobs.ts';
 import { Monitoring, type MonitoringProps } from './private/monitoring.ts';
 import { grantHandlerPermissions } from './private/permissions.ts';
-import { resolveSettings } from './private/settings.ts';
+import { DEFAULT_API_THROTTLING as SETTINGS_DEFAULT_API_THROTTLING, resolveSettings } from './private/settings.ts';
 import { StateMachines } from './private/state-machines.ts';
 import { OBJECT_READ, OBJECT_WRITE, Storage, TABLE_READ_WRITE } from './private/storage.ts';
 import { loadWorkflowsSync, type WorkflowsModule } from './private/workflows.ts';
@@ -171,6 +171,15 @@ export interface OrchestratorProps {
    * @default true
    */
   readonly apiCloudWatchRole?: boolean;
+
+  /**
+   * Throttling of every method of the API's stage (API Gateway's token bucket: a steady rate
+   * in requests per second and a burst). Requests past it are answered 429 before the handler
+   * runs, so a runaway client cannot run up the cancel handler's bill or starve other callers.
+   * The account's own limit (10,000 requests per second) still applies above it.
+   * @default {@link DEFAULT_API_THROTTLING}: 100 requests per second, bursts of 200
+   */
+  readonly apiThrottling?: ApiThrottling;
   /**
    * The CloudWatch dashboard and alarms (unfinished cancels, sweeper re-cancels, failed
    * dispatches, step handler errors and throttles), each with a default threshold; pass
@@ -180,6 +189,21 @@ export interface OrchestratorProps {
    */
   readonly monitoring?: OrchestratorMonitoringProps | false;
 }
+
+/** Method throttling of the API's stage; see {@link OrchestratorProps.apiThrottling}. */
+export interface ApiThrottling {
+  /** Steady-state requests per second, for all methods together on one stage (above 0). */
+  readonly rateLimit: number;
+  /** Requests that may arrive at once above the steady rate (a whole number, at least 1). */
+  readonly burstLimit: number;
+}
+
+/**
+ * The API's default throttling: far above what the SDK, the CLI and the dashboard send (one
+ * cancel, a poll a second per open cancel or dashboard), far below the account's limit that
+ * every API of the account shares.
+ */
+export const DEFAULT_API_THROTTLING: ApiThrottling = SETTINGS_DEFAULT_API_THROTTLING;
 
 /** What of {@link MonitoringProps} the Orchestrator leaves to the user: it supplies the handlers and state machines itself. */
 export type OrchestratorMonitoringProps = Omit<MonitoringProps, 'stepHandler' | 'otherHandlers' | 'stateMachines'>;
@@ -214,7 +238,7 @@ export class Orchestrator extends Construct {
   readonly stateMachines: Readonly<Record<string, sfn.StateMachine>>;
   /** The generic state machine that runs sublattices. */
   readonly graphRunner: sfn.StateMachine;
-  /** `arn:aws:states:{region}:{account}:stateMachine:{stackName}-`: a lattice's ARN is this plus its name. */
+  /** `arn:aws:states:{region}:{account}:stateMachine:{stackName}_`: a lattice's ARN is this plus its name. */
   readonly stateMachineArnPrefix: string;
   /** The Batch queue `BatchExecutor` submits to, if Batch is enabled. */
   readonly jobQueue?: batch.IJobQueue;
@@ -286,6 +310,7 @@ export class Orchestrator extends Construct {
       handler: this.cancelHandler,
       logRetention: settings.logRetention,
       removalPolicy: settings.removalPolicy,
+      throttling: settings.apiThrottling,
       ...(props.apiCloudWatchRole === undefined ? {} : { cloudWatchRole: props.apiCloudWatchRole }),
     }).api;
 
@@ -337,14 +362,34 @@ export class Orchestrator extends Construct {
       .combine(statement(['cloudformation:DescribeStacks'], [stack.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${stack.stackName}/*` })]));
   }
 
-  /** Lets `grantee` call `POST /dispatches/{id}/cancel` (IAM-signed). */
+  /**
+   * Lets `grantee` cancel: `execute-api:Invoke` on `POST /dispatches/{id}/cancel`, and on
+   * `GET /dispatches/{id}/cancels/{requestId}`, which the SDK polls when a cancel is answered
+   * 202 (it finishes outside its request). Nothing else: no table, no state machine.
+   */
   grantCancel(grantee: iam.IGrantable): iam.Grant {
-    return iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns: [this.api.arnForExecuteApi('POST', apiPath(API.cancelPath), API.stage)] });
+    return this.grantInvoke(grantee, [
+      ['POST', API.cancelPath],
+      ['GET', API.cancelReportPath],
+    ]);
   }
 
-  /** Lets `grantee` call `GET /dispatches/{id}` (IAM-signed): a dispatch's status as the cancel handler sees it. */
+  /**
+   * Lets `grantee` read a dispatch's status: `execute-api:Invoke` on `GET /dispatches/{id}`,
+   * and nothing else. An execute-api `*` also matches `/`, so the pattern covers the other
+   * GETs below a dispatch too (its cancel reports): reads, never a cancel.
+   */
   grantReadStatus(grantee: iam.IGrantable): iam.Grant {
-    return iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns: [this.api.arnForExecuteApi('GET', apiPath(API.statusPath), API.stage)] });
+    return this.grantInvoke(grantee, [['GET', API.statusPath]]);
+  }
+
+  /** `execute-api:Invoke` on each method and route (path parameters as `*`) of the API's stage, and nothing else. */
+  private grantInvoke(grantee: iam.IGrantable, methods: readonly (readonly [method: string, route: string])[]): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['execute-api:Invoke'],
+      resourceArns: methods.map(([method, route]) => this.api.arnForExecuteApi(method, apiPath(route), API.stage)),
+    });
   }
 }
 

@@ -24,7 +24,7 @@ export const ENV = {
   bucket: 'VALENCE_BUCKET',
   /** The stack's name. */
   stackName: 'VALENCE_STACK',
-  /** `arn:…:stateMachine:{stackName}-`: a lattice's state machine ARN is this plus its name. */
+  /** `arn:…:stateMachine:{stackName}_`: a lattice's state machine ARN is this plus its name. */
   stateMachinePrefix: 'VALENCE_STATE_MACHINE_PREFIX',
   /** ARN of the graph-runner state machine. */
   graphRunnerArn: 'VALENCE_GRAPH_RUNNER_ARN',
@@ -132,9 +132,17 @@ export const LIMITS = {
   inlineOutputBytes: 4096,
 } as const;
 
-/** The state machine name of lattice (or graph runner) `name` in stack `stackName`. */
+/**
+ * The separator between the stack name and the lattice name in a state machine name. A
+ * CloudFormation stack name cannot hold it (`[A-Za-z][A-Za-z0-9-]*`), so `{stack}_*` matches
+ * this stack's state machines only: with `-`, stack `valence`'s pattern `valence-*` also
+ * matched every state machine of a stack named `valence-staging` (issue 14).
+ */
+export const STATE_MACHINE_NAME_SEPARATOR = '_';
+
+/** The state machine name of lattice (or graph runner) `name` in stack `stackName`: `{stackName}_{name}`. */
 export function stateMachineName(stackName: string, name: string): string {
-  return `${stackName}-${name}`;
+  return `${stackName}${STATE_MACHINE_NAME_SEPARATOR}${name}`;
 }
 
 /** What a deployed stack tells the code that runs in it; see {@link ENV}. */
@@ -145,7 +153,7 @@ export interface DeploymentConfig {
   readonly bucket: string;
   /** Stack name, e.g. `valence`. */
   readonly stackName: string;
-  /** `arn:aws:states:{region}:{account}:stateMachine:{stackName}-`; a lattice's ARN is this plus its name. */
+  /** `arn:aws:states:{region}:{account}:stateMachine:{stackName}_`; a lattice's ARN is this plus its name. */
   readonly stateMachinePrefix: string;
   /** ARN of the generic graph-runner state machine that runs sublattices. */
   readonly graphRunnerArn: string;

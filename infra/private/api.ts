@@ -18,6 +18,8 @@ export interface CancelApiProps {
   readonly removalPolicy: RemovalPolicy;
   /** @default true */
   readonly cloudWatchRole?: boolean;
+  /** Every method's throttling on the stage (its method setting for all resources and methods). */
+  readonly throttling: { readonly rateLimit: number; readonly burstLimit: number };
 }
 
 /**
@@ -43,6 +45,9 @@ export class CancelApi {
         accessLogFormat: apigw.AccessLogFormat.jsonWithStandardFields(),
         loggingLevel: apigw.MethodLoggingLevel.ERROR,
         tracingEnabled: true,
+        // Applied as the stage's `/*/*` method setting: every method, requests past it answered 429.
+        throttlingRateLimit: props.throttling.rateLimit,
+        throttlingBurstLimit: props.throttling.burstLimit,
       },
     });
     // RestApi adds an `Endpoint` output of its own; the Orchestrator's ApiUrl is the one connect() reads.
@@ -102,7 +107,7 @@ export class CancelApi {
   }
 
   private acknowledgeFindings(): void {
-    acknowledge(this.api.deploymentStage, 'APIG3', 'Every method requires SigV4-signed IAM credentials; a WAF in front would add cost without closing an open door');
+    acknowledge(this.api.deploymentStage, 'APIG3', 'Every method requires SigV4-signed IAM credentials and the stage is throttled (apiThrottling); a WAF in front would add cost without closing an open door');
     for (const method of this.api.methods) {
       acknowledge(method, 'COG4', 'Callers are AWS principals (the SDK and CLI sign with SigV4): AWS_IAM authorization, not a Cognito user pool');
     }

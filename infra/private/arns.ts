@@ -5,7 +5,7 @@
  */
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import { GRAPH_RUNNER_NAME, stateMachineName } from '../../sdk/contract.ts';
+import { GRAPH_RUNNER_NAME, STATE_MACHINE_NAME_SEPARATOR, stateMachineName } from '../../sdk/contract.ts';
 import { allow } from './nag.ts';
 
 /** The tag key valence puts on every job and task it submits (sdk/runtime/drivers/ownership.ts). */
@@ -13,7 +13,7 @@ export const STACK_TAG = 'valence:stack';
 
 /** This stack's state machine and execution ARNs, and the service ARN patterns valence's grants name. */
 export class StackArns {
-  /** `arn:aws:states:{region}:{account}:stateMachine:{stackName}-`: a lattice's ARN is this plus its name. */
+  /** `arn:aws:states:{region}:{account}:stateMachine:{stackName}_`: a lattice's ARN is this plus its name. */
   readonly stateMachineArnPrefix: string;
   /** Every state machine of this stack. */
   readonly stateMachines: string;
@@ -55,12 +55,20 @@ export class StackArns {
 
   /** Allows `actions` on this stack's state machines. */
   grantStateMachines(role: iam.Role, actions: readonly string[]): void {
-    allow(role, { actions, resources: [this.stateMachines], wildcardReason: `This stack's state machines only: their names all start with "${this.stackName}-"` });
+    allow(role, {
+      actions,
+      resources: [this.stateMachines],
+      wildcardReason: `This stack's state machines only: their names all start with "${stateMachineName(this.stackName, '')}", and no other stack's can, since a stack name cannot hold "${STATE_MACHINE_NAME_SEPARATOR}"`,
+    });
   }
 
   /** Allows `actions` on executions of this stack's state machines. */
   grantExecutions(role: iam.Role, actions: readonly string[]): void {
-    allow(role, { actions, resources: [this.executions], wildcardReason: `Executions of this stack's state machines only (execution names are dispatch ids, unknown at deploy time)` });
+    allow(role, {
+      actions,
+      resources: [this.executions],
+      wildcardReason: `Executions of this stack's state machines only ("${stateMachineName(this.stackName, '')}" names no other stack's); execution names are dispatch ids, unknown at deploy time`,
+    });
   }
 
   /**

@@ -3,7 +3,7 @@
  * calls and nothing more. The resources come from the parts that own them (storage, jobs,
  * the stack's ARNs), which also carry the reasons for their wildcards.
  */
-import type { StackArns } from './arns.ts';
+import { STACK_TAG, type StackArns } from './arns.ts';
 import type { Handlers } from './handlers.ts';
 import type { Jobs } from './jobs.ts';
 import { allow } from './nag.ts';
@@ -51,11 +51,15 @@ function grantStepHandler({ handlers, storage, jobs, arns }: HandlerResources): 
   });
   arns.grantBraketJobs(role, ['braket:CancelJob']);
   // Create calls with tags are also authorized as braket:TagResource on the new resource.
+  // Braket has no create-action condition key (Batch's is batch:CreateAction), so the grant
+  // requires the resource to carry no stack tag yet: a task or job of another stack (tagged
+  // with its own stack) cannot be retagged as this stack's and then stopped.
   allow(role, {
     actions: ['braket:TagResource'],
     resources: [arns.braketTasks, arns.braketJobs],
-    conditions: arns.tagsOwn,
-    wildcardReason: 'Tags at creation only, and only this stack\'s valence:stack tag (aws:RequestTag condition); ARNs are minted by Braket',
+    conditions: { ...arns.tagsOwn, Null: { [`aws:ResourceTag/${STACK_TAG}`]: 'true' } },
+    wildcardReason:
+      "Only this stack's valence:stack tag (aws:RequestTag), and only on a task or job that has no valence:stack tag yet (Null aws:ResourceTag), as at creation; ARNs are minted by Braket. Braket has no create-only condition key, so an untagged task or job of another owner could still be tagged by this role",
   });
   allow(role, { actions: ['iam:PassRole'], resources: [handlers.braketJobRole.roleArn], conditions: { StringEquals: { 'iam:PassedToService': 'braket.amazonaws.com' } } });
   storage.grantPayloads(handlers.braketJobRole, [...OBJECT_READ, ...OBJECT_WRITE]);

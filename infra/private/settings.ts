@@ -10,6 +10,9 @@ import { OrchestratorValidationCode, OrchestratorValidationError } from './error
 import { latticesOf, type ExportedLattice } from './lattices.ts';
 import { findProjectRoot, type WorkflowsModule } from './workflows.ts';
 
+/** The API's default method throttling (re-exported by the construct as `DEFAULT_API_THROTTLING`). */
+export const DEFAULT_API_THROTTLING = { rateLimit: 100, burstLimit: 200 } as const;
+
 /** The props settings reads (a subset of `OrchestratorProps`, so this file does not import the construct). */
 export interface SettingsProps {
   readonly workflows: WorkflowsModule;
@@ -23,6 +26,7 @@ export interface SettingsProps {
   readonly jobQueue?: unknown;
   readonly jobDefinition?: unknown;
   readonly vpc?: unknown;
+  readonly apiThrottling?: { readonly rateLimit: number; readonly burstLimit: number };
 }
 
 /** What the parts of the construct build from. */
@@ -35,6 +39,8 @@ export interface Settings {
   readonly autoDeleteObjects: boolean;
   readonly payloadRetentionDays: number;
   readonly sweepInterval: Duration;
+  /** Method throttling of the API's stage. */
+  readonly apiThrottling: { readonly rateLimit: number; readonly burstLimit: number };
   /** The module's lattices, each with a valid, unique state machine name. */
   readonly lattices: readonly ExportedLattice[];
   /** Throws the construct's validation error (for checks made later, e.g. on compiled sizes). */
@@ -55,6 +61,7 @@ export function resolveSettings(props: SettingsProps, stackName: string, constru
     autoDeleteObjects: props.autoDeleteObjects ?? false,
     payloadRetentionDays: props.payloadRetentionDays ?? 30,
     sweepInterval: props.sweepInterval ?? Duration.minutes(1),
+    apiThrottling: props.apiThrottling ?? DEFAULT_API_THROTTLING,
     lattices: latticesOf(props.workflows.exports),
     invalid,
   };
@@ -70,6 +77,13 @@ function checkProps(settings: Settings, props: SettingsProps): void {
   }
   if (!sweepInterval.isUnresolved() && (sweepInterval.toSeconds() < 60 || sweepInterval.toSeconds() % 60 !== 0)) {
     invalid(OrchestratorValidationCode.INVALID_PROP, `sweepInterval must be a whole number of minutes ≥ 1 (EventBridge's schedule resolution), got ${sweepInterval.toHumanString()}`);
+  }
+  const { rateLimit, burstLimit } = settings.apiThrottling;
+  if (!Number.isFinite(rateLimit) || rateLimit <= 0) {
+    invalid(OrchestratorValidationCode.INVALID_PROP, `apiThrottling.rateLimit must be a number of requests per second above 0, got ${rateLimit}`);
+  }
+  if (!Number.isInteger(burstLimit) || burstLimit < 1) {
+    invalid(OrchestratorValidationCode.INVALID_PROP, `apiThrottling.burstLimit must be a whole number of requests ≥ 1, got ${burstLimit}`);
   }
   if (settings.autoDeleteObjects && settings.removalPolicy !== RemovalPolicy.DESTROY) {
     invalid(OrchestratorValidationCode.INVALID_PROP, 'autoDeleteObjects needs removalPolicy: RemovalPolicy.DESTROY (a retained bucket is never emptied)');

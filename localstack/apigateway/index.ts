@@ -50,6 +50,15 @@ export interface ApiRoute {
   readonly functionName: string;
 }
 
+/**
+ * A stage's method throttling, as the stage's `/*` `*` method setting gives it: a token
+ * bucket of `burstLimit` tokens refilled at `rateLimit` per second, shared by all methods.
+ */
+export interface StageThrottling {
+  readonly rateLimit: number;
+  readonly burstLimit: number;
+}
+
 /** The local API Gateway service. */
 export interface LocalApiGatewayService extends LocalService {
   /** Creates a REST API with its deployed stages (`prod`, as a CDK RestApi deploys) and returns its id. */
@@ -58,6 +67,12 @@ export interface LocalApiGatewayService extends LocalService {
   addStage(apiId: string, stage: string): void;
   /** Adds (or replaces) the route of a method and path on an API. */
   addRoute(apiId: string, route: ApiRoute): void;
+  /**
+   * Throttles every method of a stage (undefined: no limit, the default). A request past the
+   * limit is answered 429 `TooManyRequestsException`, as AWS answers it, before its signature
+   * is checked or its function runs.
+   */
+  setThrottling(apiId: string, stage: string, throttling: StageThrottling | undefined): void;
   /** Base URL of a stage; append the resource path (`/dispatches/d-1/cancel`). @default stage 'prod' */
   invokeUrl(apiId: string, endpoint: string, stage?: string): string;
 }
@@ -80,6 +95,27 @@ interface RestApi {
   /** Deployed stage names. */
   readonly stages: Set<string>;
   readonly routes: (CompiledRoute & { readonly method: string; readonly functionName: string; readonly resourceId: string })[];
+  /** Token buckets of the throttled stages. */
+  readonly buckets: Map<string, TokenBucket>;
+}
+
+/** API Gateway's throttling algorithm: `burstLimit` tokens, refilled at `rateLimit` a second. */
+class TokenBucket {
+  #tokens: number;
+  #at = performance.now();
+  constructor(readonly limits: StageThrottling) {
+    this.#tokens = limits.burstLimit;
+  }
+
+  /** Takes one token; false when none is left. */
+  take(): boolean {
+    const now = performance.now();
+    this.#tokens = Math.min(this.limits.burstLimit, this.#tokens + ((now - this.#at) / 1000) * this.limits.rateLimit);
+    this.#at = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
 }
 
 /** Error answers, with the messages and `x-amzn-ErrorType` codes API Gateway sends. */
@@ -96,6 +132,7 @@ const Refusal = {
   badGateway: { status: 502, code: 'InternalServerErrorException', message: 'Internal server error' },
   timeout: { status: 504, code: 'IntegrationTimeout', message: 'Endpoint request timed out' },
   notFound: { status: 404, code: 'NotFoundException', message: 'Not Found' },
+  throttled: { status: 429, code: 'TooManyRequestsException', message: 'Too Many Requests' },
 } as const;
 
 /** Creates the local API Gateway service. */
@@ -108,7 +145,7 @@ export function createApiGatewayService(opts: ApiGatewayServiceOptions): LocalAp
     let id: string;
     do id = randomId(10);
     while (apis.has(id));
-    apis.set(id, { id, name, routes: [], stages: new Set(stages) });
+    apis.set(id, { id, name, routes: [], stages: new Set(stages), buckets: new Map() });
     return id;
   }
 
@@ -128,6 +165,19 @@ export function createApiGatewayService(opts: ApiGatewayServiceOptions): LocalAp
     const entry = { ...compiled, method, functionName: route.functionName, resourceId: randomId(6) };
     if (existing >= 0) api.routes[existing] = entry;
     else api.routes.push(entry);
+  }
+
+  function setThrottling(apiId: string, stage: string, throttling: StageThrottling | undefined): void {
+    const api = apis.get(apiId);
+    if (!api) throw new ApiGatewayConfigError(`no REST API with id '${apiId}'`);
+    if (throttling === undefined) {
+      api.buckets.delete(stage);
+      return;
+    }
+    if (!(throttling.rateLimit >= 0) || !Number.isInteger(throttling.burstLimit) || throttling.burstLimit < 0) {
+      throw new ApiGatewayConfigError(`throttling of stage '${stage}' needs rateLimit ≥ 0 and a whole burstLimit ≥ 0, got ${JSON.stringify(throttling)}`);
+    }
+    api.buckets.set(stage, new TokenBucket(throttling));
   }
 
   function invokeUrl(apiId: string, endpoint: string, stage = 'prod'): string {
@@ -166,6 +216,9 @@ export function createApiGatewayService(opts: ApiGatewayServiceOptions): LocalAp
       // AWS answers an unknown resource or method with the same 403 as a missing signature.
       if (!match) return refuse(Refusal.missingToken);
       const { route, pathParameters } = match;
+      // Throttled before anything costly: the signature check and the function.
+      const bucket = api.buckets.get(stage);
+      if (bucket && !bucket.take()) return refuse(Refusal.throttled);
 
       const verdict = await verifySignature({ method, url: rawUrl, headers: req.headers, body }, credentials);
       if (!verdict.ok) {
@@ -262,6 +315,7 @@ export function createApiGatewayService(opts: ApiGatewayServiceOptions): LocalAp
     createRestApi,
     addStage,
     addRoute,
+    setThrottling,
     invokeUrl,
     stop: () => {
       stopping.abort(new Error('API Gateway stopped'));

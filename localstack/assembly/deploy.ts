@@ -22,6 +22,7 @@ import { CreateStateMachineCommand } from '@aws-sdk/client-sfn';
 import { CreateComputeEnvironmentCommand, CreateJobQueueCommand, RegisterJobDefinitionCommand } from '@aws-sdk/client-batch';
 import type { CreateComputeEnvironmentCommandInput, RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
 import type { LocalCloud } from '../cloud.ts';
+import type { StageThrottling } from '../apigateway/index.ts';
 import { evaluateCondition, IntrinsicError, resolveIntrinsics } from './intrinsics.ts';
 import type { IntrinsicScope } from './intrinsics.ts';
 import { readCloudAssembly } from './manifest.ts';
@@ -207,11 +208,13 @@ async function deployStack(cloud: LocalCloud, assembly: CloudAssembly, stack: As
     // REST APIs get their id from the service; everything else is named before it exists.
     const apiIds = new Map<string, string>();
     const apiStages = stageNamesByApi(template);
+    const apiThrottling = stageThrottlingByApi(template);
     const resolved = resolveTemplate(template, { stackName, region, accountId }, (logicalId, type) => {
       if (type === 'AWS::ApiGateway::RestApi') {
         const name = template.Resources[logicalId]?.Properties?.['Name'];
         const id = api.createRestApi(typeof name === 'string' ? name : `${stackName}-${logicalId}`, apiStages.get(logicalId) ?? []);
         apiIds.set(logicalId, id);
+        for (const [stage, throttling] of apiThrottling.get(logicalId) ?? []) api.setThrottling(id, stage, throttling);
         return { ref: id, attributes: { RootResourceId: `${id}-root` } };
       }
       if (type === 'AWS::ApiGateway::Resource') return { ref: `${logicalId}`, attributes: {} };
@@ -466,6 +469,31 @@ function expectSame(expected: string | undefined, actual: string | undefined, lo
   if (expected !== actual) throw new IntrinsicError(`${logicalId}: the template refers to ${expected ?? '?'}, the local cloud created ${actual ?? '?'}`);
 }
 
+/**
+ * The stage-wide method throttling per REST API logical id and stage name: the
+ * `MethodSettings` entry for every resource and method (`/*`, `*`) that sets a rate or burst,
+ * which is where CDK's `deployOptions.throttlingRateLimit` / `throttlingBurstLimit` go.
+ * Settings for one method alone are not modeled.
+ */
+export function stageThrottlingByApi(template: CloudFormationTemplate): Map<string, Map<string, StageThrottling>> {
+  const throttles = new Map<string, Map<string, StageThrottling>>();
+  for (const resource of Object.values(template.Resources)) {
+    if (resource.Type !== 'AWS::ApiGateway::Stage') continue;
+    const apiLogical = refTarget(resource.Properties?.['RestApiId']);
+    const name = resource.Properties?.['StageName'];
+    const settings = (resource.Properties?.['MethodSettings'] as Record<string, unknown>[] | undefined) ?? [];
+    const all = settings.find((m) => m['HttpMethod'] === '*' && m['ResourcePath'] === '/*' && (m['ThrottlingRateLimit'] !== undefined || m['ThrottlingBurstLimit'] !== undefined));
+    if (!apiLogical || typeof name !== 'string' || !all) continue;
+    // API Gateway's account defaults stand in for the one a setting leaves out.
+    const rateLimit = typeof all['ThrottlingRateLimit'] === 'number' ? all['ThrottlingRateLimit'] : 10_000;
+    const burstLimit = typeof all['ThrottlingBurstLimit'] === 'number' ? all['ThrottlingBurstLimit'] : 5_000;
+    const byStage = throttles.get(apiLogical) ?? new Map<string, StageThrottling>();
+    byStage.set(name, { rateLimit, burstLimit });
+    throttles.set(apiLogical, byStage);
+  }
+  return throttles;
+}
+
 /** Stage names per REST API logical id, from the template's stages. */
 function stageNamesByApi(template: CloudFormationTemplate): Map<string, string[]> {
   const stages = new Map<string, string[]>();
@@ -624,8 +652,12 @@ async function createTable(cloud: LocalCloud, tableName: string, props: Record<s
   });
 }
 
-/** Each role with the policies attached to it anywhere in the template. */
-function rolesOf(
+/**
+ * Each role of a resolved template with the policies attached to it anywhere in the template:
+ * what IAM enforcement evaluates, and what tests evaluate without a deploy (the stack-scoping
+ * test puts two stacks' roles side by side).
+ */
+export function rolesOf(
   template: CloudFormationTemplate,
   resources: Readonly<Record<string, { readonly Type: string; readonly Properties: Record<string, unknown> }>>,
   identities: ReadonlyMap<string, ResourceIdentity>,

@@ -8,7 +8,7 @@
  * ```
  * @module
  */
-export { deployAssembly, describeSkipped, resolveTemplate } from './deploy.ts';
+export { deployAssembly, describeSkipped, resolveTemplate, rolesOf, stageThrottlingByApi } from './deploy.ts';
 export type { AssemblyApiMethod, AssemblyDeployOptions, AssemblyDeployment, AssemblyFunction, AssemblyRole, ResolvedTemplate, RolePolicy } from './deploy.ts';
 export { readCloudAssembly, CloudAssemblyError } from './manifest.ts';
 export type { AssemblyStack, CloudAssembly, CloudFormationTemplate, FileAsset, ImageAsset, TemplateResource } from './manifest.ts';

@@ -19,7 +19,7 @@ const triple = electron({ name: 'triple' }, (x: number) => 3 * x);
 
 /** How many executions the chain's state machine has had. */
 async function chainExecutions(): Promise<number> {
-  const arn = `arn:aws:states:${h.cloud.region}:${h.cloud.accountId}:stateMachine:valence-chain`;
+  const arn = `arn:aws:states:${h.cloud.region}:${h.cloud.accountId}:stateMachine:valence_chain`;
   return (await h.cloud.clients.sfn.send(new ListExecutionsCommand({ stateMachineArn: arn }))).executions?.length ?? 0;
 }
 

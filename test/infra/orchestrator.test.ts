@@ -32,12 +32,12 @@ const resolved = (value: unknown): string => render(base.stack.resolve(value));
 const functionRole = (fn: unknown): iam.IRole => (fn as { role: iam.IRole }).role;
 
 describe('state machines', () => {
-  it('creates one Standard state machine per exported lattice, named {stackName}-{latticeName}, plus the graph runner', () => {
+  it('creates one Standard state machine per exported lattice, named {stackName}_{latticeName}, plus the graph runner', () => {
     // THEN exactly three machines exist (the default export repeats `pipeline`, `version` is no lattice)
     base.template.resourceCountIs('AWS::StepFunctions::StateMachine', 3);
     for (const name of ['infra-fixture-pipeline', 'infra-fixture-single', GRAPH_RUNNER_NAME]) {
       base.template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
-        StateMachineName: `${STACK_NAME}-${name}`,
+        StateMachineName: `${STACK_NAME}_${name}`,
         StateMachineType: 'STANDARD',
         TracingConfiguration: { Enabled: true },
         LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true, Destinations: [Match.objectLike({})] },
@@ -57,7 +57,7 @@ describe('state machines', () => {
   });
 
   it('records the graph hash of each lattice (definition Comment and tag), so a stale deploy is detectable', () => {
-    const pipeline = Object.values(base.template.findResources('AWS::StepFunctions::StateMachine', { Properties: { StateMachineName: `${STACK_NAME}-infra-fixture-pipeline` } }))[0];
+    const pipeline = Object.values(base.template.findResources('AWS::StepFunctions::StateMachine', { Properties: { StateMachineName: `${STACK_NAME}_infra-fixture-pipeline` } }))[0];
     const properties = pipeline!.Properties as { DefinitionString: string; Tags: { Key: string; Value: string }[] };
     const hash = readGraphHash(properties.DefinitionString);
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
@@ -95,8 +95,8 @@ describe('handlers', () => {
       );
       expect(variables.NODE_OPTIONS).toBe('--enable-source-maps');
       expect(variables[ENV.stackName]).toBe(STACK_NAME);
-      expect(render(variables[ENV.stateMachinePrefix])).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-`);
-      expect(render(variables[ENV.graphRunnerArn])).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-${GRAPH_RUNNER_NAME}`);
+      expect(render(variables[ENV.stateMachinePrefix])).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}_`);
+      expect(render(variables[ENV.graphRunnerArn])).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}_${GRAPH_RUNNER_NAME}`);
       expect(render(variables[ENV.table])).toBe(resolved(base.orchestrator.table.tableName));
       expect(render(variables[ENV.bucket])).toBe(resolved(base.orchestrator.bucket.bucketName));
       expect(render(variables[ENV.jobQueue])).toBe(resolved(base.orchestrator.jobQueue!.jobQueueArn));
@@ -340,9 +340,9 @@ describe('IAM', () => {
       // Reports too large for their item are payload objects; a task that ended first has its result read.
       's3:GetObject': [`${resolved(base.orchestrator.bucket.bucketArn)}/${PAYLOAD_PREFIX}*`],
       's3:PutObject': [`${resolved(base.orchestrator.bucket.bucketArn)}/${PAYLOAD_PREFIX}*`],
-      'states:SendTaskFailure': [`${prefix}:stateMachine:${STACK_NAME}-*`],
-      'states:SendTaskSuccess': [`${prefix}:stateMachine:${STACK_NAME}-*`],
-      'states:StopExecution': [`${prefix}:execution:${STACK_NAME}-*:*`],
+      'states:SendTaskFailure': [`${prefix}:stateMachine:${STACK_NAME}_*`],
+      'states:SendTaskSuccess': [`${prefix}:stateMachine:${STACK_NAME}_*`],
+      'states:StopExecution': [`${prefix}:execution:${STACK_NAME}_*:*`],
     });
     // and no Scan, no s3 delete, no states:StartExecution, no "*" action
     expect(Object.keys(permissions).some((a) => a.includes('*'))).toBe(false);
@@ -357,9 +357,9 @@ describe('IAM', () => {
     expect(permissions['s3:PutObject']).toEqual([objects]);
     expect(permissions['s3:ListBucket']).toEqual([resolved(base.orchestrator.bucket.bucketArn)]);
     for (const action of ['states:StartExecution', 'states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']) {
-      expect(permissions[action]).toEqual([`${prefix}:stateMachine:${STACK_NAME}-*`]);
+      expect(permissions[action]).toEqual([`${prefix}:stateMachine:${STACK_NAME}_*`]);
     }
-    expect(permissions['states:StopExecution']).toEqual([`${prefix}:execution:${STACK_NAME}-*:*`]);
+    expect(permissions['states:StopExecution']).toEqual([`${prefix}:execution:${STACK_NAME}_*:*`]);
     expect(permissions['batch:SubmitJob']).toEqual(
       [
         resolved(base.orchestrator.jobQueue!.jobQueueArn),
@@ -382,8 +382,8 @@ describe('IAM', () => {
   it('lets the completion handler and the sweeper release waits and read jobs, but not start executions', () => {
     for (const fn of [base.orchestrator.completionHandler, base.orchestrator.sweeper]) {
       const permissions = permissionMap(statementsOf(base.template, base.stack, functionRole(fn)));
-      expect(permissions['states:SendTaskSuccess']).toEqual([`${prefix}:stateMachine:${STACK_NAME}-*`]);
-      expect(permissions['states:SendTaskHeartbeat']).toEqual([`${prefix}:stateMachine:${STACK_NAME}-*`]);
+      expect(permissions['states:SendTaskSuccess']).toEqual([`${prefix}:stateMachine:${STACK_NAME}_*`]);
+      expect(permissions['states:SendTaskHeartbeat']).toEqual([`${prefix}:stateMachine:${STACK_NAME}_*`]);
       expect(permissions['braket:GetQuantumTask']).toEqual([`arn:\${AWS::Partition}:braket:${account}:quantum-task/*`]);
       expect(permissions['s3:GetObject']).toEqual([`${resolved(base.orchestrator.bucket.bucketArn)}/${PAYLOAD_PREFIX}*`]);
       expect(permissions['states:StartExecution']).toBeUndefined();
@@ -391,7 +391,7 @@ describe('IAM', () => {
     }
     const sweeper = permissionMap(statementsOf(base.template, base.stack, functionRole(base.orchestrator.sweeper)));
     expect(sweeper['batch:TerminateJob']).toEqual([`arn:\${AWS::Partition}:batch:${account}:job/*`]);
-    expect(sweeper['states:StopExecution']).toEqual([`${prefix}:execution:${STACK_NAME}-*:*`]);
+    expect(sweeper['states:StopExecution']).toEqual([`${prefix}:execution:${STACK_NAME}_*:*`]);
   });
 
   it('grantDispatch and grantCancel give a caller what dispatch(), connect() and cancel() use', async () => {
@@ -408,15 +408,17 @@ describe('IAM', () => {
     const after = template;
     // THEN
     const permissions = permissionMap(statementsOf(after, stack, caller!));
-    expect(permissions['states:StartExecution']).toEqual([`${prefix}:stateMachine:${STACK_NAME}-*`]);
-    expect(permissions['states:DescribeStateMachine']).toEqual([`${prefix}:stateMachine:${STACK_NAME}-*`]);
-    expect(permissions['states:DescribeExecution']).toEqual([`${prefix}:execution:${STACK_NAME}-*:*`]);
+    expect(permissions['states:StartExecution']).toEqual([`${prefix}:stateMachine:${STACK_NAME}_*`]);
+    expect(permissions['states:DescribeStateMachine']).toEqual([`${prefix}:stateMachine:${STACK_NAME}_*`]);
+    expect(permissions['states:DescribeExecution']).toEqual([`${prefix}:execution:${STACK_NAME}_*:*`]);
     expect(permissions['cloudformation:DescribeStacks']).toEqual([`arn:\${AWS::Partition}:cloudformation:${account}:stack/${STACK_NAME}/*`]);
     const table = render(stack.resolve(orchestrator.table.tableArn));
     expect(permissions['dynamodb:PutItem']).toEqual([table, `${table}/index/byJobHandle`, `${table}/index/byList`]);
     expect(permissions['s3:PutObject']).toEqual([`${render(stack.resolve(orchestrator.bucket.bucketArn))}/${PAYLOAD_PREFIX}*`]);
-    expect(permissions['execute-api:Invoke']).toHaveLength(1);
-    expect(permissions['execute-api:Invoke']![0]).toMatch(/\/prod\/POST\/dispatches\/\*\/cancel$/);
+    // The cancel, and the report a 202 cancel is polled at (the per-method grants are in api-access.test.ts).
+    expect(permissions['execute-api:Invoke']).toHaveLength(2);
+    expect(permissions['execute-api:Invoke']!.some((arn) => /\/prod\/POST\/dispatches\/\*\/cancel$/.test(arn))).toBe(true);
+    expect(permissions['execute-api:Invoke']!.some((arn) => /\/prod\/GET\/dispatches\/\*\/cancels\/\*$/.test(arn))).toBe(true);
   });
 });
 
@@ -425,7 +427,7 @@ describe('outputs', () => {
     expect(Object.keys(templateJSON(base.template).Outputs).sort()).toEqual(Object.values(OUTPUT).sort());
     base.template.hasOutput(OUTPUT.tableName, { Value: base.stack.resolve(base.orchestrator.table.tableName) as unknown });
     base.template.hasOutput(OUTPUT.bucketName, { Value: base.stack.resolve(base.orchestrator.bucket.bucketName) as unknown });
-    expect(render(templateJSON(base.template).Outputs.StateMachineArnPrefix.Value)).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}-`);
+    expect(render(templateJSON(base.template).Outputs.StateMachineArnPrefix.Value)).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${STACK_NAME}_`);
     expect(render(templateJSON(base.template).Outputs.ApiUrl.Value)).toMatch(/^https:\/\/\$\{OrchestratorApi\w+\}\.execute-api\.\$\{AWS::Region\}\.\$\{AWS::URLSuffix\}\/\$\{OrchestratorApiDeploymentStageprod\w+\}\/$/);
   });
 });

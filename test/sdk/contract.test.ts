@@ -7,8 +7,8 @@ const names = {
   table: 'valence-table',
   bucket: 'valence-payloads-000000000000',
   stackName: 'valence',
-  stateMachinePrefix: 'arn:aws:states:us-east-1:000000000000:stateMachine:valence-',
-  graphRunnerArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:valence-graph-runner',
+  stateMachinePrefix: 'arn:aws:states:us-east-1:000000000000:stateMachine:valence_',
+  graphRunnerArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:valence_graph-runner',
 };
 
 describe('toEnvironment / fromEnvironment', () => {

@@ -174,4 +174,29 @@ describe('local API Gateway', () => {
       expect(await response.json()).toEqual({ message: 'Internal server error' });
     }
   });
+
+  it("throttles a stage as AWS does: past the burst, 429 TooManyRequestsException, and the handler never runs", async () => {
+    const apiId = api.createRestApi('throttled');
+    api.addRoute(apiId, { method: 'GET', path: '/dispatches/{id}', functionName: 'cancel' });
+    // A burst of 2 and a refill too slow to add a token during the test.
+    api.setThrottling(apiId, 'prod', { rateLimit: 0.001, burstLimit: 2 });
+    const url = `${api.invokeUrl(apiId, served.endpoint)}/dispatches/d-1`;
+    const calls = handlerCalls();
+    const statuses: number[] = [];
+    let refused: Response | undefined;
+    for (let i = 0; i < 4; i++) {
+      const response = await signedFetch(url, { method: 'GET', credentials: valid });
+      statuses.push(response.status);
+      if (response.status === 429) refused = response;
+      else await response.arrayBuffer();
+    }
+    expect(statuses).toEqual([202, 202, 429, 429]);
+    expect(refused!.headers.get('x-amzn-errortype')).toBe('TooManyRequestsException');
+    expect(await refused!.json()).toEqual({ message: 'Too Many Requests' });
+    expect(handlerCalls()).toBe(calls + 2);
+    // Lifting the limit lets requests through again; other APIs were never throttled.
+    api.setThrottling(apiId, 'prod', undefined);
+    expect((await signedFetch(url, { method: 'GET', credentials: valid })).status).toBe(202);
+    expect(() => api.setThrottling(apiId, 'prod', { rateLimit: -1, burstLimit: 2 })).toThrow(/rateLimit/);
+  });
 });
