@@ -47,9 +47,9 @@ export interface LocalDeployOptions {
   /** When lattices are split into partitions (the compiler's `partition` option). @default the compiler's */
   readonly partition?: false | { readonly above?: number; readonly chunkSize?: number };
   /**
-   * Concurrency of the step handler. Each concurrent invocation is a warm worker thread with
-   * its own electron thread, so on a laptop a few are faster than many cold ones.
-   * @default process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8
+   * Reserved concurrency of the step handler. Unset, it has the account's 1,000, as on AWS; the
+   * local pool grows toward that only as fast as sandboxes can start (localstack/lambda/pool.ts).
+   * @default process.env.VALENCE_LOCAL_STEP_CONCURRENCY, else unreserved
    */
   readonly stepConcurrency?: number;
   /** The workflows module already imported (`valence local --watch` passes a fresh import of a changed file). @default imported from `workflowsPath` */
@@ -160,7 +160,9 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
   if (!lambda) throw new Error('the local Lambda service is not available');
   const fn = (name: string, path: string, extra: { timeoutSeconds?: number; reservedConcurrency?: number } = {}) =>
     lambda.register({ functionName: `${stackName}-${name}`, entry: entry(path), environment, timeoutSeconds: extra.timeoutSeconds ?? 900, ...(extra.reservedConcurrency ? { reservedConcurrency: extra.reservedConcurrency } : {}) });
-  const step = fn('step', 'lambdas/step', { reservedConcurrency: options.stepConcurrency ?? Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8) });
+  // Unreserved by default, as the CDK stack deploys it: the account's concurrency (see localstack/lambda).
+  const stepReserved = options.stepConcurrency ?? (process.env.VALENCE_LOCAL_STEP_CONCURRENCY ? Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY) : undefined);
+  const step = fn('step', 'lambdas/step', stepReserved ? { reservedConcurrency: stepReserved } : {});
   const cancel = fn('cancel', 'lambdas/cancel', { timeoutSeconds: 29 });
   const completion = fn('completion', 'lambdas/completion', { timeoutSeconds: 60 });
   const sweeper = fn('sweeper', 'lambdas/sweeper', { timeoutSeconds: 300, reservedConcurrency: 1 });

@@ -2,7 +2,16 @@
  * The warm sandboxes of one function and its concurrency limit: at most `limit` invocations
  * hold a slot at once, each in its own sandbox; a finished sandbox stays warm for the next
  * invocation; further invocations wait in arrival order.
+ *
+ * How fast the pool grows is bounded as well, as Lambda bounds a function's scaling rate: at
+ * most `maxStarting` sandboxes are in their init phase at once, and none starts while the host
+ * has less than `minFreeBytes` of free memory (a warning says so, once). An invocation that
+ * finds no warm sandbox and may not start one waits for whichever comes first, a sandbox
+ * released or an init finished. So a burst of short invocations is served by a few warm
+ * sandboxes rather than one cold start each, while long ones still get a sandbox each, up to
+ * `limit`.
  */
+import { freemem } from 'node:os';
 import { Sandbox } from './sandbox.ts';
 import type { SandboxOptions } from './sandbox.ts';
 import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
@@ -20,21 +29,40 @@ export class PoolClosedError extends ValenceError {
   }
 }
 
+/** Options of one function's pool. */
+export interface SandboxPoolOptions {
+  /** Invocations at once (the function's concurrency). */
+  readonly limit: number;
+  /** How long an idle warm sandbox is kept. */
+  readonly idleMs: number;
+  readonly spawn: () => SandboxOptions;
+  /** Sandboxes in their init phase at once. @default 2 */
+  readonly maxStarting?: number;
+  /** No sandbox starts while the host's free memory is below this. @default 512 MiB */
+  readonly minFreeBytes?: number;
+}
+
 /** Sandboxes of one function. */
 export class SandboxPool {
   readonly #limit: number;
   readonly #idleMs: number;
   readonly #spawn: () => SandboxOptions;
+  readonly #maxStarting: number;
+  readonly #minFreeBytes: number;
   readonly #idle: { sandbox: Sandbox; timer: NodeJS.Timeout }[] = [];
   readonly #all = new Set<Sandbox>();
   readonly #waiters: Waiter[] = [];
   #active = 0;
+  #starting = 0;
   #closed = false;
+  #warnedMemory = false;
 
-  constructor(options: { limit: number; idleMs: number; spawn: () => SandboxOptions }) {
+  constructor(options: SandboxPoolOptions) {
     this.#limit = Math.max(1, options.limit);
     this.#idleMs = options.idleMs;
     this.#spawn = options.spawn;
+    this.#maxStarting = Math.max(1, options.maxStarting ?? 2);
+    this.#minFreeBytes = options.minFreeBytes ?? 512 * 1024 * 1024;
   }
 
   /** Invocations holding a slot right now. */
@@ -48,15 +76,16 @@ export class SandboxPool {
   }
 
   /**
-   * Takes a slot and a sandbox for it (warm if one is idle). Waits while the limit is reached;
-   * an aborted signal gives up the wait (rejects with the signal's reason).
+   * Takes a slot and a sandbox for it (warm if one is idle, else a new one when the pool may
+   * grow). Waits while neither is possible; an aborted signal gives up the wait (rejects with
+   * the signal's reason).
    */
   acquire(signal?: AbortSignal): Promise<Sandbox> {
     if (this.#closed) return Promise.reject(new PoolClosedError());
     signal?.throwIfAborted();
-    if (this.#active < this.#limit) {
-      this.#active++;
-      return Promise.resolve(this.#take());
+    if (this.#waiters.length === 0) {
+      const sandbox = this.#tryTake();
+      if (sandbox) return Promise.resolve(sandbox);
     }
     return new Promise<Sandbox>((resolve, reject) => {
       const onAbort = (): void => {
@@ -82,6 +111,7 @@ export class SandboxPool {
 
   /** Returns a slot; a live sandbox stays warm, a dead one is forgotten. */
   release(sandbox: Sandbox): void {
+    this.#active--;
     if (!sandbox.alive || this.#closed) {
       // close() already terminated every sandbox it knew; a dead one is simply forgotten.
       this.#all.delete(sandbox);
@@ -90,13 +120,7 @@ export class SandboxPool {
       timer.unref();
       this.#idle.push({ sandbox, timer });
     }
-    const next = this.#waiters.shift();
-    if (next) {
-      // The slot passes straight to the next waiter.
-      next.resolve(this.#take());
-    } else {
-      this.#active--;
-    }
+    this.#pump();
   }
 
   /** Rejects waiters, terminates every sandbox and waits for the workers to exit. */
@@ -109,16 +133,47 @@ export class SandboxPool {
     await Promise.all(all.map((sandbox) => sandbox.terminate()));
   }
 
-  #take(): Sandbox {
+  /** Hands sandboxes to waiters, in arrival order, while the pool can. */
+  #pump(): void {
+    while (this.#waiters.length > 0 && !this.#closed) {
+      const sandbox = this.#tryTake();
+      if (!sandbox) return;
+      this.#waiters.shift()!.resolve(sandbox);
+    }
+  }
+
+  /** A slot and a sandbox for it, or undefined when the invocation must wait. */
+  #tryTake(): Sandbox | undefined {
+    if (this.#active >= this.#limit) return undefined;
     while (this.#idle.length > 0) {
       const warm = this.#idle.pop()!;
       clearTimeout(warm.timer);
-      if (warm.sandbox.alive) return warm.sandbox;
+      if (warm.sandbox.alive) {
+        this.#active++;
+        return warm.sandbox;
+      }
       this.#all.delete(warm.sandbox);
     }
+    // A pool with nothing alive always starts one: an invocation never waits on nothing.
+    if (this.#all.size > 0 && (this.#starting >= this.#maxStarting || !this.#memoryAllowsStart())) return undefined;
     const sandbox = new Sandbox(this.#spawn());
     this.#all.add(sandbox);
+    this.#active++;
+    this.#starting++;
+    void sandbox.ready().finally(() => {
+      this.#starting--;
+      this.#pump();
+    });
     return sandbox;
+  }
+
+  #memoryAllowsStart(): boolean {
+    if (freemem() >= this.#minFreeBytes) return true;
+    if (!this.#warnedMemory) {
+      this.#warnedMemory = true;
+      process.emitWarning(`local Lambda: free memory is below ${Math.round(this.#minFreeBytes / 2 ** 20)} MiB; invocations wait for a warm sandbox instead of starting new ones`);
+    }
+    return false;
   }
 
   #expire(sandbox: Sandbox): void {

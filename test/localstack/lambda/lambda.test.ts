@@ -209,7 +209,10 @@ describe('local Lambda service', () => {
       State: 'Active',
       Environment: { Variables: { TABLE_NAME: 'valence-table' } },
     });
-    expect(got.Concurrency?.ReservedConcurrentExecutions).toBe(10);
+    // As on AWS, a function without reserved concurrency reports none (it has the account's 1,000).
+    expect(got.Concurrency).toBeUndefined();
+    const reserved = await client.send(new GetFunctionCommand({ FunctionName: 'sleep' }));
+    expect(reserved.Concurrency?.ReservedConcurrentExecutions).toBe(2);
     const listed = await client.send(new ListFunctionsCommand({}));
     expect(listed.Functions?.map((f) => f.FunctionName)).toEqual(['echo', 'fail', 'heartbeat', 'missing-export', 'sleep']);
     const missing = await client.send(new GetFunctionCommand({ FunctionName: 'nope' })).catch((e: unknown) => e);
