@@ -7,11 +7,12 @@
  * most `maxStarting` sandboxes are in their init phase at once, and none starts while the host
  * has less than `minFreeBytes` of free memory (a warning says so, once). An invocation that
  * finds no warm sandbox and may not start one waits for whichever comes first, a sandbox
- * released or an init finished. So a burst of short invocations is served by a few warm
- * sandboxes rather than one cold start each, while long ones still get a sandbox each, up to
- * `limit`.
+ * released or an init finished. Nor does one start while this process already keeps the
+ * host's cores busy: a cold start then only takes CPU from the invocations it would serve. So a
+ * burst of short CPU-bound invocations is served by the warm sandboxes rather than one cold start
+ * each, while invocations that wait (sleep, I/O) still get a sandbox each, up to `limit`.
  */
-import { freemem } from 'node:os';
+import { availableParallelism, freemem } from 'node:os';
 import { Sandbox } from './sandbox.ts';
 import type { SandboxOptions } from './sandbox.ts';
 import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
@@ -155,7 +156,7 @@ export class SandboxPool {
       this.#all.delete(warm.sandbox);
     }
     // A pool with nothing alive always starts one: an invocation never waits on nothing.
-    if (this.#all.size > 0 && (this.#starting >= this.#maxStarting || !this.#memoryAllowsStart())) return undefined;
+    if (this.#all.size > 0 && (this.#starting >= this.#maxStarting || !this.#hostAllowsStart())) return undefined;
     const sandbox = new Sandbox(this.#spawn());
     this.#all.add(sandbox);
     this.#active++;
@@ -165,6 +166,10 @@ export class SandboxPool {
       this.#pump();
     });
     return sandbox;
+  }
+
+  #hostAllowsStart(): boolean {
+    return !processSaturatesCpu() && this.#memoryAllowsStart();
   }
 
   #memoryAllowsStart(): boolean {
@@ -183,4 +188,28 @@ export class SandboxPool {
     this.#all.delete(sandbox);
     void sandbox.terminate();
   }
+}
+
+/** How often, and over what window, this process's CPU use is sampled. */
+const CPU_SAMPLE_MS = 250;
+/** Busy share of the host's cores above which no sandbox starts. */
+const CPU_SATURATED = 0.8;
+let cpuSample: { at: number; usage: NodeJS.CpuUsage; busy: boolean } | undefined;
+
+/**
+ * Whether this process (every thread: the cloud and its sandboxes) used at least
+ * {@link CPU_SATURATED} of the host's cores over the last sample window.
+ */
+function processSaturatesCpu(): boolean {
+  const now = performance.now();
+  if (!cpuSample) {
+    cpuSample = { at: now, usage: process.cpuUsage(), busy: false };
+    return false;
+  }
+  if (now - cpuSample.at >= CPU_SAMPLE_MS) {
+    const used = process.cpuUsage(cpuSample.usage);
+    const busyShare = (used.user + used.system) / 1000 / (now - cpuSample.at) / availableParallelism();
+    cpuSample = { at: now, usage: process.cpuUsage(), busy: busyShare >= CPU_SATURATED };
+  }
+  return cpuSample.busy;
 }
