@@ -55,6 +55,11 @@ export interface LambdaServiceOptions {
    * @default the host's available parallelism (at least 2)
    */
   readonly sandboxStartsAtOnce?: number;
+  /**
+   * Sandboxes of one function started as soon as invocations need them, before the pool's growth
+   * limits apply (see pool.ts). @default 8
+   */
+  readonly eagerSandboxes?: number;
 }
 
 /** The local Lambda service: HTTP API, in-process invoker, and registration from code. */
@@ -182,6 +187,7 @@ export function createLambdaService(opts: LambdaServiceOptions): LocalLambdaServ
       limit: cfg.reservedConcurrency ?? DEFAULT_CONCURRENCY,
       idleMs: opts.sandboxIdleMs ?? 300_000,
       maxStarting: opts.sandboxStartsAtOnce ?? Math.max(2, availableParallelism()),
+      ...(opts.eagerSandboxes !== undefined ? { eagerSandboxes: opts.eagerSandboxes } : {}),
       // Read at spawn time: the function record below exists by the time a sandbox starts.
       spawn: () => sandboxOptions(fn),
     });

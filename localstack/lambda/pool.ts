@@ -3,16 +3,17 @@
  * hold a slot at once, each in its own sandbox; a finished sandbox stays warm for the next
  * invocation; further invocations wait in arrival order.
  *
- * How fast the pool grows is bounded as well, as Lambda bounds a function's scaling rate: at
- * most `maxStarting` sandboxes are in their init phase at once, and none starts while the host
+ * Up to `eagerSandboxes` sandboxes start as soon as invocations need them. Past that, how fast
+ * the pool grows is bounded, as Lambda bounds a function's scaling rate: at most `maxStarting` sandboxes are in their init phase at once, and none starts while the host
  * has less than `minFreeBytes` of free memory (a warning says so, once). An invocation that
  * finds no warm sandbox and may not start one waits for whichever comes first, a sandbox
- * released or an init finished. Nor does one start while this process already keeps the
- * host's cores busy: a cold start then only takes CPU from the invocations it would serve. So a
+ * released or an init finished. Nor does one start while the host's cores are busy (this
+ * process's CPU, or the 1-minute load average, at or above the core count's 80 % / 100 %): a
+ * cold start then only takes CPU from the invocations it would serve. So a
  * burst of short CPU-bound invocations is served by the warm sandboxes rather than one cold start
  * each, while invocations that wait (sleep, I/O) still get a sandbox each, up to `limit`.
  */
-import { availableParallelism, freemem } from 'node:os';
+import { availableParallelism, freemem, loadavg } from 'node:os';
 import { Sandbox } from './sandbox.ts';
 import type { SandboxOptions } from './sandbox.ts';
 import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
@@ -37,7 +38,9 @@ export interface SandboxPoolOptions {
   /** How long an idle warm sandbox is kept. */
   readonly idleMs: number;
   readonly spawn: () => SandboxOptions;
-  /** Sandboxes in their init phase at once. @default 2 */
+  /** Sandboxes started on demand before the growth limits below apply. @default 8 */
+  readonly eagerSandboxes?: number;
+  /** Sandboxes in their init phase at once, past `eagerSandboxes`. @default 2 */
   readonly maxStarting?: number;
   /** No sandbox starts while the host's free memory is below this. @default 512 MiB */
   readonly minFreeBytes?: number;
@@ -49,6 +52,7 @@ export class SandboxPool {
   readonly #idleMs: number;
   readonly #spawn: () => SandboxOptions;
   readonly #maxStarting: number;
+  readonly #eager: number;
   readonly #minFreeBytes: number;
   readonly #idle: { sandbox: Sandbox; timer: NodeJS.Timeout }[] = [];
   readonly #all = new Set<Sandbox>();
@@ -63,6 +67,7 @@ export class SandboxPool {
     this.#idleMs = options.idleMs;
     this.#spawn = options.spawn;
     this.#maxStarting = Math.max(1, options.maxStarting ?? 2);
+    this.#eager = Math.max(1, options.eagerSandboxes ?? 8);
     this.#minFreeBytes = options.minFreeBytes ?? 512 * 1024 * 1024;
   }
 
@@ -155,8 +160,8 @@ export class SandboxPool {
       }
       this.#all.delete(warm.sandbox);
     }
-    // A pool with nothing alive always starts one: an invocation never waits on nothing.
-    if (this.#all.size > 0 && (this.#starting >= this.#maxStarting || !this.#hostAllowsStart())) return undefined;
+    // A pool below its eager size always starts one (so an invocation never waits on nothing).
+    if (this.#all.size >= this.#eager && (this.#starting >= this.#maxStarting || !this.#hostAllowsStart())) return undefined;
     const sandbox = new Sandbox(this.#spawn());
     this.#all.add(sandbox);
     this.#active++;
@@ -169,7 +174,7 @@ export class SandboxPool {
   }
 
   #hostAllowsStart(): boolean {
-    return !processSaturatesCpu() && this.#memoryAllowsStart();
+    return !processSaturatesCpu() && (loadavg()[0] ?? 0) < availableParallelism() && this.#memoryAllowsStart();
   }
 
   #memoryAllowsStart(): boolean {
