@@ -10,6 +10,9 @@ import { defaultLatticeRegistry, type Lattice } from '../sdk/model/index.ts';
 import { criticalPathMs, levelScheduleMs, maxWidth, randomDag, DAG_NODES, NOOP_DAG_SEEDS, SLEEP_DAG_SEEDS, SLEEP_RANGE, type BenchDag } from './dag.ts';
 import { CHAIN_LENGTH, FAN_WIDTH } from './fixtures/workflows.ts';
 import { runOnInterpreter } from './interpreter.ts';
+
+/** The step handler's concurrency on the bench cloud: reserved when the variable is set, else unreserved (the account's 1,000, grown a few sandboxes at a time). */
+const STEP_CONCURRENCY: number | 'unreserved (1,000)' = process.env.VALENCE_LOCAL_STEP_CONCURRENCY ? Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY) : 'unreserved (1,000)';
 import { ISSUE18, ISSUE18_GOALS, PRICES, STEP_HANDLER, describe, fmt, progress, round, startBenchCloud, type BenchCloud, type BenchOutcome, type SummaryRow } from './lib.ts';
 
 /** How many of the 50 seeded DAGs each part runs (scaled down to fit the time budget). */
@@ -296,7 +299,7 @@ export async function runOrchestration(): Promise<BenchOutcome[]> {
         levelSchedule: 'computed: each level starts when the previous level ended (sum of the longest sleep per level), with unlimited workers and zero overhead — the best a level-by-level scheduler can do',
         startDelay: "a node's start minus its last parent's end",
       },
-      stepHandlerConcurrency: Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8),
+      stepHandlerConcurrency: STEP_CONCURRENCY,
       goal: 'makespan / critical path ≤ 1.05',
       mean: {
         makespanOverCriticalPath: meanOf(exact.map((e) => e.makespanOverCriticalPath)),
@@ -321,7 +324,7 @@ export async function runOrchestration(): Promise<BenchOutcome[]> {
     const overheadResult = {
       benchmark: 'orchestration-overhead',
       scaling: `chain ${CHAIN_LENGTH} and fan-out ${FAN_WIDTH} as in the issue (fan-out 1,000 compiles: ≈580 KB); random DAGs: ${SCALE.noopDags} of the issue's 50 (seeds ${noopSeeds[0]}…${noopSeeds.at(-1)}), one local-cloud run each after a warm-up; in-process baseline: median of ${SCALE.inProcessRepeats} runs; interpreter baseline: median of ${SCALE.interpreterRepeats}`,
-      localCloud: { startAndDeployMs: round(startMs, 0), warmUpRunsMs: warmMs, stepHandlerConcurrency: Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8) },
+      localCloud: { startAndDeployMs: round(startMs, 0), warmUpRunsMs: warmMs, stepHandlerConcurrency: STEP_CONCURRENCY },
       definitions: {
         localCloudMs: 'dispatch() call until the execution ended (warm step-handler workers)',
         inProcessMs: 'the same DAG as plain async calls (each node awaits its parents, then returns 0) — the physical floor',

@@ -22,7 +22,7 @@ import { ConfigurationError } from '../sdk/runtime/config.ts';
 import { handleStep, type InvocationInfo, type StepEvent } from '../sdk/runtime/step.ts';
 import { createGraphCatalog, importWorkflows, type WorkflowsModule } from '../sdk/runtime/workflows.ts';
 import { serveElectronWorker } from '../sdk/runtime/electron-worker.ts';
-import { loggedInvocation, NO_NODE, type InvocationLogKeys } from './log.ts';
+import { logger, loggedInvocation, NO_NODE } from './log.ts';
 
 /** Dependencies of the step handler; everything optional comes from the environment. */
 export interface StepHandlerDeps {
@@ -72,22 +72,47 @@ export function createStepHandler(deps: StepHandlerDeps = {}): (event: StepEvent
   };
   return async (event, context) => {
     const base = (stepDeps ??= init());
-    return runInvocation(base.ctx, context, async (ctx) => {
-      const keys = await logKeysOf(ctx, event);
-      return loggedInvocation('step', keys, { action: event?.action ?? 'run' }, () => handleStep({ ...base, ctx }, event, context));
-    });
+    return runInvocation(base.ctx, context, (ctx) => loggedStep(event, (onAttempt) => handleStep({ ...base, ctx, onAttempt }, event, context)));
   };
 }
 
-
 /**
- * The log keys of a step: its dispatch and node, and the attempt it makes — the node's stored
- * attempts plus one, read once (one GetItem) so that every line, the first too, carries it.
+ * Runs one step between a start and an end (or failure) line, every line carrying the step's
+ * dispatch, node and attempt. The attempt comes from the claim, which returns the node item
+ * anyway (see `StepDeps.onAttempt`), so logging costs no DynamoDB read. For a node's `run` the
+ * start line therefore waits until the attempt is known: it is written when the claim answered
+ * (or, for a step that fails or ends before that, with the end line, attempt `none`).
+ * Dispatch-level steps and `await` states have no attempt (`none`) and start at once.
  */
-async function logKeysOf(ctx: RuntimeContext, event: StepEvent): Promise<InvocationLogKeys> {
+async function loggedStep<T>(event: StepEvent, work: (onAttempt: (attempt: number) => void) => Promise<T>): Promise<T> {
   const dispatchId = typeof event?.dispatchId === 'string' ? event.dispatchId : NO_NODE;
-  const nodeId = 'nodeId' in (event ?? {}) && typeof (event as { nodeId?: unknown }).nodeId === 'number' ? (event as { nodeId: number }).nodeId : NO_NODE;
-  if (dispatchId === NO_NODE || nodeId === NO_NODE) return { dispatchId, nodeId, attempt: NO_NODE };
-  const node = await ctx.store.getNode(dispatchId, nodeId, { signal: ctx.signal }).catch(() => undefined);
-  return { dispatchId, nodeId, attempt: (node?.attempts ?? 0) + 1 };
+  const rawNodeId = (event as { nodeId?: unknown } | undefined)?.nodeId;
+  const nodeId = typeof rawNodeId === 'number' ? rawNodeId : NO_NODE;
+  const action = event?.action ?? 'run';
+  const extra = { action };
+  if (nodeId === NO_NODE || action !== 'run') {
+    return loggedInvocation('step', { dispatchId, nodeId, attempt: NO_NODE }, extra, () => work(() => undefined));
+  }
+  logger.resetKeys();
+  logger.appendKeys({ dispatchId, nodeId, attempt: NO_NODE });
+  const started = performance.now();
+  let announced = false;
+  const announce = (attempt: number | typeof NO_NODE): void => {
+    if (announced) return;
+    announced = true;
+    logger.appendKeys({ attempt });
+    logger.info('step started', extra);
+  };
+  try {
+    const result = await work(announce);
+    announce(NO_NODE);
+    logger.info('step ended', { ...extra, durationMs: Math.round(performance.now() - started) });
+    return result;
+  } catch (error) {
+    announce(NO_NODE);
+    logger.error('step failed', { ...extra, durationMs: Math.round(performance.now() - started), error: error as Error });
+    throw error;
+  } finally {
+    logger.resetKeys();
+  }
 }

@@ -48,9 +48,9 @@ export interface LocalDeployOptions {
   /** When lattices, and graphs the graph runner runs, are split into partitions (the compiler's `partition` option). @default the compiler's */
   readonly partition?: false | { readonly above?: number; readonly chunkSize?: number };
   /**
-   * Concurrency of the step handler. Each concurrent invocation is a warm worker thread with
-   * its own electron thread, so on a laptop a few are faster than many cold ones.
-   * @default process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8
+   * Reserved concurrency of the step handler. Unset, it has the account's 1,000, as on AWS; the
+   * local pool grows toward that only as fast as sandboxes can start (localstack/lambda/pool.ts).
+   * @default process.env.VALENCE_LOCAL_STEP_CONCURRENCY, else unreserved
    */
   readonly stepConcurrency?: number;
   /**
@@ -183,7 +183,9 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
       timeoutSeconds: extra.timeoutSeconds ?? 900,
       ...(extra.reservedConcurrency ? { reservedConcurrency: extra.reservedConcurrency } : {}),
     });
-  const step = fn('step', { reservedConcurrency: options.stepConcurrency ?? Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY ?? 8) });
+  // Unreserved by default, as the CDK stack deploys it: the account's concurrency (see localstack/lambda).
+  const stepReserved = options.stepConcurrency ?? (process.env.VALENCE_LOCAL_STEP_CONCURRENCY ? Number(process.env.VALENCE_LOCAL_STEP_CONCURRENCY) : undefined);
+  const step = fn('step', stepReserved ? { reservedConcurrency: stepReserved } : {});
   const cancel = fn('cancel', { timeoutSeconds: 29 });
   const completion = fn('completion', { timeoutSeconds: 60 });
   const sweeper = fn('sweeper', { timeoutSeconds: 300, reservedConcurrency: 1 });

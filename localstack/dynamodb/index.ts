@@ -30,6 +30,35 @@ export interface DynamoDbServiceOptions {
 
 const JSON_CONTENT_TYPE = 'application/x-amz-json-1.0';
 
+/** An error dynalite returns from a condition check: its body is what the client receives. */
+interface DynaliteError extends Error {
+  body?: { __type?: string; Item?: unknown };
+}
+
+/**
+ * Teaches dynalite 4.0 `ReturnValuesOnConditionCheckFailure` (PutItem, UpdateItem, DeleteItem),
+ * which it lacks: its validation drops fields it does not know, and its condition check does not
+ * return the item. As on AWS, with `ALL_OLD` a ConditionalCheckFailedException carries the item
+ * as it was (`Item`, absent when there was none), so a writer that lost a race learns the
+ * winner's write without a second read. Patched once, on dynalite's own modules: the request
+ * still travels the real wire protocol to dynalite, which does all the rest.
+ */
+function teachReturnValuesOnConditionCheckFailure(): void {
+  const field = { type: 'String', enum: ['ALL_OLD', 'NONE'] };
+  for (const action of ['putItem', 'updateItem', 'deleteItem']) {
+    (require(`dynalite/validations/${action}`) as { types: Record<string, unknown> }).types.ReturnValuesOnConditionCheckFailure = field;
+  }
+  const db = require('dynalite/db') as { checkConditional: (data: Record<string, unknown>, existing: unknown) => DynaliteError | null | undefined; patchedForOld?: boolean };
+  if (db.patchedForOld) return;
+  const check = db.checkConditional;
+  db.checkConditional = (data, existing) => {
+    const error = check(data, existing);
+    if (error?.body && existing && data.ReturnValuesOnConditionCheckFailure === 'ALL_OLD') error.body.Item = existing;
+    return error;
+  };
+  db.patchedForOld = true;
+}
+
 /**
  * Creates the local DynamoDB. Tables become ACTIVE at once (AWS takes seconds; tests should
  * not wait for it), and every operation dynalite supports is served — which excludes
@@ -42,6 +71,7 @@ export function createDynamoDbService(options: DynamoDbServiceOptions = {}): Loc
   const ensure = () => {
     if (instance) return instance;
     const dynalite = require('dynalite') as DynaliteFactory;
+    teachReturnValuesOnConditionCheckFailure();
     let path: string | undefined;
     if (options.dataDir) {
       path = join(options.dataDir, 'dynamodb');

@@ -16,6 +16,7 @@
  * ```
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { availableParallelism } from 'node:os';
 import { randomUUID, createHash } from 'node:crypto';
 import { plainRuntimeUrl } from './plain-runtime.ts';
 import { basename, dirname, extname, resolve as resolvePath } from 'node:path';
@@ -50,6 +51,16 @@ export interface LambdaServiceOptions {
    * @default 300000 (five minutes)
    */
   readonly sandboxIdleMs?: number;
+  /**
+   * Sandboxes of one function in their init phase at once: how fast a function's pool grows.
+   * @default the host's available parallelism (at least 2)
+   */
+  readonly sandboxStartsAtOnce?: number;
+  /**
+   * Sandboxes of one function started as soon as invocations need them, before the pool's growth
+   * limits apply (see pool.ts). @default 8
+   */
+  readonly eagerSandboxes?: number;
 }
 
 /** The local Lambda service: HTTP API, in-process invoker, and registration from code. */
@@ -67,7 +78,14 @@ const API_VERSION = '2015-03-31';
 const SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 const ASYNC_PAYLOAD_LIMIT = 256 * 1024;
 const DEFAULT_TIMEOUT_SECONDS = 900;
-const DEFAULT_CONCURRENCY = 10;
+/**
+ * A function without reserved concurrency may run as many invocations at once as its account
+ * allows: 1,000 concurrent executions per Region is Lambda's default quota ("Lambda quotas",
+ * https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html; new accounts may
+ * start lower, and AWS raises them with use). The local pool grows toward it no faster than its
+ * init limit lets it (see pool.ts), as Lambda's scaling rate bounds a function on AWS.
+ */
+const DEFAULT_CONCURRENCY = 1000;
 const DEFAULT_MEMORY_MB = 128;
 
 /** How an invocation is requested, as `X-Amz-Invocation-Type` names it. */
@@ -176,6 +194,8 @@ export function createLambdaService(opts: LambdaServiceOptions): LocalLambdaServ
     const pool = new SandboxPool({
       limit: cfg.reservedConcurrency ?? DEFAULT_CONCURRENCY,
       idleMs: opts.sandboxIdleMs ?? 300_000,
+      maxStarting: opts.sandboxStartsAtOnce ?? Math.max(2, availableParallelism()),
+      ...(opts.eagerSandboxes !== undefined ? { eagerSandboxes: opts.eagerSandboxes } : {}),
       // Read at spawn time: the function record below exists by the time a sandbox starts.
       spawn: () => sandboxOptions(fn),
     });
@@ -359,7 +379,8 @@ export function createLambdaService(opts: LambdaServiceOptions): LocalLambdaServ
           ok(200, {
             Configuration: configuration(fn),
             Code: { RepositoryType: 'S3', Location: fn.entryUrl },
-            Concurrency: { ReservedConcurrentExecutions: fn.concurrency },
+            // As on AWS, only a function with reserved concurrency reports it.
+            ...(fn.cfg.reservedConcurrency !== undefined ? { Concurrency: { ReservedConcurrentExecutions: fn.cfg.reservedConcurrency } } : {}),
             Tags: {},
           });
         }

@@ -64,7 +64,9 @@ export class Sandbox {
       // --json` and the demo own stdout. It goes to stderr, as a log stream beside the output.
       stdout: true,
     });
-    this.#worker.stdout.pipe(process.stderr, { end: false });
+    // Forwarded chunk by chunk rather than piped: a pipe per sandbox adds listeners to
+    // process.stderr, and a function may have many sandboxes.
+    this.#worker.stdout.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     this.#exited = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
     this.#ready = new Promise((resolve) => {
       const timer = setTimeout(() => {

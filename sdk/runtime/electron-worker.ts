@@ -60,10 +60,23 @@ export function serveElectronWorker(load: (workflows: string) => Promise<Workflo
   });
 }
 
-async function importWorkflows(workflows: string): Promise<WorkflowsModule> {
-  const url = workflows.startsWith('file:') ? workflows : pathToFileURL(workflows).href;
-  return (await import(url)) as WorkflowsModule;
+/**
+ * The workflows module, imported once per thread: a second `import()` of a cached module still
+ * asks the loader to resolve it, and under tsx that is a round trip to its hooks thread on every
+ * electron run.
+ */
+function importWorkflows(workflows: string): Promise<WorkflowsModule> {
+  let pending = imported.get(workflows);
+  if (!pending) {
+    const url = workflows.startsWith('file:') ? workflows : pathToFileURL(workflows).href;
+    pending = import(url) as Promise<WorkflowsModule>;
+    imported.set(workflows, pending);
+    // A failed import is not kept: the next run tries again.
+    pending.catch(() => imported.delete(workflows));
+  }
+  return pending;
 }
+const imported = new Map<string, Promise<WorkflowsModule>>();
 
 if (!isMainThread && (workerData as { valenceElectronWorker?: boolean } | undefined)?.valenceElectronWorker) {
   serveElectronWorker(importWorkflows);

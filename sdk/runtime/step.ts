@@ -46,6 +46,13 @@ export interface StepDeps {
   readonly ctx: RuntimeContext;
   /** Finds lattices, graphs and electrons of the deployed workflows module. */
   readonly catalog: GraphCatalog;
+  /**
+   * Told the attempt this invocation makes once the node's own item says it: the claim's (or
+   * takeover's) count, or the stored count plus one when a `run` claims nothing (a lost claim, an
+   * upstream end). Never told for an `await`, which is no attempt of the node. The handler logs
+   * it; learning it from the claim, which writes the item anyway, costs no read.
+   */
+  readonly onAttempt?: (attempt: number) => void;
 }
 
 /** Thrown when an event names something that does not exist: a broken deployment, not user error. */
@@ -220,6 +227,7 @@ async function endIfUpstreamEnded(step: NodeStep): Promise<NodeStepOutput | unde
     { status: NodeStatus.CANCELLED, endedAt: ctx.now().toISOString(), cancelledBy: by, cancelReason: `${by}: node ${upstream.nodeId} ${upstream.status}` },
     ctx.signal,
   );
+  if (ended) step.deps.onAttempt?.(ended.attempts + 1);
   return settleStep(step, ended);
 }
 
@@ -255,10 +263,15 @@ async function claim(
   const { dispatchId } = step.dispatch;
   const nodeId = step.node.id;
   const claimed = await ctx.store.claimNode(dispatchId, nodeId, runId, ctx.now().getTime() + ctx.config.leaseMs, ctx.now().toISOString(), ctx.signal, content);
-  if (claimed) return { item: claimed };
-  const current = await ctx.store.getNode(dispatchId, nodeId, { signal: ctx.signal });
+  if ('item' in claimed) {
+    step.deps.onAttempt?.(claimed.item.attempts);
+    return { item: claimed.item };
+  }
+  // The refused claim returned the node as the winner left it; it is read only when it did not.
+  const current = claimed.old ?? (await ctx.store.getNode(dispatchId, nodeId, { signal: ctx.signal }));
   if (!current) throw new StepEventError(`Dispatch ${dispatchId} has no node item ${nodeId}`);
-  if (isTerminalNodeStatus(current.status)) return { settled: await settleStep(step, undefined) };
+  step.deps.onAttempt?.(current.attempts + 1);
+  if (isTerminalNodeStatus(current.status)) return { settled: await settleStep(step, current) };
   if (current.status === NodeStatus.NEW_OBJECT && current.cancelRequested) {
     // Cancelled before it started: nothing is serialized, uploaded or submitted, and no
     // executor is constructed.
@@ -267,10 +280,10 @@ async function claim(
   }
   // RUNNING: a duplicate or a retry of this state.
   if (step.taskToken && current.jobHandle) {
-    // A retried wait on a submitted job: the job runs on; only the token is new.
-    await ctx.store.recordTaskToken(dispatchId, nodeId, step.taskToken, ctx.signal);
-    const now = await ctx.store.getNode(dispatchId, nodeId, { signal: ctx.signal });
-    if (now && isTerminalNodeStatus(now.status)) return { settled: await settleStep(step, undefined) };
+    // A retried wait on a submitted job: the job runs on; only the token is new. The write
+    // returns the node as it is now, so no read is needed to see whether it ended meanwhile.
+    const now = await ctx.store.recordTaskToken(dispatchId, nodeId, step.taskToken, ctx.signal);
+    if (now && isTerminalNodeStatus(now.status)) return { settled: await settleStep(step, now) };
     return { settled: { nodeId, status: NodeStatus.RUNNING } };
   }
   const taken = await waitOrTakeOver(step.deps, current, runId, info);
@@ -350,14 +363,18 @@ function settleStep(step: NodeStep, ended: NodeItem | undefined): Promise<NodeSt
 async function waitOrTakeOver(deps: StepDeps, current: NodeItem, runId: string, info: InvocationInfo): Promise<NodeItem | undefined> {
   const { ctx } = deps;
   // Wait while another invocation holds a live lease (a duplicate must not run the electron
-  // again); take over once the lease lapses (the holder crashed).
+  // again); take over once the lease lapses (the holder crashed). `current` was just returned
+  // by the refused claim, so the first round reads nothing.
+  let node: NodeItem | undefined = current;
   for (;;) {
-    const node = await ctx.store.getNode(current.dispatchId, current.nodeId, { signal: ctx.signal });
     if (!node || isTerminalNodeStatus(node.status)) return undefined;
     if ((node.leaseUntil ?? 0) < ctx.now().getTime()) {
       const taken = await ctx.store.takeOverNode(node.dispatchId, node.nodeId, runId, ctx.now().getTime() + ctx.config.leaseMs, ctx.now().getTime(), ctx.signal);
-      if (taken) return taken;
-      const after = await ctx.store.getNode(node.dispatchId, node.nodeId, { signal: ctx.signal });
+      if ('item' in taken) {
+        deps.onAttempt?.(taken.item.attempts);
+        return taken.item;
+      }
+      const after = taken.old ?? (await ctx.store.getNode(node.dispatchId, node.nodeId, { signal: ctx.signal }));
       if (after?.cancelRequested && after.status === NodeStatus.RUNNING && (after.leaseUntil ?? 0) < ctx.now().getTime()) {
         // The holder died while a cancel was pending: nobody runs it any more.
         await ctx.store.finishNode(
@@ -373,6 +390,7 @@ async function waitOrTakeOver(deps: StepDeps, current: NodeItem, runId: string, 
       throw new StepEventError(`Node ${current.nodeId} of ${current.dispatchId} is still held by another invocation`);
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(250, ctx.config.leaseMs / 4)));
+    node = await ctx.store.getNode(current.dispatchId, current.nodeId, { signal: ctx.signal });
   }
 }
 
@@ -443,16 +461,26 @@ async function settle(
   return { nodeId, status: node.status };
 }
 
+/**
+ * An `await` state: released once every parent of the node is terminal. Parents that all
+ * ended already release it at once, with no write; otherwise the token is stored, then the
+ * parents are read again (write before read, see settle.ts), so that a parent ending between
+ * the two reads either sees the token or is seen ended.
+ */
 async function awaitParents(deps: StepDeps, event: { dispatchId: string; nodeId: number; taskToken: string }): Promise<unknown> {
   const { ctx } = deps;
   const dispatch = await dispatchOf(deps, event.dispatchId);
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
-  const item = await ctx.store.recordAwaitToken(event.dispatchId, event.nodeId, event.taskToken);
-  if (!item) throw new StepEventError(`Dispatch ${event.dispatchId} has no node ${event.nodeId}`);
-  const parents = await ctx.store.getNodes(event.dispatchId, graph.parents[event.nodeId] ?? []);
-  if (parents.every((p) => isTerminalNodeStatus(p.status))) {
-    await releaseToken(ctx, event.taskToken, { ok: true, output: { nodeId: event.nodeId, released: true } });
+  const parentIds = graph.parents[event.nodeId] ?? [];
+  const released = { nodeId: event.nodeId, released: true };
+  const ended = async (): Promise<boolean> => (await ctx.store.getNodes(event.dispatchId, parentIds, ctx.signal)).every((p) => isTerminalNodeStatus(p.status));
+  if (await ended()) {
+    await releaseToken(ctx, event.taskToken, { ok: true, output: released });
+    return { nodeId: event.nodeId, waiting: true };
   }
+  const item = await ctx.store.recordAwaitToken(event.dispatchId, event.nodeId, event.taskToken, ctx.signal);
+  if (!item) throw new StepEventError(`Dispatch ${event.dispatchId} has no node ${event.nodeId}`);
+  if (await ended()) await releaseToken(ctx, event.taskToken, { ok: true, output: released });
   return { nodeId: event.nodeId, waiting: true };
 }
 

@@ -14,11 +14,13 @@
  * a live job (`listKey = ACTIVE`), which the sweeper polls: it heartbeats their waits, completes
  * them when a state-change event was lost, and cancels again when a cancel did not take.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
+  BatchWriteCommand,
+  type BatchWriteCommandOutput,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -26,7 +28,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { TABLE } from '../contract.ts';
-import { DispatchNotFoundError } from '../errors.ts';
+import { DispatchNotFoundError, TransientAwsError } from '../errors.ts';
 import { DispatchStatus, NodeStatus, type CancelMethod } from '../status.ts';
 import type { SerializedError } from './serialization.ts';
 import { UNBOUNDED_SIGNAL, callSignal, sendOptions } from './signals.ts';
@@ -142,6 +144,10 @@ export interface CancelRequestItem {
 const pk = (dispatchId: string): string => `D#${dispatchId}`;
 const nodeSk = (nodeId: number): string => `N#${String(nodeId).padStart(6, '0')}`;
 const DISPATCH_SK = 'D';
+/** BatchWriteItem requests of one dispatch's node items in flight at once. */
+const NODE_BATCHES_IN_FLIGHT = 8;
+/** Rounds of BatchWriteItem (the first and its retries of unprocessed items) before a dispatch gives up. */
+const NODE_BATCH_ROUNDS = 10;
 
 /** Whether an error is a failed condition (the expected outcome of a lost race). */
 export function isConditionFailed(error: unknown): boolean {
@@ -149,6 +155,25 @@ export function isConditionFailed(error: unknown): boolean {
     error instanceof ConditionalCheckFailedException ||
     (error as { name?: string } | null)?.name === 'ConditionalCheckFailedException'
   );
+}
+
+/** DynamoDB's JSON (`{ S: 'x' }`, `{ N: '1' }`, …) as plain values, as lib-dynamodb reads them. */
+function fromAttributeMap(map: Record<string, AttributeValue>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(map).map(([key, value]) => [key, fromAttribute(value)]));
+}
+
+function fromAttribute(value: AttributeValue): unknown {
+  if (value.S !== undefined) return value.S;
+  if (value.N !== undefined) return Number(value.N);
+  if (value.BOOL !== undefined) return value.BOOL;
+  if (value.NULL !== undefined) return null;
+  if (value.M !== undefined) return fromAttributeMap(value.M);
+  if (value.L !== undefined) return value.L.map(fromAttribute);
+  if (value.SS !== undefined) return new Set(value.SS);
+  if (value.NS !== undefined) return new Set(value.NS.map(Number));
+  if (value.B !== undefined) return value.B;
+  if (value.BS !== undefined) return new Set(value.BS);
+  return undefined;
 }
 
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
@@ -201,26 +226,39 @@ export class Store {
     );
   }
 
-  /** Writes node items (status NEW_OBJECT, cancelRequested false), a few at a time. */
+  /**
+   * Writes a new dispatch's node items (status NEW_OBJECT, cancelRequested false) in
+   * `BatchWriteItem` requests of 25 items, {@link NODE_BATCHES_IN_FLIGHT} at a time; items
+   * DynamoDB leaves unprocessed (throttling) are sent again after a capped exponential backoff
+   * with jitter, and still-unprocessed items after {@link NODE_BATCH_ROUNDS} rounds fail the
+   * dispatch with a {@link TransientAwsError}. The puts are unconditional (BatchWriteItem cannot
+   * carry a condition), which is safe because every caller writes a dispatch id it has just
+   * minted, before its execution starts: no invocation can have touched these items yet.
+   * AWS bills each item as a write all the same; what falls is requests and round trips.
+   */
   async createNodes(nodes: readonly NodeItem[], signal?: AbortSignal): Promise<void> {
-    // Conditional puts rather than BatchWrite: a retried dispatch must not reset a node
-    // that already started, and BatchWrite cannot carry a condition.
-    const queue = [...nodes];
-    const workers = Array.from({ length: Math.min(16, queue.length) }, async () => {
-      for (let node = queue.shift(); node; node = queue.shift()) {
-        try {
-          await this.db.send(
-            new PutCommand({
-              TableName: this.table,
-              Item: { pk: pk(node.dispatchId), sk: nodeSk(node.nodeId), entity: 'node', ...node },
-              ConditionExpression: 'attribute_not_exists(pk)',
-            }),
-            this.options(signal),
-          );
-        } catch (error) {
-          if (!isConditionFailed(error)) throw error;
+    const batches: Record<string, unknown>[][] = [];
+    for (let i = 0; i < nodes.length; i += 25) {
+      batches.push(nodes.slice(i, i + 25).map((node) => ({ PutRequest: { Item: { pk: pk(node.dispatchId), sk: nodeSk(node.nodeId), entity: 'node', ...node } } })));
+    }
+    const writeBatch = async (batch: Record<string, unknown>[]): Promise<void> => {
+      let requests: Record<string, unknown>[] | undefined = batch;
+      for (let round = 0; requests && requests.length > 0; round++) {
+        if (round > 0) {
+          if (round >= NODE_BATCH_ROUNDS) {
+            throw new TransientAwsError(`DynamoDB left ${requests.length} node items unprocessed after ${NODE_BATCH_ROUNDS} BatchWriteItem rounds`);
+          }
+          const { abortSignal } = this.options(signal);
+          const cap = Math.min(1000, 25 * 2 ** round);
+          await sleep(cap / 2 + Math.random() * (cap / 2), undefined, abortSignal ? { signal: abortSignal } : {});
         }
+        const out: BatchWriteCommandOutput = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }), this.options(signal));
+        requests = out.UnprocessedItems?.[this.table];
       }
+    };
+    const queue = [...batches];
+    const workers = Array.from({ length: Math.min(NODE_BATCHES_IN_FLIGHT, queue.length) }, async () => {
+      for (let batch = queue.shift(); batch; batch = queue.shift()) await writeBatch(batch);
     });
     await Promise.all(workers);
   }
@@ -377,7 +415,8 @@ export class Store {
 
   /**
    * Claims a node for a run: `NEW_OBJECT → RUNNING`, only while no cancel is requested.
-   * Returns the updated node, or undefined when the condition failed (read the node to learn why).
+   * Returns the claimed node, or — when the claim lost — the node as the winner left it
+   * (`old`, from the refused write itself; undefined if the service did not return it).
    */
   async claimNode(
     dispatchId: string,
@@ -387,7 +426,7 @@ export class Store {
     now: string,
     signal?: AbortSignal,
     content?: NodeContent,
-  ): Promise<NodeItem | undefined> {
+  ): Promise<{ readonly item: NodeItem } | { readonly old: NodeItem | undefined }> {
     // The content address rides on the claim (no extra write): it says what produced the result.
     const values: Record<string, unknown> = { ':running': NodeStatus.RUNNING, ':run': runId, ':lease': leaseUntil, ':now': now, ':one': 1, ':new': NodeStatus.NEW_OBJECT, ':false': false };
     let update = 'SET #status = :running, runId = :run, leaseUntil = :lease, startedAt = :now, attempts = :one';
@@ -396,21 +435,30 @@ export class Store {
       values[':identity'] = content.identity;
       values[':inputs'] = content.inputHash;
     }
-    return this.conditionalUpdate(dispatchId, nodeId, update, '#status = :new AND cancelRequested = :false', values, signal);
+    return this.conditionalUpdateOrOld(dispatchId, nodeId, update, '#status = :new AND cancelRequested = :false', values, signal, true);
   }
 
   /**
    * Takes over a RUNNING node whose holder's lease lapsed (the invocation crashed or timed
-   * out). The attempt count goes up: that is a new try of the electron.
+   * out). The attempt count goes up: that is a new try of the electron. A refused takeover
+   * returns the node as it was (`old`), as {@link claimNode} does.
    */
-  async takeOverNode(dispatchId: string, nodeId: number, runId: string, leaseUntil: number, nowMs: number, signal?: AbortSignal): Promise<NodeItem | undefined> {
-    return this.conditionalUpdate(
+  async takeOverNode(
+    dispatchId: string,
+    nodeId: number,
+    runId: string,
+    leaseUntil: number,
+    nowMs: number,
+    signal?: AbortSignal,
+  ): Promise<{ readonly item: NodeItem } | { readonly old: NodeItem | undefined }> {
+    return this.conditionalUpdateOrOld(
       dispatchId,
       nodeId,
       'SET runId = :run, leaseUntil = :lease ADD attempts :one',
       '#status = :running AND cancelRequested = :false AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
       { ':running': NodeStatus.RUNNING, ':run': runId, ':lease': leaseUntil, ':one': 1, ':false': false, ':now': nowMs },
       signal,
+      true,
     );
   }
 
@@ -753,6 +801,25 @@ export class Store {
     values: Record<string, unknown>,
     signal: AbortSignal | undefined,
   ): Promise<NodeItem | undefined> {
+    const out = await this.conditionalUpdateOrOld(dispatchId, nodeId, update, condition, values, signal, false);
+    return 'item' in out ? out.item : undefined;
+  }
+
+  /**
+   * A conditional update that returns the node as written, or — when the condition failed — as
+   * it was: with `returnOld`, from the failure itself (`ReturnValuesOnConditionCheckFailure:
+   * 'ALL_OLD'`, no second request). `old` is undefined when there is no such item, and when the
+   * service returned none (an emulator without the feature): the caller reads it then.
+   */
+  private async conditionalUpdateOrOld(
+    dispatchId: string,
+    nodeId: number,
+    update: string,
+    condition: string,
+    values: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+    returnOld: boolean,
+  ): Promise<{ readonly item: NodeItem } | { readonly old: NodeItem | undefined }> {
     // DynamoDB rejects names an expression does not use, so alias only what appears.
     // (`output` and `identity` are DynamoDB reserved words.)
     const aliases: Record<string, string> = { '#status': 'status', '#error': 'error', '#output': 'output', '#identity': 'identity' };
@@ -769,13 +836,16 @@ export class Store {
           ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
+          ...(returnOld ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
         }),
         this.options(signal),
       );
-      return strip<NodeItem>(out.Attributes);
+      return { item: strip<NodeItem>(out.Attributes)! };
     } catch (error) {
-      if (isConditionFailed(error)) return undefined;
-      throw error;
+      if (!isConditionFailed(error)) throw error;
+      // lib-dynamodb does not translate an error's item: it comes in DynamoDB's JSON.
+      const raw = (error as { Item?: Record<string, AttributeValue> }).Item;
+      return { old: raw ? strip<NodeItem>(fromAttributeMap(raw)) : undefined };
     }
   }
 

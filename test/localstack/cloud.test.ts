@@ -105,6 +105,35 @@ describe('DynamoDB', () => {
         }),
       ),
     ).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+    // A writer that lost the race can learn the winner's write from the refusal itself.
+    const refused = (await ddb
+      .send(
+        new UpdateItemCommand({
+          TableName: 'valence-nodes',
+          Key: { pk: { S: 'd1' }, sk: { S: 'node#0' } },
+          UpdateExpression: 'SET #s = :running',
+          ConditionExpression: '#s = :new',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':running': { S: 'RUNNING' }, ':new': { S: 'NEW_OBJECT' } },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      )
+      .catch((e: unknown) => e)) as ConditionalCheckFailedException;
+    expect(refused).toBeInstanceOf(ConditionalCheckFailedException);
+    expect(refused.Item).toMatchObject({ status: { S: 'RUNNING' }, jobHandle: { S: 'job-42' } });
+    // Without the option (and for an item that does not exist) the refusal carries no item.
+    const missing = (await ddb
+      .send(
+        new PutItemCommand({
+          TableName: 'valence-nodes',
+          Item: { pk: { S: 'd1' }, sk: { S: 'node#9' } },
+          ConditionExpression: 'attribute_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      )
+      .catch((e: unknown) => e)) as ConditionalCheckFailedException;
+    expect(missing).toBeInstanceOf(ConditionalCheckFailedException);
+    expect(missing.Item).toBeUndefined();
     const byHandle = await ddb.send(
       new QueryCommand({
         TableName: 'valence-nodes',

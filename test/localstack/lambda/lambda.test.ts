@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   GetFunctionCommand,
@@ -32,6 +32,8 @@ describe('local Lambda service', () => {
     let endpoint = '';
     lambda = createLambdaService({
       hooks: bench.hooks,
+      // Two sandboxes start on demand; past them the pool's growth limits apply (see 'burst').
+      eagerSandboxes: 2,
       region: REGION,
       accountId: ACCOUNT_ID,
       environment: () => ({
@@ -169,6 +171,17 @@ describe('local Lambda service', () => {
     expect(new Set(intervals.map((i) => i.threadId)).size).toBe(2);
   });
 
+  it('grows an unreserved function a few cold starts at a time: a burst of short invocations reuses warm sandboxes', async () => {
+    lambda.register({ functionName: 'burst', entry: fixture('echo.ts') });
+    const outcomes = await Promise.all(Array.from({ length: 12 }, (_, i) => lambda.invoke('burst', { i })));
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    const threads = new Set(outcomes.map((o) => (o.ok ? (o.payload as { threadId: number }).threadId : -1)));
+    // Two start on demand; past them at most the host's parallelism (≥ 2) start at once, and
+    // each finished init lets one more start while invocations wait; one cold start per
+    // invocation would have started 12.
+    expect(threads.size).toBeLessThanOrEqual(Math.min(9, 2 * Math.max(2, availableParallelism()) + 2));
+  });
+
   it('queues Event invocations, answers 202 at once, and runs them in the background', async () => {
     const file = join(scratch, 'async.log');
     const response = await client.send(
@@ -209,9 +222,12 @@ describe('local Lambda service', () => {
       State: 'Active',
       Environment: { Variables: { TABLE_NAME: 'valence-table' } },
     });
-    expect(got.Concurrency?.ReservedConcurrentExecutions).toBe(10);
+    // As on AWS, a function without reserved concurrency reports none (it has the account's 1,000).
+    expect(got.Concurrency).toBeUndefined();
+    const reserved = await client.send(new GetFunctionCommand({ FunctionName: 'sleep' }));
+    expect(reserved.Concurrency?.ReservedConcurrentExecutions).toBe(2);
     const listed = await client.send(new ListFunctionsCommand({}));
-    expect(listed.Functions?.map((f) => f.FunctionName)).toEqual(['echo', 'fail', 'heartbeat', 'missing-export', 'sleep']);
+    expect(listed.Functions?.map((f) => f.FunctionName).filter((name) => name !== 'burst')).toEqual(['echo', 'fail', 'heartbeat', 'missing-export', 'sleep']);
     const missing = await client.send(new GetFunctionCommand({ FunctionName: 'nope' })).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(ResourceNotFoundException);
   });
