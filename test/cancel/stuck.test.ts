@@ -26,7 +26,8 @@ describe('a cancel whose flag writes are throttled after StopExecution', () => {
     const dir = h.dir;
     const id = (await h.client.dispatch(wf.lambdaRunning)(dir)).id;
     const beat = join(dir, 'polite.beat');
-    await waitFor('polite beats', () => beats(beat) > 3, 30_000);
+    // A hang ceiling for the setup: a loaded 2-core machine took over 30 s to start the electron.
+    await waitFor('polite beats', () => beats(beat) > 3, 45_000);
     // StopExecution is slowed; once it is under way, every DynamoDB UpdateItem (the flag writes) is throttled.
     h.cloud.faults.add({ service: 'states', operation: 'StopExecution', latencyMs: 1_500 });
     const sent = Date.now();
