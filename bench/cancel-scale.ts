@@ -253,8 +253,19 @@ async function race(bc: BenchCloud, rnd: () => number, tally: RaceTally): Promis
     const requests: { readonly taskIds?: number[] }[] =
       kind === 'whole' ? [{}] : kind === 'subset' ? [{ taskIds: [...new Set(subset())] }] : Array.from({ length: 2 + Math.floor(rnd() * 2) }, () => (rnd() < 0.5 ? {} : { taskIds: [...new Set(subset())] }));
     const cancelAt = new Date().toISOString();
-    const reports = await Promise.all(requests.map((r) => bc.client.cancel(id, { ...r, timeoutMs: 90_000 })));
+    // A refused request (a crashed cancel invocation is a 502; a cold one past 29 s a 504) is
+    // counted, and the race is still checked: the dispatch must end and leave nothing running.
+    const answers = await Promise.all(
+      requests.map((r) =>
+        bc.client.cancel(id, { ...r, timeoutMs: 90_000 }).catch((error: unknown) => {
+          tally.errors.push(`${(error as Error).name}: ${(error as Error).message}`.slice(0, 300));
+          return undefined;
+        }),
+      ),
+    );
+    const reports = answers.filter((r): r is CancelReport => r !== undefined);
     tally.answers['report'] = (tally.answers['report'] ?? 0) + reports.length;
+    tally.answers['refused'] = (tally.answers['refused'] ?? 0) + answers.length - reports.length;
     let result;
     try {
       result = await bc.client.getResult(id, { wait: true, timeoutMs: 60_000 });
