@@ -5,11 +5,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Not yet reliable: the throttled-flag-write cancel answered 504 or timed out in 2 of 4
-    // runs on a loaded machine (issue 13 is open; its note says what remains): take it out
-    // of this list to run it.
-    // test/cancel/packed-before-submit.test.ts hung past its ceiling in 1 of 3 full runs (same note).
-    exclude: ['test/cancel/stuck.test.ts', 'test/cancel/packed-before-submit.test.ts', 'node_modules/**'],
+    // Not yet reliable: test/cancel/packed-before-submit.test.ts left two packed siblings
+    // RUNNING past its 90 s ceiling in 2 of 2 runs alone at load 29-57 (issue 13 is open).
+    exclude: ['test/cancel/packed-before-submit.test.ts', 'node_modules/**'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 60_000,

@@ -15,10 +15,14 @@
  * partition of the same table (what marking every node costs at the least).
  *
  * Races: `--races N` small dispatches (bench/fixtures/cancel-scale.ts `raceShape`) cancelled
- * after a random delay (whole, a random subset, or 2–3 concurrent requests) under 5 % injected
- * DynamoDB throttles. Counted: stuck (not terminal within grace + 60 s), nodes in two lists of
- * one report or in two requests' `cancelled`, descendants started after their cancel,
- * overcounted reports (a `cancelled` entry whose node did not end CANCELLED), non-terminal nodes.
+ * after a random delay (whole, a random subset, or 2–3 concurrent requests) under injected
+ * faults: 5 % of DynamoDB calls throttled, 1 % answered 500, 1 % of S3 calls answered 503, and
+ * about one crashed Lambda invocation (step or cancel handler, at once or mid-run) per four
+ * races; the sweeper runs every 10 s, as it would on AWS. Counted: stuck (not terminal within
+ * grace + 60 s), nodes in two lists of one report or in two requests' `cancelled`, descendants
+ * started after their cancel, overcounted reports (a `cancelled` entry whose node did not end
+ * CANCELLED), non-terminal nodes, and orphans: a Batch job process (node 6) still alive, or its
+ * job short of SUCCEEDED/FAILED, after the dispatch ended.
  *
  * Run: `node --import tsx bench/cancel-scale.ts [--sizes 1000,5000,20000] [--races 100]`.
  * Writes bench/results/cancel-scale.json; records the load average before and after.
@@ -29,6 +33,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DescribeJobsCommand } from '@aws-sdk/client-batch';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -218,6 +223,8 @@ interface RaceTally {
   cancelledByTwoRequests: number;
   startedAfterCancel: number;
   overcounted: number;
+  orphanedProcesses: number;
+  orphanedJobs: number;
   nonTerminalNodes: number;
   errors: string[];
   kinds: Record<string, number>;
@@ -242,12 +249,23 @@ async function race(bc: BenchCloud, rnd: () => number, tally: RaceTally): Promis
     await sleep(Math.floor(rnd() * 900));
     const kind = rnd() < 0.34 ? 'whole' : rnd() < 0.5 ? 'subset' : 'concurrent';
     tally.kinds[kind] = (tally.kinds[kind] ?? 0) + 1;
-    const subset = (): number[] => [0, 1, 2, 3, 4, 5].filter(() => rnd() < 0.4).concat([Math.floor(rnd() * 6)]);
+    const subset = (): number[] => [0, 1, 2, 3, 4, 5, 6].filter(() => rnd() < 0.4).concat([Math.floor(rnd() * 7)]);
     const requests: { readonly taskIds?: number[] }[] =
       kind === 'whole' ? [{}] : kind === 'subset' ? [{ taskIds: [...new Set(subset())] }] : Array.from({ length: 2 + Math.floor(rnd() * 2) }, () => (rnd() < 0.5 ? {} : { taskIds: [...new Set(subset())] }));
     const cancelAt = new Date().toISOString();
-    const reports = await Promise.all(requests.map((r) => bc.client.cancel(id, { ...r, timeoutMs: 90_000 })));
+    // A refused request (a crashed cancel invocation is a 502; a cold one past 29 s a 504) is
+    // counted, and the race is still checked: the dispatch must end and leave nothing running.
+    const answers = await Promise.all(
+      requests.map((r) =>
+        bc.client.cancel(id, { ...r, timeoutMs: 90_000 }).catch((error: unknown) => {
+          tally.errors.push(`${(error as Error).name}: ${(error as Error).message}`.slice(0, 300));
+          return undefined;
+        }),
+      ),
+    );
+    const reports = answers.filter((r): r is CancelReport => r !== undefined);
     tally.answers['report'] = (tally.answers['report'] ?? 0) + reports.length;
+    tally.answers['refused'] = (tally.answers['refused'] ?? 0) + answers.length - reports.length;
     let result;
     try {
       result = await bc.client.getResult(id, { wait: true, timeoutMs: 60_000 });
@@ -270,6 +288,19 @@ async function race(bc: BenchCloud, rnd: () => number, tally: RaceTally): Promis
       }
     }
     tally.cancelledByTwoRequests += [...cancelledBy.values()].filter((n) => n > 1).length;
+    // Nothing outlives the dispatch: the Batch job's process is gone and its job ended.
+    const pidFile = join(dir, 'n6.pid');
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      const gone = Date.now() + 10_000;
+      while (alive(pid) && Date.now() < gone) await sleep(100);
+      if (alive(pid)) tally.orphanedProcesses++;
+    }
+    const handle = byId.get(6)?.jobHandle;
+    if (handle) {
+      const status = (await bc.cloud.clients.batch.send(new DescribeJobsCommand({ jobs: [handle.slice(handle.lastIndexOf('/') + 1)] }))).jobs?.[0]?.status;
+      if (status !== 'SUCCEEDED' && status !== 'FAILED') tally.orphanedJobs++;
+    }
   } catch (error) {
     tally.errors.push(`${(error as Error).name}: ${(error as Error).message}`.slice(0, 300));
   } finally {
@@ -280,25 +311,33 @@ async function race(bc: BenchCloud, rnd: () => number, tally: RaceTally): Promis
 
 async function races(bc: BenchCloud, n: number, seed: number): Promise<RaceTally & { readonly faults: string; readonly wallMs: number; readonly seed: number; readonly load: { before: number[]; after: number[] } }> {
   const before = loadAverage();
-  const tally: RaceTally = { races: 0, stuck: 0, inTwoLists: 0, cancelledByTwoRequests: 0, startedAfterCancel: 0, overcounted: 0, nonTerminalNodes: 0, errors: [], kinds: {}, answers: {} };
+  const tally: RaceTally = { races: 0, stuck: 0, inTwoLists: 0, cancelledByTwoRequests: 0, startedAfterCancel: 0, overcounted: 0, orphanedProcesses: 0, orphanedJobs: 0, nonTerminalNodes: 0, errors: [], kinds: {}, answers: {} };
   const rnd = seeded(seed);
   bc.cloud.faults.add({ service: 'dynamodb', errorRate: 0.05, error: FaultKind.Throttling });
+  bc.cloud.faults.add({ service: 'dynamodb', errorRate: 0.01, error: FaultKind.ServerError });
+  bc.cloud.faults.add({ service: 's3', errorRate: 0.01, error: FaultKind.Unavailable });
   const t0 = performance.now();
   try {
     // Four at a time: races overlap as concurrent users' would.
     for (let i = 0; i < n; i += 4) {
+      // About one crashed invocation per four races: a step or cancel handler, at once or mid-run.
+      bc.cloud.faults.crashNthInvocation(1 + Math.floor(rnd() * 30), rnd() < 0.7 ? 'valence-step' : 'valence-cancel', rnd() < 0.5 ? 0 : Math.floor(rnd() * 500));
       await Promise.all(Array.from({ length: Math.min(4, n - i) }, () => race(bc, rnd, tally)));
-      progress(`cancel-scale: races ${tally.races}/${n}: stuck ${tally.stuck}, overcounted ${tally.overcounted}, two lists ${tally.inTwoLists}, errors ${tally.errors.length}`);
+      progress(`cancel-scale: races ${tally.races}/${n}: stuck ${tally.stuck}, overcounted ${tally.overcounted}, two lists ${tally.inTwoLists}, orphans ${tally.orphanedProcesses + tally.orphanedJobs}, errors ${tally.errors.length}`);
     }
   } finally {
     bc.cloud.faults.clear();
   }
-  return { ...tally, faults: '5 % of every DynamoDB call throttled (ThrottlingException)', wallMs: round(performance.now() - t0, 0), seed, load: { before, after: loadAverage() } };
+  return {
+    ...tally,
+    faults: '5 % of DynamoDB calls throttled (ThrottlingException), 1 % answered 500, 1 % of S3 calls answered 503, one crashed step or cancel invocation per four races',
+    wallMs: round(performance.now() - t0, 0), seed, load: { before, after: loadAverage() } };
 }
 
 /** Runs the benchmark. */
 export async function runCancelScale(options: { readonly sizes: readonly number[]; readonly races: number; readonly seed: number }): Promise<Record<string, unknown>> {
-  const bc = await startBenchCloud({ workflows: FIXTURE, environment: { VALENCE_LOCAL_STEP_CONCURRENCY: '8' } });
+  // The sweeper runs as it does on AWS (every minute there; every 10 s here, to keep the run short): faults leave work only it finishes.
+  const bc = await startBenchCloud({ workflows: FIXTURE, environment: { VALENCE_LOCAL_STEP_CONCURRENCY: '8' }, ...(options.races > 0 ? { sweeper: { intervalMs: 10_000 } } : {}) });
   try {
     const rows: ScaleRow[] = [];
     let baselineMs: number[] = [];

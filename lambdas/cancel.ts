@@ -111,7 +111,7 @@ function bodyBytes(event: ApiEvent): number {
   return event.isBase64Encoded ? Math.floor((body.length * 3) / 4) : Buffer.byteLength(body, 'utf8');
 }
 
-function parseBody(event: ApiEvent): { taskIds?: (number | string)[]; reason?: string } {
+function parseBody(event: ApiEvent): { taskIds?: (number | string)[]; reason?: string; force?: boolean } {
   if (!event.body) return {};
   // Refused before it is decoded or parsed: a huge body costs neither memory nor a JSON parse.
   if (bodyBytes(event) > API.maxCancelBodyBytes) {
@@ -124,10 +124,11 @@ function parseBody(event: ApiEvent): { taskIds?: (number | string)[]; reason?: s
   } catch {
     throw new BadRequestError('The request body is not valid JSON');
   }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError('The request body must be a JSON object { taskIds?, reason? }');
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError('The request body must be a JSON object { taskIds?, reason?, force? }');
   const record = body as Record<string, unknown>;
-  const unknown = Object.keys(record).filter((k) => k !== 'taskIds' && k !== 'reason');
-  if (unknown.length > 0) throw new BadRequestError(`Unknown field(s) in the request body: ${unknown.join(', ')}; expected taskIds and reason`);
+  const unknown = Object.keys(record).filter((k) => k !== 'taskIds' && k !== 'reason' && k !== 'force');
+  if (unknown.length > 0) throw new BadRequestError(`Unknown field(s) in the request body: ${unknown.join(', ')}; expected taskIds, reason and force`);
+  if (record['force'] !== undefined && typeof record['force'] !== 'boolean') throw new BadRequestError(`"force" must be true or false, got ${JSON.stringify(record['force'])}`);
   if (record['reason'] !== undefined && (typeof record['reason'] !== 'string' || record['reason'].length > MAX_REASON)) {
     throw new BadRequestError(`"reason" must be a string of at most ${MAX_REASON} characters`);
   }
@@ -138,7 +139,7 @@ function parseBody(event: ApiEvent): { taskIds?: (number | string)[]; reason?: s
     if (error instanceof InvalidCancelRequestError) throw new BadRequestError(error.message);
     throw error;
   }
-  return { ...(taskIds ? { taskIds } : {}), ...(record['reason'] !== undefined ? { reason: record['reason'] } : {}) };
+  return { ...(taskIds ? { taskIds } : {}), ...(record['reason'] !== undefined ? { reason: record['reason'] } : {}), ...(record['force'] === true ? { force: true } : {}) };
 }
 
 const REQUEST_ID = /^[0-9a-f-]{36}$/;

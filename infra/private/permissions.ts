@@ -97,7 +97,8 @@ function grantCompletionHandler({ handlers, storage, jobs, arns }: HandlerResour
 function grantSweeper({ handlers, storage, jobs, arns }: HandlerResources): void {
   const role = handlers.sweeper.role;
   storage.grantData(role, 'read-write');
-  arns.grantExecutions(role, ['states:StopExecution']);
+  // Describe: a dispatch whose execution ended on its own (FAILED, TIMED_OUT, ABORTED) is ended by the sweep (sweep.ts).
+  arns.grantExecutions(role, ['states:StopExecution', 'states:DescribeExecution']);
   arns.grantStateMachines(role, ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']);
   jobs.grantStop(role);
   jobs.grantDescribe(role);

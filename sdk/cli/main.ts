@@ -72,7 +72,7 @@ Commands:
   status ID [--watch]                           every task of a dispatch, with its status
   result ID                                     wait for a dispatch and print its result
   list [--limit N]                              the newest dispatches
-  cancel ID [--task N]... [--reason TEXT]       cancel a dispatch, or some of its tasks
+  cancel ID [--task N]... [--reason TEXT] [--force]  cancel a dispatch, or some of its tasks
   redispatch ID [--args JSON] [--dry-run]       run it again, reusing what completed
   graph LATTICE [--asl | --dot]                 a lattice's graph or its state machine
   ui [--port N]                                 the dashboard on 127.0.0.1; prints its URL
@@ -129,15 +129,16 @@ ${COMMON_HELP}`,
     run: runList,
   },
   cancel: {
-    usage: `Usage: valence cancel ID [--task N]... [--reason TEXT]
+    usage: `Usage: valence cancel ID [--task N]... [--reason TEXT] [--force]
 
 Cancels dispatch ID, or only the given tasks and everything downstream of them, and prints
 what happened to each task.
   --task N         a task id, or a path into a sublattice such as 3/1 (repeatable)
   --reason TEXT    why; recorded with the request
+  --force          skip the grace period: kill running work at once
 
 ${COMMON_HELP}`,
-    options: { task: { type: 'string', multiple: true }, reason: { type: 'string' } },
+    options: { task: { type: 'string', multiple: true }, reason: { type: 'string' }, force: { type: 'boolean' } },
     run: runCancel,
   },
   redispatch: {
@@ -487,6 +488,7 @@ async function runCancel(args: ParsedArgs, io: CliIo): Promise<number> {
       .cancel(dispatchId, {
         ...(taskIds.length > 0 ? { taskIds } : {}),
         ...(args.values.reason ? { reason: args.values.reason as string } : {}),
+        ...(args.values.force ? { force: true } : {}),
         onProgress: bar.onProgress,
       })
       .finally(() => bar.done());

@@ -17,6 +17,13 @@ export interface CancelOptions {
   /** Why; recorded with the request and passed to the services. */
   readonly reason?: string;
   /**
+   * Skip the grace period: running work is killed at once instead of being signalled and
+   * given its `graceSeconds` to stop (Temporal's terminate beside its cancel). For an electron
+   * that ignores its signal, or when the seconds of a large Batch job matter more than its
+   * cleanup. Work a graceful cancel is already stopping is escalated. @default false
+   */
+  readonly force?: boolean;
+  /**
    * Wait for the final report when the endpoint accepted the request without finishing it
    * (202: the sweeper finishes it). `false` returns {@link CancelAccepted} at once then.
    * @default true
@@ -91,7 +98,7 @@ export async function requestCancel(aws: AwsClients, apiUrl: string, dispatchId:
 export async function requestCancel(aws: AwsClients, apiUrl: string, dispatchId: string, options: CancelOptions): Promise<CancelReport>;
 export async function requestCancel(aws: AwsClients, apiUrl: string, dispatchId: string, options: CancelOptions): Promise<CancelReport | CancelAccepted> {
   const url = new URL(API.cancelPath.slice(1).replace('{id}', encodeURIComponent(dispatchId)), baseUrl(apiUrl));
-  const body = JSON.stringify({ ...(options.taskIds ? { taskIds: options.taskIds } : {}), ...(options.reason ? { reason: options.reason } : {}) });
+  const body = JSON.stringify({ ...(options.taskIds ? { taskIds: options.taskIds } : {}), ...(options.reason ? { reason: options.reason } : {}), ...(options.force ? { force: true } : {}) });
   const response = await signedFetch(aws, url, 'POST', body);
   const { text, payload } = await readJson(response);
   if (response.status === 200) return payload as CancelReport;

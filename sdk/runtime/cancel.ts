@@ -42,6 +42,12 @@ export interface CancelRequest {
   readonly requestedBy: string;
   /** How long to wait for running work to stop before answering. @default derived from grace periods, at most 20 s */
   readonly waitMs?: number;
+  /**
+   * Skip the grace period: running work is killed at once instead of being signalled first
+   * (Temporal's terminate beside its cancel); work a graceful request is already stopping is
+   * escalated. Recorded on the request and on each node it flags (`cancelForce`).
+   */
+  readonly force?: boolean;
 }
 
 /** One node the request cancelled (or is stopping). */
@@ -242,7 +248,7 @@ async function resumeRecord(ctx: RuntimeContext, dispatchId: string, resume: Res
   if (found) return { ...found, dispatchId };
   // Not recorded yet (a child request under a fixed id): record it now, under that id.
   const taskIds = parseTaskIds(request.taskIds);
-  const item = { ...resume, requestedBy: request.requestedBy, reason: request.reason ?? `cancelled by ${request.requestedBy}`, targets: taskIds ?? [], ...(request.waitMs !== undefined ? { waitMs: request.waitMs } : {}) };
+  const item = { ...resume, requestedBy: request.requestedBy, reason: request.reason ?? `cancelled by ${request.requestedBy}`, targets: taskIds ?? [], ...(request.waitMs !== undefined ? { waitMs: request.waitMs } : {}), ...(request.force ? { force: true } : {}) };
   try {
     await ctx.store.openCancelRequest(dispatchId, item, ctx.signal);
   } catch (error) {
@@ -272,7 +278,7 @@ export async function openCancel(ctx: RuntimeContext, dispatchId: string, reques
   const requestId = randomUUID();
   const reason = request.reason ?? `cancelled by ${request.requestedBy}`;
   await ctx.store.requireDispatch(dispatchId, ctx.signal);
-  const item = { requestId, requestedAt, requestedBy: request.requestedBy, reason, targets: taskIds ?? [], ...(request.waitMs !== undefined ? { waitMs: request.waitMs } : {}) };
+  const item = { requestId, requestedAt, requestedBy: request.requestedBy, reason, targets: taskIds ?? [], ...(request.waitMs !== undefined ? { waitMs: request.waitMs } : {}), ...(request.force ? { force: true } : {}) };
   await ctx.store.openCancelRequest(dispatchId, item, ctx.signal);
   return { ...item, dispatchId, state: 'OPEN', attempts: 0, progressAt: requestedAt };
 }
@@ -513,7 +519,7 @@ async function endNotStartedTargets(run: CancelRun, notStarted: readonly number[
         // A whole-dispatch cancel stopped the execution: no state waits on a dependent to release.
         if (run.taskIds) await releaseDependents(ctx, ended);
       } else {
-        const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal, run.requestId);
+        const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal, run.requestId, run.record.force);
         if (flagged?.status === NodeStatus.RUNNING) running.push(id);
       }
       onDone();
@@ -545,8 +551,9 @@ async function sendStops(run: CancelRun, running: readonly number[], childReques
   const queue = [...running];
   const worker = async (): Promise<void> => {
     for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-      const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal, run.requestId);
-      if (flagged && (flagged.cancelRequestId ?? run.requestId) === run.requestId) owned.push(flagged);
+      const flagged = await ctx.store.requestNodeCancel(dispatchId, id, run.reason, run.requestedAt, ctx.signal, run.requestId, run.record.force);
+      // A forced request also stops, at once, work a graceful one flagged first (an escalation, reported as merged).
+      if (flagged && ((flagged.cancelRequestId ?? run.requestId) === run.requestId || run.record.force === true)) owned.push(flagged);
     }
   };
   await Promise.all(Array.from({ length: Math.min(FLAG_CONCURRENCY, queue.length) }, worker));
@@ -555,6 +562,7 @@ async function sendStops(run: CancelRun, running: readonly number[], childReques
   const stopRequest: StopRequest = {
     reason: run.reason,
     requestedBy: run.record.requestedBy,
+    ...(run.record.force ? { force: true } : {}),
     cancelChild: (childId, request) => cancelDispatch(ctx, childId, request, run.deps),
     ...(run.deps.loadExecutors ? { loadExecutors: run.deps.loadExecutors } : {}),
   };
@@ -625,7 +633,7 @@ async function cancelInChild(run: CancelRun, parentId: number, ids: readonly (nu
   const child = await cancelDispatch(
     ctx,
     parent.childDispatchId,
-    { taskIds: ids, reason: run.reason, requestedBy: run.record.requestedBy, ...(run.record.waitMs !== undefined ? { waitMs: run.record.waitMs } : {}) },
+    { taskIds: ids, reason: run.reason, requestedBy: run.record.requestedBy, ...(run.record.waitMs !== undefined ? { waitMs: run.record.waitMs } : {}), ...(run.record.force ? { force: true } : {}) },
     run.deps,
     { requestId: derivedRequestId(run.requestId, parentId), requestedAt: run.requestedAt },
   );
@@ -643,7 +651,8 @@ async function cancelInChild(run: CancelRun, parentId: number, ids: readonly (nu
 async function awaitStops(run: CancelRun, running: readonly number[], stopsSentAt: string): Promise<boolean> {
   if (running.length === 0) return true;
   const { ctx, dispatchId } = run;
-  const graceMax = Math.max(...running.map((id) => run.byId.get(id)?.graceSeconds ?? 10));
+  // A forced stop has no grace period to wait out.
+  const graceMax = run.record.force ? 0 : Math.max(...running.map((id) => run.byId.get(id)?.graceSeconds ?? 10));
   const waitMs = run.record.waitMs ?? Math.min(20_000, graceMax * 1000 + 3_000);
   const deadline = Date.parse(stopsSentAt) + waitMs;
   let pending = [...running];

@@ -53,7 +53,10 @@ export type FromWorker =
 /** A running electron: await `done`, call `stop` to cancel it (signal, then terminate). */
 export interface ThreadRun {
   readonly done: Promise<ThreadOutcome>;
-  /** Aborts the electron's signal, then terminates the thread after `graceMs`. */
+  /**
+   * Aborts the electron's signal, then terminates the thread after `graceMs`. Called again
+   * with `graceMs` 0 while stopping (a forced cancel during the grace period), it terminates now.
+   */
   stop(kind: 'cancelled' | 'timed-out', reason: string, graceMs: number): void;
   /** Thread id, for diagnostics and tests. */
   readonly threadId: number;
@@ -159,7 +162,15 @@ export function startElectronThread(call: ElectronCall): ThreadRun {
     done,
     threadId: worker.threadId,
     stop(kind, reason, graceMs) {
-      if (settled || stopping) return;
+      if (settled) return;
+      if (stopping) {
+        // Escalation: a forced cancel does not wait out the grace period already running.
+        if (graceMs > 0) return;
+        if (killTimer) clearTimeout(killTimer);
+        stopping.method = 'terminated';
+        void worker.terminate();
+        return;
+      }
       const state: { kind: 'cancelled' | 'timed-out'; method: 'signal' | 'terminated' } = { kind, method: 'signal' };
       stopping = state;
       worker.postMessage({ type: 'abort', runId, reason } satisfies ToWorker);

@@ -4,7 +4,9 @@
  * It reads the node's inputs from S3, runs the electron with a task context, and writes the
  * output (or the error) back. SIGTERM — what Batch's `TerminateJob` sends first — aborts the
  * electron's signal; the process exits when the electron settles or when its grace period
- * ends, and Batch's SIGKILL follows anyway.
+ * ends, and Batch's SIGKILL follows anyway. A forced cancel (`force: true`) wrote a marker
+ * (`payloadKeys.forceStop`) before its TerminateJob: seen on SIGTERM, the process exits at
+ * once, without the grace period.
  *
  * Environment: the contract's `ENV.workflows` (module path or URL) and `ENV.bucket`, the
  * per-job `JOB_ENV` variables (dispatch, node, lattice, electron, attempt, grace, child
@@ -51,6 +53,11 @@ export async function runJob(options: RunJobOptions = {}): Promise<number> {
   process.once('SIGTERM', () => {
     controller.abort(new TaskCancelledError('terminated (SIGTERM)', { dispatchId, nodeId }));
     setTimeout(() => process.exit(143), graceMs).unref();
+    // A forced cancel: no grace period (137, as SIGKILL would).
+    payloads.getText(payloadKeys.forceStop(dispatchId, nodeId)).then(
+      () => process.exit(137),
+      () => undefined,
+    );
   });
   try {
     const module = options.workflows ?? (await importWorkflows(env(ENV.workflows)));

@@ -22,6 +22,8 @@ export const payloadKeys = {
   nodeError: (dispatchId: string, nodeId: number) => `${PAYLOAD_PREFIX}${dispatchId}/nodes/${nodeId}/error`,
   result: (dispatchId: string) => `${PAYLOAD_PREFIX}${dispatchId}/result`,
   braketOutputPrefix: (dispatchId: string, nodeId: number) => `${PAYLOAD_PREFIX}${dispatchId}/nodes/${nodeId}/braket`,
+  /** Written before a forced `TerminateJob`: the job runner exits at once on SIGTERM instead of after its grace period. */
+  forceStop: (dispatchId: string, nodeId: number) => `${PAYLOAD_PREFIX}${dispatchId}/nodes/${nodeId}/force-stop`,
 } as const;
 
 /** Thrown when an expected payload is missing. */

@@ -88,6 +88,8 @@ export interface NodeItem {
    * merged into this one, so no target is stopped twice and none is counted twice.
    */
   readonly cancelRequestId?: string;
+  /** A request with `force: true` flagged the node: its work is killed without a grace period. */
+  readonly cancelForce?: boolean;
   readonly cancelledBy?: CancelMethod;
   /** What the cancel handler did to stop the node's job; the completion handler records it as `cancelledBy`. */
   readonly cancelAction?: CancelMethod;
@@ -139,6 +141,8 @@ export interface CancelRequestItem {
   readonly targets: readonly (number | string)[];
   /** How long to wait for running work to stop, when the caller set it. */
   readonly waitMs?: number;
+  /** Skip the grace period: running work is killed at once (`force: true`). */
+  readonly force?: boolean;
 }
 
 const pk = (dispatchId: string): string => `D#${dispatchId}`;
@@ -606,12 +610,14 @@ export class Store {
    * Sets a node's cancel flag if it is not terminal. Returns the node after the write, or
    * undefined when it was already terminal (the caller reports it as such).
    */
-  async requestNodeCancel(dispatchId: string, nodeId: number, reason: string, requestedAt: string, signal?: AbortSignal, requestId?: string): Promise<NodeItem | undefined> {
+  async requestNodeCancel(dispatchId: string, nodeId: number, reason: string, requestedAt: string, signal?: AbortSignal, requestId?: string, force?: boolean): Promise<NodeItem | undefined> {
     return this.conditionalUpdate(
       dispatchId,
       nodeId,
       'SET cancelRequested = :true, cancelReason = if_not_exists(cancelReason, :reason), cancelRequestedAt = if_not_exists(cancelRequestedAt, :at)' +
-        (requestId ? ', cancelRequestId = if_not_exists(cancelRequestId, :rid)' : ''),
+        (requestId ? ', cancelRequestId = if_not_exists(cancelRequestId, :rid)' : '') +
+        // A forced request escalates a graceful one that flagged the node first.
+        (force ? ', cancelForce = :true' : ''),
       '#status IN (:new, :running)',
       {
         ':true': true,

@@ -4,13 +4,22 @@
  * notice a cancel: the watchdog re-reads the node's `cancelRequested` flag every
  * `watchdogIntervalMs` (one eventually consistent read) and renews the node's lease every
  * third of `leaseMs` (one conditional write, which also returns the flag).
+ *
+ * A forced cancel (`cancelForce`) asks the owner to kill the work at once. A graceful alarm
+ * keeps the watchdog reading, so a forced request that arrives during the grace period
+ * escalates it.
  */
 import type { RuntimeContext } from './context.ts';
 import type { NodeItem } from './store.ts';
 
 /** Why the watchdog fired. */
 export type WatchdogAlarm =
-  | { readonly kind: 'cancel'; readonly reason: string }
+  | {
+      readonly kind: 'cancel';
+      readonly reason: string;
+      /** Kill now, skipping the grace period (a `force: true` request flagged the node). */
+      readonly force: boolean;
+    }
   /** Another invocation took the node over, or the node ended elsewhere: stop without writing. */
   | { readonly kind: 'lost-claim' };
 
@@ -20,7 +29,8 @@ export interface Watchdog {
 }
 
 /**
- * Starts watching a node held by `runId`; calls `onAlarm` at most once. Its reads and writes
+ * Starts watching a node held by `runId`; calls `onAlarm` once, or twice when a forced cancel
+ * follows a graceful one (the second alarm has `force: true`). Its reads and writes
  * take the context's signal, and its time the context's clock.
  */
 export function startWatchdog(
@@ -31,17 +41,25 @@ export function startWatchdog(
   const { store, config } = ctx;
   const nowMs = (): number => ctx.now().getTime();
   let stopped = false;
+  /** Done: a lost claim or a forced cancel was reported, nothing can follow. */
   let fired = false;
+  let graceful = false;
   const fire = (alarm: WatchdogAlarm): void => {
     if (fired || stopped) return;
-    fired = true;
+    if (alarm.kind === 'cancel' && !alarm.force) {
+      if (graceful) return;
+      graceful = true;
+    } else {
+      fired = true;
+    }
     onAlarm(alarm);
   };
   const check = (item: NodeItem | undefined): void => {
     if (!item || item.runId !== node.runId || (item.status !== 'RUNNING' && item.status !== 'NEW_OBJECT')) {
-      fire({ kind: 'lost-claim' });
+      // Once a cancel is under way, the node ending elsewhere is that cancel's end, not a takeover.
+      if (!graceful) fire({ kind: 'lost-claim' });
     } else if (item.cancelRequested) {
-      fire({ kind: 'cancel', reason: item.cancelReason ?? 'cancel requested' });
+      fire({ kind: 'cancel', reason: item.cancelReason ?? 'cancel requested', force: item.cancelForce === true });
     }
   };
   const renewEvery = Math.max(config.watchdogIntervalMs, Math.floor(config.leaseMs / 3));

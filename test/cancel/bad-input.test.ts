@@ -62,6 +62,8 @@ describe('bad input at POST /dispatches/{id}/cancel', () => {
     ['a string id past 2^53', '{"taskIds":["99999999999999999999"]}', 400, /taskIds\[0\]/],
     ['a path with a segment past 2^53', '{"taskIds":["1/99999999999999999999"]}', 400, /taskIds\[0\]/],
     ['a negative id', '{"taskIds":[-1]}', 400, /taskIds\[0\]/],
+    ['a force that is a string', '{"force":"yes"}', 400, /"force" must be true or false, got "yes"/],
+    ['a force that is a number', '{"force":1}', 400, /"force" must be true or false, got 1/],
     ['a body past the cancel limit (256 KiB)', bigIds, 413, /at most 262144 bytes/],
     ['a body past the API limit (10 MiB)', JSON.stringify({ reason: 'x'.repeat(11 * 1024 * 1024) }), 413, /smaller than|at most/],
   ])('refuses %s, names the problem and changes nothing', async (_what, body, status, message) => {

@@ -1,11 +1,12 @@
 // The cancel endpoint as a client meets it: AWS_IAM (SigV4) authorization, clear 4xx answers
 // for bad requests that leave the table untouched; and the sweeper, which stops a job whose
-// first TerminateJob failed.
+// first TerminateJob failed, and which ends a dispatch whose execution ended on its own.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { DescribeExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
@@ -85,4 +86,32 @@ describe('the sweeper', () => {
     const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
     expect(result.nodes[0]).toMatchObject({ status: 'CANCELLED', cancelledBy: 'TerminateJob' });
   }, 60_000);
+
+  it('ends FAILED, with the reason, a dispatch whose execution someone else stopped, and stops its work', async () => {
+    const dir = join(h.dir, 'aborted');
+    (await import('node:fs')).mkdirSync(dir);
+    const id = (await h.client.dispatch(wf.lambdaRunning)(dir)).id;
+    await waitFor('polite beats', () => beats(join(dir, 'polite.beat')) > 3, 45_000);
+    const running = await h.client.getResult(id);
+    const executionArn = (await h.cloud.clients.dynamodb.send(new ScanCommand({ TableName: 'valence-table' }))).Items!.find((i) => i.pk?.S === `D#${id}` && i.sk?.S === 'D')!.executionArn!.S!;
+    // Stopped outside valence (the console, a script): ABORTED, and nothing records it.
+    await h.cloud.clients.sfn.send(new StopExecutionCommand({ executionArn, error: 'Operator', cause: 'stopped from the console' }));
+    expect((await h.cloud.clients.sfn.send(new DescribeExecutionCommand({ executionArn }))).status).toBe('ABORTED');
+    expect(running.status).toBe('RUNNING');
+    expect((await h.client.getResult(id)).status).toBe('RUNNING');
+    const swept = await h.cloud.clients.lambda.send(new InvokeCommand({ FunctionName: 'valence-sweeper', Payload: Buffer.from('{}') }));
+    const sweep = JSON.parse(Buffer.from(swept.Payload!).toString()) as { failedExecutions: number; errors: string[] };
+    expect(sweep.failedExecutions).toBeGreaterThanOrEqual(1);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+    expect(result.status).toBe('FAILED');
+    expect(result.error?.message).toMatch(/execution ended ABORTED: Operator: stopped from the console/);
+    // Its work is stopped too: the electron stops beating, its child never runs, every node ends.
+    expect(await waitFor('the electron stops', async () => (await heartbeatStopped(join(dir, 'polite.beat'))) || undefined, 30_000)).toBe(true);
+    const ended = await waitFor('every node terminal', async () => {
+      const now = await h.client.getResult(id);
+      return now.nodes.every((n) => n.status === 'CANCELLED') ? now : undefined;
+    }, 30_000);
+    expect(ended.status).toBe('FAILED');
+    expect((await import('node:fs')).existsSync(join(dir, 'ran.log'))).toBe(false);
+  }, 120_000);
 });

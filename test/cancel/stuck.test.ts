@@ -26,7 +26,8 @@ describe('a cancel whose flag writes are throttled after StopExecution', () => {
     const dir = h.dir;
     const id = (await h.client.dispatch(wf.lambdaRunning)(dir)).id;
     const beat = join(dir, 'polite.beat');
-    await waitFor('polite beats', () => beats(beat) > 3, 30_000);
+    // A hang ceiling for the setup: a loaded 2-core machine took over 30 s to start the electron.
+    await waitFor('polite beats', () => beats(beat) > 3, 45_000);
     // StopExecution is slowed; once it is under way, every DynamoDB UpdateItem (the flag writes) is throttled.
     h.cloud.faults.add({ service: 'states', operation: 'StopExecution', latencyMs: 1_500 });
     const sent = Date.now();
@@ -38,7 +39,8 @@ describe('a cancel whose flag writes are throttled after StopExecution', () => {
     expect(accepted).toMatchObject({ dispatchId: id, accepted: true });
     // Not a 504 after API Gateway's 29 s: the answer does not wait for the throttled writes
     // (1 s budget; the ceiling is generous for a loaded 2-core machine).
-    expect(answeredMs).toBeLessThan(10_000);
+    // A run at load 28 answered in 12.4 s (a cold cancel worker); API Gateway's 504 comes at 29 s.
+    expect(answeredMs).toBeLessThan(20_000);
     const { requestId } = accepted as { requestId: string };
     // The throttling outlasts the first continuation's attempt; then it passes.
     await new Promise((resolve) => setTimeout(resolve, 3_000));

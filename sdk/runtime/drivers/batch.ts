@@ -76,9 +76,20 @@ async function recordOrStop(run: NodeRun, jobHandle: string): Promise<NodeOutcom
   const { ctx, node, dispatch } = run;
   const recorded = await ctx.store.recordJobHandle(dispatch.dispatchId, node.id, { jobHandle, jobKind: DriverKind.Batch, taskToken: run.taskToken! }, ctx.signal);
   if (!recorded || recorded.cancelRequested) {
+    if (recorded?.cancelForce) await markForced(ctx, recorded);
     await terminate(ctx, jobIdOf(jobHandle), recorded?.cancelReason ?? 'cancelled by valence');
   }
   return { status: NodeStatus.RUNNING };
+}
+
+/**
+ * A forced cancel: Batch's `TerminateJob` always sends SIGTERM and waits the container's stop
+ * timeout (30 s on AWS) before SIGKILL, and has no option to skip it. So the job runner is
+ * told instead: on SIGTERM it looks for this marker and, when it is there, exits at once
+ * rather than giving the electron its grace period. Written before the terminate call.
+ */
+async function markForced(ctx: RuntimeContext, node: Pick<NodeItem, 'dispatchId' | 'nodeId' | 'cancelReason'>): Promise<void> {
+  await ctx.payloads.putText(payloadKeys.forceStop(node.dispatchId, node.nodeId), node.cancelReason ?? 'forced cancel', ctx.signal);
 }
 
 function terminate(ctx: Pick<StopJobContext, 'aws' | 'signal'>, jobId: string, reason: string): Promise<unknown> {
@@ -206,12 +217,15 @@ function ownedBy(handle: string, tags: Record<string, string> | undefined, owner
 /**
  * Stops flagged Batch nodes. When every child of an array job is among them, the parent job is
  * terminated once; otherwise each node's own child index is stopped and its siblings run on.
+ * A forced request marks each node first (see {@link markForced}): its process exits on
+ * SIGTERM without a grace period.
  */
 async function stop(ctx: RuntimeContext, nodes: readonly NodeItem[], request: StopRequest): Promise<StopResult[]> {
   const whole = await wholeArrayJobs(ctx, nodes);
   const terminated = new Set<string>();
   return stopEach(nodes, async (node) => {
     if (!node.jobHandle) return 'pending';
+    if (request.force) await markForced(ctx, node);
     const parentJob = arrayParentOf(node.jobHandle);
     if (parentJob === undefined || !whole.has(parentJob)) return stopOne(ctx, { ...node, jobHandle: node.jobHandle }, request.reason);
     await ctx.store.setCancelAction(node.dispatchId, node.nodeId, CancelMethod.TerminateJob, ctx.signal);

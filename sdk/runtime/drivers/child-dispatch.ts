@@ -103,7 +103,7 @@ export const childDispatchDriver: ExecutorDriver = {
   stop: (_ctx, nodes, request) =>
     stopEach(nodes, async (node) => {
       if (!node.childDispatchId) return 'pending';
-      await request.cancelChild(node.childDispatchId, { reason: request.reason, requestedBy: request.requestedBy });
+      await request.cancelChild(node.childDispatchId, { reason: request.reason, requestedBy: request.requestedBy, ...(request.force ? { force: true } : {}) });
       return CancelMethod.ChildDispatch;
     }),
   async stopJob(ctx, job) {

@@ -39,6 +39,8 @@ async function start(run: NodeRun): Promise<NodeOutcome> {
     if (current?.jobHandle) await executor.cancel(taskMetadata, current.jobHandle).catch(() => false);
   };
   const watchdog = startWatchdog(ctx, { ...taskMetadata, runId: run.runId }, (alarm) => {
+    // A forced cancel after a graceful one: executor.cancel was called already.
+    if (controller.signal.aborted) return;
     controller.abort(new TaskCancelledError(alarm.kind === 'cancel' ? alarm.reason : 'claim lost', taskMetadata));
     if (alarm.kind === 'cancel') void stopJob();
   });

@@ -33,7 +33,7 @@ export type NodeOutcome =
   | { readonly status: 'LOST' };
 
 /** Cancels (part of) a child dispatch; the step and cancel handlers pass `cancelDispatch`. */
-export type CancelChild = (childDispatchId: string, request: { readonly taskIds?: readonly (number | string)[]; readonly reason: string; readonly requestedBy: string }) => Promise<unknown>;
+export type CancelChild = (childDispatchId: string, request: { readonly taskIds?: readonly (number | string)[]; readonly reason: string; readonly requestedBy: string; readonly force?: boolean }) => Promise<unknown>;
 
 /** Everything a driver needs about the node it starts. */
 export interface NodeRun {
@@ -102,6 +102,8 @@ export interface StopJobContext {
 export interface StopRequest {
   readonly reason: string;
   readonly requestedBy: string;
+  /** Kill the work at once, skipping its grace period (`force: true` on the cancel). */
+  readonly force?: boolean;
   readonly cancelChild: CancelChild;
   readonly loadExecutors?: () => Promise<void>;
 }

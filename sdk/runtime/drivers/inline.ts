@@ -63,7 +63,7 @@ async function runAttempt(run: NodeRun, inputs: unknown[], attempt: number): Pro
       lost = true;
       thread.stop('cancelled', 'claim lost', 0);
     } else {
-      thread.stop('cancelled', alarm.reason, graceMs);
+      thread.stop('cancelled', alarm.reason, alarm.force ? 0 : graceMs);
     }
   });
   // Stop at the node's timeout, or before Lambda would kill this invocation mid-write.

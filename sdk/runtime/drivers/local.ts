@@ -1,7 +1,7 @@
 /**
  * Local: valence's job runner in a child process group the step handler owns (handle
  * `pid:<pid>`). The handler's watchdog sees a cancel and sends SIGTERM to the group, then
- * SIGKILL after the grace period; the cancel handler has nothing to call.
+ * SIGKILL after the grace period (at once for a forced cancel); the cancel handler has nothing to call.
  *
  * @module
  */
@@ -50,7 +50,14 @@ async function start(run: NodeRun): Promise<NodeOutcome> {
   );
   let stoppedBy: CancelMethod | undefined;
   let killTimer: NodeJS.Timeout | undefined;
-  const watchdog = startWatchdog(ctx, { dispatchId: dispatch.dispatchId, nodeId: node.id, runId: run.runId }, () => {
+  const watchdog = startWatchdog(ctx, { dispatchId: dispatch.dispatchId, nodeId: node.id, runId: run.runId }, (alarm) => {
+    if (alarm.kind === 'cancel' && alarm.force) {
+      // Forced (also when it escalates a graceful stop under way): SIGKILL now, no grace period.
+      if (killTimer) clearTimeout(killTimer);
+      stoppedBy = CancelMethod.Terminated;
+      killGroup(pid, 'SIGKILL');
+      return;
+    }
     stoppedBy = CancelMethod.Signal;
     killGroup(pid, 'SIGTERM');
     killTimer = setTimeout(() => {
