@@ -16,6 +16,8 @@ export interface CancelOptions {
   readonly taskIds?: readonly (number | string)[];
   /** Why; recorded with the request and passed to the services. */
   readonly reason?: string;
+  /** Skip the grace period: stop running work at once (Temporal's terminate beside its cancel). */
+  readonly force?: boolean;
   /**
    * Wait for the final report when the endpoint accepted the request without finishing it
    * (202: the sweeper finishes it). `false` returns {@link CancelAccepted} at once then.

@@ -73,8 +73,19 @@ describe('the dashboard on the local cloud', () => {
     expect(await dialog.isVisible()).toBe(true);
     expect((await h.client.getResult(dispatchId)).cancelRequests).toHaveLength(0);
     await dialog.getByLabel('Reason').fill('loss diverged at step 40');
+    // force is offered, labelled; left off, the job gets its grace period (3 s, which it ignores).
+    expect(await dialog.getByLabel(/^Force/).isChecked()).toBe(false);
     await dialog.getByRole('button', { name: 'Confirm cancel' }).click();
-    await page.locator('.report').first().waitFor({ timeout: 60_000 }); // the cancel answers once the Batch job stopped: slow under load
+
+    // The request's progress, live: OPEN while the job has its grace period, with targets done
+    // out of all; then DONE with its final report, which lists the Batch task and what it held.
+    const request = page.locator('.cancel-request');
+    await request.and(page.locator('[data-state="OPEN"]')).waitFor({ timeout: 30_000 });
+    await expect.poll(() => request.locator('[data-testid="cancel-progress"]').textContent(), { timeout: 20_000 }).toMatch(/^\d+\/\d+ targets · \w+/);
+    await request.and(page.locator('[data-state="DONE"]')).locator('.report').waitFor({ timeout: 60_000 }); // slow under load
+    const cancelledRow = request.getByRole('table', { name: 'Cancelled tasks' }).locator('tr[data-node-id="4"]');
+    expect(await cancelledRow.textContent()).toMatch(/train.*RUNNING.*CANCELLED.*2 vCPU, 1024 MiB/);
+    expect(await request.getAttribute('data-request-id')).toBe((await h.client.getResult(dispatchId)).cancelRequests[0]!.requestId);
 
     // The job's process group is really gone.
     await waitFor('the Batch processes to exit', () => pids.every((pid) => !alive(pid)), 20_000);
@@ -101,6 +112,17 @@ describe('the dashboard on the local cloud', () => {
     await node('4').click();
     mkdirSync(fileURLToPath(new URL('../../docs/', import.meta.url)), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+    // The redispatch plan breaks the sublattice out into its child graph's nodes (nothing runs).
+    await page.getByRole('button', { name: 'Redispatch…', exact: true }).click();
+    const plan = page.getByRole('dialog').getByRole('table', { name: 'Redispatch plan' });
+    await plan.waitFor({ timeout: 30_000 });
+    expect(await plan.locator('tr[data-node-id="7"]').getAttribute('data-action')).toBe('run');
+    for (const [path, name] of [['7/0', 'load'], ['7/1', 'encode'], ['7/2', 'normalize']]) {
+      expect(await plan.locator(`tr[data-node-id="${path}"]`).textContent()).toMatch(new RegExp(`${name}.*run.*inside sublattice 7.*was completed`));
+    }
+    expect(await page.locator('[data-testid="redispatch-summary"]').textContent()).toContain('and 3 inside sublattices');
+    await page.keyboard.press('Escape');
   }, 180_000);
 
   it('redispatches a cancelled run: shows the dry-run plan, runs it, opens the new dispatch, and reused electrons do not run again', async () => {
@@ -150,5 +172,20 @@ describe('the dashboard on the local cloud', () => {
     expect([result.status, result.result]).toEqual(['COMPLETED', 105]);
     // The reused electrons did not run again; the cancelled one and its child did.
     expect([...log()].sort()).toEqual(['hold', 'hold', 'part 1', 'part 2', 'sum']);
+
+    // Rerun everything: its dry-run plan first (every node runs, reuse off), then every electron runs again.
+    const rerun = page.getByRole('button', { name: 'Rerun everything…', exact: true });
+    await rerun.click();
+    await plan.waitFor({ timeout: 30_000 });
+    expect(await dialog.locator('[data-testid="redispatch-summary"]').textContent()).toContain('0 reused, 4 to run');
+    expect(await plan.locator('tr[data-action="run"]').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('reuse is off')]));
+    expect(await plan.locator('tr[data-action="reuse"]').count()).toBe(0);
+    expect(log()).toHaveLength(5); // the dry run ran nothing
+    await dialog.getByRole('button', { name: 'Rerun everything', exact: true }).click();
+    await expect.poll(shownId, { timeout: 20_000 }).not.toBe(fresh);
+    const again = shownId();
+    const rerunResult = await h.client.getResult(again, { wait: true, timeoutMs: 30_000 });
+    expect([rerunResult.status, rerunResult.result]).toEqual(['COMPLETED', 105]);
+    expect([...log()].sort()).toEqual(['hold', 'hold', 'hold', 'part 1', 'part 1', 'part 2', 'part 2', 'sum', 'sum']);
   }, 120_000);
 });
