@@ -396,7 +396,8 @@ function answerError(response: ServerResponse, error: unknown): void {
   else if (name === 'ValidationError' || name === 'InvalidCancelRequestError') status = 400;
   // The dispatch cannot be redispatched as asked (a child or dry-run dispatch, …): nothing started.
   else if (name === 'RedispatchError') status = 409;
-  else if (name === 'CancelRequestError' && typeof code === 'string') status = Number(/(\d{3})$/.exec(code)?.[1] ?? 502);
+  // The cancel endpoint refused (400, 403, 404 for an unknown request): answer its status.
+  else if (name === 'CancelRequestError' && typeof (error as { status?: unknown }).status === 'number') status = (error as { status: number }).status;
   // 502: valence (the stack or the local cloud) failed; the message says how, no stack trace.
   sendJson(response, status, { code: typeof code === 'string' ? code : 'UPSTREAM_FAILED', message } satisfies ApiError);
 }
