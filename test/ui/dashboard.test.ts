@@ -129,10 +129,36 @@ describe('the dashboard on the local cloud', () => {
     const dir = join(h.dir, 'redo');
     mkdirSync(dir);
     const log = (): string[] => (existsSync(join(dir, 'redo.log')) ? readFileSync(join(dir, 'redo.log'), 'utf8').trim().split('\n') : []);
+    const otherDir = join(h.dir, 'redo-other');
+    mkdirSync(otherDir);
     const old = (await h.client.dispatch(wf.uiRedo)(dir)).id;
-    await waitFor('both parts completed and hold started', async () => log().includes('hold') && (await h.client.getResult(old)).nodes.slice(0, 2).every((n) => n.status === 'COMPLETED'), 30_000);
-    await h.client.cancel(old, { taskIds: [2], reason: 'wrong threshold' });
-    expect((await h.client.getResult(old, { wait: true, timeoutMs: 30_000 })).nodes.map((n) => n.status)).toEqual(['COMPLETED', 'COMPLETED', 'CANCELLED', 'CANCELLED']);
+    const other = (await h.client.dispatch(wf.uiRedo)(otherDir)).id;
+    const holding = async (id: string): Promise<boolean> => {
+      const nodes = (await h.client.getResult(id)).nodes;
+      return nodes.slice(0, 2).every((n) => n.status === 'COMPLETED') && nodes[2]!.status === 'RUNNING';
+    };
+    await waitFor('both runs hold, their parts completed', async () => (await holding(old)) && (await holding(other)), 30_000);
+
+    // Cancel everything matching a filter, over several dispatches, from the list page.
+    await page.goto(`${new URL(dashboard.url).origin}/#/`);
+    await page.getByLabel('Lattice').selectOption('ui-redo');
+    await page.getByLabel('Status').selectOption('RUNNING');
+    const rows = page.locator('table.list tbody tr');
+    await expect.poll(() => rows.evaluateAll((trs: readonly { getAttribute(name: string): string | null }[]) => trs.map((tr) => tr.getAttribute('data-dispatch-id')).sort()), { timeout: 20_000 }).toEqual([old, other].sort());
+    const bulk = page.getByRole('button', { name: 'Cancel matching dispatches (2)' });
+    // The confirmation names what stops, as last read: each run holds one task and has one not started.
+    await bulk.click();
+    await expect.poll(() => page.getByRole('dialog').locator('[data-testid="cancel-summary"]').textContent(), { timeout: 20_000 }).toContain('Matching lattice ui-redo, status RUNNING: 2 running dispatches. This stops 2 running and 2 not-started tasks');
+    await page.getByRole('dialog').getByLabel('Reason').fill('wrong threshold');
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm cancel' }).click();
+    const results = page.getByRole('region', { name: 'Cancel results' });
+    for (const id of [old, other]) await results.locator(`[data-dispatch-id="${id}"]`).waitFor({ timeout: 30_000 });
+    for (const id of [old, other]) {
+      const ended = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+      expect([ended.status, ended.nodes.map((n) => n.status), ended.cancelRequests.map((r) => r.reason)]).toEqual(['CANCELLED', ['COMPLETED', 'COMPLETED', 'CANCELLED', 'CANCELLED'], ['wrong threshold']]);
+    }
+    // The status filter is live: the cancelled runs leave the RUNNING view.
+    await expect.poll(() => rows.count(), { timeout: 20_000 }).toBe(0);
 
     await page.goto(`${new URL(dashboard.url).origin}/#/dispatch/${old}`);
     await page.locator('.bar .pill[data-status="CANCELLED"]').waitFor({ timeout: 20_000 });
@@ -156,6 +182,7 @@ describe('the dashboard on the local cloud', () => {
       expect(await row.textContent()).toContain(`from ${old.slice(0, 8)} node ${id}`);
     }
     expect(await plan.locator('tr[data-node-id="2"]').textContent()).toContain('ended CANCELLED');
+    expect(await plan.locator('tr[data-node-id="3"]').textContent()).toContain('ended CANCELLED');
     expect(await plan.locator('tr[data-node-id="3"]').getAttribute('data-action')).toBe('run');
     expect(log().filter((l) => l === 'hold')).toHaveLength(1); // the dry run ran nothing
 

@@ -8,10 +8,29 @@ import { startDashboard, type Dashboard } from '../../ui/server/index.ts';
 import { CHROMIUM } from './browser.ts';
 import { layered, syntheticReader } from './fixtures/synthetic.ts';
 
+/** A dispatch as it reads on AWS: a Batch node cancelled mid-run, with its job ARN and error. */
+const onAws = layered('aws-2', 1, 2);
+const batchJob = 'arn:aws:batch:eu-west-1:123456789012:job/5f1c9a4e-1111-4222-8333-944455556666';
+onAws.nodes[1] = {
+  ...onAws.nodes[1]!,
+  name: 'train',
+  status: 'CANCELLED',
+  executor: 'batch',
+  attempts: 2,
+  jobHandle: batchJob,
+  startedAt: '2026-12-01T10:00:00.000Z',
+  endedAt: '2026-12-01T10:00:42.500Z',
+  error: { name: 'TaskCancelledError', message: 'cancelled: loss diverged', code: 'TASK_CANCELLED' },
+  cancelRequested: true,
+  cancelledBy: 'TerminateJob',
+  cancelReason: 'loss diverged',
+};
+
 const reader = syntheticReader(
   new Map([
     ['scale-1k', layered('scale-1k', 10, 100)],
     ['scale-20k', layered('scale-20k', 20, 1000)],
+    ['aws-2', onAws],
   ]),
 );
 
@@ -26,7 +45,7 @@ let ui: Dashboard;
 let browser: Browser;
 let page: Page;
 beforeAll(async () => {
-  ui = await startDashboard({ client: reader });
+  ui = await startDashboard({ client: reader, poll: { consoleRegion: 'eu-west-1' } });
   browser = await chromium.launch(CHROMIUM);
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
   await page.goto(ui.url);
@@ -71,4 +90,19 @@ describe('the graph at scale', () => {
     await page.getByRole('button', { name: /^19999 · task-19999$/ }).click();
     await page.locator('.node-panel[data-node-id="19999"][data-status="NEW_OBJECT"]').waitFor();
   }, 120_000);
+
+  it('shows a node’s executor, job handle with its console link on AWS, attempts, timings, error and cancel method', async () => {
+    await page.goto(`${new URL(ui.url).origin}/#/dispatch/aws-2`);
+    await page.locator('svg.graph [data-node-id="1"]').click();
+    const panel = page.locator('.node-panel[data-node-id="1"][data-status="CANCELLED"]');
+    await panel.waitFor();
+    const field = async (name: string): Promise<string> => (await panel.locator(`xpath=.//dt[.="${name}"]/following-sibling::dd[1]`).textContent()) ?? '';
+    expect(await field('Executor')).toBe('batch');
+    expect(await field('Job handle')).toContain(batchJob);
+    expect(await panel.getByRole('link', { name: 'console ↗' }).getAttribute('href')).toBe('https://eu-west-1.console.aws.amazon.com/batch/home?region=eu-west-1#jobs/detail/5f1c9a4e-1111-4222-8333-944455556666');
+    expect(await field('Attempts')).toBe('2');
+    expect(await field('Duration')).toBe('42.5 s');
+    expect(await field('Error')).toBe('TaskCancelledError (TASK_CANCELLED): cancelled: loss diverged');
+    expect(await field('Cancel')).toMatch(/requested · method TerminateJob\s*“?loss diverged/);
+  }, 60_000);
 });
