@@ -325,7 +325,9 @@ function CancelRequests(props: {
     ${requests.map((r) => {
       const state = r.state ?? 'DONE';
       const report = props.reports.get(r.requestId);
-      const p = r.progress;
+      // Once done, the count comes from the final report (the last recorded step may be older).
+      const reported = report ? report.cancelled.length + report.alreadyTerminal.length + (report.merged?.length ?? 0) + report.notFound.length : 0;
+      const p = state === 'DONE' && report ? { phase: 'done', done: reported, total: reported } : r.progress;
       return html`<li class="cancel-request" data-request-id=${r.requestId} data-state=${state}>
         <p><span class="pill" data-status=${state === 'OPEN' ? 'RUNNING' : 'COMPLETED'}>${state}</span> <code title=${r.requestId}>${r.requestId.slice(0, 8)}</code>
           ${r.targets.length === 0 ? 'whole dispatch' : `task${r.targets.length === 1 ? '' : 's'} ${r.targets.join(', ')}`} · <span class="who">${r.requestedBy}</span> at ${clock(r.requestedAt)}${r.reason ? html` · <q>${r.reason}</q>` : ''}</p>
