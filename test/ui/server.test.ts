@@ -11,6 +11,7 @@ import { startDashboard, MAX_BODY_BYTES, type Dashboard, type DashboardClient } 
 import { TOKEN_HEADER } from '../../ui/server/security.ts';
 import type { RedispatchPlanView } from '../../ui/shared/api.ts';
 import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
+import { waitFor } from '../cancel/observe.ts';
 import { fileURLToPath } from 'node:url';
 import * as wf from './fixtures/workflows.ts';
 
@@ -124,18 +125,20 @@ describe('bad input', () => {
 
   it('a script with the token header may cancel without a browser origin; the request’s report is then at GET …/cancels/{requestId}, read once', async () => {
     const answer = await send(`/api/dispatches/${dispatchId}/cancel`, { method: 'POST', body: JSON.stringify({ reason: 'scripted' }), headers: { [TOKEN_HEADER]: ui.token, 'content-type': 'application/json' } });
-    expect(answer.status).toBe(200);
+    // Under load even a cancel with nothing to stop may miss the endpoint's answer budget: 202, then its report.
+    expect([200, 202]).toContain(answer.status);
     const report = JSON.parse(answer.body) as { requestId: string };
-    expect(report).toMatchObject({ dispatchId, cancelled: [] });
+    expect(report).toMatchObject({ dispatchId });
     expect((await h.client.getResult(dispatchId)).cancelRequests.map((r) => r.reason)).toEqual(['scripted']);
     const get = (requestId: string) => send(`/api/dispatches/${dispatchId}/cancels/${requestId}`, { headers: { cookie: cookie() } });
+    await waitFor('the request to be done', async () => (JSON.parse((await get(report.requestId)).body) as { state?: string }).state === 'DONE', 30_000);
     const reads = ui.hub.readCounts.getCancelReport;
     const first = await get(report.requestId);
     expect(first.status).toBe(200);
     expect(JSON.parse(first.body)).toMatchObject({ dispatchId, requestId: report.requestId, state: 'DONE', report: { requestId: report.requestId, cancelled: [] } });
-    // A final report never changes: the second ask is answered without another read.
+    // A final report never changes: it is kept, and asking again reads nothing.
     expect((await get(report.requestId)).body).toBe(first.body);
-    expect(ui.hub.readCounts.getCancelReport).toBe(reads + 1);
+    expect(ui.hub.readCounts.getCancelReport).toBe(reads);
     const bad = await get('abc');
     expect([bad.status, (JSON.parse(bad.body) as { message: string }).message]).toEqual([400, expect.stringMatching(/not a cancel request id/)]);
     expect((await get('00000000-0000-4000-8000-000000000000')).status).toBe(404);
