@@ -329,7 +329,7 @@ function CancelRequests(props: {
       const reported = report ? report.cancelled.length + report.alreadyTerminal.length + (report.merged?.length ?? 0) + report.notFound.length : 0;
       const p = state === 'DONE' && report ? { phase: 'done', done: reported, total: reported } : r.progress;
       return html`<li class="cancel-request" data-request-id=${r.requestId} data-state=${state}>
-        <p><span class="pill" data-status=${state === 'OPEN' ? 'RUNNING' : 'COMPLETED'}>${state}</span> <code title=${r.requestId}>${r.requestId.slice(0, 8)}</code>
+        <p><span class="pill" data-status=${state === 'OPEN' ? 'RUNNING' : 'COMPLETED'}>${state}</span> <code title=${r.requestId}>${r.requestId.slice(0, 8)}</code>${' '}
           ${r.targets.length === 0 ? 'whole dispatch' : `task${r.targets.length === 1 ? '' : 's'} ${r.targets.join(', ')}`} · <span class="who">${r.requestedBy}</span> at ${clock(r.requestedAt)}${r.reason ? html` · <q>${r.reason}</q>` : ''}</p>
         ${p && html`<div class="progress-row"><progress aria-label=${`Cancel ${r.requestId.slice(0, 8)} progress`} max=${Math.max(1, p.total)} value=${p.done}></progress>
           <span class="small" data-testid="cancel-progress">${p.done.toLocaleString('en-US')}/${p.total.toLocaleString('en-US')} targets · ${p.phase}</span></div>`}
