@@ -73,8 +73,20 @@ describe('the dashboard on the local cloud', () => {
     expect(await dialog.isVisible()).toBe(true);
     expect((await h.client.getResult(dispatchId)).cancelRequests).toHaveLength(0);
     await dialog.getByLabel('Reason').fill('loss diverged at step 40');
+    // force is offered, labelled; left off, the job gets its grace period (3 s, which it ignores).
+    expect(await dialog.getByLabel(/^Force/).isChecked()).toBe(false);
     await dialog.getByRole('button', { name: 'Confirm cancel' }).click();
-    await page.locator('.report').first().waitFor({ timeout: 60_000 }); // the cancel answers once the Batch job stopped: slow under load
+
+    // The request's progress, live: OPEN while the job has its grace period, with targets done
+    // out of all; then DONE with its final report, which lists the Batch task and what it held.
+    const request = page.locator('.cancel-request');
+    await request.and(page.locator('[data-state="OPEN"]')).waitFor({ timeout: 60_000 }); // the cancel API's answer: slow under load
+    await request.and(page.locator('[data-state="DONE"]')).locator('.report').waitFor({ timeout: 60_000 }); // slow under load
+    expect(await request.locator('[data-testid="cancel-progress"]').textContent()).toMatch(/^(\d+)\/\1 targets · \w+/);
+    const cancelledRow = request.getByRole('table', { name: 'Cancelled tasks' }).locator('tr[data-node-id="4"]');
+    // Its status in the report is as the report was written (CANCELLED, or RUNNING while the job was still stopping).
+    expect(await cancelledRow.textContent()).toMatch(/train\s*RUNNING\s*(RUNNING|CANCELLED)\s*TerminateJob\s*ran .+, 2 vCPU, 1024 MiB/);
+    expect(await request.getAttribute('data-request-id')).toBe((await h.client.getResult(dispatchId)).cancelRequests[0]!.requestId);
 
     // The job's process group is really gone.
     await waitFor('the Batch processes to exit', () => pids.every((pid) => !alive(pid)), 20_000);
@@ -101,16 +113,53 @@ describe('the dashboard on the local cloud', () => {
     await node('4').click();
     mkdirSync(fileURLToPath(new URL('../../docs/', import.meta.url)), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
-  }, 180_000);
+
+    // The redispatch plan breaks the sublattice out into its child graph's nodes (nothing runs).
+    await page.getByRole('button', { name: 'Redispatch…', exact: true }).click();
+    const plan = page.getByRole('dialog').getByRole('table', { name: 'Redispatch plan' });
+    await plan.waitFor({ timeout: 30_000 });
+    expect(await plan.locator('tr[data-node-id="7"]').getAttribute('data-action')).toBe('run');
+    for (const [path, name] of [['7/0', 'load'], ['7/1', 'encode'], ['7/2', 'normalize']]) {
+      expect(await plan.locator(`tr[data-node-id="${path}"]`).textContent()).toMatch(new RegExp(`${name}.*run.*inside sublattice 7.*was completed`));
+    }
+    expect(await page.locator('[data-testid="redispatch-summary"]').textContent()).toContain('and 3 inside sublattices');
+    await page.keyboard.press('Escape');
+  }, 240_000);
 
   it('redispatches a cancelled run: shows the dry-run plan, runs it, opens the new dispatch, and reused electrons do not run again', async () => {
     const dir = join(h.dir, 'redo');
     mkdirSync(dir);
     const log = (): string[] => (existsSync(join(dir, 'redo.log')) ? readFileSync(join(dir, 'redo.log'), 'utf8').trim().split('\n') : []);
+    const otherDir = join(h.dir, 'redo-other');
+    mkdirSync(otherDir);
     const old = (await h.client.dispatch(wf.uiRedo)(dir)).id;
-    await waitFor('both parts completed and hold started', async () => log().includes('hold') && (await h.client.getResult(old)).nodes.slice(0, 2).every((n) => n.status === 'COMPLETED'), 30_000);
-    await h.client.cancel(old, { taskIds: [2], reason: 'wrong threshold' });
-    expect((await h.client.getResult(old, { wait: true, timeoutMs: 30_000 })).nodes.map((n) => n.status)).toEqual(['COMPLETED', 'COMPLETED', 'CANCELLED', 'CANCELLED']);
+    const other = (await h.client.dispatch(wf.uiRedo)(otherDir)).id;
+    const holding = async (id: string): Promise<boolean> => {
+      const nodes = (await h.client.getResult(id)).nodes;
+      return nodes.slice(0, 2).every((n) => n.status === 'COMPLETED') && nodes[2]!.status === 'RUNNING';
+    };
+    await waitFor('both runs hold, their parts completed', async () => (await holding(old)) && (await holding(other)), 30_000);
+
+    // Cancel everything matching a filter, over several dispatches, from the list page.
+    await page.goto(`${new URL(dashboard.url).origin}/#/`);
+    await page.getByLabel('Lattice').selectOption('ui-redo');
+    await page.getByLabel('Status').selectOption('RUNNING');
+    const rows = page.locator('table.list tbody tr');
+    await expect.poll(() => rows.evaluateAll((trs: readonly { getAttribute(name: string): string | null }[]) => trs.map((tr) => tr.getAttribute('data-dispatch-id')).sort()), { timeout: 20_000 }).toEqual([old, other].sort());
+    const bulk = page.getByRole('button', { name: 'Cancel matching dispatches (2)' });
+    // The confirmation names what stops, as last read: each run holds one task and has one not started.
+    await bulk.click();
+    await expect.poll(() => page.getByRole('dialog').locator('[data-testid="cancel-summary"]').textContent(), { timeout: 20_000 }).toContain('Matching lattice ui-redo, status RUNNING: 2 running dispatches. This stops 2 running and 2 not-started tasks');
+    await page.getByRole('dialog').getByLabel('Reason').fill('wrong threshold');
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm cancel' }).click();
+    const results = page.getByRole('region', { name: 'Cancel results' });
+    for (const id of [old, other]) await results.locator(`[data-dispatch-id="${id}"]`).waitFor({ timeout: 60_000 });
+    for (const id of [old, other]) {
+      const ended = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+      expect([ended.status, ended.nodes.map((n) => n.status), ended.cancelRequests.map((r) => r.reason)]).toEqual(['CANCELLED', ['COMPLETED', 'COMPLETED', 'CANCELLED', 'CANCELLED'], ['wrong threshold']]);
+    }
+    // The status filter is live: the cancelled runs leave the RUNNING view.
+    await expect.poll(() => rows.count(), { timeout: 20_000 }).toBe(0);
 
     await page.goto(`${new URL(dashboard.url).origin}/#/dispatch/${old}`);
     await page.locator('.bar .pill[data-status="CANCELLED"]').waitFor({ timeout: 20_000 });
@@ -134,6 +183,7 @@ describe('the dashboard on the local cloud', () => {
       expect(await row.textContent()).toContain(`from ${old.slice(0, 8)} node ${id}`);
     }
     expect(await plan.locator('tr[data-node-id="2"]').textContent()).toContain('ended CANCELLED');
+    expect(await plan.locator('tr[data-node-id="3"]').textContent()).toContain('ended CANCELLED');
     expect(await plan.locator('tr[data-node-id="3"]').getAttribute('data-action')).toBe('run');
     expect(log().filter((l) => l === 'hold')).toHaveLength(1); // the dry run ran nothing
 
@@ -150,5 +200,20 @@ describe('the dashboard on the local cloud', () => {
     expect([result.status, result.result]).toEqual(['COMPLETED', 105]);
     // The reused electrons did not run again; the cancelled one and its child did.
     expect([...log()].sort()).toEqual(['hold', 'hold', 'part 1', 'part 2', 'sum']);
-  }, 120_000);
+
+    // Rerun everything: its dry-run plan first (every node runs, reuse off), then every electron runs again.
+    const rerun = page.getByRole('button', { name: 'Rerun everything…', exact: true });
+    await rerun.click();
+    await plan.waitFor({ timeout: 30_000 });
+    expect(await dialog.locator('[data-testid="redispatch-summary"]').textContent()).toContain('0 reused, 4 to run');
+    expect(await plan.locator('tr[data-action="run"]').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('reuse is off')]));
+    expect(await plan.locator('tr[data-action="reuse"]').count()).toBe(0);
+    expect(log()).toHaveLength(5); // the dry run ran nothing
+    await dialog.getByRole('button', { name: 'Rerun everything', exact: true }).click();
+    await expect.poll(shownId, { timeout: 20_000 }).not.toBe(fresh);
+    const again = shownId();
+    const rerunResult = await h.client.getResult(again, { wait: true, timeoutMs: 30_000 });
+    expect([rerunResult.status, rerunResult.result]).toEqual(['COMPLETED', 105]);
+    expect([...log()].sort()).toEqual(['hold', 'hold', 'hold', 'part 1', 'part 1', 'part 2', 'part 2', 'sum', 'sum']);
+  }, 240_000);
 });

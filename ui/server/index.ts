@@ -10,10 +10,10 @@
  * - `GET  /api/events/list`                        SSE: the list, whenever it changes
  * - `GET  /api/events/dispatch/{id}`               SSE: `snapshot` then `delta` events of one dispatch tree
  * - `GET  /api/dispatches/{id}/output?path=5/2`    a node's output, as a size-capped preview
- * - `POST /api/dispatches/{id}/cancel`             `{ taskIds?, reason, force? }` → the cancel report
- * - `POST /api/cancel-many`                        `{ dispatchIds, reason, force? }` → one report per dispatch
- * - `GET  /api/dispatches/{id}/cancels/{requestId}` 501 until the SDK has `getCancelReport` (issue 13)
- * - `POST /api/dispatches/{id}/redispatch`         `{ dryRun?, reuse? }` → the redispatch plan (a dry run starts nothing)
+ * - `POST /api/dispatches/{id}/cancel`             `{ taskIds?, reason, force? }` → 200 the cancel report, or 202 `{ requestId, accepted }` (its progress follows)
+ * - `POST /api/cancel-many`                        `{ dispatchIds, reason, force? }` → one report (or acceptance) per dispatch
+ * - `GET  /api/dispatches/{id}/cancels/{requestId}` one cancel request: its progress so far, or its final report
+ * - `POST /api/dispatches/{id}/redispatch`         `{ dryRun?, reuse? }` → the redispatch plan, sublattices broken out (a dry run starts nothing)
  *
  * @module
  */
@@ -23,14 +23,14 @@ import { extname, join } from 'node:path';
 import { inspect } from 'node:util';
 import { ValenceError, type CancelOptions, type ValenceClient } from '../../sdk/index.ts';
 import { ErrorCode } from '../../sdk/errors.ts';
-import type { ApiError, CancelBody, CancelManyBody, CancelManyResult, Capabilities, DispatchRow, OutputPreview, RedispatchBody, RedispatchPlanView } from '../shared/api.ts';
+import type { ApiError, CancelAcceptedView, CancelBody, CancelManyBody, CancelManyResult, CancelProgressView, CancelReportView, Capabilities, DispatchRow, OutputPreview, PlannedChildView, RedispatchBody, RedispatchPlanView } from '../shared/api.ts';
 import { PREVIEW_CHARS } from '../shared/api.ts';
 import { DIST_DIR, ensureAssets } from './build.ts';
 import { LiveHub, type LivePollOptions } from './live.ts';
 import { checkRequest, newToken, SECURITY_HEADERS, tokenCookie } from './security.ts';
 
 /** What the server needs from the SDK client. */
-export type DashboardClient = Pick<ValenceClient, 'getResult' | 'listDispatches' | 'cancel' | 'getNodeOutput'> & Partial<Pick<ValenceClient, 'redispatch'>>;
+export type DashboardClient = Pick<ValenceClient, 'getResult' | 'listDispatches' | 'cancel' | 'getNodeOutput'> & Partial<Pick<ValenceClient, 'redispatch' | 'getCancelReport'>>;
 
 /** Options of {@link startDashboard}. */
 export interface DashboardOptions {
@@ -73,6 +73,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
 const MAX_REASON_CHARS = 1_000;
 const TASK_PATH = /^\d{1,9}(\/\d{1,9}){0,8}$/;
 const DISPATCH_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const REQUEST_ID = /^[0-9a-f-]{36}$/;
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -100,8 +101,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     // Seams: these flip to true when the SDK grows the methods (issues 13 and 16).
     cancelProgress: typeof (client as { getCancelReport?: unknown }).getCancelReport === 'function',
     redispatch: typeof (client as { redispatch?: unknown }).redispatch === 'function',
-    // The SDK's CancelOptions has no `force` yet (issue 13): the UI sends it, the SDK drops it.
-    force: false,
+    // CancelOptions has `force` (issue 13): the dialog offers it and the server passes it on.
+    force: true,
   };
 
   const server = createServer((request, response) => {
@@ -144,13 +145,18 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (method === 'POST' && m) {
       const id = dispatchIdOf(m[1]!);
       const body = parseCancelBody(await readJson(request));
-      const report = await client.cancel(id, toCancelOptions(body));
-      hub.poke(id);
-      return sendJson(response, 200, report);
+      const answer = await startCancel(id, body);
+      return sendJson(response, 'accepted' in answer ? 202 : 200, answer);
     }
     if (method === 'POST' && path === '/api/cancel-many') return sendJson(response, 200, await cancelMany(parseCancelManyBody(await readJson(request))));
-    if (/^\/api\/dispatches\/[^/]+\/cancels\/[^/]+$/.test(path) && method === 'GET') {
-      throw new DashboardRequestError(501, 'Cancel progress needs the SDK’s getCancelReport (issue 13); this SDK returns the final report from cancel()', ErrorCode.CANCEL_REFUSED);
+    m = /^\/api\/dispatches\/([^/]+)\/cancels\/([^/]+)$/.exec(path);
+    if (method === 'GET' && m) {
+      const id = dispatchIdOf(m[1]!);
+      const requestId = decodeURIComponent(m[2]!);
+      if (!REQUEST_ID.test(requestId)) throw new DashboardRequestError(400, `"${requestId.slice(0, 40)}" is not a cancel request id`);
+      if (!client.getCancelReport) throw new DashboardRequestError(501, 'Cancel progress needs the SDK’s getCancelReport, which this SDK does not have', ErrorCode.CANCEL_REFUSED);
+      const progress: CancelProgressView = await hub.cancelReport(id, requestId);
+      return sendJson(response, 200, progress);
     }
     m = /^\/api\/dispatches\/([^/]+)\/redispatch$/.exec(path);
     if (method === 'POST' && m) {
@@ -158,7 +164,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       const body = parseRedispatchBody(await readJson(request));
       if (!client.redispatch) throw new DashboardRequestError(501, 'Redispatch needs the SDK’s redispatch() (issue 16), which this SDK does not have', ErrorCode.REDISPATCH_REFUSED);
       const plan: RedispatchPlanView = await client.redispatch(id, { dryRun: body.dryRun === true, ...(body.reuse !== undefined ? { reuse: body.reuse } : {}) });
-      return sendJson(response, 200, plan);
+      return sendJson(response, 200, await withSublattices(id, plan));
     }
     throw new DashboardRequestError(path.startsWith('/api/') ? 404 : 404, `No route ${method} ${path}`, ErrorCode.CANCEL_INVALID_REQUEST);
   }
@@ -179,6 +185,46 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     return text.length > PREVIEW_CHARS ? { preview: text.slice(0, PREVIEW_CHARS), truncated: true } : { preview: text, truncated: false };
   }
 
+  /**
+   * Sends a cancel without waiting past the endpoint's answer: a finished one answers its
+   * report; an accepted one (202) is followed by the hub, which pushes its progress to the page.
+   */
+  async function startCancel(dispatchId: string, body: CancelBody): Promise<CancelReportView | CancelAcceptedView> {
+    const answer = await client.cancel(dispatchId, { ...toCancelOptions(body), wait: false });
+    if ('accepted' in answer) hub.followCancel(dispatchId, answer.requestId);
+    hub.poke(dispatchId);
+    return answer;
+  }
+
+  /**
+   * Breaks each sublattice of a plan out into the nodes of its old child dispatch (one read
+   * each, nested ones too): a sublattice reruns as a whole, so each of them runs again.
+   */
+  async function withSublattices(dispatchId: string, plan: RedispatchPlanView): Promise<RedispatchPlanView> {
+    const old = await client.getResult(dispatchId);
+    const subs = new Map(old.nodes.filter((n) => n.kind === 'sublattice').map((n) => [n.id, n] as const));
+    if (subs.size === 0) return plan;
+    const childrenOf = async (prefix: string, childId: string | undefined, depth: number): Promise<PlannedChildView[]> => {
+      if (!childId || depth > 8) return [];
+      const child = await client.getResult(childId);
+      const rows: PlannedChildView[] = [];
+      for (const n of child.nodes) {
+        const path = `${prefix}/${n.id}`;
+        rows.push({ path, name: n.name, was: n.status, action: 'run', reason: `inside sublattice ${prefix.split('/')[0]}, which reruns as a whole` });
+        if (n.kind === 'sublattice') rows.push(...(await childrenOf(path, n.childDispatchId, depth + 1)));
+      }
+      return rows;
+    };
+    const nodes = await Promise.all(
+      plan.nodes.map(async (n) => {
+        const sub = subs.get(n.nodeId);
+        // A sublattice the old run never started has no child graph to show.
+        return sub && n.action === 'run' ? { ...n, children: await childrenOf(String(n.nodeId), sub.childDispatchId, 1) } : n;
+      }),
+    );
+    return { ...plan, nodes };
+  }
+
   async function cancelMany(body: CancelManyBody): Promise<CancelManyResult> {
     const results: CancelManyResult['results'][number][] = [];
     // One at a time: each is a signed API call that may stop jobs; a burst gains little.
@@ -189,12 +235,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
           results.push({ dispatchId, skipped: `already ${current.status}` });
           continue;
         }
-        const report = await client.cancel(dispatchId, toCancelOptions({ reason: body.reason, ...(body.force !== undefined ? { force: body.force } : {}) }));
-        results.push({ dispatchId, report });
+        const answer = await startCancel(dispatchId, { reason: body.reason, ...(body.force !== undefined ? { force: body.force } : {}) });
+        results.push('accepted' in answer ? { dispatchId, accepted: answer } : { dispatchId, report: answer });
       } catch (error) {
         results.push({ dispatchId, error: error instanceof Error ? error.message : String(error) });
       }
-      hub.poke(dispatchId);
     }
     return { results };
   }
@@ -316,9 +361,7 @@ export function parseRedispatchBody(body: unknown): RedispatchBody {
 }
 
 function toCancelOptions(body: CancelBody): CancelOptions {
-  // `force` is passed through for the SDK of issue 13; today's CancelOptions has no such field
-  // and the SDK does not send it, so a forced cancel still waits the grace period.
-  const options: CancelOptions & { force?: boolean } = {
+  const options: CancelOptions = {
     reason: body.reason,
     ...(body.taskIds ? { taskIds: body.taskIds.map((t) => (t.includes('/') ? t : Number(t))) } : {}),
     ...(body.force !== undefined ? { force: body.force } : {}),
@@ -353,7 +396,8 @@ function answerError(response: ServerResponse, error: unknown): void {
   else if (name === 'ValidationError' || name === 'InvalidCancelRequestError') status = 400;
   // The dispatch cannot be redispatched as asked (a child or dry-run dispatch, …): nothing started.
   else if (name === 'RedispatchError') status = 409;
-  else if (name === 'CancelRequestError' && typeof code === 'string') status = Number(/(\d{3})$/.exec(code)?.[1] ?? 502);
+  // The cancel endpoint refused (400, 403, 404 for an unknown request): answer its status.
+  else if (name === 'CancelRequestError' && typeof (error as { status?: unknown }).status === 'number') status = (error as { status: number }).status;
   // 502: valence (the stack or the local cloud) failed; the message says how, no stack trace.
   sendJson(response, status, { code: typeof code === 'string' ? code : 'UPSTREAM_FAILED', message } satisfies ApiError);
 }

@@ -16,11 +16,26 @@
  *
  * @module
  */
-import type { DispatchResult, NodeResult, ValenceClient } from '../../sdk/index.ts';
-import type { CancelAuditEntry, DispatchHeader, DispatchRow, DispatchUpdate, NodeView, StatusCounts } from '../shared/api.ts';
+import type { CancelProgress, DispatchResult, NodeResult, ValenceClient } from '../../sdk/index.ts';
+import type { CancelAuditEntry, CancelProgressStep, DispatchHeader, DispatchRow, DispatchUpdate, NodeView, StatusCounts } from '../shared/api.ts';
 
-/** What the hub reads through: the SDK client (or any object with the same two reads). */
-export type LiveReader = Pick<ValenceClient, 'getResult' | 'listDispatches'>;
+/** What the hub reads through: the SDK client (or any object with the same reads). */
+export type LiveReader = Pick<ValenceClient, 'getResult' | 'listDispatches'> & Partial<Pick<ValenceClient, 'getCancelReport'>>;
+
+/** The progress fields a cancel request item carries since issue 13 (`DispatchResult.cancelRequests` holds them at run time). */
+interface CancelRequestProgress {
+  readonly state?: 'OPEN' | 'DONE';
+  readonly progress?: CancelProgressStep;
+  readonly attempts?: number;
+  readonly lastError?: string;
+  readonly finishedAt?: string;
+  readonly progressAt?: string;
+}
+
+/** Pacing of {@link LiveHub.followCancel}: first poll, longest gap, and when it gives up. */
+const FOLLOW = { firstMs: 200, maxMs: 2_000, giveUpMs: 15 * 60_000 } as const;
+/** Final reports kept for `GET …/cancels/{requestId}` (they never change). */
+const KEPT_REPORTS = 200;
 
 /** Pacing of the poll loop. */
 export interface LivePollOptions {
@@ -89,7 +104,13 @@ export class LiveHub {
   private readonly msPerNode: number;
   private readonly errorMax: number;
   /** Reads made so far, by kind: the cost this hub put on the table. */
-  readonly readCounts = { listDispatches: 0, getResult: 0 };
+  readonly readCounts = { listDispatches: 0, getResult: 0, getCancelReport: 0 };
+  /** The latest progress the followers read, by request id (fresher than the last dispatch read). */
+  private readonly cancelProgress = new Map<string, CancelProgress>();
+  /** Final reports, by request id. */
+  private readonly doneReports = new Map<string, CancelProgress>();
+  private readonly followers = new Set<string>();
+  private readonly followTimers = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly reader: LiveReader,
@@ -132,10 +153,85 @@ export class LiveHub {
     this.schedule();
   }
 
-  /** Stops the loop; pending reads finish, nothing new starts. */
+  /**
+   * One cancel request's report or progress so far. A final report is read once and kept; an
+   * open request is read each time (the read also advances it on the endpoint).
+   */
+  async cancelReport(dispatchId: string, requestId: string): Promise<CancelProgress> {
+    const kept = this.doneReports.get(requestId);
+    if (kept && kept.dispatchId === dispatchId) return kept;
+    if (!this.reader.getCancelReport) throw new Error('This SDK client has no getCancelReport');
+    this.readCounts.getCancelReport++;
+    const progress = await this.reader.getCancelReport(dispatchId, requestId);
+    this.noteCancel(progress);
+    return progress;
+  }
+
+  /**
+   * Follows a cancel the endpoint accepted (202) until its report is final: one reader per
+   * request however many pages watch, polling `getCancelReport` from 200 ms backing off to 2 s
+   * (each poll also advances the request on the endpoint), giving up after 15 minutes. Each
+   * change is pushed to the dispatch's pages at once, without re-reading its nodes; when it is
+   * done the dispatch is read again (its nodes changed).
+   */
+  followCancel(dispatchId: string, requestId: string): void {
+    if (!this.reader.getCancelReport || this.followers.has(requestId) || this.doneReports.has(requestId)) return;
+    this.followers.add(requestId);
+    const giveUpAt = Date.now() + FOLLOW.giveUpMs;
+    let delay: number = FOLLOW.firstMs;
+    const step = async (): Promise<void> => {
+      let done = false;
+      try {
+        done = (await this.cancelReport(dispatchId, requestId)).state === 'DONE';
+      } catch {
+        // A failed read is retried at the next step; the dispatch's own reads show the request meanwhile.
+      }
+      if (done || this.closed || Date.now() > giveUpAt) {
+        this.followers.delete(requestId);
+        return;
+      }
+      delay = Math.min(FOLLOW.maxMs, Math.round(delay * 1.5));
+      const timer = setTimeout(() => {
+        this.followTimers.delete(timer);
+        void step();
+      }, delay);
+      this.followTimers.add(timer);
+    };
+    const first = setTimeout(() => {
+      this.followTimers.delete(first);
+      void step();
+    }, delay);
+    this.followTimers.add(first);
+  }
+
+  // Records what a cancel-report read said and pushes it to the dispatch's pages.
+  private noteCancel(progress: CancelProgress): void {
+    const before = this.cancelProgress.get(progress.requestId);
+    this.cancelProgress.set(progress.requestId, progress);
+    if (progress.state === 'DONE') {
+      this.doneReports.set(progress.requestId, progress);
+      if (this.doneReports.size > KEPT_REPORTS) this.doneReports.delete(this.doneReports.keys().next().value!);
+    }
+    if (before && JSON.stringify(before) === JSON.stringify(progress)) return;
+    for (const [treeId, tree] of this.trees) {
+      const index = tree.header.cancelRequests.findIndex((c) => c.requestId === progress.requestId);
+      if (index < 0) continue;
+      const requests = [...tree.header.cancelRequests];
+      requests[index] = withProgress(requests[index]!, progress);
+      const header: DispatchHeader = { ...tree.header, cancelRequests: requests };
+      this.trees.set(treeId, { ...tree, header, headerFingerprint: JSON.stringify(header) });
+      const subject = this.subjects.get(`dispatch:${treeId}`);
+      for (const listener of subject?.listeners ?? []) listener({ kind: 'data', data: { header, nodes: [], full: false } });
+      if (progress.state === 'DONE') this.poke(treeId);
+    }
+  }
+
+  /** Stops the loop and the cancel followers; pending reads finish, nothing new starts. */
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    for (const timer of this.followTimers) clearTimeout(timer);
+    this.followTimers.clear();
     this.subjects.clear();
   }
 
@@ -294,14 +390,20 @@ export class LiveHub {
     depth: number,
   ): Promise<void> {
     for (const request of result.cancelRequests) {
-      audit.push({
+      const item = request as typeof request & CancelRequestProgress;
+      const entry: CancelAuditEntry = {
         requestId: request.requestId,
         requestedAt: request.requestedAt,
         requestedBy: request.requestedBy,
         ...(request.reason ? { reason: request.reason } : {}),
         targets: request.targets.map((t) => `${prefix}${String(t)}`),
         dispatchId: result.dispatchId,
-      });
+        ...progressFields(item),
+      };
+      // A follower's read may be fresher than this one (it polls faster while the request is open).
+      const followed = this.cancelProgress.get(request.requestId);
+      const fresher = followed && (item.state !== 'DONE' || followed.state === 'DONE') && (followed.progressAt ?? '') >= (item.progressAt ?? '');
+      audit.push(fresher ? withProgress(entry, followed) : entry);
     }
     const subs: { node: NodeResult; path: string }[] = [];
     for (const node of result.nodes) {
@@ -319,6 +421,21 @@ export class LiveHub {
       }),
     );
   }
+}
+
+function progressFields(p: CancelRequestProgress): Partial<CancelAuditEntry> {
+  return {
+    ...(p.state ? { state: p.state } : {}),
+    ...(p.progress ? { progress: { phase: p.progress.phase, done: p.progress.done, total: p.progress.total } } : {}),
+    ...(p.attempts !== undefined ? { attempts: p.attempts } : {}),
+    ...(p.lastError ? { lastError: p.lastError } : {}),
+    ...(p.finishedAt ? { finishedAt: p.finishedAt } : {}),
+  };
+}
+
+function withProgress(entry: CancelAuditEntry, progress: CancelRequestProgress): CancelAuditEntry {
+  const { state: _s, progress: _p, attempts: _a, lastError: _l, finishedAt: _f, ...rest } = entry;
+  return { ...rest, ...progressFields(progress) };
 }
 
 function toView(node: NodeResult, dispatchId: string, prefix: string): NodeView {

@@ -66,6 +66,22 @@ export interface CancelAuditEntry {
   readonly targets: readonly string[];
   /** The dispatch the request was recorded on (a child dispatch for a sublattice's nodes). */
   readonly dispatchId: string;
+  /** `OPEN` while it is being worked on, `DONE` once its report is final; absent on requests older than issue 13 (done). */
+  readonly state?: 'OPEN' | 'DONE';
+  /** How far an open request got: targets done out of all, and the step it is in. */
+  readonly progress?: CancelProgressStep;
+  /** Attempts at it so far (the continuation and the sweeper retry). */
+  readonly attempts?: number;
+  /** The last failed attempt (it is retried). */
+  readonly lastError?: string;
+  readonly finishedAt?: string;
+}
+
+/** The step an open cancel request is in, as the cancel issue defines its progress. */
+export interface CancelProgressStep {
+  readonly phase: string;
+  readonly done: number;
+  readonly total: number;
 }
 
 /** The dispatch header sent with every update. */
@@ -98,7 +114,7 @@ export interface Capabilities {
   readonly cancelProgress: boolean;
   /** Seam for issue 16: the SDK's `redispatch(id, { dryRun })`. */
   readonly redispatch: boolean;
-  /** Whether the SDK honours `force` (issue 13); the UI sends it either way. */
+  /** Whether the SDK's `CancelOptions` has `force` (skip the grace period); the dialog offers it then. */
   readonly force: boolean;
 }
 
@@ -137,6 +153,21 @@ export interface PlannedNodeView {
   readonly from?: { readonly dispatchId: string; readonly nodeId: number };
   /** The old dispatch had no node at this position. */
   readonly isNew: boolean;
+  /**
+   * For a sublattice: the nodes of its old child dispatch, broken out (added by the dashboard
+   * server). A sublattice reruns as a whole, so each of them runs again.
+   */
+  readonly children?: readonly PlannedChildView[];
+}
+
+/** One node inside a sublattice of a redispatch plan (a path like `"7/2"`). */
+export interface PlannedChildView {
+  readonly path: string;
+  readonly name: string;
+  /** Its status in the old dispatch. */
+  readonly was: NodeStatusName;
+  readonly action: 'run';
+  readonly reason: string;
 }
 
 /** Answer of `POST /api/dispatches/{id}/redispatch`: the SDK's `RedispatchPlan`. */
@@ -159,6 +190,10 @@ export interface CancelReportNode {
   readonly status: string;
   readonly method: string;
   readonly error?: string;
+  readonly jobHandle?: string;
+  readonly endedAt?: string;
+  /** What its work held and how long it ran (what the cancel saved). */
+  readonly stopped?: { readonly executor: string; readonly ranMs: number; readonly vcpus?: number; readonly memoryMiB?: number; readonly gpus?: number; readonly shots?: number };
 }
 
 /** The cancel handler's report, as the SDK returns it. */
@@ -168,13 +203,37 @@ export interface CancelReportView {
   readonly requestedAt: string;
   readonly cancelled: readonly CancelReportNode[];
   readonly alreadyTerminal: readonly { readonly id: number | string; readonly status: string }[];
+  /** Targets a concurrent request flagged first (that request reports them). */
+  readonly merged?: readonly { readonly id: number | string; readonly requestId: string; readonly status: string }[];
   readonly notFound: readonly (number | string)[];
   readonly executionStopped: boolean;
 }
 
+/** Answer (202) of a cancel the endpoint accepted without finishing it: its progress follows. */
+export interface CancelAcceptedView {
+  readonly dispatchId: string;
+  readonly requestId: string;
+  readonly accepted: true;
+}
+
+/** Answer of `GET /api/dispatches/{id}/cancels/{requestId}`: the SDK's `CancelProgress`. */
+export interface CancelProgressView {
+  readonly dispatchId: string;
+  readonly requestId: string;
+  readonly state: 'OPEN' | 'DONE';
+  readonly requestedAt: string;
+  readonly attempts?: number;
+  readonly progressAt?: string;
+  readonly lastError?: string;
+  readonly finishedAt?: string;
+  readonly progress?: CancelProgressStep;
+  /** The final report, once `state` is `DONE`. */
+  readonly report?: CancelReportView;
+}
+
 /** Answer of `POST /api/cancel-many`: one entry per dispatch. */
 export interface CancelManyResult {
-  readonly results: readonly ({ readonly dispatchId: string } & ({ readonly report: CancelReportView } | { readonly skipped: string } | { readonly error: string }))[];
+  readonly results: readonly ({ readonly dispatchId: string } & ({ readonly report: CancelReportView } | { readonly accepted: CancelAcceptedView } | { readonly skipped: string } | { readonly error: string }))[];
 }
 
 /** Answer of `GET /api/dispatches/{id}/nodes/{path}/output`. */

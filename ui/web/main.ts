@@ -13,7 +13,10 @@ import { html } from 'htm/preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type {
   Capabilities,
+  CancelAcceptedView,
+  CancelAuditEntry,
   CancelManyResult,
+  CancelProgressView,
   CancelReportView,
   DispatchHeader,
   DispatchRow,
@@ -136,7 +139,7 @@ function ListPage({ capabilities }: { capabilities: Capabilities }) {
     </table>
     ${rows && shown.length === 0 && html`<p class="muted">No dispatch matches.</p>`}
     ${results && html`<section class="card" aria-label="Cancel results"><h2>Cancel results</h2>${results.results.map(
-      (r) => html`<div><code>${r.dispatchId.slice(0, 8)}</code> ${'report' in r ? html`<${Report} report=${r.report} />` : 'skipped' in r ? html`skipped: ${r.skipped}` : html`<span class="error">${r.error}</span>`}</div>`,
+      (r) => html`<div data-dispatch-id=${r.dispatchId}><a href=${`#/dispatch/${r.dispatchId}`}><code>${r.dispatchId.slice(0, 8)}</code></a> ${'report' in r ? html`<${Report} report=${r.report} />` : 'accepted' in r ? html`accepted as request <code>${r.accepted.requestId.slice(0, 8)}</code>: its progress is on the dispatch’s page` : 'skipped' in r ? html`skipped: ${r.skipped}` : html`<span class="error">${r.error}</span>`}</div>`,
     )}</section>`}
     ${bulk && html`<${CancelDialog}
       title=${`Cancel ${cancellable.length} matching dispatch${cancellable.length === 1 ? '' : 'es'}`}
@@ -196,9 +199,8 @@ function CancelDialog(props: {
       <label for="cancel-reason">Reason</label>
       <textarea id="cancel-reason" required maxlength="1000" rows="3" placeholder="Why? It is recorded in the audit trail." value=${reason}
         onInput=${(e: Event) => setReason((e.target as HTMLTextAreaElement).value)}></textarea>
-      <label class="check"><input type="checkbox" checked=${force} onChange=${(e: Event) => setForce((e.target as HTMLInputElement).checked)} />
-        Force (skip the grace period)</label>
-      ${!props.capabilities.force && html`<p class="muted small">This SDK does not support force yet (issue 13): it is sent, and ignored; running tasks get their grace period.</p>`}
+      ${props.capabilities.force && html`<label class="check"><input type="checkbox" checked=${force} onChange=${(e: Event) => setForce((e.target as HTMLInputElement).checked)} />
+        Force: skip the grace period (running tasks are killed at once, with no time to clean up)</label>`}
       ${error && html`<p class="error" role="alert">${error}</p>`}
       <div class="actions">
         <button type="button" onClick=${() => ref.current?.close()}>Keep running</button>
@@ -215,7 +217,7 @@ function CancelDialog(props: {
  * deployed runtime decides every node, nothing runs); "Run redispatch" then starts it for real
  * and opens the new dispatch.
  */
-function RedispatchDialog({ dispatchId, onClose }: { dispatchId: string; onClose: () => void }) {
+function RedispatchDialog({ dispatchId, reuse, onClose }: { dispatchId: string; reuse: boolean; onClose: () => void }) {
   const ref = useRef<HTMLDialogElement>(null);
   const [plan, setPlan] = useState<RedispatchPlanView | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
@@ -224,7 +226,7 @@ function RedispatchDialog({ dispatchId, onClose }: { dispatchId: string; onClose
   useEffect(() => {
     ref.current?.showModal();
     let live = true;
-    void api<RedispatchPlanView>(url, { method: 'POST', body: { dryRun: true } })
+    void api<RedispatchPlanView>(url, { method: 'POST', body: { dryRun: true, reuse } })
       .then((p) => live && setPlan(p))
       .catch((e: Error) => live && setError(e.message));
     return () => {
@@ -235,7 +237,7 @@ function RedispatchDialog({ dispatchId, onClose }: { dispatchId: string; onClose
     setBusy(true);
     setError(undefined);
     try {
-      const started = await api<RedispatchPlanView>(url, { method: 'POST', body: { dryRun: false } });
+      const started = await api<RedispatchPlanView>(url, { method: 'POST', body: { dryRun: false, reuse } });
       ref.current?.close();
       location.hash = `#/dispatch/${encodeURIComponent(started.dispatchId)}`;
     } catch (e) {
@@ -245,35 +247,100 @@ function RedispatchDialog({ dispatchId, onClose }: { dispatchId: string; onClose
   };
   const reused = plan?.nodes.filter((n) => n.action === 'reuse').length ?? 0;
   const rerun = plan ? plan.nodes.length - reused : 0;
+  const inner = plan?.nodes.reduce((k, n) => k + (n.children?.length ?? 0), 0) ?? 0;
+  const runLabel = reuse ? 'Run redispatch' : 'Rerun everything';
   return html`<dialog ref=${ref} class="dialog wide" aria-labelledby="redispatch-title" onClose=${onClose}>
-    <h2 id="redispatch-title">Redispatch <code>${dispatchId.slice(0, 8)}</code></h2>
+    <h2 id="redispatch-title">${reuse ? 'Redispatch' : 'Rerun everything of'} <code>${dispatchId.slice(0, 8)}</code></h2>
     ${!plan && !error && html`<p class="muted" role="status">Deciding the plan (a dry run: the runtime checks every node, nothing runs)…</p>`}
-    ${plan && html`<p class="summary" data-testid="redispatch-summary">${reused} reused, ${rerun} to run${plan.newNodes.length ? ` (${plan.newNodes.length} new)` : ''}. A new dispatch; this one is kept as it is.</p>
+    ${plan && html`<p class="summary" data-testid="redispatch-summary">${reused} reused, ${rerun} to run${plan.newNodes.length ? ` (${plan.newNodes.length} new)` : ''}${inner ? `, and ${inner} inside sublattices` : ''}.${reuse ? '' : ' Reuse is off: every node runs again.'} A new dispatch; this one is kept as it is.</p>
       <table class="mini plan" aria-label="Redispatch plan"><thead><tr><th>Node</th><th>Name</th><th>Plan</th><th>Why / from</th></tr></thead><tbody>${plan.nodes.map(
         (n) => html`<tr data-node-id=${String(n.nodeId)} data-action=${n.action}><td>${n.nodeId}</td><td>${n.name}</td>
           <td><span class="pill" data-status=${n.action === 'reuse' ? 'COMPLETED' : 'RUNNING'}>${n.action === 'reuse' ? 'reuse' : 'run'}</span></td>
-          <td>${n.action === 'reuse' && n.from ? html`from <code title=${n.from.dispatchId}>${n.from.dispatchId.slice(0, 8)}</code> node ${n.from.nodeId}` : n.reason}</td></tr>`,
+          <td>${n.action === 'reuse' && n.from ? html`from <code title=${n.from.dispatchId}>${n.from.dispatchId.slice(0, 8)}</code> node ${n.from.nodeId}` : n.reason}</td></tr>
+          ${(n.children ?? []).map((c) => html`<tr class="inner" data-node-id=${c.path} data-action=${c.action}><td>↳ ${c.path}</td><td>${c.name}</td>
+            <td><span class="pill" data-status="RUNNING">run</span></td><td>${c.reason} (was ${STATUS_LABEL[c.was]})</td></tr>`)}`,
       )}</tbody></table>`}
     ${error && html`<p class="error" role="alert">${error}</p>`}
     <div class="actions">
       <button type="button" onClick=${() => ref.current?.close()}>Close</button>
-      <button type="button" class="primary" disabled=${!plan || busy} onClick=${() => void run()}>${busy ? 'Starting…' : 'Run redispatch'}</button>
+      <button type="button" class="primary" disabled=${!plan || busy} onClick=${() => void run()}>${busy ? 'Starting…' : runLabel}</button>
     </div>
   </dialog>`;
 }
 
+function held(stopped: CancelReportView['cancelled'][number]['stopped']): string {
+  if (!stopped) return '';
+  const parts = [`ran ${duration(new Date(0).toISOString(), new Date(stopped.ranMs).toISOString(), 0)}`];
+  if (stopped.vcpus) parts.push(`${stopped.vcpus} vCPU`);
+  if (stopped.memoryMiB) parts.push(`${stopped.memoryMiB} MiB`);
+  if (stopped.gpus) parts.push(`${stopped.gpus} GPU`);
+  if (stopped.shots) parts.push(`${stopped.shots} shots`);
+  return parts.join(', ');
+}
+
+/** A cancel request's final report: what it stopped (and what that work held), what had ended, what another request had. */
 function Report({ report }: { report: CancelReportView }) {
-  // Seam (issue 13): with capabilities.cancelProgress, a large cancel answers 202 { requestId };
-  // the page would then poll GET /api/dispatches/{id}/cancels/{requestId} and render the
-  // report's progress here, replacing it with the final report when it is done.
   return html`<div class="report" data-request-id=${report.requestId}>
-    <p><strong>Request <code>${report.requestId.slice(0, 8)}</code></strong> at ${clock(report.requestedAt)}${report.executionStopped ? ' · execution stopped' : ''}</p>
-    ${report.cancelled.length > 0 && html`<table class="mini"><thead><tr><th>Task</th><th>Name</th><th>Was</th><th>Now</th><th>How</th></tr></thead><tbody>${report.cancelled.map(
-      (c) => html`<tr><td>${String(c.id)}</td><td>${c.name}</td><td>${c.previousStatus}</td><td><${StatusPill} status=${c.status} /></td><td>${c.method}${c.error ? html` <span class="error">${c.error}</span>` : ''}</td></tr>`,
+    <p><strong>Report</strong>${report.executionStopped ? ' · execution stopped' : ''} · ${report.cancelled.length} cancelled</p>
+    ${report.cancelled.length > 0 && html`<table class="mini" aria-label="Cancelled tasks"><thead><tr><th>Task</th><th>Name</th><th>Was</th><th>Now</th><th>How</th><th>Held</th></tr></thead><tbody>${report.cancelled.map(
+      (c) => html`<tr data-node-id=${String(c.id)}><td>${String(c.id)}</td><td>${c.name}</td><td>${c.previousStatus}</td><td><${StatusPill} status=${c.status} /></td><td>${c.method}${c.error ? html` <span class="error">${c.error}</span>` : ''}</td><td>${held(c.stopped)}</td></tr>`,
     )}</tbody></table>`}
     ${report.alreadyTerminal.length > 0 && html`<p class="muted">Already ended: ${report.alreadyTerminal.map((t) => `${String(t.id)} (${t.status})`).join(', ')}</p>`}
+    ${(report.merged?.length ?? 0) > 0 && html`<p class="muted">Flagged first by another request: ${report.merged!.map((t) => `${String(t.id)} (request ${t.requestId.slice(0, 8)})`).join(', ')}</p>`}
     ${report.notFound.length > 0 && html`<p class="error">Not found: ${report.notFound.join(', ')}</p>`}
   </div>`;
+}
+
+/**
+ * Every cancel request of the dispatch, from any client (this page, the CLI, a script), newest
+ * first and live, as the cancel issue defines its progress: `OPEN` with the step it is in,
+ * targets done out of all, attempts and the last failed attempt; then `DONE` with its final
+ * report, read once from the server (which keeps it).
+ */
+function CancelRequests(props: {
+  requests: readonly CancelAuditEntry[];
+  reports: ReadonlyMap<string, CancelReportView>;
+  accepted: readonly CancelAcceptedView[];
+  capabilities: Capabilities;
+  onReport: (report: CancelReportView) => void;
+}) {
+  const asked = useRef(new Set<string>());
+  const [failures, setFailures] = useState<ReadonlyMap<string, string>>(new Map());
+  const requests = [...props.requests].sort((a, b) => b.requestedAt.localeCompare(a.requestedAt));
+  useEffect(() => {
+    if (!props.capabilities.cancelProgress) return;
+    for (const r of requests) {
+      if (r.state === 'OPEN' || props.reports.has(r.requestId) || asked.current.has(r.requestId)) continue;
+      asked.current.add(r.requestId);
+      void api<CancelProgressView>(`/api/dispatches/${encodeURIComponent(r.dispatchId)}/cancels/${encodeURIComponent(r.requestId)}`)
+        .then((p) => (p.report ? props.onReport(p.report) : asked.current.delete(r.requestId)))
+        .catch((e: Error) => setFailures((f) => new Map(f).set(r.requestId, e.message)));
+    }
+  }, [requests.map((r) => `${r.requestId}:${r.state ?? ''}`).join(',')]);
+  const known = new Set(requests.map((r) => r.requestId));
+  const waiting = props.accepted.filter((a) => !known.has(a.requestId));
+  if (requests.length === 0 && waiting.length === 0) return html`<p class="muted">No cancel requests.</p>`;
+  return html`<ol class="cancel-requests">
+    ${waiting.map((a) => html`<li class="cancel-request" data-request-id=${a.requestId} data-state="OPEN"><p><span class="pill" data-status="RUNNING">OPEN</span> <code>${a.requestId.slice(0, 8)}</code> accepted; waiting for its first progress…</p></li>`)}
+    ${requests.map((r) => {
+      const state = r.state ?? 'DONE';
+      const report = props.reports.get(r.requestId);
+      // Once done, the count comes from the final report (the last recorded step may be older).
+      const reported = report ? report.cancelled.length + report.alreadyTerminal.length + (report.merged?.length ?? 0) + report.notFound.length : 0;
+      const p = state === 'DONE' && report ? { phase: 'done', done: reported, total: reported } : r.progress;
+      return html`<li class="cancel-request" data-request-id=${r.requestId} data-state=${state}>
+        <p><span class="pill" data-status=${state === 'OPEN' ? 'RUNNING' : 'COMPLETED'}>${state}</span> <code title=${r.requestId}>${r.requestId.slice(0, 8)}</code>${' '}
+          ${r.targets.length === 0 ? 'whole dispatch' : `task${r.targets.length === 1 ? '' : 's'} ${r.targets.join(', ')}`} · <span class="who">${r.requestedBy}</span> at ${clock(r.requestedAt)}${r.reason ? html` · <q>${r.reason}</q>` : ''}</p>
+        ${p && html`<div class="progress-row"><progress aria-label=${`Cancel ${r.requestId.slice(0, 8)} progress`} max=${Math.max(1, p.total)} value=${p.done}></progress>
+          <span class="small" data-testid="cancel-progress">${p.done.toLocaleString('en-US')}/${p.total.toLocaleString('en-US')} targets · ${p.phase}</span></div>`}
+        ${state === 'OPEN' && !p && html`<p class="muted small">Accepted; working on it.</p>`}
+        ${(r.attempts ?? 0) > 1 && html`<p class="muted small">${r.attempts} attempts</p>`}
+        ${r.lastError && html`<p class="error small">Last attempt failed (retried): ${r.lastError}</p>`}
+        ${state === 'DONE' && (report ? html`<${Report} report=${report} />` : failures.has(r.requestId) ? html`<p class="error small">${failures.get(r.requestId)}</p>` : props.capabilities.cancelProgress ? html`<p class="muted small">Reading its report…</p>` : null)}
+        ${r.finishedAt && html`<p class="muted small">finished ${clock(r.finishedAt)}</p>`}
+      </li>`;
+    })}
+  </ol>`;
 }
 
 // ---------- one dispatch ----------
@@ -314,10 +381,11 @@ function DispatchPage({ id, capabilities }: { id: string; capabilities: Capabili
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
   const [selection, setSelection] = useState<Selection>(undefined);
   const [ask, setAsk] = useState<CancelAsk | undefined>(undefined);
-  const [reports, setReports] = useState<CancelReportView[]>([]);
+  const [reports, setReports] = useState<ReadonlyMap<string, CancelReportView>>(new Map());
+  const [accepted, setAccepted] = useState<CancelAcceptedView[]>([]);
   const [layout, setLayout] = useState<Layout | undefined>(undefined);
   const [query, setQuery] = useState('');
-  const [redispatching, setRedispatching] = useState(false);
+  const [redispatching, setRedispatching] = useState<'reuse' | 'all' | undefined>(undefined);
   const now = useNow();
   const { header, nodes } = state;
   const shown = useMemo(() => visibleNodes(nodes, expanded), [state.version, expanded]);
@@ -350,9 +418,14 @@ function DispatchPage({ id, capabilities }: { id: string; capabilities: Capabili
   };
   const doCancel = async (a: CancelAsk, reason: string, force: boolean): Promise<void> => {
     const body = a.kind === 'dispatch' ? { reason, force } : { taskIds: [a.path], reason, force };
-    const report = await api<CancelReportView>(`/api/dispatches/${encodeURIComponent(id)}/cancel`, { method: 'POST', body });
-    setReports((r) => [report, ...r]);
+    // 200: the final report; 202: accepted, and its progress arrives with the live updates.
+    const answer = await api<CancelReportView | CancelAcceptedView>(`/api/dispatches/${encodeURIComponent(id)}/cancel`, { method: 'POST', body });
+    if ('accepted' in answer) setAccepted((a) => [answer, ...a]);
+    else addReport(answer);
   };
+  function addReport(report: CancelReportView): void {
+    setReports((r) => new Map(r).set(report.requestId, report));
+  }
   const selected = selection?.kind === 'node' ? nodes.get(selection.path) : undefined;
   const jump = (path: string): void => {
     // Open every enclosing sublattice so the node is drawn (when the full view is used).
@@ -369,7 +442,9 @@ function DispatchPage({ id, capabilities }: { id: string; capabilities: Capabili
       <${Counts} counts=${topCounts} />
       <span class="spacer"></span>
       ${capabilities.redispatch && html`<button disabled=${running} title=${running ? 'A dispatch can be redispatched once it ended' : 'Run it again, reusing what completed; the plan is shown first'}
-        onClick=${() => setRedispatching(true)}>Redispatch…</button>`}
+        onClick=${() => setRedispatching('reuse')}>Redispatch…</button>`}
+      ${capabilities.redispatch && html`<button disabled=${running} title=${running ? 'A dispatch can be rerun once it ended' : 'Run every node again (reuse off); the plan is shown first'}
+        onClick=${() => setRedispatching('all')}>Rerun everything…</button>`}
       <button class="danger" disabled=${!running} onClick=${() => setAsk({ kind: 'dispatch' })}>Cancel dispatch</button>
     </header>
     ${failure && html`<p class="banner" role="alert">Live updates failing: ${failure}</p>`}
@@ -403,8 +478,8 @@ function DispatchPage({ id, capabilities }: { id: string; capabilities: Capabili
       </aside>
     </div>
     <div class="lower">
-      <section class="card" aria-label="Cancel reports"><h2>Cancel reports</h2>
-        ${reports.length === 0 ? html`<p class="muted">No cancel from this page yet.</p>` : reports.map((r) => html`<${Report} report=${r} />`)}
+      <section class="card" aria-label="Cancel requests"><h2>Cancel requests</h2>
+        <${CancelRequests} requests=${header.cancelRequests} reports=${reports} accepted=${accepted} capabilities=${capabilities} onReport=${addReport} />
       </section>
       <${Timeline} header=${header} nodes=${nodes} />
     </div>
@@ -412,7 +487,7 @@ function DispatchPage({ id, capabilities }: { id: string; capabilities: Capabili
       title=${ask.kind === 'dispatch' ? 'Cancel dispatch' : ask.downstream ? `Cancel task ${ask.path} and everything downstream` : `Cancel task ${ask.path}`}
       summary=${askSummary(ask)[0]} disabled=${askSummary(ask)[1] === 0} capabilities=${capabilities}
       onClose=${() => setAsk(undefined)} onConfirm=${(reason: string, force: boolean) => doCancel(ask, reason, force)} />`}
-    ${redispatching && html`<${RedispatchDialog} dispatchId=${id} onClose=${() => setRedispatching(false)} />`}
+    ${redispatching && html`<${RedispatchDialog} key=${redispatching} dispatchId=${id} reuse=${redispatching === 'reuse'} onClose=${() => setRedispatching(undefined)} />`}
   </main>`;
 }
 
