@@ -16,8 +16,6 @@ export interface CancelOptions {
   readonly taskIds?: readonly (number | string)[];
   /** Why; recorded with the request and passed to the services. */
   readonly reason?: string;
-  /** Skip the grace period: stop running work at once (Temporal's terminate beside its cancel). */
-  readonly force?: boolean;
   /**
    * Skip the grace period: running work is killed at once instead of being signalled and
    * given its `graceSeconds` to stop (Temporal's terminate beside its cancel). For an electron
