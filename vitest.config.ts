@@ -1,4 +1,68 @@
+import { relative } from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/**
+ * Seconds each slow file took in a whole run (`npm test` alone on this 2-core machine,
+ * 2026-12-01). Files run longest first, so that the last ones to start are short and the two
+ * forks end together. Vitest orders by its own cache of durations, but a fresh clone (CI) has
+ * none and ran the files in name order: the two-minute consumer test started near the end and
+ * ran alone. Files not listed count as 5 s; a cached duration, when there is one, wins.
+ */
+const EXPECTED_SECONDS: ReadonlyMap<string, number> = new Map([
+  ['test/package/consumer.test.ts', 124],
+  ['test/assembly/assembly.test.ts', 78],
+  ['test/cancel/timing.test.ts', 54],
+  ['test/runtime/dispatch.test.ts', 50],
+  ['test/redispatch/redispatch.test.ts', 44],
+  ['test/cli/cli.test.ts', 41],
+  ['test/cli/cancel.test.ts', 40],
+  ['test/ui/dashboard.test.ts', 37],
+  ['test/cancel/cancel.test.ts', 36],
+  ['test/runtime/argument-shaped.test.ts', 33],
+  ['test/runtime/failure-paths.test.ts', 31],
+  ['test/examples/demo.test.ts', 29],
+  ['test/cli/offline.test.ts', 28],
+  ['test/runtime/partition.test.ts', 25],
+  ['test/ui/server.test.ts', 24],
+  ['test/cancel/recovery.test.ts', 24],
+  ['test/security/transient.test.ts', 23],
+  ['test/infra/synth.test.ts', 23],
+  ['test/cancel/races.test.ts', 22],
+  ['test/cli/local.test.ts', 19],
+  ['test/cli/init.test.ts', 18],
+  ['test/sdk/compiler/exactness.test.ts', 17],
+  ['test/cli/watch.test.ts', 16],
+  ['test/examples/research.test.ts', 15],
+  ['test/ui/scale.test.ts', 15],
+  ['test/client/defaults.test.ts', 14],
+  ['test/lambdas/deadline.test.ts', 14],
+  ['test/cancel/merge.test.ts', 12],
+  ['test/localstack/awscli.test.ts', 12],
+  ['test/security/foreign-handle.test.ts', 12],
+  ['test/examples/custom-executor.test.ts', 11],
+  ['test/cancel/pending-child.test.ts', 11],
+  ['test/cancel/stuck.test.ts', 10],
+  ['test/client/handles.test.ts', 10],
+  ['test/infra/nag.test.ts', 10],
+  ['test/client/client.test.ts', 10],
+  ['test/localstack/lambda/lambda.test.ts', 9],
+  ['test/cancel/force.test.ts', 9],
+  ['test/infra/monitoring.test.ts', 9],
+  ['test/localstack/stepfunctions/local-cloud.test.ts', 9],
+  ['test/package/consumer.test.ts:246:75', 0],
+]);
+
+class LongestFirst extends BaseSequencer {
+  override sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const seconds = (spec: TestSpecification): number => {
+      const key = relative(spec.project.config.root, spec.moduleId);
+      const cached = this.ctx.cache.getFileTestResults(`${spec.project.name}:${key}`)?.duration;
+      return cached !== undefined ? cached / 1000 : EXPECTED_SECONDS.get(key) ?? 5;
+    };
+    return Promise.resolve([...files].sort((a, b) => seconds(b) - seconds(a)));
+  }
+}
 
 // Integration tests start real servers on loopback; two forks keep a 2-core machine busy
 // without starving the servers the tests talk to.
@@ -9,7 +73,8 @@ export default defineConfig({
     // RUNNING past its 90 s ceiling in 2 of 2 runs alone at load 29-57 (issue 13 is open).
     exclude: ['test/cancel/packed-before-submit.test.ts', 'node_modules/**'],
     pool: 'forks',
-    maxWorkers: 2,
+    maxWorkers: 3,
+    sequence: { sequencer: LongestFirst },
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -243,7 +243,7 @@ describe('the packed valence in a fresh project', () => {
       const sfn = new SFNClient({ endpoint: ready.endpoint!, region: ready.region, credentials: { accessKeyId: ready.accessKeyId, secretAccessKey: ready.secretAccessKey } });
       const { stateMachines } = await sfn.send(new ListStateMachinesCommand({}));
       sfn.destroy();
-      expect((stateMachines ?? []).map((machine) => machine.name).sort()).toEqual(['valence-graph-runner', 'valence-sum-of-squares', 'valence-ts-only']);
+      expect((stateMachines ?? []).map((machine) => machine.name).sort()).toEqual(['valence_graph-runner', 'valence_sum-of-squares', 'valence_ts-only']);
     } finally {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
       await exited;
