@@ -263,6 +263,12 @@ function derivedRequestId(parentRequestId: string, nodeId: number): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** The request id a parent request's whole-child cancel uses on child dispatch `childId`. */
+function derivedChildRequestId(parentRequestId: string, childId: string): string {
+  const hex = createHash('sha256').update(`${parentRequestId}/child/${childId}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
 function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
@@ -563,7 +569,12 @@ async function sendStops(run: CancelRun, running: readonly number[], childReques
     reason: run.reason,
     requestedBy: run.record.requestedBy,
     ...(run.record.force ? { force: true } : {}),
-    cancelChild: (childId, request) => cancelDispatch(ctx, childId, request, run.deps),
+    // One child request per parent request and child, as for paths (cancelInChild): an attempt
+    // cut part-way (its invocation's signal aborts its calls) is resumed by the next attempt
+    // under the same id, so the targets it flagged are stopped by it. A fresh id each time
+    // opened a second request that found those targets flagged by the first (merged, not its
+    // to stop), waited out its bound and ended the child CANCELLED with one still RUNNING.
+    cancelChild: (childId, request) => cancelDispatch(ctx, childId, request, run.deps, { requestId: derivedChildRequestId(run.requestId, childId), requestedAt: run.requestedAt }),
     ...(run.deps.loadExecutors ? { loadExecutors: run.deps.loadExecutors } : {}),
   };
   for (const [driver, nodes] of byDriver(owned)) {
