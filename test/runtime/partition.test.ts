@@ -23,6 +23,28 @@ function descendantsOf(id: number): Set<number> {
   return found;
 }
 
+/**
+ * Dispatches with node 25 beating until cancelled, cancels that node, and observes: the report
+ * names it and its descendants, its heartbeat stops, they end CANCELLED and never ran, and
+ * every other node completes.
+ */
+async function cancelInsidePartition(name: string, reason: string, dispatch: (dir: string, slow: number) => Promise<{ id: string }>): Promise<void> {
+  const dir = join(h.dir, name);
+  mkdirSync(dir);
+  const slow = 25;
+  const id = (await dispatch(dir, slow)).id;
+  await waitFor('slow node beats', () => beats(join(dir, 'slow.beat')) > 3, 60_000);
+  const report = await h.client.cancel(id, { taskIds: [slow], reason });
+  const expected = descendantsOf(slow);
+  expect(new Set(report.cancelled.map((c) => c.id))).toEqual(expected);
+  expect(await heartbeatStopped(join(dir, 'slow.beat'))).toBe(true);
+  const result = await h.client.getResult(id, { wait: true, timeoutMs: 120_000 });
+  expect(result.status).toBe('CANCELLED');
+  for (const node of result.nodes) expect([node.id, node.status]).toEqual([node.id, expected.has(node.id) ? 'CANCELLED' : 'COMPLETED']);
+  const ran = existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n').map(Number) : [];
+  expect(ran.filter((n) => expected.has(n))).toEqual([]);
+}
+
 describe('a split lattice', () => {
   it('is deployed as partitions of a Distributed Map', async () => {
     const { stateMachineArnPrefix } = await h.client.outputs();
@@ -55,20 +77,8 @@ describe('a split lattice', () => {
   }, 150_000);
 
   it('cancels a task deep inside a partition: it and its descendants stop, the rest completes', async () => {
-    const dir = join(h.dir, 'cancel');
-    mkdirSync(dir);
-    const slow = 25; // partition 1 of 0..2; its descendants reach into partition 2
-    const id = (await h.client.dispatch(layered)(dir, slow)).id;
-    await waitFor('slow node beats', () => beats(join(dir, 'slow.beat')) > 3, 60_000);
-    const report = await h.client.cancel(id, { taskIds: [slow], reason: 'deep cancel' });
-    const expected = descendantsOf(slow);
-    expect(new Set(report.cancelled.map((c) => c.id))).toEqual(expected);
-    expect(await heartbeatStopped(join(dir, 'slow.beat'))).toBe(true);
-    const result = await h.client.getResult(id, { wait: true, timeoutMs: 120_000 });
-    expect(result.status).toBe('CANCELLED');
-    for (const node of result.nodes) expect([node.id, node.status]).toEqual([node.id, expected.has(node.id) ? 'CANCELLED' : 'COMPLETED']);
-    const ran = existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n').map(Number) : [];
-    expect(ran.filter((n) => expected.has(n))).toEqual([]);
+    // node 25 is in partition 1 of 0..2; its descendants reach into partition 2
+    await cancelInsidePartition('cancel', 'deep cancel', (dir, slow) => h.client.dispatch(layered)(dir, slow));
   }, 150_000);
 });
 
@@ -100,19 +110,6 @@ describe('an argument-shaped lattice on the graph runner', () => {
   }, 150_000);
 
   it('cancels a task inside a partition: it and its descendants stop, the rest completes', async () => {
-    const dir = join(h.dir, 'by-args-cancel');
-    mkdirSync(dir);
-    const slow = 25;
-    const id = (await h.client.dispatch(layeredBy)(dir, slow, LAYERS)).id;
-    await waitFor('slow node beats', () => beats(join(dir, 'slow.beat')) > 3, 60_000);
-    const report = await h.client.cancel(id, { taskIds: [slow], reason: 'deep cancel, argument-shaped' });
-    const expected = descendantsOf(slow);
-    expect(new Set(report.cancelled.map((c) => c.id))).toEqual(expected);
-    expect(await heartbeatStopped(join(dir, 'slow.beat'))).toBe(true);
-    const result = await h.client.getResult(id, { wait: true, timeoutMs: 120_000 });
-    expect(result.status).toBe('CANCELLED');
-    for (const node of result.nodes) expect([node.id, node.status]).toEqual([node.id, expected.has(node.id) ? 'CANCELLED' : 'COMPLETED']);
-    const ran = existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n').map(Number) : [];
-    expect(ran.filter((n) => expected.has(n))).toEqual([]);
+    await cancelInsidePartition('by-args-cancel', 'deep cancel, argument-shaped', (dir, slow) => h.client.dispatch(layeredBy)(dir, slow, LAYERS));
   }, 150_000);
 });
