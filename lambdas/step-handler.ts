@@ -34,6 +34,12 @@ export interface StepHandlerDeps {
   readonly ctx?: RuntimeContext;
   /** Entry of electron worker threads. @default this module (or the bundle that contains it) */
   readonly workerUrl?: URL;
+  /**
+   * A job-runner bundle with the workflows module inside, run by plain node for a
+   * LocalExecutor's process (the local cloud builds one, as the Batch job image is one).
+   * @default the job runner module beside this one, through tsx when it or the workflows module is TypeScript
+   */
+  readonly jobRunnerPath?: string;
 }
 
 const fromSource = import.meta.url.endsWith('.ts');
@@ -66,7 +72,9 @@ export function createStepHandler(deps: StepHandlerDeps = {}): (event: StepEvent
       worker: deps.workflows && (!fromSource || deps.workerUrl !== undefined)
         ? { workerUrl: deps.workerUrl ?? new URL(import.meta.url), typescript: false }
         : { workerUrl: new URL(`../sdk/runtime/electron-worker${EXT}`, import.meta.url), typescript: fromSource || isTypeScript(workflows) },
-      jobRunner: { path: JOB_RUNNER, execArgv: fromSource || (!deps.workflows && isTypeScript(workflows)) ? ['--import', import.meta.resolve('tsx')] : [] },
+      jobRunner: deps.jobRunnerPath !== undefined
+        ? { path: deps.jobRunnerPath, execArgv: [] }
+        : { path: JOB_RUNNER, execArgv: fromSource || (!deps.workflows && isTypeScript(workflows)) ? ['--import', import.meta.resolve('tsx')] : [] },
     });
     return { ctx, catalog };
   };

@@ -132,6 +132,16 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
       if (!/already exists/i.test((error as Error).message)) throw error;
     });
   }
+  // Each handler as one bundle with the workflows module inside, as `cdk deploy` ships it
+  // (see handler-bundles.ts); from source when esbuild is not installed, or when asked. The
+  // job runner's bundle comes first: the step handler's bundle names it for LocalExecutors.
+  const names = ['step', 'cancel', 'completion', 'sweeper'] as const;
+  const bundling = options.bundle !== false && process.env.VALENCE_LOCAL_BUNDLE !== '0';
+  const jobBundle = bundling ? await bundledHandler('job', workflows) : undefined;
+  const bundles = bundling
+    ? await Promise.all(names.map((name) => bundledHandler(name, workflows, jobBundle === undefined ? {} : { jobRunner: jobBundle })))
+    : names.map(() => undefined);
+  const bundled = Object.fromEntries(names.map((name, i) => [name, bundles[i]])) as Record<(typeof names)[number], string | undefined>;
   const definition = await batch.send(
     new RegisterJobDefinitionCommand({
       jobDefinitionName: jobDefinition,
@@ -139,8 +149,9 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
       platformCapabilities: ['FARGATE'],
       containerProperties: {
         image: 'valence-job-runner:local',
-        // tsx's loader as an absolute URL, so job processes load TypeScript whatever their cwd.
-        command: [process.execPath, '--import', import.meta.resolve('tsx'), entry('sdk/runtime/job-runner')],
+        // The job runner's bundle under plain node, as the job image runs `node /app/job.mjs`;
+        // from source, tsx's loader as an absolute URL, so job processes load TypeScript whatever their cwd.
+        command: jobBundle !== undefined ? [process.execPath, jobBundle] : [process.execPath, '--import', import.meta.resolve('tsx'), entry('sdk/runtime/job-runner')],
         environment: [{ name: ENV.workflows, value: workflows }],
         resourceRequirements: [
           { type: 'VCPU', value: '1' },
@@ -166,13 +177,6 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
 
   const lambda = cloud.services.lambda;
   if (!lambda) throw new Error('the local Lambda service is not available');
-  // Each handler as one bundle with the workflows module inside, as `cdk deploy` ships it
-  // (see handler-bundles.ts); from source when esbuild is not installed, or when asked.
-  const names = ['step', 'cancel', 'completion', 'sweeper'] as const;
-  const bundles = options.bundle === false || process.env.VALENCE_LOCAL_BUNDLE === '0'
-    ? names.map(() => undefined)
-    : await Promise.all(names.map((name) => bundledHandler(name, workflows)));
-  const bundled = Object.fromEntries(names.map((name, i) => [name, bundles[i]])) as Record<(typeof names)[number], string | undefined>;
   // A bundle has the module inside: importing it again by path would load a second copy.
   const { [ENV.workflows]: _inside, ...bundledEnvironment } = environment;
   const fn = (name: (typeof names)[number], extra: { timeoutSeconds?: number; reservedConcurrency?: number } = {}) =>
