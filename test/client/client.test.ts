@@ -76,3 +76,48 @@ describe('cancel refusals', () => {
     expect(error).toMatchObject({ code: ErrorCode.CANCEL_REFUSED, status: 400, message: /taskIds\[1\]/ });
   }, 90_000);
 });
+
+describe('API throttling', () => {
+  const CANCEL = 'POST /dispatches/{id}/cancel';
+  const cancelCalls = (): number => h.cloud.counters()['execute-api']?.[CANCEL] ?? 0;
+  /** How many cancel requests the table holds for `id` (the handler records one per request it runs). */
+  async function cancelRequests(id: string): Promise<number> {
+    const { ScanCommand } = await import('@aws-sdk/client-dynamodb');
+    const items = (await h.cloud.clients.dynamodb.send(new ScanCommand({ TableName: 'valence-table' }))).Items ?? [];
+    return items.filter((item) => item.pk?.S === `D#${id}` && item.sk?.S?.startsWith('C#')).length;
+  }
+
+  it('retries a cancel the API throttled (429), and the cancel runs once', async () => {
+    const id = await h.client.dispatch(chain)(2);
+    await h.client.getResult(id, { wait: true, timeoutMs: 60_000 });
+    const before = cancelCalls();
+    // API Gateway answers 429 before the function runs: two refusals, then through.
+    h.cloud.faults.add({ service: 'execute-api', operation: CANCEL, errorRate: 1, maxErrors: 2, error: { status: 429, code: 'TooManyRequestsException', message: 'Too Many Requests' } });
+    try {
+      const report = await h.client.cancel(id);
+      expect(report.dispatchId).toBe(id.id);
+      expect(report.alreadyTerminal.length).toBeGreaterThan(0);
+    } finally {
+      h.cloud.faults.clear();
+    }
+    expect(cancelCalls() - before).toBe(3);
+    expect(await cancelRequests(id.id)).toBe(1);
+  }, 90_000);
+
+  it('gives up after five throttled attempts with the 429, and records nothing', async () => {
+    const id = await h.client.dispatch(chain)(3);
+    await h.client.getResult(id, { wait: true, timeoutMs: 60_000 });
+    const before = cancelCalls();
+    h.cloud.faults.add({ service: 'execute-api', operation: CANCEL, errorRate: 1, error: { status: 429, code: 'TooManyRequestsException', message: 'Too Many Requests' } });
+    let error: unknown;
+    try {
+      error = await h.client.cancel(id).catch((e: unknown) => e);
+    } finally {
+      h.cloud.faults.clear();
+    }
+    expect(error).toBeInstanceOf(CancelRequestError);
+    expect(error).toMatchObject({ code: ErrorCode.CANCEL_REFUSED, status: 429 });
+    expect(cancelCalls() - before).toBe(5);
+    expect(await cancelRequests(id.id)).toBe(0);
+  }, 90_000);
+});
