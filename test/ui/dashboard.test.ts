@@ -3,8 +3,9 @@
 // with a reason from the UI, and observe that the job's processes are gone, the node and its
 // descendants show CANCELLED, the reason is in the audit timeline, and the rest completes.
 // Then redispatch a cancelled run from its page: the dry-run plan first, then the new dispatch.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,11 @@ import { CHROMIUM } from './browser.ts';
 import * as wf from './fixtures/workflows.ts';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/workflows.ts', import.meta.url));
-const SCREENSHOT = fileURLToPath(new URL('../../docs/dashboard.png', import.meta.url));
+// The README's picture is rewritten only when asked (`VALENCE_UPDATE_SCREENSHOT=1`): a test run
+// leaves the working tree as it found it.
+const SCREENSHOT = process.env.VALENCE_UPDATE_SCREENSHOT === '1'
+  ? fileURLToPath(new URL('../../docs/dashboard.png', import.meta.url))
+  : join(mkdtempSync(join(tmpdir(), 'valence-dashboard-')), 'dashboard.png');
 
 let h: RuntimeHarness;
 let dashboard: Dashboard;
@@ -33,6 +38,7 @@ afterAll(async () => {
   await browser?.close();
   await dashboard?.close();
   await h?.close();
+  if (process.env.VALENCE_UPDATE_SCREENSHOT !== '1') rmSync(dirname(SCREENSHOT), { recursive: true, force: true });
 });
 
 const node = (path: string) => page.locator(`svg.graph [data-node-id="${path}"]`);
@@ -111,8 +117,9 @@ describe('the dashboard on the local cloud', () => {
 
     // The picture the README shows: the cancelled node selected.
     await node('4').click();
-    mkdirSync(fileURLToPath(new URL('../../docs/', import.meta.url)), { recursive: true });
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(readFileSync(SCREENSHOT).subarray(1, 4).toString()).toBe('PNG');
 
     // The redispatch plan breaks the sublattice out into its child graph's nodes (nothing runs).
     await page.getByRole('button', { name: 'Redispatch…', exact: true }).click();
