@@ -276,6 +276,45 @@ describe('task packing', () => {
   }, 60_000);
 });
 
+describe('running work first', () => {
+  // Issue 13: only running targets need an active stop; the not-started nodes behind them can
+  // never start (their parent never completes) and are marked CANCELLED in bulk after the
+  // stops are sent. The stop call is held 1.5 s by the local Batch, so the order is visible:
+  // while it is held, the four children are still NEW_OBJECT; each is marked after it.
+  it('sends the running job its stop before it marks the not-started nodes behind it', async () => {
+    const dir = join(h.dir, 'fan');
+    (await import('node:fs')).mkdirSync(dir);
+    const id = (await h.client.dispatch(wf.batchFan)(dir)).id;
+    await waitFor('fan job beats', () => beats(join(dir, 'fan-job.beat')) > 3, 45_000);
+    const stops = () => h.cloud.requestCounters.get('batch', 'TerminateJob');
+    const before = stops();
+    h.cloud.faults.add({ service: 'batch', operation: 'TerminateJob', latencyMs: 1_500 });
+    try {
+      const answer = h.client.cancel(id, { reason: 'fan' });
+      await waitFor('TerminateJob sent', () => stops() > before, 20_000);
+      const stopSent = Date.now();
+      const atStop = await h.client.getResult(id);
+      expect(atStop.nodes.slice(1).map((n) => n.status)).toEqual(['NEW_OBJECT', 'NEW_OBJECT', 'NEW_OBJECT', 'NEW_OBJECT']);
+      const report = await answer;
+      expect(report.cancelled.map((c) => [c.id, c.method])).toEqual([
+        [0, 'TerminateJob'],
+        [1, 'not-started'],
+        [2, 'not-started'],
+        [3, 'not-started'],
+        [4, 'not-started'],
+      ]);
+      const result = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+      expect(result.status).toBe('CANCELLED');
+      expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED', 'CANCELLED', 'CANCELLED', 'CANCELLED']);
+      for (const node of result.nodes.slice(1)) expect(Date.parse(node.endedAt!)).toBeGreaterThanOrEqual(stopSent);
+      await stopsBeating(join(dir, 'fan-job.beat'));
+      expect(existsSync(join(dir, 'ran.log'))).toBe(false);
+    } finally {
+      h.cloud.faults.clear();
+    }
+  }, 120_000);
+});
+
 describe('leaves nothing running', () => {
   it('no Batch job of this cloud is left RUNNING', async () => {
     const jobs = await h.cloud.clients.batch.send(new ListJobsCommand({ jobQueue: 'valence-queue', jobStatus: 'RUNNING' }));
