@@ -71,14 +71,16 @@ describe('the sweeper', () => {
     const id = (await h.client.dispatch(wf.batchRunning)(dir)).id;
     await waitFor('job beats', () => beats(join(dir, 'job.beat')) > 3, 30_000);
     const [pid] = readFileSync(join(dir, 'job.pids'), 'utf8').split(' ').map(Number) as [number];
-    // A non-retryable failure of the cancel handler's TerminateJob.
-    h.cloud.faults.add({ service: 'batch', operation: 'TerminateJob', errorRate: 1, maxErrors: 1, error: { status: 400, code: 'ClientException', message: 'injected' } });
+    // A non-retryable failure of every TerminateJob until the sweeper runs: an attempt cut after
+    // its failed stop and before recording it (the endpoint's answer budget) sends it again.
+    h.cloud.faults.add({ service: 'batch', operation: 'TerminateJob', errorRate: 1, error: { status: 400, code: 'ClientException', message: 'injected' } });
     const report = await h.client.cancel(id, { taskIds: [0], reason: 'sweep me' });
     expect(report.cancelled[0]).toMatchObject({ id: 0, status: 'RUNNING' });
     expect(report.cancelled[0]!.error).toMatch(/ClientException/);
     // The job really still runs: the failed call stopped nothing.
     expect(await heartbeatStopped(join(dir, 'job.beat'))).toBe(false);
     expect(alive(pid)).toBe(true);
+    h.cloud.faults.clear();
     const swept = await h.cloud.clients.lambda.send(new InvokeCommand({ FunctionName: 'valence-sweeper', Payload: Buffer.from('{}') }));
     const sweep = JSON.parse(Buffer.from(swept.Payload!).toString()) as { recancelled: number };
     expect(sweep.recancelled).toBeGreaterThanOrEqual(1);
