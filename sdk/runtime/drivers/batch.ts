@@ -149,13 +149,14 @@ async function runPacked(run: NodeRun, pack: number[]): Promise<NodeOutcome> {
  */
 async function endedBeforeRecorded(run: NodeRun, jobHandle: string): Promise<NodeOutcome | undefined> {
   const { ctx, dispatch, node } = run;
-  const end = await poll(ctx, { ...run.item, jobHandle });
-  if (!end) return undefined;
+  const job = (await ctx.aws.batch.send(new DescribeJobsCommand({ jobs: [jobIdOf(jobHandle)] }), { abortSignal: ctx.signal })).jobs?.[0];
+  // Not there yet is not gone: Batch creates an array job's children after the parent is submitted.
+  if (job?.status !== 'SUCCEEDED' && job?.status !== 'FAILED') return undefined;
   const now = await ctx.store.getNode(dispatch.dispatchId, node.id, { signal: ctx.signal });
   if (!now || now.runId !== run.runId) return { status: 'LOST' };
-  if (end.kind === 'succeeded') return { status: NodeStatus.COMPLETED, output: await ctx.payloads.getNodeOutput(now, ctx.signal) };
-  if (now.cancelRequested || end.kind === 'cancelled') return { status: NodeStatus.CANCELLED, cancelledBy: now.cancelAction ?? CancelMethod.TerminateJob };
-  return { status: NodeStatus.FAILED, error: await jobError(ctx, dispatch.dispatchId, node.id, end.reason) };
+  if (job.status === 'SUCCEEDED') return { status: NodeStatus.COMPLETED, output: await ctx.payloads.getNodeOutput(now, ctx.signal) };
+  if (now.cancelRequested) return { status: NodeStatus.CANCELLED, cancelledBy: now.cancelAction ?? CancelMethod.TerminateJob };
+  return { status: NodeStatus.FAILED, error: await jobError(ctx, dispatch.dispatchId, node.id, job.statusReason ?? 'Batch job failed') };
 }
 
 /** The error the job runner wrote for a failed node, or the job's own reason when it wrote none. */
