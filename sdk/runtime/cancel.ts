@@ -17,7 +17,9 @@
  * A whole-dispatch cancel also stops the execution, so no further state starts.
  *
  * The report says what really happened per node, after waiting (bounded) for the work to
- * stop; a node whose stop did not take is left to the sweeper, which tries again.
+ * stop; a node whose stop did not take is left to the sweeper, which tries again. A
+ * whole-dispatch cancel never ends its dispatch `CANCELLED` while a node still runs: its
+ * request stays open until every node ended, stopping those whose owner is gone.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { StopExecutionCommand } from '@aws-sdk/client-sfn';
@@ -325,9 +327,10 @@ const PROGRESS_EVERY_MS = 1_000;
 
 /**
  * One attempt at an open request, resumable from its item: stops the execution (whole
- * dispatch), flags and ends the not-started targets, flags the running ones and stops the
- * work of those this request flagged first, waits (bounded) for them to stop, ends the
- * dispatch, and writes the report. With `until` (epoch ms) it stops at the first step
+ * dispatch), ends the not-started targets that could be claimed now, flags the running ones
+ * and stops the work of those this request flagged first, marks in bulk the not-started
+ * targets blocked behind them, waits (bounded) for the stops, and for a whole-dispatch cancel
+ * waits until every node ended before it ends the dispatch; then writes the report. With `until` (epoch ms) it stops at the first step
  * boundary past it, records how far it got, and answers `{ done: false }`: the caller
  * continues it elsewhere (the cancel handler invokes itself; the sweeper finds it otherwise).
  */
