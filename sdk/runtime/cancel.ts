@@ -711,7 +711,9 @@ async function sendStops(run: CancelRun, running: readonly number[], childReques
     for (const node of nodes) {
       const result = results.find((r) => r.nodeId === node.nodeId);
       if (result && 'error' in result) stopErrors[String(node.nodeId)] = result.error;
-      else if (result && result.method !== 'pending') {
+      // 'pending' with a job: its driver found the job already over (a resumed attempt whose first
+      // stop took): ended here too, rather than waiting for the state-change event.
+      else if (result && (result.method !== 'pending' || node.jobHandle !== undefined)) {
         const error = await endIfJobEnded(ctx, node);
         if (error) stopErrors[String(node.nodeId)] = error;
       }
