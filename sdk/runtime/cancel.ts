@@ -17,7 +17,9 @@
  * A whole-dispatch cancel also stops the execution, so no further state starts.
  *
  * The report says what really happened per node, after waiting (bounded) for the work to
- * stop; a node whose stop did not take is left to the sweeper, which tries again.
+ * stop; a node whose stop did not take is left to the sweeper, which tries again. A
+ * whole-dispatch cancel never ends its dispatch `CANCELLED` while a node still runs: its
+ * request stays open until every node ended, stopping those whose owner is gone.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { StopExecutionCommand } from '@aws-sdk/client-sfn';
@@ -106,6 +108,12 @@ export interface MergedNode {
   readonly requestId: string;
   /** Its status when this report was written. */
   readonly status: NodeStatus;
+  /**
+   * This request stopped it after all: the request that flagged it first had finished (or
+   * shown no progress for 30 s) with the node still running, and a whole-dispatch cancel does
+   * not end its dispatch while a node runs.
+   */
+  readonly adopted?: true;
 }
 
 /** The truthful answer to a cancel request. */
@@ -319,9 +327,10 @@ const PROGRESS_EVERY_MS = 1_000;
 
 /**
  * One attempt at an open request, resumable from its item: stops the execution (whole
- * dispatch), flags and ends the not-started targets, flags the running ones and stops the
- * work of those this request flagged first, waits (bounded) for them to stop, ends the
- * dispatch, and writes the report. With `until` (epoch ms) it stops at the first step
+ * dispatch), ends the not-started targets that could be claimed now, flags the running ones
+ * and stops the work of those this request flagged first, marks in bulk the not-started
+ * targets blocked behind them, waits (bounded) for the stops, and for a whole-dispatch cancel
+ * waits until every node ended before it ends the dispatch; then writes the report. With `until` (epoch ms) it stops at the first step
  * boundary past it, records how far it got, and answers `{ done: false }`: the caller
  * continues it elsewhere (the cancel handler invokes itself; the sweeper finds it otherwise).
  */
@@ -343,20 +352,151 @@ export async function workOnCancel(ctx: RuntimeContext, record: OpenCancel, deps
   const running = sorted.filter((id) => run.byId.get(id)?.status === NodeStatus.RUNNING);
   const total = targets.size;
   let done = total - notStarted.length - running.length;
-  const ended = await endNotStartedTargets(run, notStarted, running, () => done++, (phase) => save({ progress: { phase, done, total } }));
-  if (!ended) return unfinished;
+  const progress = (phase: string): Promise<void> => save({ progress: { phase, done, total } });
+  // Running work first (issue 13: only running targets need an active stop, and they are what
+  // costs): the not-started targets that could be claimed now are ended before the stops, the
+  // rest (blocked behind a target that never completes) are marked in bulk after them.
+  const { free, blocked } = splitNotStarted(run, notStarted, targets);
+  if (!(await endNotStartedTargets(run, free, running, () => done++, progress))) return unfinished;
 
-  const stopsSentAt = record.stopsSentAt ?? (await sendStops(run, running, childRequests, save));
+  let stopsSentAt = record.stopsSentAt ?? (await sendStops(run, running, childRequests, save, {}));
   if (pastDeadline(run)) return unfinished;
-  const stopErrors = checkpoint.stopErrors ?? record.stopErrors ?? {};
+  const late: number[] = [];
+  if (!(await endNotStartedTargets(run, blocked, late, () => done++, progress))) return unfinished;
+  let stopErrors = checkpoint.stopErrors ?? record.stopErrors ?? {};
+  if (late.length > 0) {
+    // Started between the snapshot and its mark (its parents completed meanwhile): it needs a stop too.
+    stopsSentAt = await sendStops(run, late, new Map(), save, stopErrors);
+    stopErrors = checkpoint.stopErrors ?? stopErrors;
+    running.push(...late);
+  }
   // A node whose stop call failed does not stop until the sweeper's retry: the report says so now.
   if (!(await awaitStops(run, running.filter((id) => stopErrors[String(id)] === undefined), stopsSentAt))) {
     await save({ progress: { phase: 'waiting', done: total - running.length, total } });
     return unfinished;
   }
-  if (!run.taskIds) await endCancelledDispatch(run);
-  const report = await buildReport(run, targets, { executionStopped, stopErrors, childReport: checkpoint.childReport ?? record.childReport });
+  if (!run.taskIds && !endedOtherwise(run.dispatch)) {
+    // Never CANCELLED with a node still RUNNING: the dispatch ends only once every node has.
+    const adopted = new Set([...(record.adopted ?? [])]);
+    if (!(await awaitEveryNodeEnded(run, stopErrors, adopted, save))) {
+      await save({ progress: { phase: 'waiting for the last nodes to end', done: total - running.length, total } });
+      return unfinished;
+    }
+    await endCancelledDispatch(run);
+    checkpoint.adopted = [...adopted];
+  }
+  const report = await buildReport(run, targets, { executionStopped, stopErrors, childReport: checkpoint.childReport ?? record.childReport, adopted: new Set(checkpoint.adopted ?? record.adopted ?? []) });
   return { done: true, report: await finishRequest(run, report) };
+}
+
+/** A dispatch that ended other than CANCELLED (the sweeper's FAILED for an execution that ended on its own): nothing for a cancel to end. */
+function endedOtherwise(dispatch: DispatchItem): boolean {
+  return isTerminalDispatchStatus(dispatch.status) && dispatch.status !== DispatchStatus.CANCELLED;
+}
+
+/**
+ * Not-started targets that could be claimed at any moment (every parent ended, or is no
+ * target and may complete) against those blocked behind a target that is not terminal: a
+ * blocked node cannot start before its parent completes, and a cancelled parent never does
+ * (a node whose parent was cancelled ends `upstream-cancelled` without running), so marking
+ * it can wait until the running work has been told to stop.
+ */
+function splitNotStarted(run: CancelRun, notStarted: readonly number[], targets: ReadonlySet<number>): { free: number[]; blocked: number[] } {
+  const free: number[] = [];
+  const blocked: number[] = [];
+  for (const id of notStarted) {
+    const parents = run.byId.get(id)?.parents ?? [];
+    const waits = parents.some((p) => targets.has(p) && !isTerminalNodeStatus(run.byId.get(p)?.status ?? NodeStatus.CANCELLED));
+    (waits ? blocked : free).push(id);
+  }
+  return { free, blocked };
+}
+
+/** After the bound, how long an attempt without a deadline of its own (the sweeper, a parent's child cancel) waits for the last nodes. */
+const LINGER_MS = 10_000;
+
+/** A request that flagged a node first and shows no progress for this long is gone: another request stops the node for it. */
+const STALE_OWNER_MS = 30_000;
+
+/**
+ * Waits until every node of the dispatch is terminal, so that a whole-dispatch cancel never
+ * ends its dispatch `CANCELLED` while a node still runs (issue 13). A node still running
+ * after the bound is most often one a concurrent request flagged first (merged): its owner
+ * stops it. When its owner is gone (finished with the node still running, or quiet for
+ * {@link STALE_OWNER_MS}), or the node is this request's and its stop failed or cannot take,
+ * this request finishes it ({@link finishLeftovers}). Waits until the attempt's deadline (at
+ * most {@link LINGER_MS} without one); false when nodes are still running then: the request
+ * stays open, and its next attempt (a continuation, a poll of its report, the sweeper) goes on.
+ */
+async function awaitEveryNodeEnded(run: CancelRun, stopErrors: Readonly<Record<string, string>>, adopted: Set<number>, save: Save): Promise<boolean> {
+  const { ctx, dispatchId } = run;
+  const until = run.until ?? ctx.now().getTime() + LINGER_MS;
+  let open = (await ctx.store.listNodes(dispatchId, ctx.signal)).filter((n) => !isTerminalNodeStatus(n.status));
+  if (open.length === 0) return true;
+  const stopped = await finishLeftovers(run, open, stopErrors);
+  if (stopped.some((id) => !adopted.has(id))) {
+    for (const id of stopped) adopted.add(id);
+    await save({ adopted: [...adopted].sort((a, b) => a - b) });
+  }
+  while (ctx.now().getTime() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = await ctx.store.getNodes(dispatchId, open.map((n) => n.nodeId), ctx.signal);
+    open = now.filter((n) => !isTerminalNodeStatus(n.status));
+    if (open.length === 0) return true;
+  }
+  return false;
+}
+
+/**
+ * One pass over the nodes still open after the bound. A node whose owning request is alive is
+ * left to it. Otherwise (its owner is gone, or it is this request's):
+ * - flagged and not started → ended `CANCELLED` (`not-started`): flagged, it cannot be claimed;
+ * - running in a handler that died (no job, its lease lapsed) → ended `CANCELLED`
+ *   (`terminated`), as the step handler's takeover does: nobody runs it any more;
+ * - a job or child dispatch → its driver's stop again, when it is another request's, its own
+ *   stop failed, or it is a sublattice (which resumes the child's request: the same id).
+ * Returns the ids of other requests' nodes this request stopped (reported `adopted`).
+ */
+async function finishLeftovers(run: CancelRun, open: readonly NodeItem[], stopErrors: Readonly<Record<string, string>>): Promise<number[]> {
+  const { ctx, dispatchId } = run;
+  const owners = new Map<string, Promise<boolean>>();
+  const ownerGone = (requestId: string): Promise<boolean> => {
+    let gone = owners.get(requestId);
+    if (!gone) {
+      gone = ctx.store.getCancelRequest(dispatchId, requestId, ctx.signal).then((item) => !item || item.state !== 'OPEN' || ctx.now().getTime() - Date.parse(item.progressAt ?? item.requestedAt) > STALE_OWNER_MS);
+      owners.set(requestId, gone);
+    }
+    return gone;
+  };
+  const adopted: number[] = [];
+  const restop: NodeItem[] = [];
+  for (const node of open) {
+    const owner = node.cancelRequestId;
+    const mine = owner === undefined || owner === run.requestId;
+    if (!node.cancelRequested || (!mine && !(await ownerGone(owner)))) continue;
+    const endedAt = ctx.now().toISOString();
+    if (node.status === NodeStatus.NEW_OBJECT) {
+      await ctx.store.finishNode(dispatchId, node.nodeId, { status: NodeStatus.CANCELLED, endedAt, cancelledBy: CancelMethod.NotStarted }, ctx.signal);
+    } else if (!node.jobHandle && !node.childDispatchId) {
+      // The lease is renewed every third of its length while the holder lives.
+      if ((node.leaseUntil ?? 0) >= ctx.now().getTime()) continue;
+      await ctx.store.finishNode(dispatchId, node.nodeId, { status: NodeStatus.CANCELLED, endedAt, cancelledBy: CancelMethod.Terminated, ...(node.runId ? { runId: node.runId } : {}) }, ctx.signal);
+    } else if (!mine || stopErrors[String(node.nodeId)] !== undefined || node.kind === 'sublattice') {
+      restop.push(node);
+    } else {
+      continue;
+    }
+    if (!mine) adopted.push(node.nodeId);
+  }
+  const request = stopRequestOf(run);
+  for (const [driver, nodes] of byDriver(restop)) {
+    if (!driver) continue;
+    for (const result of await driver.stop(ctx, nodes, request)) {
+      const node = nodes.find((n) => n.nodeId === result.nodeId);
+      if (node && !('error' in result) && result.method !== 'pending') await endIfJobEnded(ctx, node);
+    }
+  }
+  return adopted;
 }
 
 /**
@@ -512,13 +652,12 @@ async function endNotStartedTargets(run: CancelRun, notStarted: readonly number[
   const { ctx, dispatchId } = run;
   const queue = [...notStarted];
   let lastProgress = ctx.now().getTime();
-  const endedAt = ctx.now().toISOString();
   const worker = async (): Promise<void> => {
     for (let id = queue.shift(); id !== undefined && !pastDeadline(run); id = queue.shift()) {
       const ended = await ctx.store.cancelNotStarted(
         dispatchId,
         id,
-        { requestId: run.requestId, reason: run.reason, requestedAt: run.requestedAt, endedAt, cancelledBy: CancelMethod.NotStarted },
+        { requestId: run.requestId, reason: run.reason, requestedAt: run.requestedAt, endedAt: ctx.now().toISOString(), cancelledBy: CancelMethod.NotStarted },
         ctx.signal,
       );
       if (ended) {
@@ -551,7 +690,7 @@ async function endNotStartedTargets(run: CancelRun, notStarted: readonly number[
  * paths into sublattices. Records the time and any failed stop, so a resumed attempt does
  * not send them again (the sweeper retries failed ones). Returns when the stops were sent.
  */
-async function sendStops(run: CancelRun, running: readonly number[], childRequests: ReadonlyMap<number, (number | string)[]>, save: Save): Promise<string> {
+async function sendStops(run: CancelRun, running: readonly number[], childRequests: ReadonlyMap<number, (number | string)[]>, save: Save, earlier: Readonly<Record<string, string>>): Promise<string> {
   const { ctx, dispatchId } = run;
   const owned: NodeItem[] = [];
   const queue = [...running];
@@ -564,26 +703,17 @@ async function sendStops(run: CancelRun, running: readonly number[], childReques
   };
   await Promise.all(Array.from({ length: Math.min(FLAG_CONCURRENCY, queue.length) }, worker));
   owned.sort((a, b) => a.nodeId - b.nodeId);
-  const stopErrors: Record<string, string> = {};
-  const stopRequest: StopRequest = {
-    reason: run.reason,
-    requestedBy: run.record.requestedBy,
-    ...(run.record.force ? { force: true } : {}),
-    // One child request per parent request and child, as for paths (cancelInChild): an attempt
-    // cut part-way (its invocation's signal aborts its calls) is resumed by the next attempt
-    // under the same id, so the targets it flagged are stopped by it. A fresh id each time
-    // opened a second request that found those targets flagged by the first (merged, not its
-    // to stop), waited out its bound and ended the child CANCELLED with one still RUNNING.
-    cancelChild: (childId, request) => cancelDispatch(ctx, childId, request, run.deps, { requestId: derivedChildRequestId(run.requestId, childId), requestedAt: run.requestedAt }),
-    ...(run.deps.loadExecutors ? { loadExecutors: run.deps.loadExecutors } : {}),
-  };
+  const stopErrors: Record<string, string> = { ...earlier };
+  const stopRequest = stopRequestOf(run);
   for (const [driver, nodes] of byDriver(owned)) {
     if (!driver) continue;
     const results = await driver.stop(ctx, nodes, stopRequest);
     for (const node of nodes) {
       const result = results.find((r) => r.nodeId === node.nodeId);
       if (result && 'error' in result) stopErrors[String(node.nodeId)] = result.error;
-      else if (result && result.method !== 'pending') {
+      // 'pending' with a job: its driver found the job already over (a resumed attempt whose first
+      // stop took): ended here too, rather than waiting for the state-change event.
+      else if (result && (result.method !== 'pending' || node.jobHandle !== undefined)) {
         const error = await endIfJobEnded(ctx, node);
         if (error) stopErrors[String(node.nodeId)] = error;
       }
@@ -594,6 +724,24 @@ async function sendStops(run: CancelRun, running: readonly number[], childReques
   const stopsSentAt = ctx.now().toISOString();
   await save({ stopsSentAt, stopErrors, ...(childRequests.size > 0 ? { childReport: JSON.stringify(child) } : {}) });
   return stopsSentAt;
+}
+
+/** What this request asks the drivers to do for the nodes it stops. */
+function stopRequestOf(run: CancelRun): StopRequest {
+  const { ctx } = run;
+  return {
+    reason: run.reason,
+    requestedBy: run.record.requestedBy,
+    ...(run.record.force ? { force: true } : {}),
+    // One child request per parent request and child, as for paths (cancelInChild): an attempt
+    // cut part-way (its invocation's signal aborts its calls) is resumed by the next attempt
+    // under the same id, so the targets it flagged are stopped by it. A fresh id each time
+    // opened a second request that found those targets flagged by the first (merged, not its
+    // to stop), waited out its bound and ended the child CANCELLED with one still RUNNING
+    // (test/cancel/cut.test.ts reproduces that cut).
+    cancelChild: (childId, request) => cancelDispatch(ctx, childId, request, run.deps, { requestId: derivedChildRequestId(run.requestId, childId), requestedAt: run.requestedAt }),
+    ...(run.deps.loadExecutors ? { loadExecutors: run.deps.loadExecutors } : {}),
+  };
 }
 
 /** RUNNING nodes grouped by the driver of their job (undefined: no job handle yet; their owner stops them). */
@@ -687,7 +835,7 @@ async function awaitStops(run: CancelRun, running: readonly number[], stopsSentA
 async function buildReport(
   run: CancelRun,
   targets: ReadonlySet<number>,
-  parts: { readonly executionStopped: boolean; readonly stopErrors: Readonly<Record<string, string>>; readonly childReport: string | undefined },
+  parts: { readonly executionStopped: boolean; readonly stopErrors: Readonly<Record<string, string>>; readonly childReport: string | undefined; readonly adopted: ReadonlySet<number> },
 ): Promise<CancelReport> {
   const { ctx, dispatchId } = run;
   const ids = [...targets].sort((a, b) => a - b);
@@ -716,7 +864,7 @@ async function buildReport(
       // Ended (by an earlier request, say) before this one arrived.
       report.alreadyTerminal.push({ id, status: node.status });
     } else if (owner !== undefined && owner !== run.requestId) {
-      report.merged.push({ id, requestId: owner, status: node.status });
+      report.merged.push({ id, requestId: owner, status: node.status, ...(parts.adopted.has(id) ? { adopted: true as const } : {}) });
     } else if (node.status === NodeStatus.CANCELLED) {
       const consequence = owner === undefined && node.cancelledBy === CancelMethod.UpstreamCancelled && (node.endedAt ?? '') >= run.requestedAt;
       if (owner === run.requestId || consequence) report.cancelled.push(cancelledEntry(node, parts.stopErrors, nowMs));

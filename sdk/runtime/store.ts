@@ -994,6 +994,8 @@ export interface CancelCheckpoint {
   readonly childReport?: string;
   /** Progress for callers and the CLI's bar. */
   readonly progress?: { readonly phase: string; readonly done: number; readonly total: number };
+  /** Nodes another (finished or stale) request had flagged that this one stopped after all. */
+  readonly adopted?: readonly number[];
   /** When the last invocation working on it made progress (the sweeper leaves fresh ones alone). */
   readonly progressAt?: string;
 }
@@ -1016,6 +1018,7 @@ export interface CancelRequestRecord extends CancelRequestItem {
   readonly stopErrors?: Readonly<Record<string, string>>;
   readonly childReport?: string;
   readonly progress?: CancelCheckpoint['progress'];
+  readonly adopted?: CancelCheckpoint['adopted'];
 }
 
 /** An open cancel request on the sweeper's list, with the dispatch it belongs to. */

@@ -29,10 +29,15 @@ describe('cancelling a running Lambda electron', () => {
     await waitFor('beats', () => beats(sub('polite.beat')) > 3);
     const report = await h.client.cancel(id, { taskIds: [0], reason: 'not needed' });
     expect(await heartbeatStopped(sub('polite.beat'))).toBe(true);
-    expect(report.cancelled.map((c) => [c.id, c.previousStatus, c.status, c.method])).toEqual([
-      [0, 'RUNNING', 'CANCELLED', 'signal'],
-      [1, 'NEW_OBJECT', 'CANCELLED', 'not-started'],
+    expect(report.cancelled.map((c) => [c.id, c.previousStatus, c.status])).toEqual([
+      [0, 'RUNNING', 'CANCELLED'],
+      [1, 'NEW_OBJECT', 'CANCELLED'],
     ]);
+    expect(report.cancelled[0]!.method).toBe('signal');
+    // Node 1 is marked after the running electron was told to stop (running work first): by this
+    // request (not-started), or by its own state once its stopped parent released it
+    // (upstream-cancelled, which the report counts as this request's). It never ran either way.
+    expect(['not-started', 'upstream-cancelled']).toContain(report.cancelled[1]!.method);
     const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
     expect(result.status).toBe('CANCELLED');
     expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
@@ -267,13 +272,52 @@ describe('task packing', () => {
     for (const i of [0, 1, 3]) expect(alive(pids[i]!)).toBe(true);
 
     const all = await h.client.cancel(id);
-    expect(all.cancelled.map((c) => c.id).sort()).toEqual([0, 1, 3]);
+    expect(all.cancelled.map((c) => c.id).sort(), JSON.stringify(all)).toEqual([0, 1, 3]);
     await waitFor('all children gone', () => pids.every((pid) => !alive(pid)), 10_000);
     const parentJob = (await h.cloud.clients.batch.send(new DescribeJobsCommand({ jobs: [parent.split('/').pop()!] }))).jobs![0]!;
     expect(parentJob.status).toBe('FAILED');
     const result = await h.client.getResult(id, { wait: true, timeoutMs: 20_000 });
     expect(result.nodes.every((n) => n.status === 'CANCELLED' && n.cancelledBy === 'TerminateJob')).toBe(true);
   }, 60_000);
+});
+
+describe('running work first', () => {
+  // Issue 13: only running targets need an active stop; the not-started nodes behind them can
+  // never start (their parent never completes) and are marked CANCELLED in bulk after the
+  // stops are sent. The stop call is held 1.5 s by the local Batch, so the order is visible:
+  // while it is held, the four children are still NEW_OBJECT; each is marked after it.
+  it('sends the running job its stop before it marks the not-started nodes behind it', async () => {
+    const dir = join(h.dir, 'fan');
+    (await import('node:fs')).mkdirSync(dir);
+    const id = (await h.client.dispatch(wf.batchFan)(dir)).id;
+    await waitFor('fan job beats', () => beats(join(dir, 'fan-job.beat')) > 3, 45_000);
+    const stops = () => h.cloud.requestCounters.get('batch', 'TerminateJob');
+    const before = stops();
+    h.cloud.faults.add({ service: 'batch', operation: 'TerminateJob', latencyMs: 1_500 });
+    try {
+      const answer = h.client.cancel(id, { reason: 'fan' });
+      await waitFor('TerminateJob sent', () => stops() > before, 20_000);
+      const stopSent = Date.now();
+      const atStop = await h.client.getResult(id);
+      expect(atStop.nodes.slice(1).map((n) => n.status)).toEqual(['NEW_OBJECT', 'NEW_OBJECT', 'NEW_OBJECT', 'NEW_OBJECT']);
+      const report = await answer;
+      expect(report.cancelled.map((c) => [c.id, c.method])).toEqual([
+        [0, 'TerminateJob'],
+        [1, 'not-started'],
+        [2, 'not-started'],
+        [3, 'not-started'],
+        [4, 'not-started'],
+      ]);
+      const result = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+      expect(result.status).toBe('CANCELLED');
+      expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED', 'CANCELLED', 'CANCELLED', 'CANCELLED']);
+      for (const node of result.nodes.slice(1)) expect(Date.parse(node.endedAt!)).toBeGreaterThanOrEqual(stopSent);
+      await stopsBeating(join(dir, 'fan-job.beat'));
+      expect(existsSync(join(dir, 'ran.log'))).toBe(false);
+    } finally {
+      h.cloud.faults.clear();
+    }
+  }, 120_000);
 });
 
 describe('leaves nothing running', () => {

@@ -1,6 +1,7 @@
 // The cancel endpoint as a client meets it: AWS_IAM (SigV4) authorization, clear 4xx answers
-// for bad requests that leave the table untouched; and the sweeper, which stops a job whose
-// first TerminateJob failed, and which ends a dispatch whose execution ended on its own.
+// for bad requests that leave the table untouched; the sweeper, which stops a job whose first
+// TerminateJob failed, and which ends a dispatch whose execution ended on its own; and a
+// whole-dispatch cancel that never ends its dispatch CANCELLED while a merged target still runs.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sha256 } from '@aws-crypto/sha256-js';
@@ -71,14 +72,16 @@ describe('the sweeper', () => {
     const id = (await h.client.dispatch(wf.batchRunning)(dir)).id;
     await waitFor('job beats', () => beats(join(dir, 'job.beat')) > 3, 30_000);
     const [pid] = readFileSync(join(dir, 'job.pids'), 'utf8').split(' ').map(Number) as [number];
-    // A non-retryable failure of the cancel handler's TerminateJob.
-    h.cloud.faults.add({ service: 'batch', operation: 'TerminateJob', errorRate: 1, maxErrors: 1, error: { status: 400, code: 'ClientException', message: 'injected' } });
+    // A non-retryable failure of every TerminateJob until the sweeper runs: an attempt cut after
+    // its failed stop and before recording it (the endpoint's answer budget) sends it again.
+    h.cloud.faults.add({ service: 'batch', operation: 'TerminateJob', errorRate: 1, error: { status: 400, code: 'ClientException', message: 'injected' } });
     const report = await h.client.cancel(id, { taskIds: [0], reason: 'sweep me' });
     expect(report.cancelled[0]).toMatchObject({ id: 0, status: 'RUNNING' });
     expect(report.cancelled[0]!.error).toMatch(/ClientException/);
     // The job really still runs: the failed call stopped nothing.
     expect(await heartbeatStopped(join(dir, 'job.beat'))).toBe(false);
     expect(alive(pid)).toBe(true);
+    h.cloud.faults.clear();
     const swept = await h.cloud.clients.lambda.send(new InvokeCommand({ FunctionName: 'valence-sweeper', Payload: Buffer.from('{}') }));
     const sweep = JSON.parse(Buffer.from(swept.Payload!).toString()) as { recancelled: number };
     expect(sweep.recancelled).toBeGreaterThanOrEqual(1);
@@ -113,5 +116,56 @@ describe('the sweeper', () => {
     }, 30_000);
     expect(ended.status).toBe('FAILED');
     expect((await import('node:fs')).existsSync(join(dir, 'ran.log'))).toBe(false);
+  }, 120_000);
+});
+
+describe('a whole-dispatch cancel whose merged target does not stop within its bound', () => {
+  // Request A (a task cancel) flagged node 0 first and its TerminateJob failed: A is done, its
+  // report truthfully says RUNNING with the error. Request B (the whole dispatch) finds node 0
+  // merged, not its to stop. B must not end the dispatch CANCELLED while node 0 runs: it stays
+  // open; once A is gone (done) B stops node 0 itself, and ends the dispatch when every node did.
+  it('leaves the dispatch RUNNING until the node ended, stops it for its gone owner, then ends it CANCELLED', async () => {
+    const dir = join(h.dir, 'merged-late');
+    (await import('node:fs')).mkdirSync(dir);
+    const id = (await h.client.dispatch(wf.batchRunning)(dir)).id;
+    await waitFor('job beats', () => beats(join(dir, 'job.beat')) > 3, 30_000);
+    const [pid] = readFileSync(join(dir, 'job.pids'), 'utf8').split(' ').map(Number) as [number];
+    let requestId = '';
+    h.cloud.faults.add({ service: 'batch', operation: 'TerminateJob', errorRate: 1, error: { status: 400, code: 'ClientException', message: 'injected' } });
+    try {
+      const a = await h.client.cancel(id, { taskIds: [0], reason: 'A' });
+      expect(a.cancelled[0]).toMatchObject({ id: 0, status: 'RUNNING' });
+      const accepted = await h.client.cancel(id, { wait: false, reason: 'B' });
+      requestId = (accepted as { requestId: string }).requestId;
+      // Past B's bound (node 0's grace period of 1 s plus 3 s) the node still runs, and so does the dispatch.
+      const until = Date.now() + 6_000;
+      while (Date.now() < until) {
+        const now = await h.client.getResult(id);
+        if (now.nodes[0]!.status === 'RUNNING') expect(now.status, 'CANCELLED with node 0 still RUNNING').not.toBe('CANCELLED');
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      expect(alive(pid)).toBe(true);
+      const open = await h.client.getCancelReport(id, requestId);
+      expect(open.state).toBe('OPEN');
+      expect((await h.client.getResult(id)).status).toBe('RUNNING');
+    } finally {
+      h.cloud.faults.clear();
+    }
+    // Its polls (as a waiting client's) advance B: it stops the node for A, then ends the dispatch.
+    const done = await waitFor('B done', async () => {
+      const progress = await h.client.getCancelReport(id, requestId);
+      return progress.state === 'DONE' ? progress.report : undefined;
+    }, 60_000);
+    await waitFor('process gone', () => !alive(pid), 10_000);
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+    expect(result.status).toBe('CANCELLED');
+    expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
+    expect(result.nodes[0]).toMatchObject({ cancelledBy: 'TerminateJob' });
+    const aId = result.cancelRequests.find((r) => r.reason === 'A')!.requestId;
+    // Truthful: node 0 is A's (merged), stopped by B after all (adopted); node 1, A's too, had
+    // ended before B arrived; B cancelled nothing of its own.
+    expect(done.merged).toEqual([{ id: 0, requestId: aId, status: 'CANCELLED', adopted: true }]);
+    expect(done.alreadyTerminal).toEqual([{ id: 1, status: 'CANCELLED' }]);
+    expect(done.cancelled).toEqual([]);
   }, 120_000);
 });

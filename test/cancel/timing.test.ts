@@ -1,11 +1,18 @@
 // Cancels that land at chosen moments: while a Batch job waits in RUNNABLE, while a quantum
-// task is QUEUED, and between an executor's steps (made wide with injected latency).
+// task is QUEUED, between an executor's steps (made wide with injected latency), and a parent's
+// cancel cut between flagging a child dispatch's quantum task and stopping it.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DescribeJobsCommand, ListJobsCommand } from '@aws-sdk/client-batch';
 import { GetQuantumTaskCommand, type GetQuantumTaskCommandOutput } from '@aws-sdk/client-braket';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createAwsClients } from '../../sdk/aws.ts';
+import { DEFAULTS } from '../../sdk/contract.ts';
+import { openCancel, workOnCancel } from '../../sdk/runtime/cancel.ts';
+import { runtimeConfigFromOutputs } from '../../sdk/runtime/config.ts';
+import { runtimeContextFrom, withInvocationSignal } from '../../sdk/runtime/context.ts';
 import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
 import * as wf from './fixtures/workflows.ts';
 import { beats, waitFor } from './observe.ts';
@@ -148,4 +155,66 @@ describe('a cancel landing between executor steps', () => {
     const running = await h.cloud.clients.batch.send(new ListJobsCommand({ jobQueue: 'valence-queue', jobStatus: 'RUNNING' }));
     expect(running.jobSummaryList ?? []).toEqual([]);
   }, 60_000);
+});
+
+describe("a parent's whole-dispatch cancel cut inside its child dispatch", () => {
+  // The cut the demo hit under load: the parent's request opened the child's request and
+  // flagged the child's quantum task, then its invocation was cut (the endpoint's answer
+  // budget, a deadline) before the task was stopped. Reproduced deterministically: the attempt
+  // runs under a signal the test aborts once CancelQuantumTask has reached the local Braket,
+  // which holds that call and answers it with a throttle, so the cut call stops nothing. The
+  // next attempt is the deployed cancel handler's continuation. It must resume the child's
+  // request under the same id (derivedChildRequestId in sdk/runtime/cancel.ts) and stop the
+  // task. A second child request would find the task flagged by the first (merged, not its to
+  // stop), and the task would run to its end.
+  it('is resumed by the next attempt: the task is cancelled, both dispatches end CANCELLED with nothing running', async () => {
+    const dir = await fresh('cut');
+    const id = (await h.client.dispatch(wf.braketOuter)(dir)).id;
+    const childId = await waitFor('child dispatch', async () => (await h.client.getResult(id)).nodes[0]!.childDispatchId, 30_000);
+    const handle = await waitFor('task handle', async () => (await h.client.getResult(childId)).nodes[0]!.jobHandle, 30_000);
+    const outputs = await h.client.outputs();
+    const ctx = runtimeContextFrom(
+      runtimeConfigFromOutputs(outputs, DEFAULTS.stackName),
+      createAwsClients({ endpoint: h.cloud.endpoint, region: h.cloud.region, credentials: h.cloud.credentials }),
+    );
+    const cancels = () => h.cloud.requestCounters.get('braket', 'CancelQuantumTask');
+    const before = cancels();
+    h.cloud.faults.add({ service: 'braket', operation: 'CancelQuantumTask', latencyMs: 3_000, errorRate: 1 });
+    const record = await openCancel(ctx, id, { requestedBy: 'cut-test', reason: 'cut' });
+    const cut = new AbortController();
+    const attempt = workOnCancel(withInvocationSignal(ctx, cut.signal), record);
+    await waitFor("the child request's CancelQuantumTask", () => cancels() > before, 20_000);
+    cut.abort(new Error('the invocation was cut'));
+    await expect(attempt).rejects.toThrow();
+    h.cloud.faults.clear();
+
+    // What the cut left: the task flagged by the child's request and still not stopped.
+    const flagged = (await h.client.getResult(childId)).nodes[0]!;
+    expect(flagged).toMatchObject({ status: 'RUNNING', cancelRequested: true });
+    const task = await quantumTask(handle);
+    expect(['QUEUED', 'RUNNING']).toContain(task.status);
+
+    const invoked = await h.cloud.clients.lambda.send(
+      new InvokeCommand({ FunctionName: 'valence-cancel', Payload: Buffer.from(JSON.stringify({ valenceCancelContinuation: { dispatchId: id, requestId: record.requestId, hop: 39 } })) }),
+    );
+    expect(invoked.FunctionError).toBeUndefined();
+    await waitFor('the task CANCELLED', async () => (await quantumTask(handle)).status === 'CANCELLED', 20_000);
+    // The cut call and the resumed one: the stop was sent after the cut.
+    expect(cancels()).toBeGreaterThanOrEqual(before + 2);
+    const child = await h.client.getResult(childId, { wait: true, timeoutMs: 30_000 });
+    expect(child.status).toBe('CANCELLED');
+    expect(child.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
+    expect(child.nodes[0]!.cancelledBy).toBe('CancelQuantumTask');
+    const parent = await h.client.getResult(id, { wait: true, timeoutMs: 30_000 });
+    expect(parent.status).toBe('CANCELLED');
+    expect(parent.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED']);
+    const done = await h.client.getCancelReport(id, record.requestId);
+    expect(done.state).toBe('DONE');
+    expect(done.report!.cancelled.map((c) => [c.id, c.status])).toEqual([
+      [0, 'CANCELLED'],
+      [1, 'CANCELLED'],
+    ]);
+    // Past the moment it would have run and written its result: it stayed CANCELLED, nothing in S3.
+    expect(await afterItWouldHaveEnded(task)).toEqual({ status: 'CANCELLED', head: 'NotFound', keys: [] });
+  }, 90_000);
 });

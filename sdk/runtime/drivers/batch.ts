@@ -11,7 +11,8 @@
  */
 import { CancelJobCommand, DescribeJobsCommand, SubmitJobCommand, TerminateJobCommand } from '@aws-sdk/client-batch';
 import { NodeStatus } from '../../status.ts';
-import { payloadKeys } from '../payloads.ts';
+import { PayloadNotFoundError, payloadKeys } from '../payloads.ts';
+import type { SerializedError } from '../serialization.ts';
 import type { RuntimeContext } from '../context.ts';
 import { CancelMethod } from '../../status.ts';
 import type { NodeItem } from '../store.ts';
@@ -131,7 +132,41 @@ async function runPacked(run: NodeRun, pack: number[]): Promise<NodeOutcome> {
   const jobArn = (await ctx.store.claimPack(dispatch.dispatchId, leader, run.runId, ctx.signal))
     ? await submitPack(run, pack)
     : await awaitPackJob(run, leader);
-  return recordOrStop(run, `${jobArn}:${pack.indexOf(node.id)}`);
+  const handle = `${jobArn}:${pack.indexOf(node.id)}`;
+  const outcome = await recordOrStop(run, handle);
+  return (await endedBeforeRecorded(run, handle)) ?? outcome;
+}
+
+/**
+ * A member's child job runs as soon as the leader submits the array job, while the member's
+ * own invocation may not have recorded its handle yet (it polls for the array job's ARN, and
+ * on a loaded machine it may not even have started). A child that ends in that window sends
+ * its state-change event for a handle no node has, and the completion handler drops it: the
+ * node would stay RUNNING until the sweeper's poll (test/cancel/packed-before-submit.test.ts
+ * hung past its ceiling so under load). So, once the handle is recorded (later events find
+ * the node), the member looks once: a child that already ended ends the node here, through
+ * the step handler's ordinary conditional write (a completion that got there first wins).
+ */
+async function endedBeforeRecorded(run: NodeRun, jobHandle: string): Promise<NodeOutcome | undefined> {
+  const { ctx, dispatch, node } = run;
+  const job = (await ctx.aws.batch.send(new DescribeJobsCommand({ jobs: [jobIdOf(jobHandle)] }), { abortSignal: ctx.signal })).jobs?.[0];
+  // Not there yet is not gone: Batch creates an array job's children after the parent is submitted.
+  if (job?.status !== 'SUCCEEDED' && job?.status !== 'FAILED') return undefined;
+  const now = await ctx.store.getNode(dispatch.dispatchId, node.id, { signal: ctx.signal });
+  if (!now || now.runId !== run.runId) return { status: 'LOST' };
+  if (job.status === 'SUCCEEDED') return { status: NodeStatus.COMPLETED, output: await ctx.payloads.getNodeOutput(now, ctx.signal) };
+  if (now.cancelRequested) return { status: NodeStatus.CANCELLED, cancelledBy: now.cancelAction ?? CancelMethod.TerminateJob };
+  return { status: NodeStatus.FAILED, error: await jobError(ctx, dispatch.dispatchId, node.id, job.statusReason ?? 'Batch job failed') };
+}
+
+/** The error the job runner wrote for a failed node, or the job's own reason when it wrote none. */
+async function jobError(ctx: RuntimeContext, dispatchId: string, nodeId: number, reason: string): Promise<SerializedError> {
+  try {
+    return await ctx.payloads.getValue<SerializedError>(payloadKeys.nodeError(dispatchId, nodeId), ctx.signal);
+  } catch (error) {
+    if (!(error instanceof PayloadNotFoundError)) throw error;
+    return { name: 'JobFailed', message: reason };
+  }
 }
 
 /** The leader's part: every live member's inputs, then the array job. Returns its ARN. */
