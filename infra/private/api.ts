@@ -65,21 +65,20 @@ export class CancelApi {
         title: 'CancelRequest',
         type: apigw.JsonSchemaType.OBJECT,
         additionalProperties: false,
+        // Shapes only. The handler checks the values (an empty list, ids past 2^53, paths, the
+        // reason's length, the list's length) and names the bad one; API Gateway's refusal says
+        // only "Invalid request body". Every field the SDK sends must be listed: with
+        // `additionalProperties: false` API Gateway refuses any other before the handler runs
+        // (the local cloud's assembly mode enforces the model; that is how a missing `force`,
+        // which made every forced cancel a 400 on AWS, was found).
         properties: {
           taskIds: {
             type: apigw.JsonSchemaType.ARRAY,
-            // Empty is refused: an absent list means the whole dispatch, an empty one means nothing was chosen.
-            minItems: 1,
-            maxItems: 10_000,
             // A node id, or a path into sublattices such as "5/2".
-            items: {
-              oneOf: [
-                { type: apigw.JsonSchemaType.INTEGER, minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
-                { type: apigw.JsonSchemaType.STRING, pattern: '^[0-9]+(/[0-9]+)*$' },
-              ],
-            },
+            items: { oneOf: [{ type: apigw.JsonSchemaType.INTEGER }, { type: apigw.JsonSchemaType.STRING }] },
           },
-          reason: { type: apigw.JsonSchemaType.STRING, maxLength: API.maxReasonLength },
+          reason: { type: apigw.JsonSchemaType.STRING },
+          force: { type: apigw.JsonSchemaType.BOOLEAN },
         },
       },
     });

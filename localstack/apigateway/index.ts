@@ -24,7 +24,7 @@ import { readBody } from '../wire/body.ts';
 import { send } from '../wire/json.ts';
 import { compileRoute, matchRoute } from './routes.ts';
 import type { CompiledRoute } from './routes.ts';
-import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
+import { ApiGatewayConfigError, compileRequestValidation, type RequestValidation, type RequestValidator } from './validation.ts';
 
 /** Options of {@link createApiGatewayService}. */
 export interface ApiGatewayServiceOptions {
@@ -48,6 +48,8 @@ export interface ApiRoute {
   readonly path: string;
   /** Name or ARN of the function behind the route. */
   readonly functionName: string;
+  /** The method's request validator (a cloud assembly's `RequestValidatorId` and model). @default none */
+  readonly validation?: RequestValidation;
 }
 
 /**
@@ -77,13 +79,8 @@ export interface LocalApiGatewayService extends LocalService {
   invokeUrl(apiId: string, endpoint: string, stage?: string): string;
 }
 
-/** A route or API the service cannot accept. */
-export class ApiGatewayConfigError extends ValenceError {
-  override readonly name = 'ApiGatewayConfigError';
-  constructor(message: string) {
-    super(ErrorCode.LOCAL_CLOUD_INVALID_CONFIG, message);
-  }
-}
+export { ApiGatewayConfigError };
+export type { RequestValidation };
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'ANY']);
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -94,7 +91,7 @@ interface RestApi {
   readonly name: string;
   /** Deployed stage names. */
   readonly stages: Set<string>;
-  readonly routes: (CompiledRoute & { readonly method: string; readonly functionName: string; readonly resourceId: string })[];
+  readonly routes: (CompiledRoute & { readonly method: string; readonly functionName: string; readonly resourceId: string; readonly validate?: RequestValidator })[];
   /** Token buckets of the throttled stages. */
   readonly buckets: Map<string, TokenBucket>;
 }
@@ -162,7 +159,8 @@ export function createApiGatewayService(opts: ApiGatewayServiceOptions): LocalAp
     if (!METHODS.has(method)) throw new ApiGatewayConfigError(`unsupported method '${route.method}'`);
     const compiled = compileRoute(route.path);
     const existing = api.routes.findIndex((r) => r.method === method && r.resource === compiled.resource);
-    const entry = { ...compiled, method, functionName: route.functionName, resourceId: randomId(6) };
+    const validate = route.validation ? compileRequestValidation(route.validation, `${method} ${route.path}`) : undefined;
+    const entry = { ...compiled, method, functionName: route.functionName, resourceId: randomId(6), ...(validate ? { validate } : {}) };
     if (existing >= 0) api.routes[existing] = entry;
     else api.routes.push(entry);
   }
@@ -240,6 +238,9 @@ export function createApiGatewayService(opts: ApiGatewayServiceOptions): LocalAp
       hooks.count(operation);
       const fault = await hooks.fault(operation);
       if (fault) return refuse(fault);
+      // The method's request validator, after authorization and before the function, as on AWS.
+      const invalid = route.validate?.({ headers: req.headers, query: new URLSearchParams(rawQuery), pathParameters, body });
+      if (invalid !== undefined) return refuse({ status: 400, code: 'BadRequestException', message: invalid });
 
       const now = new Date();
       const event = {

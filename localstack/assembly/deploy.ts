@@ -356,20 +356,27 @@ async function deployStack(cloud: LocalCloud, assembly: CloudAssembly, stack: As
       }
       const path = pathOf(refTarget(rawMethod['ResourceId']));
       const method = String(props['HttpMethod']);
-      api.addRoute(apiId, { method, path, functionName: functionArn });
       const validatorId = refTarget(rawMethod['RequestValidatorId']);
       const validator = validatorId ? resources[validatorId]?.Properties : undefined;
       const models = (rawMethod['RequestModels'] ?? {}) as Record<string, unknown>;
       const modelId = refTarget(models['application/json']);
       const requestParameters = (props['RequestParameters'] ?? {}) as Record<string, boolean>;
-      apiMethods.push({
+      const apiMethod: AssemblyApiMethod = {
         apiId,
         method,
         path,
         authorizationType: textOr(props['AuthorizationType'], 'NONE'),
         requiredParameters: validator?.['ValidateRequestParameters'] === true ? Object.keys(requestParameters).filter((k) => requestParameters[k]) : [],
         ...(validator?.['ValidateRequestBody'] === true && modelId ? { bodySchema: resources[modelId]?.Properties['Schema'] } : {}),
+      };
+      // Enforced, as API Gateway does: a request the validator refuses never reaches the function.
+      api.addRoute(apiId, {
+        method,
+        path,
+        functionName: functionArn,
+        validation: { requiredParameters: apiMethod.requiredParameters, ...(apiMethod.bodySchema !== undefined ? { bodySchema: apiMethod.bodySchema } : {}) },
       });
+      apiMethods.push(apiMethod);
     }
 
     // EventBridge rules and their targets; schedules fire only when asked for.

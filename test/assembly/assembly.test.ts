@@ -276,3 +276,42 @@ describe('callers acting as roles the Orchestrator granted (execute-api:Invoke o
     }
   }, 60_000);
 });
+
+describe("the API's request validator, as the template defines it", () => {
+  const roleArn = (name: string): string => `arn:aws:iam::${main.cloud.accountId}:role/${name}`;
+  /** The cancel requests recorded for `id` (the handler writes one per request it runs). */
+  async function cancelRequests(id: string): Promise<number> {
+    const { ScanCommand } = await import('@aws-sdk/client-dynamodb');
+    const { tableName } = await main.client.outputs();
+    const items = (await main.cloud.clients.dynamodb.send(new ScanCommand({ TableName: tableName }))).Items ?? [];
+    return items.filter((item) => item.pk?.S === `D#${id}` && item.sk?.S?.startsWith('C#')).length;
+  }
+
+  it('refuses a body the model does not allow with 400 BadRequestException; the handler never runs and nothing is recorded', async () => {
+    const { cloud, client } = main;
+    const { id } = await client.dispatch(wf.quick)(join(dir));
+    await client.getResult(id, { wait: true, timeoutMs: 30_000 });
+    const canceller = cloud.credentialsForRole!(roleArn(CALLER_ROLES.canceller));
+    for (const body of [{ taskIds: [0], everything: true }, { taskIds: 'all' }, { reason: 7 }, { force: 'yes' }, { taskIds: [1.5] }]) {
+      const refused = await callApi(canceller, 'POST', `dispatches/${id}/cancel`, body);
+      expect(refused, JSON.stringify(body)).toEqual({ status: 400, text: JSON.stringify({ message: 'Invalid request body' }) });
+    }
+    expect(await cancelRequests(id)).toBe(0);
+    // A value of the right shape reaches the handler, which names what is wrong.
+    const empty = await callApi(canceller, 'POST', `dispatches/${id}/cancel`, { taskIds: [] });
+    expect(empty.status).toBe(400);
+    expect((JSON.parse(empty.text) as { message: string }).message).toMatch(/"taskIds" is empty/);
+    expect(await cancelRequests(id)).toBe(0);
+  }, 60_000);
+
+  it('lets every field the SDK sends through: a forced cancel from the SDK stops the electron', async () => {
+    const { client } = main;
+    const sub = join(dir, 'forced-through-model');
+    mkdirSync(sub);
+    const { id } = await client.dispatch(wf.lambdaRunning)(sub);
+    await waitFor('beats', () => beats(join(sub, 'polite.beat')) > 3);
+    const report = await client.cancel(id, { taskIds: [0], reason: 'through the model', force: true });
+    expect(report.cancelled.map((c) => c.id)).toContain(0);
+    expect(await heartbeatStopped(join(sub, 'polite.beat'))).toBe(true);
+  }, 60_000);
+});
