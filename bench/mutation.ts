@@ -13,13 +13,15 @@
  * survived, timed out so far) is recorded as `partial` instead, from reports/mutation/<folder>.log.
  *
  * Options: `--only model,compiler,runtime`, `--budget-minutes 30` (per folder),
- * `--partial-log compiler=path/to/stryker.log` (record a stopped run's progress from its log, run nothing).
+ * `--incremental` (reuse the previous run's results for mutants whose code and covering tests
+ * did not change; the result says so), `--partial-log compiler=path/to/stryker.log` (record a
+ * stopped run's progress from its log, run nothing).
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { machine, progress, round, writeResult } from './lib.ts';
+import { loadAverage, machine, progress, round, writeResult } from './lib.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -93,7 +95,7 @@ export function partialFromLog(log: string): { tested: number; total: number; su
 }
 
 /** Runs Stryker for one target in its own process group; kills the group when the budget ends. */
-function runStryker(target: Target, budgetMs: number): Promise<'finished' | 'budget-exceeded' | 'failed'> {
+function runStryker(target: Target, budgetMs: number, incremental: boolean): Promise<'finished' | 'budget-exceeded' | 'failed'> {
   mkdirSync(`${ROOT}reports/mutation`, { recursive: true });
   const log = createWriteStream(`${ROOT}reports/mutation/${target.name}.log`);
   return new Promise((resolve) => {
@@ -101,7 +103,7 @@ function runStryker(target: Target, budgetMs: number): Promise<'finished' | 'bud
       cwd: ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, VALENCE_MUTATE: target.mutate.join(','), VALENCE_MUTATION_TESTS: target.tests.join(','), VALENCE_MUTATION_NAME: target.name },
+      env: { ...process.env, VALENCE_MUTATE: target.mutate.join(','), VALENCE_MUTATION_TESTS: target.tests.join(','), VALENCE_MUTATION_NAME: target.name, VALENCE_MUTATION_INCREMENTAL: incremental ? '1' : '0' },
     });
     for (const stream of [child.stdout, child.stderr]) {
       stream.on('data', (chunk: Buffer) => {
@@ -126,8 +128,14 @@ function runStryker(target: Target, budgetMs: number): Promise<'finished' | 'bud
   });
 }
 
+/** Test runners per Stryker run, as stryker.config.mjs reads it. */
+function concurrency(): number {
+  return Number(process.env['VALENCE_MUTATION_CONCURRENCY'] ?? 1);
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, 'budget-minutes': { type: 'string', default: '30' }, 'partial-log': { type: 'string' } } });
+  const { values } = parseArgs({ options: { only: { type: 'string' }, 'budget-minutes': { type: 'string', default: '30' }, 'partial-log': { type: 'string' }, incremental: { type: 'boolean', default: false } } });
+  const incremental = values.incremental;
   const only = values.only?.split(',');
   const budgetMs = Number(values['budget-minutes']) * 60_000;
   const folders: Record<string, unknown> = {};
@@ -140,13 +148,15 @@ async function main(): Promise<void> {
   for (const target of values['partial-log'] ? [] : TARGETS.filter((t) => !only || only.includes(t.name))) {
     progress(`mutation: ${target.name} (${target.mutate.join(', ')}) against ${target.tests.join(', ')}, budget ${values['budget-minutes']} min`);
     const started = Date.now();
-    const outcome = await runStryker(target, budgetMs);
+    const loadBefore = loadAverage();
+    const outcome = await runStryker(target, budgetMs, incremental);
+    const load = { before: loadBefore, after: loadAverage() };
     const minutes = round((Date.now() - started) / 60_000, 1);
     const reportPath = `${ROOT}reports/mutation/${target.name}.json`;
     if (outcome !== 'finished' || !existsSync(reportPath)) {
       const logPath = `${ROOT}reports/mutation/${target.name}.log`;
       const partial = existsSync(logPath) ? partialFromLog(readFileSync(logPath, 'utf8')) : undefined;
-      folders[target.name] = { outcome, minutes, ...(partial ? { partial } : {}), mutate: target.mutate, tests: target.tests, note: target.note, at: new Date().toISOString() };
+      folders[target.name] = { outcome, minutes, incremental, load, concurrency: concurrency(), ...(partial ? { partial } : {}), mutate: target.mutate, tests: target.tests, note: target.note, at: new Date().toISOString() };
       progress(`mutation: ${target.name} ${outcome} after ${minutes} min`);
       continue;
     }
@@ -154,6 +164,9 @@ async function main(): Promise<void> {
     folders[target.name] = {
       outcome,
       minutes,
+      incremental,
+      load,
+      concurrency: concurrency(),
       score: score(counted.total),
       ...counted.total,
       mutate: target.mutate,
