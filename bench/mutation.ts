@@ -15,7 +15,9 @@
  * Options: `--only model,compiler,runtime`, `--budget-minutes 30` (per folder),
  * `--incremental` (reuse the previous run's results for mutants whose code and covering tests
  * did not change; the result says so), `--partial-log compiler=path/to/stryker.log` (record a
- * stopped run's progress from its log, run nothing).
+ * stopped run's progress from its log, run nothing), `--from-report model --minutes 51
+ * --load-before 8.4,8.3,7.7` (record a Stryker run that finished outside this script, e.g. one
+ * let run past its budget, from reports/mutation/<folder>.json; run nothing).
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -137,7 +139,7 @@ function concurrency(): number {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, 'budget-minutes': { type: 'string', default: '30' }, 'partial-log': { type: 'string' }, incremental: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { only: { type: 'string' }, 'budget-minutes': { type: 'string', default: '30' }, 'partial-log': { type: 'string' }, incremental: { type: 'boolean', default: false }, 'from-report': { type: 'string' }, minutes: { type: 'string' }, 'load-before': { type: 'string' } } });
   const incremental = values.incremental;
   const only = values.only?.split(',');
   const budgetMs = Number(values['budget-minutes']) * 60_000;
@@ -148,7 +150,28 @@ async function main(): Promise<void> {
     if (!target || !path) throw new Error(`--partial-log wants <folder>=<log path>, folder one of ${TARGETS.map((t) => t.name).join(', ')}`);
     folders[name] = { outcome: 'budget-exceeded', partial: partialFromLog(readFileSync(path, 'utf8')), mutate: target.mutate, tests: target.tests, note: target.note, at: new Date().toISOString() };
   }
-  for (const target of values['partial-log'] ? [] : TARGETS.filter((t) => !only || only.includes(t.name))) {
+  if (values['from-report']) {
+    const target = TARGETS.find((t) => t.name === values['from-report']);
+    if (!target) throw new Error(`--from-report wants a folder, one of ${TARGETS.map((t) => t.name).join(', ')}`);
+    const counted = countReport(JSON.parse(readFileSync(`${ROOT}reports/mutation/${target.name}.json`, 'utf8')) as StrykerReport);
+    folders[target.name] = {
+      outcome: 'finished',
+      minutes: values.minutes === undefined ? null : Number(values.minutes),
+      incremental,
+      load: { before: values['load-before']?.split(',').map(Number) ?? null, after: loadAverage() },
+      concurrency: concurrency(),
+      score: score(counted.total),
+      ...counted.total,
+      mutate: target.mutate,
+      tests: target.tests,
+      note: target.note,
+      files: counted.files,
+      survivors: counted.survivors,
+      at: new Date().toISOString(),
+    };
+  }
+  const skipRuns = values['partial-log'] !== undefined || values['from-report'] !== undefined;
+  for (const target of skipRuns ? [] : TARGETS.filter((t) => !only || only.includes(t.name))) {
     progress(`mutation: ${target.name} (${target.mutate.join(', ')}) against ${target.tests.join(', ')}, budget ${values['budget-minutes']} min`);
     const started = Date.now();
     const loadBefore = loadAverage();
