@@ -115,7 +115,11 @@ function asValueError(info: PlaceholderInfo, use: string): ValidationError {
 }
 
 function createPlaceholder(info: PlaceholderInfo): object {
-  return new Proxy(new PlaceholderTarget(), {
+  // util.inspect (console.log) unwraps a proxy and prints its target without calling any trap,
+  // so the readable form must live on the target too.
+  const target = new PlaceholderTarget();
+  Object.defineProperty(target, inspect.custom, { value: () => `[valence placeholder: ${info.label}]` });
+  return new Proxy(target, {
     get(_target, key) {
       if (key === PLACEHOLDER) return info;
       if (key === Symbol.toPrimitive) {
