@@ -1,11 +1,13 @@
 // Node options at their bounds, what electron() and sublattice() record, placeholders seen by
 // inspection, and planGraph on templates whose parameters sit inside arrays and objects next
 // to node outputs. A mutation run (npm run mutation, bench/mutation.ts) showed these unchecked.
+import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ValidationCode, ValidationError } from '../../../sdk/errors.ts';
 import { LambdaExecutor, LatticeRegistry, LatticeShape, electron, lattice, planGraph, sublattice } from '../../../sdk/model/index.ts';
 import { MAX_DESTRUCTURED } from '../../../sdk/model/index.ts';
+import { idempotencyKeyOf } from '../../../sdk/model/context.ts';
 
 const registry = new LatticeRegistry();
 const sq = electron(function sq(x: number) {
@@ -198,5 +200,25 @@ describe('planGraph with parameters inside containers', () => {
     expect(planGraph(constant, [0]).shape).toBe(LatticeShape.Argument);
     const inObject = lattice({ name: 'object-constant-diff', registry }, (x: number) => pack({ node: sq(1), word: x ? 'yes' : 'no' }));
     expect(planGraph(inObject, [0]).shape).toBe(LatticeShape.Argument);
+  });
+});
+
+describe('idempotency keys and shape errors', () => {
+  it('derive a 32-hex-digit key from dispatch and node: stable, and different for another node or dispatch', () => {
+    const key = idempotencyKeyOf('d-1', 3);
+    expect(key).toMatch(/^[0-9a-f]{32}$/);
+    expect(key).toBe(createHash('sha256').update('valence-node\0d-1\u00003').digest('hex').slice(0, 32));
+    expect(idempotencyKeyOf('d-1', 3)).toBe(key);
+    expect(idempotencyKeyOf('d-1', 4)).not.toBe(key);
+    expect(idempotencyKeyOf('d-2', 3)).not.toBe(key);
+  });
+
+  it('rethrows a body error that is not a parameter used as a value', () => {
+    const asyncBody = lattice({ name: 'async-body', registry }, () => Promise.resolve(sq(1)));
+    expect(caught(() => planGraph(asyncBody, [])).code).toBe(ValidationCode.ASYNC_LATTICE_BODY);
+    const throwing = lattice({ name: 'throwing-body', registry }, () => {
+      throw new RangeError('no');
+    });
+    expect(() => planGraph(throwing, [])).toThrow(RangeError);
   });
 });
