@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ValidationCode, ValidationError } from '../../../sdk/errors.ts';
 import { LambdaExecutor, LatticeRegistry, LatticeShape, electron, lattice, planGraph, sublattice } from '../../../sdk/model/index.ts';
-import { MAX_DESTRUCTURED } from '../../../sdk/model/index.ts';
+import { MAX_DESTRUCTURED, isElectron, isPlaceholder } from '../../../sdk/model/index.ts';
 import { idempotencyKeyOf } from '../../../sdk/model/context.ts';
 
 const registry = new LatticeRegistry();
@@ -220,5 +220,76 @@ describe('idempotency keys and shape errors', () => {
       throw new RangeError('no');
     });
     expect(() => planGraph(throwing, [])).toThrow(RangeError);
+  });
+});
+
+describe('argument templates from containers', () => {
+  const edges = (graph: { edges: readonly { from: number; to: number; arg: number | string }[] }) => graph.edges.map((e) => [e.from, e.to, e.arg]);
+
+  it('walks plain and prototype-less objects, nulls and a container used twice; refuses placeholders in a Map, a Set or a cycle', () => {
+    const shared = lattice({ name: 'shared-container', registry }, () => {
+      const p = pack();
+      const bare = Object.create(null) as Record<string, unknown>;
+      bare['x'] = p;
+      const twice = { p };
+      return pack([null, p, undefined], bare, [twice, twice]);
+    }).template();
+    expect(edges(shared)).toEqual([
+      [0, 1, '0[1]'],
+      [0, 1, '1.x'],
+      [0, 1, '2[0].p'],
+      [0, 1, '2[1].p'],
+    ]);
+    expect(shared.nodes[1]).not.toHaveProperty('sublattice');
+    const inMap = caught(() => lattice({ name: 'in-map', registry }, () => pack(new Map([[pack(), 1]]))).template());
+    expect(inMap.code).toBe(ValidationCode.UNSERIALIZABLE_CONSTANT);
+    expect(inMap.message).toContain('node 1 (pack): argument is a Map that contains placeholders');
+    expect(inMap.nodeId).toBe(1);
+    const inSet = caught(() => lattice({ name: 'in-set', registry }, () => pack(new Set([1, pack()]))).template());
+    expect(inSet.message).toContain('argument is a Set that contains placeholders');
+    const cyclic = caught(() =>
+      lattice({ name: 'cyclic', registry }, () => {
+        const loop: Record<string, unknown> = { p: pack() };
+        loop['self'] = loop;
+        return pack(loop);
+      }).template(),
+    );
+    expect(cyclic.message).toContain('is a cyclic structure that contains placeholders');
+    // A cycle without placeholders is a constant (devalue keeps cycles).
+    const constantLoop: Record<string, unknown> = { n: 1 };
+    constantLoop['self'] = constantLoop;
+    expect(() => lattice({ name: 'constant-cycle', registry }, () => pack(constantLoop, new Set([constantLoop]))).template()).not.toThrow();
+  });
+
+  it('names where a constant cannot be serialized: the argument path, or the lattice result', () => {
+    const inArg = caught(() => lattice({ name: 'bad-arg-path', registry }, () => pack(1, { deep: [1, { f: () => 2 }] })).template());
+    expect(inArg.message).toContain('node 0 (pack): argument.deep[1].f cannot be serialized');
+    expect(inArg.cause).toBeInstanceOf(Error);
+    const inResult = caught(() => lattice({ name: 'bad-result', registry }, () => [pack(), () => 1]).template());
+    expect(inResult.message).toContain('the lattice result: the value[1] cannot be serialized');
+    expect(inResult.nodeId).toBeUndefined();
+  });
+
+  it('refuses assignment to a placeholder, and leaves no build behind once one ends, even by an error', () => {
+    const assigned = caught(() =>
+      lattice({ name: 'assigned', registry }, () => {
+        (pack() as unknown as Record<string, unknown>)['x'] = 1;
+        return 1;
+      }).template(),
+    );
+    expect(assigned.message).toContain('assignment to ".x"');
+    expect(caught(() => sq(1)).code).toBe(ValidationCode.ELECTRON_OUTSIDE_LATTICE);
+    lattice({ name: 'ends-well', registry }, () => sq(1)).template();
+    expect(caught(() => sq(1)).code).toBe(ValidationCode.ELECTRON_OUTSIDE_LATTICE);
+  });
+
+  it('tells placeholders and electrons from other values', () => {
+    let checks: boolean[] = [];
+    lattice({ name: 'is-placeholder', registry }, (x: number) => {
+      checks = [isPlaceholder(pack()), isPlaceholder(x), isPlaceholder({}), isPlaceholder(null), isPlaceholder(1)];
+      return 1;
+    }).template();
+    expect(checks).toEqual([true, true, false, false, false]);
+    expect([isElectron(sq), isElectron(() => 1), isElectron({ kind: 'electron' }), isElectron(sublattice(lattice({ name: 'not-electron', registry }, () => 1)))]).toEqual([true, false, false, false]);
   });
 });
