@@ -201,7 +201,7 @@ export class BuildSession {
     const id = this.nodes.length;
     const where = `node ${id} (${spec.name})`;
     const templates = args.map((arg, position) =>
-      this.template(arg, where, id, (from, path) => this.edges.push({ from, to: id, arg: joinArgPath(position, path) })),
+      this.template(arg, where, id, (from, path) => this.edges.push({ from, to: id, arg: joinArgPath(position, path) }), `argument ${position}`),
     );
     const executor = (spec.executor ?? this.defaultExecutor ?? DEFAULT_EXECUTOR).toJSON();
     this.nodes.push({
@@ -230,6 +230,7 @@ export class BuildSession {
     where: string,
     nodeId: number | undefined,
     onNodeRef: (from: number, path: string) => void,
+    root = 'the value',
   ): ArgTemplate {
     const fail = (code: ValidationCode, problem: string, cause?: unknown) =>
       new ValidationError(code, `lattice "${this.latticeName}", ${where}: ${problem}`, {
@@ -284,7 +285,7 @@ export class BuildSession {
         );
       }
     };
-    return walk(value, '', nodeId === undefined ? 'the value' : 'argument');
+    return walk(value, '', root);
   }
 }
 

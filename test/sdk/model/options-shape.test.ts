@@ -243,10 +243,10 @@ describe('argument templates from containers', () => {
     expect(shared.nodes[1]).not.toHaveProperty('sublattice');
     const inMap = caught(() => lattice({ name: 'in-map', registry }, () => pack(new Map([[pack(), 1]]))).template());
     expect(inMap.code).toBe(ValidationCode.UNSERIALIZABLE_CONSTANT);
-    expect(inMap.message).toContain('node 1 (pack): argument is a Map that contains placeholders');
+    expect(inMap.message).toContain('node 1 (pack): argument 0 is a Map that contains placeholders');
     expect(inMap.nodeId).toBe(1);
     const inSet = caught(() => lattice({ name: 'in-set', registry }, () => pack(new Set([1, pack()]))).template());
-    expect(inSet.message).toContain('argument is a Set that contains placeholders');
+    expect(inSet.message).toContain('argument 0 is a Set that contains placeholders');
     const cyclic = caught(() =>
       lattice({ name: 'cyclic', registry }, () => {
         const loop: Record<string, unknown> = { p: pack() };
@@ -261,9 +261,9 @@ describe('argument templates from containers', () => {
     expect(() => lattice({ name: 'constant-cycle', registry }, () => pack(constantLoop, new Set([constantLoop]))).template()).not.toThrow();
   });
 
-  it('names where a constant cannot be serialized: the argument path, or the lattice result', () => {
+  it('names where a constant cannot be serialized: the argument, its index and path, or the lattice result', () => {
     const inArg = caught(() => lattice({ name: 'bad-arg-path', registry }, () => pack(1, { deep: [1, { f: () => 2 }] })).template());
-    expect(inArg.message).toContain('node 0 (pack): argument.deep[1].f cannot be serialized');
+    expect(inArg.message).toContain('node 0 (pack): argument 1.deep[1].f cannot be serialized');
     expect(inArg.cause).toBeInstanceOf(Error);
     const inResult = caught(() => lattice({ name: 'bad-result', registry }, () => [pack(), () => 1]).template());
     expect(inResult.message).toContain('the lattice result: the value[1] cannot be serialized');
