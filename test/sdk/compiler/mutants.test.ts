@@ -472,3 +472,58 @@ describe('schedule choices', () => {
     expect(sideBySide.criticalPathLength).toBe(35);
   });
 });
+
+describe('what the first full mutation run left', () => {
+  it('breaks a depth tie toward the deeper parent whatever the order parents are listed in, and a tie toward the later id', () => {
+    // 3's parents listed [2, 1]: 1 (depth 2) is deeper than 2 (depth 1), so 3 follows 1 and awaits 2.
+    expect([...schedule(dagOf([[], [0], [], [2, 1], [2]])).awaits]).toEqual([[3, [2]]]);
+    // The N shape with 3's parents listed [1, 0]: equal depths, so the later id (1) is followed and 0 awaited.
+    expect([...schedule(dagOf([[], [], [0], [1, 0]])).awaits]).toEqual([[3, [0]]]);
+  });
+
+  it('flattens a series inside a series, and a parallel inside a parallel', () => {
+    // The N shape with a tail 2 → 4, beside an independent node 5.
+    const plan = schedule(dagOf([[], [], [0], [0, 1], [2], []]));
+    expect(plan.root).toEqual({
+      type: 'parallel',
+      branches: [
+        {
+          type: 'series',
+          items: [
+            { type: 'task', node: 0 },
+            { type: 'task', node: 2 },
+            { type: 'task', node: 4 },
+          ],
+        },
+        { type: 'series', items: [{ type: 'task', node: 1 }, { type: 'task', node: 3 }] },
+        { type: 'task', node: 5 },
+      ],
+    });
+  });
+
+  it('names the lattice on every limit error, and cuts a long state name from a graph JSON to 80 characters', () => {
+    const graph = graphFromParents(SHAPES['chain'] as number[][]);
+    const { stats } = compileLattice(graph, { stepHandlerArn });
+    const limitError = (options: CompileLatticeOptions) => {
+      try {
+        compileLattice(graph, options);
+      } catch (error) {
+        return error as ValidationError;
+      }
+      throw new Error('no limit error');
+    };
+    for (const limits of [{ maxDefinitionBytes: stats.definitionBytes - 1 }, { maxHistoryEvents: stats.estimatedHistoryEvents - 1 }]) {
+      expect(limitError({ stepHandlerArn, partition: false, limits }).lattice).toBe(graph.lattice.name);
+    }
+    expect(limitError({ stepHandlerArn, partition: { above: 0, chunkSize: 2 }, limits: { maxHistoryEvents: 10 } }).lattice).toBe(graph.lattice.name);
+    const json = graph.toJSON();
+    const long = { ...json, nodes: json.nodes.map((node) => (node.id === 0 ? { ...node, name: 'n'.repeat(100) } : node)) };
+    expect(compileLattice(long, { stepHandlerArn }).definition.StartAt).toBe(`0-${'n'.repeat(78)}`);
+  });
+
+  it('gives the split form a finalize that names the execution, and refuses a template() that yields nothing', () => {
+    const { definition } = compileLattice(graphFromParents(SHAPES['chain'] as number[][]), { stepHandlerArn, partition: { above: 0 } });
+    expect(definition.States['finalize']?.['Parameters']).toEqual({ FunctionName: stepHandlerArn, Payload: { action: 'finalize', 'dispatchId.$': '$$.Execution.Name' } });
+    expect(() => compileLattice({ name: 'empty', template: () => null }, { stepHandlerArn })).toThrow(expect.objectContaining({ code: ValidationCode.INVALID_GRAPH }) as unknown);
+  });
+});
