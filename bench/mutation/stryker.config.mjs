@@ -24,6 +24,13 @@ export default {
   reporters: ['json', 'clear-text', 'progress'],
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
   clearTextReporter: { allowColor: false, logTests: false, reportMutants: false, reportScoreTable: true },
+  // Every run writes reports/mutation/<folder>.incremental.json; a full run (the default)
+  // tests every mutant (force). VALENCE_MUTATION_INCREMENTAL=1 reuses that file's results for
+  // mutants whose code and covering tests did not change, and reruns the mutants that new or
+  // changed tests cover. bench/mutation.ts records which runs were incremental.
+  incremental: true,
+  force: process.env.VALENCE_MUTATION_INCREMENTAL !== '1',
+  incrementalFile: `reports/mutation/${name}.incremental.json`,
   tempDirName: `.stryker-tmp/${name}`,
   cleanTempDir: true,
   ignorePatterns: ['cdk.out', 'reports', '.valence', 'bench/results'],

@@ -115,7 +115,11 @@ function asValueError(info: PlaceholderInfo, use: string): ValidationError {
 }
 
 function createPlaceholder(info: PlaceholderInfo): object {
-  return new Proxy(new PlaceholderTarget(), {
+  // util.inspect (console.log) unwraps a proxy and prints its target without calling any trap,
+  // so the readable form must live on the target too.
+  const target = new PlaceholderTarget();
+  Object.defineProperty(target, inspect.custom, { value: () => `[valence placeholder: ${info.label}]` });
+  return new Proxy(target, {
     get(_target, key) {
       if (key === PLACEHOLDER) return info;
       if (key === Symbol.toPrimitive) {
@@ -197,7 +201,7 @@ export class BuildSession {
     const id = this.nodes.length;
     const where = `node ${id} (${spec.name})`;
     const templates = args.map((arg, position) =>
-      this.template(arg, where, id, (from, path) => this.edges.push({ from, to: id, arg: joinArgPath(position, path) })),
+      this.template(arg, where, id, (from, path) => this.edges.push({ from, to: id, arg: joinArgPath(position, path) }), `argument ${position}`),
     );
     const executor = (spec.executor ?? this.defaultExecutor ?? DEFAULT_EXECUTOR).toJSON();
     this.nodes.push({
@@ -226,6 +230,7 @@ export class BuildSession {
     where: string,
     nodeId: number | undefined,
     onNodeRef: (from: number, path: string) => void,
+    root = 'the value',
   ): ArgTemplate {
     const fail = (code: ValidationCode, problem: string, cause?: unknown) =>
       new ValidationError(code, `lattice "${this.latticeName}", ${where}: ${problem}`, {
@@ -280,7 +285,7 @@ export class BuildSession {
         );
       }
     };
-    return walk(value, '', nodeId === undefined ? 'the value' : 'argument');
+    return walk(value, '', root);
   }
 }
 

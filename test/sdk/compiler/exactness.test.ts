@@ -15,8 +15,8 @@ const DURATIONS = [20, 150, 300];
 const TOLERANCE_MS = 100;
 const batch = new BatchExecutor({ jobQueue: 'q', vcpus: 1, memoryMiB: 512 });
 
-// The named shapes' definitions are validated in compile.test.ts (asl-validator costs ≈300 ms a call);
-// random ones are validated here.
+// asl-validator costs ≈300 ms a call: the named shapes and a few random DAGs are validated once
+// (first test below), the random DAGs this file runs as well.
 async function expectExact(graph: TransportGraph, durationOf: (id: number) => number, options: { validate?: boolean } = {}) {
   const compiled = compileLattice(graph, { stepHandlerArn }).definition;
   if (options.validate === true) expect(validateAsl(compiled).errors).toEqual([]);
@@ -54,6 +54,30 @@ function levelBarrierDefinition(graph: TransportGraph): AslDefinition {
   }
   return { StartAt: 'level-0', States: states };
 }
+
+// Moved here from compile.test.ts, beside the other asl-validator checks: at ≈10 s it made every
+// compiler mutant of the mutation run (bench/mutation.ts) cost that much.
+describe('valid ASL', () => {
+  it('produces definitions that asl-validator accepts, for every shape and random DAGs', () => {
+    const random = seeded(11);
+    const graphs = [
+      ...Object.values(SHAPES).map((parents) => graphFromParents(parents)),
+      ...Array.from({ length: 3 }, () => graphFromParents(randomParents(30, 0.2, random), (id) => (id % 3 === 0 ? batch : undefined))),
+      graphFromParents([]),
+    ];
+    for (const graph of graphs) {
+      const { definition } = compileLattice(graph, { stepHandlerArn });
+      const verdict = validateAsl(definition);
+      expect(verdict.errors, JSON.stringify(definition)).toEqual([]);
+      expect(verdict.isValid).toBe(true);
+    }
+  });
+
+  it('produces a graph runner that asl-validator accepts, split-capable or inline', () => {
+    expect(validateAsl(compileGraphRunner({ stepHandlerArn }).definition).errors).toEqual([]);
+    expect(validateAsl(compileGraphRunner({ stepHandlerArn, partition: false }).definition).errors).toEqual([]);
+  });
+});
 
 describe('exact DAG semantics in an ASL interpreter', () => {
   it.each(['chain', 'diamond', 'fanOutIn', 'bipartite', 'nested', 'transitive'])('%s: series-parallel, no awaits', async (shape) => {
