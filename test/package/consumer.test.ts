@@ -251,6 +251,36 @@ describe('the packed valence in a fresh project', () => {
     }
   }, 240_000);
 
+  // One synth, under Node 22 with `cdk init`'s own app command (`npx tsc && npx tsx
+  // bin/app.ts`), as a user runs it and as Lambda's runtime is; a synth costs about 20 s of
+  // CPU, and the repository's own `npx cdk synth` (test/infra/synth.test.ts) runs under
+  // Node 20. What is Node 20's own here is a CommonJS app requiring the ESM `valence/cdk`
+  // (require(esm), Node >= 20.19): checked under both versions, directly.
+  it.concurrent("synthesizes the consumer's own CDK app under Node 22: a state machine per lattice, handlers bundled from the package, a small job image", async () => {
+    const { label, node } = versions[1]!;
+    const out = 'cdk.out';
+    const env = cleanEnv({ PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}` });
+    const synth = await run(node, [join(app, 'node_modules', 'aws-cdk', 'bin', 'cdk'), 'synth', '--quiet', '--output', out], { cwd: app, env, timeoutMs: 280_000 });
+    expect(synth.code, `${label}\n${synth.stdout}\n${synth.stderr}`).toBe(0);
+    const template = JSON.parse(readFileSync(join(app, out, 'AppStack.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
+    const machines = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::StepFunctions::StateMachine');
+    const names = machines.map((machine) => JSON.stringify(machine.Properties?.['StateMachineName']));
+    expect(names.some((name) => name.includes('sum-of-squares'))).toBe(true);
+    expect(names.some((name) => name.includes('report'))).toBe(true);
+    expect(machines.length).toBe(3); // two lattices and the graph runner
+    const functions = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function' && (resource.Properties?.['Description'] as string | undefined)?.startsWith('valence'));
+    expect(functions.map((fn) => fn.Properties?.['Runtime'])).toEqual(['nodejs22.x', 'nodejs22.x', 'nodejs22.x', 'nodejs22.x']);
+
+    // The job image's build context: a Dockerfile and one bundle, not the project.
+    const assets = readdirSync(join(app, out)).filter((name) => name.startsWith('asset.') && existsSync(join(app, out, name, 'Dockerfile')));
+    expect(assets).toHaveLength(1);
+    const context = join(app, out, assets[0]!);
+    expect(readdirSync(context).sort()).toEqual(['Dockerfile', 'job.mjs', 'job.mjs.map']);
+    const kb = await kilobytes(context);
+    console.log(`${label}: job image build context ${(kb / 1024).toFixed(2)} MB (${readdirSync(context).join(', ')})`);
+    expect(kb).toBeLessThan(30 * 1024);
+  }, 300_000);
+
   // Each version's runs are independent processes; concurrently, they overlap their waits.
   describe.concurrent.each([
     { index: 0, name: 'Node 20' },
@@ -278,35 +308,6 @@ describe('the packed valence in a fresh project', () => {
       expect(readFileSync(heartbeat, 'utf8').split('\n').filter(Boolean).length).toBe(beatsNow);
     }, 240_000);
 
-    // One synth, under Node 22 with `cdk init`'s own app command (`npx tsc && npx tsx
-    // bin/app.ts`), as a user runs it and as Lambda's runtime is; a synth costs about 20 s of
-    // CPU, and the repository's own `npx cdk synth` (test/infra/synth.test.ts) runs under
-    // Node 20. What is Node 20's own here is a CommonJS app requiring the ESM `valence/cdk`
-    // (require(esm), Node >= 20.19): checked under both versions, directly.
-    it.runIf(index === 1)("synthesizes the consumer's own CDK app: a state machine per lattice, handlers bundled from the package, a small job image", async () => {
-      const { label, node } = versions[index]!;
-      const out = `cdk.out.${index}`;
-      const env = cleanEnv({ PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}` });
-      const synth = await run(node, [join(app, 'node_modules', 'aws-cdk', 'bin', 'cdk'), 'synth', '--quiet', '--output', out], { cwd: app, env, timeoutMs: 280_000 });
-      expect(synth.code, `${label}\n${synth.stdout}\n${synth.stderr}`).toBe(0);
-      const template = JSON.parse(readFileSync(join(app, out, 'AppStack.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
-      const machines = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::StepFunctions::StateMachine');
-      const names = machines.map((machine) => JSON.stringify(machine.Properties?.['StateMachineName']));
-      expect(names.some((name) => name.includes('sum-of-squares'))).toBe(true);
-      expect(names.some((name) => name.includes('report'))).toBe(true);
-      expect(machines.length).toBe(3); // two lattices and the graph runner
-      const functions = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function' && (resource.Properties?.['Description'] as string | undefined)?.startsWith('valence'));
-      expect(functions.map((fn) => fn.Properties?.['Runtime'])).toEqual(['nodejs22.x', 'nodejs22.x', 'nodejs22.x', 'nodejs22.x']);
-
-      // The job image's build context: a Dockerfile and one bundle, not the project.
-      const assets = readdirSync(join(app, out)).filter((name) => name.startsWith('asset.') && existsSync(join(app, out, name, 'Dockerfile')));
-      expect(assets).toHaveLength(1);
-      const context = join(app, out, assets[0]!);
-      expect(readdirSync(context).sort()).toEqual(['Dockerfile', 'job.mjs', 'job.mjs.map']);
-      const kb = await kilobytes(context);
-      console.log(`${label}: job image build context ${(kb / 1024).toFixed(2)} MB (${readdirSync(context).join(', ')})`);
-      expect(kb).toBeLessThan(30 * 1024);
-    }, 300_000);
 
     it('lets a CommonJS module of the app require valence/cdk and build its Orchestrator', async () => {
       const { label, node } = versions[index]!;
