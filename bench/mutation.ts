@@ -143,6 +143,26 @@ function concurrency(): number {
   return Number(process.env['VALENCE_MUTATION_CONCURRENCY'] ?? 1);
 }
 
+/** A finished run's result record, whether this script ran Stryker or `--from-report` read its report. */
+function finishedRecord(
+  target: Target,
+  counted: ReturnType<typeof countReport>,
+  run: { readonly outcome: string; readonly minutes: number | null; readonly incremental: boolean | undefined; readonly load: { readonly before: readonly number[] | null; readonly after: readonly number[] } },
+): Record<string, unknown> {
+  return {
+    ...run,
+    concurrency: concurrency(),
+    score: score(counted.total),
+    ...counted.total,
+    mutate: target.mutate,
+    tests: target.tests,
+    note: target.note,
+    files: counted.files,
+    survivors: counted.survivors,
+    at: new Date().toISOString(),
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { only: { type: 'string' }, 'budget-minutes': { type: 'string', default: '30' }, 'partial-log': { type: 'string' }, incremental: { type: 'boolean', default: false }, 'from-report': { type: 'string' }, minutes: { type: 'string' }, 'load-before': { type: 'string' } } });
   const incremental = values.incremental;
@@ -159,21 +179,12 @@ async function main(): Promise<void> {
     const target = TARGETS.find((t) => t.name === values['from-report']);
     if (!target) throw new Error(`--from-report wants a folder, one of ${TARGETS.map((t) => t.name).join(', ')}`);
     const counted = countReport(JSON.parse(readFileSync(`${ROOT}reports/mutation/${target.name}.json`, 'utf8')) as StrykerReport);
-    folders[target.name] = {
+    folders[target.name] = finishedRecord(target, counted, {
       outcome: 'finished',
       minutes: values.minutes === undefined ? null : Number(values.minutes),
       incremental,
       load: { before: values['load-before']?.split(',').map(Number) ?? null, after: loadAverage() },
-      concurrency: concurrency(),
-      score: score(counted.total),
-      ...counted.total,
-      mutate: target.mutate,
-      tests: target.tests,
-      note: target.note,
-      files: counted.files,
-      survivors: counted.survivors,
-      at: new Date().toISOString(),
-    };
+    });
   }
   const skipRuns = values['partial-log'] !== undefined || values['from-report'] !== undefined;
   for (const target of skipRuns ? [] : TARGETS.filter((t) => !only || only.includes(t.name))) {
@@ -192,21 +203,7 @@ async function main(): Promise<void> {
       continue;
     }
     const counted = countReport(JSON.parse(readFileSync(reportPath, 'utf8')) as StrykerReport);
-    folders[target.name] = {
-      outcome,
-      minutes,
-      incremental,
-      load,
-      concurrency: concurrency(),
-      score: score(counted.total),
-      ...counted.total,
-      mutate: target.mutate,
-      tests: target.tests,
-      note: target.note,
-      files: counted.files,
-      survivors: counted.survivors,
-      at: new Date().toISOString(),
-    };
+    folders[target.name] = finishedRecord(target, counted, { outcome, minutes, incremental, load });
     progress(`mutation: ${target.name} score ${score(counted.total)} % in ${minutes} min`);
   }
   // Read the file again only now: folders run separately (--only) keep each other's results.
