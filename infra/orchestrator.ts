@@ -38,7 +38,7 @@ import { Monitoring, type MonitoringProps } from './private/monitoring.ts';
 import { grantHandlerPermissions } from './private/permissions.ts';
 import { DEFAULT_API_THROTTLING as SETTINGS_DEFAULT_API_THROTTLING, resolveSettings } from './private/settings.ts';
 import { StateMachines } from './private/state-machines.ts';
-import { OBJECT_READ, OBJECT_WRITE, Storage, TABLE_READ_WRITE } from './private/storage.ts';
+import { Storage } from './private/storage.ts';
 import { loadWorkflowsSync, type WorkflowsModule } from './private/workflows.ts';
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 
@@ -347,19 +347,19 @@ export class Orchestrator extends Construct {
   }
 
   /**
-   * Lets `grantee` dispatch runs and read their results: read/write the table and the
-   * payloads, start and describe this stack's state machines and executions, and read the
-   * stack's outputs (what `connect({ stackName })` does).
+   * Lets `grantee` dispatch runs and read their results: `execute-api:Invoke` on
+   * `POST /dispatches`, `POST /uploads` (a presigned upload for large arguments) and
+   * `GET /dispatches/{id}` (status and result), and nothing else. No table, bucket or state
+   * machine access: the API handler records the dispatch, so a dispatcher cannot forge a node
+   * item or a job handle (issue 14). Connect with `connect({ apiUrl })` (the stack's `ApiUrl`
+   * output): without `cloudformation:DescribeStacks` the client cannot look the stack up.
    */
   grantDispatch(grantee: iam.IGrantable): iam.Grant {
-    const stack = Stack.of(this);
-    const statement = (actions: string[], resourceArns: string[]): iam.Grant => iam.Grant.addToPrincipal({ grantee, actions, resourceArns });
-    return statement(TABLE_READ_WRITE, this.storage.tableResources)
-      .combine(statement([...OBJECT_READ, ...OBJECT_WRITE], [this.storage.payloadObjects]))
-      .combine(statement(['s3:ListBucket'], [this.bucket.bucketArn]))
-      .combine(statement(['states:StartExecution', 'states:DescribeStateMachine'], [this.arns.stateMachines]))
-      .combine(statement(['states:DescribeExecution'], [this.arns.executions]))
-      .combine(statement(['cloudformation:DescribeStacks'], [stack.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${stack.stackName}/*` })]));
+    return this.grantInvoke(grantee, [
+      ['POST', API.dispatchPath],
+      ['POST', API.uploadPath],
+      ['GET', API.statusPath],
+    ]);
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
  * The API handler behind `POST /dispatches/{id}/cancel` and `GET /dispatches/{id}` (AWS_IAM
- * authorized). Thin: it validates the request — before anything is written, so a bad request
+ * authorized), and the dispatch routes `POST /dispatches` and `POST /uploads` (api-dispatch.ts). Thin: it validates the request — before anything is written, so a bad request
  * leaves the table unchanged — takes the caller's identity from the request context for the
  * audit trail, and calls the SDK runtime. Each request runs under its invocation signal
  * (Lambda's remaining time minus the safety margin); one that reaches it answers 503, and
@@ -14,7 +14,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { CancelUnfinishedError, InvalidCancelRequestError, openCancel, parseTaskIds, readCancelReport, workOnCancel, type OpenCancel } from '../sdk/runtime/cancel.ts';
 import { withInvocationSignal } from '../sdk/runtime/context.ts';
 import { callSignal, shareSignal } from '../sdk/runtime/signals.ts';
-import { describeDispatch } from '../sdk/runtime/describe.ts';
+import { dispatchRoute, DispatchRouteError, statusRoute, uploadRoute } from './api-dispatch.ts';
 import { importWorkflows } from '../sdk/runtime/workflows.ts';
 import { logger, NO_NODE } from './log.ts';
 
@@ -24,6 +24,7 @@ export interface ApiEvent {
   readonly resource?: string;
   readonly path: string;
   readonly pathParameters?: Record<string, string | undefined> | null;
+  readonly queryStringParameters?: Record<string, string | undefined> | null;
   readonly body?: string | null;
   readonly isBase64Encoded?: boolean;
   readonly requestContext?: { readonly identity?: { readonly userArn?: string | null; readonly caller?: string | null; readonly accessKey?: string | null } };
@@ -291,8 +292,8 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
   const route = async (invocation: RuntimeContext, event: ApiEvent, dispatchId: string): Promise<ApiResponse> => {
     if (event.httpMethod === 'GET' && event.resource === API.cancelReportPath) return cancelReport(invocation, dispatchId, event.pathParameters?.['requestId'] ?? '', loadExecutors);
     if (event.httpMethod === 'GET') {
-      const result = await describeDispatch(invocation, dispatchId, { includeResult: false });
-      return json(200, { ...result, error: result.error ? { name: result.error.name, message: result.error.message } : undefined });
+      const answer = await statusRoute(invocation, dispatchId, event.queryStringParameters?.['result'] === 'true');
+      return json(answer.statusCode, answer.body);
     }
     if (event.httpMethod !== 'POST') return json(405, { message: `Method ${event.httpMethod} is not allowed` });
     const body = parseBody(event);
@@ -318,6 +319,19 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
     if (isContinuation(event)) {
       const outcome = await continueCancel(ctx, event, context, loadExecutors, continueLater);
       return json(outcome.done ? 200 : 202, outcome);
+    }
+    if (event.httpMethod === 'POST' && (event.resource === API.dispatchPath || event.resource === API.uploadPath)) {
+      try {
+        const answer = await runInvocation(ctx, answerWithin(context, API_ANSWER_BUDGET_MS), (invocation) =>
+          event.resource === API.dispatchPath ? dispatchRoute(invocation, event, loadExecutors) : uploadRoute(invocation, event),
+        );
+        return json(answer.statusCode, answer.body);
+      } catch (error) {
+        if (error instanceof DispatchRouteError) return json(error.status, { message: error.message, code: error.code });
+        if (error instanceof InvocationDeadlineError) return json(503, { message: error.message, code: error.code });
+        logger.error('dispatch route failed', { dispatchId: NO_NODE, nodeId: NO_NODE, attempt: NO_NODE, error: error as Error });
+        return json(500, { message: `Internal error: ${error instanceof Error ? error.message : String(error)}` });
+      }
     }
     const dispatchId = event.pathParameters?.['id'] ?? '';
     if (!DISPATCH_ID.test(dispatchId)) return json(400, { message: `Invalid dispatch id ${JSON.stringify(dispatchId)}` });

@@ -217,10 +217,12 @@ export async function deployWorkflows(cloud: LocalCloud, workflowsPath: string, 
   }
   await put(GRAPH_RUNNER_NAME, compileGraphRunner({ stepHandlerArn: step, ...(options.partition === undefined ? {} : { partition: options.partition }) }).definition);
 
-  // The cancel API, AWS_IAM-authorized.
+  // The dispatch, cancel and status API, AWS_IAM-authorized.
   const api = cloud.services.apigateway;
   if (!api) throw new Error('the local API Gateway is not available');
   const apiId = api.createRestApi(`${stackName}-api`);
+  api.addRoute(apiId, { method: 'POST', path: API.dispatchPath, functionName: `${stackName}-cancel` });
+  api.addRoute(apiId, { method: 'POST', path: API.uploadPath, functionName: `${stackName}-cancel` });
   api.addRoute(apiId, { method: 'POST', path: API.cancelPath, functionName: `${stackName}-cancel` });
   api.addRoute(apiId, { method: 'GET', path: API.statusPath, functionName: `${stackName}-cancel` });
   api.addRoute(apiId, { method: 'GET', path: API.cancelReportPath, functionName: `${stackName}-cancel` });

@@ -97,10 +97,21 @@ export const OUTPUT = {
 /** Name of the generic state machine that runs sublattices (so no lattice may take it). */
 export const GRAPH_RUNNER_NAME = 'graph-runner';
 
-/** The cancel and status API. */
+/**
+ * Where a dispatch's large arguments wait between their presigned upload and the dispatch
+ * that reads them: outside {@link PAYLOAD_PREFIX}, so an upload can never be mistaken for (or
+ * overwrite) a dispatch's own payloads. The bucket expires them after a day.
+ */
+export const UPLOAD_PREFIX = 'uploads/';
+
+/** The dispatch, cancel and status API. */
 export const API = {
   /** Stage the API is deployed to. */
   stage: 'prod',
+  /** `POST` here dispatches a deployed lattice: `{ lattice, args | argsUpload, graphHash? }`. */
+  dispatchPath: '/dispatches',
+  /** `POST` here returns a presigned S3 `PUT` for arguments too large to send inline: `{ bytes }`. */
+  uploadPath: '/uploads',
   /** `POST` here cancels a dispatch or some of its tasks. */
   cancelPath: '/dispatches/{id}/cancel',
   /** `GET` here reads one cancel request: its report, or its progress so far. */
@@ -114,6 +125,23 @@ export const API = {
    * (10,000 paths). Larger bodies are refused with 413 before they are decoded or parsed.
    */
   maxCancelBodyBytes: 256 * 1024,
+  /**
+   * Largest serialized arguments sent inline in a dispatch request. Larger ones go through a
+   * presigned upload: a Lambda request payload is at most 6 MB, and JSON escaping can nearly
+   * double a string, so the inline limit keeps every request far below it.
+   */
+  maxInlineArgsBytes: 256 * 1024,
+  /** Largest dispatch request body: inline arguments (escaped) plus the lattice name and hash. */
+  maxDispatchBodyBytes: 640 * 1024,
+  /**
+   * Largest arguments a presigned upload may carry. The dispatch handler reads them into memory
+   * to build the graph (an argument can shape it), within its 512 MB.
+   */
+  maxUploadBytes: 64 * 1024 * 1024,
+  /** How long a presigned upload URL stays valid, in seconds. */
+  uploadUrlSeconds: 900,
+  /** Largest serialized result `GET /dispatches/{id}?result=true` returns inline; a larger one comes as a presigned `GET` URL. */
+  maxInlineResultBytes: 1024 * 1024,
 } as const;
 
 /** Step Functions' limits that decide what can be deployed. */

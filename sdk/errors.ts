@@ -50,6 +50,10 @@ export const ErrorCode = {
   STALE_DEPLOY: 'STALE_DEPLOY',
   /** The cancel endpoint refused the request (its HTTP status is on the error). */
   CANCEL_REFUSED: 'CANCEL_REFUSED',
+  /** The dispatch endpoint refused the request, or its arguments' upload failed (the HTTP status is on the error). */
+  DISPATCH_REFUSED: 'DISPATCH_REFUSED',
+  /** A client connected with `apiUrl` alone was asked for something only stack access (DescribeStacks, the table) gives. */
+  STACK_ACCESS_REQUIRED: 'STACK_ACCESS_REQUIRED',
   /** A cancel request whose body or target ids are malformed. */
   CANCEL_INVALID_REQUEST: 'CANCEL_INVALID_REQUEST',
   /** A cancel request was recorded but could not finish in its invocation; the sweeper finishes it. */

@@ -1,6 +1,8 @@
 /**
- * The cancel and status API: `POST /dispatches/{id}/cancel` and `GET /dispatches/{id}` on the
- * cancel handler, IAM-authorized, with the request body validated before it reaches the handler.
+ * The dispatch, cancel and status API on the API handler (the cancel handler's function):
+ * `POST /dispatches`, `POST /uploads`, `GET /dispatches/{id}`, `POST /dispatches/{id}/cancel`
+ * and `GET /dispatches/{id}/cancels/{requestId}`, IAM-authorized, with request bodies validated
+ * before they reach the handler.
  */
 import type { RemovalPolicy } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
@@ -34,7 +36,7 @@ export class CancelApi {
     const accessLogs = new logs.LogGroup(scope, 'ApiAccessLogs', { retention: props.logRetention, removalPolicy: props.removalPolicy });
     this.api = new apigw.RestApi(scope, 'Api', {
       restApiName: `${props.stackName}-api`,
-      description: 'valence: cancel dispatches and read their status',
+      description: 'valence: dispatch, cancel and read dispatches',
       endpointTypes: [apigw.EndpointType.REGIONAL],
       cloudWatchRole: props.cloudWatchRole ?? true,
       cloudWatchRoleRemovalPolicy: props.removalPolicy,
@@ -82,14 +84,58 @@ export class CancelApi {
         },
       },
     });
+    // Shapes only here too: the handler names a bad value (a size past the limit, an unknown lattice).
+    const dispatchModel = this.api.addModel('DispatchRequest', {
+      contentType: 'application/json',
+      modelName: 'DispatchRequest',
+      schema: {
+        schema: apigw.JsonSchemaVersion.DRAFT4,
+        title: 'DispatchRequest',
+        type: apigw.JsonSchemaType.OBJECT,
+        additionalProperties: false,
+        required: ['lattice'],
+        properties: {
+          lattice: { type: apigw.JsonSchemaType.STRING },
+          // The arguments in valence's serialization format, or the id of their presigned upload.
+          args: { type: apigw.JsonSchemaType.STRING },
+          argsUpload: { type: apigw.JsonSchemaType.STRING },
+          graphHash: { type: apigw.JsonSchemaType.STRING },
+        },
+      },
+    });
+    const uploadModel = this.api.addModel('UploadRequest', {
+      contentType: 'application/json',
+      modelName: 'UploadRequest',
+      schema: {
+        schema: apigw.JsonSchemaVersion.DRAFT4,
+        title: 'UploadRequest',
+        type: apigw.JsonSchemaType.OBJECT,
+        additionalProperties: false,
+        required: ['bytes'],
+        properties: { bytes: { type: apigw.JsonSchemaType.INTEGER } },
+      },
+    });
     const bodyValidator = this.api.addRequestValidator('CancelRequestValidator', { validateRequestBody: true, validateRequestParameters: true });
     const parameterValidator = this.api.addRequestValidator('StatusRequestValidator', { validateRequestBody: false, validateRequestParameters: true });
     const integration = new apigw.LambdaIntegration(handler);
-    const dispatchResource = this.api.root.addResource('dispatches').addResource('{id}');
+    const dispatches = this.api.root.addResource('dispatches');
+    dispatches.addMethod('POST', integration, {
+      authorizationType: apigw.AuthorizationType.IAM,
+      requestValidator: bodyValidator,
+      requestModels: { 'application/json': dispatchModel },
+    });
+    // Arguments too large to send inline: a presigned S3 PUT, so callers need no bucket access.
+    this.api.root.addResource('uploads').addMethod('POST', integration, {
+      authorizationType: apigw.AuthorizationType.IAM,
+      requestValidator: bodyValidator,
+      requestModels: { 'application/json': uploadModel },
+    });
+    const dispatchResource = dispatches.addResource('{id}');
     dispatchResource.addMethod('GET', integration, {
       authorizationType: apigw.AuthorizationType.IAM,
       requestValidator: parameterValidator,
-      requestParameters: { 'method.request.path.id': true },
+      // `?result=true` adds the result (inline, or a presigned URL when large).
+      requestParameters: { 'method.request.path.id': true, 'method.request.querystring.result': false },
     });
     dispatchResource.addResource('cancel').addMethod('POST', integration, {
       authorizationType: apigw.AuthorizationType.IAM,

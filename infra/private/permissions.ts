@@ -65,10 +65,16 @@ function grantStepHandler({ handlers, storage, jobs, arns }: HandlerResources): 
   storage.grantPayloads(handlers.braketJobRole, [...OBJECT_READ, ...OBJECT_WRITE]);
 }
 
-/** Flags nodes, stops executions and jobs, releases waits of cancelled nodes' dependents. */
+/**
+ * Serves the API: dispatches (records a dispatch, starts its execution, presigns and reads
+ * argument uploads); flags nodes, stops executions and jobs, releases waits of cancelled nodes' dependents.
+ */
 function grantCancelHandler({ handlers, storage, jobs, arns }: HandlerResources): void {
   const role = handlers.cancel.role;
   storage.grantTable(role);
+  // POST /dispatches: the deployed definition is read (stale-deploy check) and the execution started.
+  arns.grantStateMachines(role, ['states:StartExecution', 'states:DescribeStateMachine']);
+  storage.grantUploads(role);
   // Reports too large for the request item are stored as payload objects; a quantum task that
   // ended before its cancel landed has its result read and recorded.
   storage.grantPayloads(role, [...OBJECT_READ, 's3:PutObject']);

@@ -8,7 +8,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { PAYLOAD_PREFIX, TABLE } from '../../sdk/contract.ts';
+import { PAYLOAD_PREFIX, TABLE, UPLOAD_PREFIX } from '../../sdk/contract.ts';
 import { allow } from './nag.ts';
 
 /** Item actions on the table and its indexes: no Scan, no table management. */
@@ -85,6 +85,8 @@ export class Storage {
       serverAccessLogsPrefix: 'payload-bucket/',
       lifecycleRules: [
         { id: 'expire-dispatches', prefix: PAYLOAD_PREFIX, expiration: Duration.days(props.payloadRetentionDays) },
+        // A dispatch deletes the upload it read; one never dispatched (or whose delete failed) goes after a day.
+        { id: 'expire-uploads', prefix: UPLOAD_PREFIX, expiration: Duration.days(1) },
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
       removalPolicy: props.removalPolicy,
@@ -110,6 +112,18 @@ export class Storage {
   /** Allows `actions` on payload objects. */
   grantPayloads(role: iam.Role, actions: readonly string[]): void {
     allow(role, { actions, resources: [this.payloadObjects], wildcardReason: `Payload objects of dispatches only (keys under ${PAYLOAD_PREFIX}, named by dispatch ids unknown at deploy time)` });
+  }
+
+  /**
+   * Allows the API handler to presign uploads of dispatch arguments (the URL carries its
+   * `s3:PutObject`), read them and delete them once dispatched: objects under the upload prefix only.
+   */
+  grantUploads(role: iam.Role): void {
+    allow(role, {
+      actions: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+      resources: [this.bucket.arnForObjects(`${UPLOAD_PREFIX}*`)],
+      wildcardReason: `Uploaded dispatch arguments only (keys under ${UPLOAD_PREFIX}, named by upload ids minted per request)`,
+    });
   }
 
   /** Allows the table, payload reads (and writes, for `read-write`), and listing the payload prefix. */

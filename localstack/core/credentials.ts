@@ -4,6 +4,7 @@
  * Every service checks each request's SigV4 signature against this store, as AWS does; the
  * default pair is LocalStack's `test`/`test`, so tools configured for LocalStack work unchanged.
  */
+import { ENV } from '../../sdk/contract.ts';
 import type { CredentialStore } from './service.ts';
 
 /** One access key pair. */
@@ -63,15 +64,19 @@ const HOST_CREDENTIAL_VARIABLES = [
 
 /**
  * The environment a workload (a Lambda function's worker, a Batch or Braket job's process)
- * runs with: this process's environment without the host's AWS identity, then `layers` in
- * order (the cloud's endpoint and key pair first). So the runtime's own handlers and job
- * runners sign every call back to the cloud with a key pair the cloud holds, and never with a
- * session token of the user's shell, which the cloud would refuse.
+ * runs with: this process's environment without the host's AWS identity and without valence's
+ * own deployment variables ({@link ENV}), then `layers` in order (the cloud's endpoint and key
+ * pair first). So the runtime's own handlers and job runners sign every call back to the cloud
+ * with a key pair the cloud holds, and never with a session token of the user's shell, which
+ * the cloud would refuse; and a function sees the deployment's variables as configured, as on
+ * AWS: a `VALENCE_WORKFLOWS` in the shell of `valence local` made the bundled API handler
+ * import the TypeScript module by path, under plain node, and fail.
  */
 export function workloadEnvironment(...layers: readonly (Readonly<Record<string, string>> | undefined)[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
   for (const key of HOST_CREDENTIAL_VARIABLES) delete env[key];
+  for (const key of Object.values(ENV)) delete env[key];
   for (const layer of layers) if (layer) Object.assign(env, layer);
   return env;
 }

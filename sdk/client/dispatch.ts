@@ -1,122 +1,82 @@
 /**
- * Starting a dispatch from the client: refuse what cannot run before anything is written,
- * check that the deployed state machine was compiled from this lattice's graph, record the
- * dispatch and its nodes, and start the execution.
- */
-import { randomUUID } from 'node:crypto';
-import { DescribeStateMachineCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { compileLattice, readGraphHash, readPartitionOption } from '../compiler/asl.ts';
-import { ErrorCode, ValenceError, ValidationCode, ValidationError } from '../errors.ts';
-import { graphHash, type TransportGraph } from '../model/graph.ts';
-import type { Lattice } from '../model/lattice.ts';
-import { LatticeShape, planGraph } from '../model/shape.ts';
-import type { RuntimeContext } from '../runtime/context.ts';
-import { createDispatchRecords, executionArnOf } from '../runtime/dispatch-records.ts';
-import { serialize, SerializationError } from '../runtime/serialization.ts';
-
-/** The lattice has no state machine in the stack. */
-export class NotDeployedError extends ValenceError {
-  override readonly name = 'NotDeployedError';
-}
-
-/** The deployed state machine was compiled from a different graph than the local lattice builds. */
-export class StaleDeployError extends ValenceError {
-  override readonly name = 'StaleDeployError';
-}
-
-/**
- * Starts a run of `lattice` with `args` in the stack of `ctx`; resolves with the dispatch id once the execution started.
+ * Dispatching through the stack's API (issue 14): the client checks and serializes the
+ * arguments, uploads them through a presigned S3 URL when they are too large to send inline,
+ * and sends `POST /dispatches` signed as `execute-api`. The deployed handler builds the graph
+ * with the deployed code, records the dispatch and starts its execution; the caller needs
+ * `execute-api:Invoke` on the dispatch methods and no table, state-machine or bucket access.
  *
- * The body is built from the real arguments first ({@link planGraph}). When that graph is the
- * deployed template with the arguments filled in, the lattice's own state machine runs it;
- * otherwise (the body uses or branches on an argument) the graph built here is stored with the
- * dispatch and runs on the generic graph runner, as a child dispatch's does.
+ * A dispatch request is sent once (a retry after a lost answer could start a second run); only
+ * API Gateway's 429, which answers before the handler runs, is retried.
  */
-export async function startDispatch(ctx: RuntimeContext, lattice: Lattice<unknown[], unknown>, args: readonly unknown[]): Promise<string> {
+import { API } from '../contract.ts';
+import { ErrorCode, ValenceError, ValidationCode, ValidationError } from '../errors.ts';
+import type { AwsClients } from '../aws.ts';
+import { graphHash } from '../model/graph.ts';
+import type { Lattice } from '../model/lattice.ts';
+import { planGraph } from '../model/shape.ts';
+import { NotDeployedError, serializeArguments, StaleDeployError } from '../runtime/start-dispatch.ts';
+import { apiUrlOf, readJson, sendWithRetries } from './api.ts';
+
+export { NotDeployedError, StaleDeployError } from '../runtime/start-dispatch.ts';
+
+/** The dispatch endpoint, or the upload of the arguments, refused the request; `status` is the HTTP status. */
+export class DispatchRequestError extends ValenceError {
+  override readonly name = 'DispatchRequestError';
+  constructor(
+    /** The HTTP status the endpoint (or S3, for an upload) answered with. */
+    readonly status: number,
+    message: string,
+  ) {
+    super(ErrorCode.DISPATCH_REFUSED, message);
+  }
+}
+
+/** A presigned upload, as `POST /uploads` answers. */
+interface Upload {
+  readonly uploadId: string;
+  readonly url: string;
+  readonly headers: Record<string, string>;
+}
+
+/**
+ * Starts a run of `lattice` with `args` through the API at `apiUrl`; resolves with the
+ * dispatch id once the execution started. Bad arguments are refused here, before anything is
+ * sent; the graph the local lattice builds goes with the request as its hash, so that a
+ * lattice edited since the deploy is refused ({@link StaleDeployError}) rather than run as deployed.
+ */
+export async function requestDispatch(aws: AwsClients, apiUrl: string, lattice: Lattice<unknown[], unknown>, args: readonly unknown[]): Promise<string> {
   const serializedArgs = serializeArguments(lattice, args);
-  const plan = planGraph(lattice, args);
-  if (plan.shape === LatticeShape.Argument) return startArgumentShaped(ctx, plan.graph, serializedArgs);
-  const graph = plan.graph;
-  const stateMachineArn = `${ctx.config.stateMachinePrefix}${lattice.name}`;
-  const definition = await deployedDefinition(ctx, lattice.name, stateMachineArn);
-  refuseStaleDeploy(lattice.name, graph, definition);
-  const dispatchId = randomUUID();
-  // The execution's ARN follows from its name: it is written with the dispatch item, and
-  // written again only if Step Functions answers with another.
-  return startExecutionOf(ctx, { dispatchId, graph, serializedArgs, stateMachineArn, awaitingNodes: awaitingNodesOf(graph, definition) });
-}
-
-/**
- * An argument-shaped dispatch: the graph built from the real arguments is stored (S3) with the
- * dispatch and runs on the graph runner, which waits on every node's parents in an `await`
- * state. Its electrons are deployed code: the handlers rebuild the same graph from the stored
- * arguments to find them.
- */
-async function startArgumentShaped(ctx: RuntimeContext, graph: TransportGraph, serializedArgs: string): Promise<string> {
-  const stateMachineArn = ctx.config.graphRunnerArn;
-  const dispatchId = randomUUID();
-  return startExecutionOf(ctx, { dispatchId, graph, serializedArgs, stateMachineArn, awaitingNodes: new Set(graph.nodes.map((n) => n.id)) });
-}
-
-/** Writes a dispatch's records (its execution ARN among them) and starts its execution. */
-async function startExecutionOf(
-  ctx: RuntimeContext,
-  records: { dispatchId: string; graph: TransportGraph; serializedArgs: string; stateMachineArn: string; awaitingNodes: ReadonlySet<number> },
-): Promise<string> {
-  const { dispatchId, stateMachineArn } = records;
-  const executionArn = executionArnOf(stateMachineArn, dispatchId);
-  await createDispatchRecords(ctx, { ...records, executionArn }, ctx.signal);
-  const started = await ctx.aws.sfn.send(new StartExecutionCommand({ stateMachineArn, name: dispatchId, input: JSON.stringify({ dispatchId }) }), { abortSignal: ctx.signal });
-  if (started.executionArn && started.executionArn !== executionArn) await ctx.store.setExecutionArn(dispatchId, started.executionArn, ctx.signal);
-  return dispatchId;
-}
-
-/** The arguments in valence's serialization format, or a {@link ValidationError} naming what is wrong. */
-function serializeArguments(lattice: Lattice<unknown[], unknown>, args: readonly unknown[]): string {
-  if (args.length !== lattice.paramCount) {
-    throw new ValidationError(ValidationCode.INVALID_OPTION, `lattice "${lattice.name}" takes ${lattice.paramCount} argument(s), got ${args.length}`, { lattice: lattice.name });
+  const hash = graphHash(planGraph(lattice, args).graph);
+  const bytes = Buffer.byteLength(serializedArgs, 'utf8');
+  if (bytes > API.maxUploadBytes) {
+    throw new ValidationError(ValidationCode.INVALID_OPTION, `lattice "${lattice.name}": the arguments serialize to ${bytes} bytes; a dispatch's arguments may be at most ${API.maxUploadBytes} bytes. Store large inputs in S3 and pass their keys.`, { lattice: lattice.name });
   }
-  try {
-    return serialize(args);
-  } catch (error) {
-    if (!(error instanceof SerializationError)) throw error;
-    throw new ValidationError(
-      ValidationCode.UNSERIALIZABLE_CONSTANT,
-      `lattice "${lattice.name}": an argument cannot be serialized: ${error.message}. Arguments may hold plain data, Date, Map, Set, BigInt and typed arrays, not functions or class instances`,
-      { lattice: lattice.name, cause: error },
-    );
-  }
+  const argsField = bytes <= API.maxInlineArgsBytes ? { args: serializedArgs } : { argsUpload: await uploadArguments(aws, apiUrl, serializedArgs, bytes) };
+  const response = await sendWithRetries(aws, apiUrlOf(apiUrl, API.dispatchPath), 'POST', JSON.stringify({ lattice: lattice.name, ...argsField, graphHash: hash }));
+  const { text, payload } = await readJson(response);
+  if (response.status === 201) return (payload as { dispatchId: string }).dispatchId;
+  throw dispatchRefused(lattice.name, response.status, payload, text);
 }
 
-/** The deployed definition of the lattice's state machine, or {@link NotDeployedError}. */
-async function deployedDefinition(ctx: RuntimeContext, latticeName: string, stateMachineArn: string): Promise<string> {
-  try {
-    return (await ctx.aws.sfn.send(new DescribeStateMachineCommand({ stateMachineArn }), { abortSignal: ctx.signal })).definition ?? '{}';
-  } catch (error) {
-    if ((error as { name?: string }).name !== 'StateMachineDoesNotExist') throw error;
-    throw new NotDeployedError(
-      ErrorCode.NOT_DEPLOYED,
-      `Lattice "${latticeName}" is not deployed in stack "${ctx.config.stackName}" (no state machine ${stateMachineArn}). Deploy the workflows module that defines it: npx cdk deploy -c workflows=<module.ts>, or start the local cloud with --workflows <module.ts>`,
-    );
-  }
+/** PUTs the serialized arguments to a presigned URL from `POST /uploads`; resolves with the upload id. */
+async function uploadArguments(aws: AwsClients, apiUrl: string, serializedArgs: string, bytes: number): Promise<string> {
+  const response = await sendWithRetries(aws, apiUrlOf(apiUrl, API.uploadPath), 'POST', JSON.stringify({ bytes }));
+  const { text, payload } = await readJson(response);
+  if (response.status !== 200) throw new DispatchRequestError(response.status, `Upload of the arguments refused (${response.status}): ${(payload as { message?: string }).message ?? text}`);
+  const upload = payload as Upload;
+  // fetch sets Content-Length from the body itself; it is the size the URL was signed for.
+  const headers = Object.fromEntries(Object.entries(upload.headers).filter(([name]) => name.toLowerCase() !== 'content-length'));
+  const put = await fetch(upload.url, { method: 'PUT', headers, body: serializedArgs });
+  if (!put.ok) throw new DispatchRequestError(put.status, `Upload of the arguments failed (${put.status}): ${(await put.text()).slice(0, 500)}`);
+  await put.arrayBuffer().catch(() => undefined);
+  return upload.uploadId;
 }
 
-/** Refuses a dispatch whose deployed state machine was compiled from another graph (its hash is in the definition's Comment). */
-function refuseStaleDeploy(latticeName: string, graph: TransportGraph, definition: string): void {
-  const deployedHash = readGraphHash(definition);
-  const localHash = graphHash(graph);
-  if (deployedHash === localHash) return;
-  throw new StaleDeployError(
-    ErrorCode.STALE_DEPLOY,
-    `Lattice "${latticeName}" changed since it was deployed (deployed graph ${deployedHash?.slice(0, 12) ?? 'unknown'}, local graph ${localHash.slice(0, 12)}). Redeploy before dispatching.`,
-  );
-}
-
-/**
- * The nodes that wait in an `await` state, as the compiler reports them for the deployed
- * form (split or nested, as the definition's Comment records). The ARN is a placeholder:
- * only the shape of the graph decides which nodes wait.
- */
-function awaitingNodesOf(graph: TransportGraph, definition: string): ReadonlySet<number> {
-  return compileLattice(graph, { stepHandlerArn: 'arn:valence:awaiting-nodes', partition: readPartitionOption(definition) }).awaitingNodes;
+/** The error a refused dispatch answer stands for: the same classes a direct dispatch threw. */
+function dispatchRefused(latticeName: string, status: number, payload: unknown, text: string): Error {
+  const { message = text, code } = payload as { message?: string; code?: string };
+  if (code === ErrorCode.NOT_DEPLOYED) return new NotDeployedError(ErrorCode.NOT_DEPLOYED, message);
+  if (code === ErrorCode.STALE_DEPLOY) return new StaleDeployError(ErrorCode.STALE_DEPLOY, message);
+  if (code !== undefined && (Object.values(ValidationCode) as string[]).includes(code)) return new ValidationError(code as ValidationCode, message, { lattice: latticeName });
+  return new DispatchRequestError(status, `Dispatch request refused (${status}): ${message}`);
 }

@@ -19,13 +19,14 @@ import type { DispatchItem } from '../runtime/store.ts';
 import { isTerminalDispatchStatus } from '../status.ts';
 import { getCancelReport, requestCancel, type CancelAccepted, type CancelOptions, type CancelProgress } from './cancel.ts';
 import { loopbackCredentials, resolveRegion } from './connection.ts';
-import { startDispatch } from './dispatch.ts';
+import { requestDispatch } from './dispatch.ts';
+import { readDispatchThroughApi, waitThroughApi } from './status.ts';
 import { redispatch, type RedispatchOptions, type RedispatchPlan } from './redispatch.ts';
 import { dispatchIdOf, dispatchRun, type DispatchRef, type DispatchRun } from './run.ts';
 import { loadStackOutputs } from './stack.ts';
 
 export { CancelRequestError, type CancelAccepted, type CancelOptions, type CancelProgress } from './cancel.ts';
-export { NotDeployedError, StaleDeployError } from './dispatch.ts';
+export { DispatchRequestError, NotDeployedError, StaleDeployError } from './dispatch.ts';
 export { PlanAction, RedispatchError, type PlannedNode, type RedispatchOptions, type RedispatchPlan } from './redispatch.ts';
 export { StackNotFoundError } from './stack.ts';
 export { DispatchEndedError, dispatchIdOf, type DispatchRef, type DispatchRun, type RunResultOptions } from './run.ts';
@@ -46,6 +47,15 @@ export interface ConnectOptions {
   readonly stackName?: string;
   /** Static credentials; unset means the SDK's default provider chain (or the test pair for a loopback endpoint). */
   readonly credentials?: AwsConfig['credentials'];
+  /**
+   * The stack's API URL (its `ApiUrl` output). Given, the client talks to the API alone and
+   * never reads the stack: `dispatch`, `getResult`, `cancel` and `getCancelReport` work with
+   * nothing but `execute-api:Invoke` on their methods (what `grantDispatch`, `grantCancel`
+   * and `grantReadStatus` give); `redispatch`, `listDispatches`, `getNodeOutput` and
+   * `outputs` need the stack's table and throw a `ValenceError` (`STACK_ACCESS_REQUIRED`).
+   * @default process.env.VALENCE_API_URL (unset: read from the stack's outputs)
+   */
+  readonly apiUrl?: string;
 }
 
 /** Options of {@link ValenceClient.getResult}. */
@@ -102,7 +112,9 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
     made = createAwsClients({ ...(endpoint ? { endpoint } : {}), region, ...(credentials ? { credentials } : {}) });
     return made;
   });
-  const stack = connectedStack(aws, options.stackName ?? process.env[ENV.stackName] ?? DEFAULTS.stackName);
+  const apiOnlyUrl = options.apiUrl ?? process.env['VALENCE_API_URL'];
+  const stack = apiOnlyUrl ? apiOnlyStack(apiOnlyUrl) : connectedStack(aws, options.stackName ?? process.env[ENV.stackName] ?? DEFAULTS.stackName);
+  const apiUrl = async (): Promise<string> => apiOnlyUrl ?? (await stack.outputs()).apiUrl;
   const client: ValenceClient = {
     outputs: stack.outputs,
     close: () => {
@@ -110,21 +122,25 @@ export function connect(options: ConnectOptions = {}): ValenceClient {
       made?.destroy();
     },
     dispatch: (lattice) => async (...args) => {
-      const id = await startDispatch(await stack.context(), lattice as Lattice<unknown[], unknown>, args);
+      const id = await requestDispatch(await aws(), await apiUrl(), lattice as Lattice<unknown[], unknown>, args);
       return dispatchRun(client, id, lattice.name);
     },
     redispatch: async (dispatch, options) => redispatch(await stack.context(), dispatchIdOf(dispatch), options),
     async getResult(dispatch, options = {}) {
-      const ctx = await stack.context();
       const dispatchId = dispatchIdOf(dispatch);
-      if (options.wait) await waitUntilTerminal(ctx, dispatchId, options.timeoutMs ?? DEFAULT_RESULT_TIMEOUT_MS);
+      const timeoutMs = options.timeoutMs ?? DEFAULT_RESULT_TIMEOUT_MS;
+      if (apiOnlyUrl) {
+        return options.wait ? waitThroughApi<never>(await aws(), apiOnlyUrl, dispatchId, timeoutMs) : readDispatchThroughApi<never>(await aws(), apiOnlyUrl, dispatchId, true);
+      }
+      const ctx = await stack.context();
+      if (options.wait) await waitUntilTerminal(ctx, dispatchId, timeoutMs);
       return describeDispatch<never>(ctx, dispatchId);
     },
     async cancel(dispatch: DispatchRef, options: CancelOptions = {}): Promise<CancelReport> {
-      return requestCancel(await aws(), (await stack.outputs()).apiUrl, dispatchIdOf(dispatch), options);
+      return requestCancel(await aws(), await apiUrl(), dispatchIdOf(dispatch), options);
     },
     async getCancelReport(dispatch, requestId) {
-      return getCancelReport(await aws(), (await stack.outputs()).apiUrl, dispatchIdOf(dispatch), requestId);
+      return getCancelReport(await aws(), await apiUrl(), dispatchIdOf(dispatch), requestId);
     },
     async getNodeOutput(dispatch, nodeId) {
       const ctx = await stack.context();
@@ -147,6 +163,18 @@ const DEFAULT_RESULT_TIMEOUT_MS = 600_000;
 interface ConnectedStack {
   readonly outputs: () => Promise<StackOutputs>;
   readonly context: () => Promise<RuntimeContext>;
+}
+
+/** A client connected with `apiUrl` alone: what needs the stack itself says so. */
+function apiOnlyStack(apiUrl: string): ConnectedStack {
+  const refuse = (): Promise<never> =>
+    Promise.reject(
+      new ValenceError(
+        ErrorCode.STACK_ACCESS_REQUIRED,
+        `This client was connected with apiUrl (${apiUrl}) alone, which reaches dispatch, results and cancel; this call reads the stack's outputs and table. Connect with { stackName } and credentials that may read them (cloudformation:DescribeStacks and the table).`,
+      ),
+    );
+  return { outputs: refuse, context: refuse };
 }
 
 function connectedStack(aws: () => Promise<AwsClients>, stackName: string): ConnectedStack {

@@ -17,7 +17,7 @@ import type { LocalCredentials } from '../../localstack/index.ts';
 import { startLocalCloud, type LocalCloud } from '../../localstack/index.ts';
 import { leastPrivilegeTable } from '../../localstack/iam/index.ts';
 import { connect, type ValenceClient } from '../../sdk/client/index.ts';
-import { ENV } from '../../sdk/contract.ts';
+import { API, ENV } from '../../sdk/contract.ts';
 import * as wf from '../cancel/fixtures/workflows.ts';
 import { alive, beats, heartbeatStopped, stopsBeating, waitFor } from '../cancel/observe.ts';
 import { CALLER_ROLES } from './fixtures/roles.ts';
@@ -263,20 +263,31 @@ describe('callers acting as roles the Orchestrator granted (execute-api:Invoke o
     await stopsBeating(join(sub, 'polite.beat'), 30_000);
   }, 60_000);
 
-  it('grantDispatch: dispatches and reads results with the SDK, and cannot cancel', async () => {
-    const { cloud } = main;
-    const dispatcher = connect({ endpoint: cloud.endpoint, region: cloud.region, credentials: cloud.credentialsForRole!(roleArn(CALLER_ROLES.dispatcher)) });
+  it('grantDispatch: dispatches (large arguments too) and reads results through the API alone, and cannot cancel or touch the table', async () => {
+    const { cloud, client } = main;
+    const { apiUrl, tableName } = await client.outputs();
+    const credentials = cloud.credentialsForRole!(roleArn(CALLER_ROLES.dispatcher));
+    const dispatcher = connect({ endpoint: cloud.endpoint, region: cloud.region, credentials, apiUrl });
     try {
       const sub = join(dir, 'granted-dispatch');
       mkdirSync(sub);
       const id = await dispatcher.dispatch(wf.quick)(sub);
       const result = await dispatcher.getResult(id, { wait: true, timeoutMs: 30_000 });
       expect(result.status).toBe('COMPLETED');
+      // Past the inline limit the arguments go through a presigned upload (signed as the API handler's role).
+      const text = 'x'.repeat(API.maxInlineArgsBytes + 1000);
+      const measured = await dispatcher.dispatch(wf.measured)(text);
+      expect(await measured.result({ timeoutMs: 30_000 })).toBe(text.length);
       await expect(dispatcher.cancel(id, { taskIds: [0] })).rejects.toThrow(/403/);
+      // The role has no table access: a direct read is refused, so the dispatch above went through the API.
+      const { GetItemCommand, DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+      const direct = new DynamoDBClient({ endpoint: cloud.endpoint, region: cloud.region, credentials });
+      await expect(direct.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: `D#${id.id}` }, sk: { S: 'D' } } }))).rejects.toMatchObject({ name: 'AccessDeniedException' });
+      direct.destroy();
     } finally {
       dispatcher.close();
     }
-  }, 60_000);
+  }, 90_000);
 });
 
 describe("the API's request validator, as the template defines it", () => {

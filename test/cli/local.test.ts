@@ -74,7 +74,9 @@ describe('valence local --watch', () => {
     expect(stdout).toContain(`deployed stack "valence" from ${MODULE}: 1 lattice(s): watched`);
     expect(stdout).toContain(`watching ${MODULE}`);
     const remote = ['--endpoint', endpoint];
-    const first = (await runCli(['dispatch', 'watched', '4', ...remote], { env })).stdout.trim();
+    const dispatched = await runCli(['dispatch', 'watched', '4', ...remote], { env });
+    expect(dispatched.code, dispatched.stderr).toBe(0);
+    const first = dispatched.stdout.trim();
     expect((await runCli(['result', first, ...remote], { env })).stdout.trim()).toBe('5');
 
     // WHEN the module is saved with another body and one more lattice

@@ -1,4 +1,4 @@
-// The API's access (issue 14): grantCancel and grantReadStatus each allow execute-api:Invoke
+// The API's access (issue 14): grantDispatch, grantCancel and grantReadStatus each allow execute-api:Invoke
 // on their own methods and nothing else (checked on the template, then by the IAM simulator
 // the local cloud enforces with), and every method of the stage is throttled.
 import { Stack } from 'aws-cdk-lib';
@@ -40,13 +40,15 @@ const methodArn = (method: string, route: string): string =>
   `arn:aws:execute-api:${REGION}:${ACCOUNT}:\${${apiLogicalId}}/${API.stage}/${method}${route.replace(/\{[^}]+\}/g, '*')}`;
 
 describe('per-method execute-api grants', () => {
-  it('grantCancel allows exactly POST …/cancel and GET …/cancels/{requestId}; grantReadStatus exactly GET /dispatches/{id}', () => {
+  it('grantCancel allows exactly POST …/cancel and GET …/cancels/{requestId}; grantReadStatus exactly GET /dispatches/{id}; grantDispatch exactly POST /dispatches, POST /uploads and GET /dispatches/{id}', () => {
     expect(permissionMap(statementsOf(template, stack, roles.canceller))).toEqual({
       'execute-api:Invoke': [methodArn('GET', API.cancelReportPath), methodArn('POST', API.cancelPath)].sort(),
     });
     expect(permissionMap(statementsOf(template, stack, roles.reader))).toEqual({ 'execute-api:Invoke': [methodArn('GET', API.statusPath)] });
-    // Dispatching does not go through the API yet (it writes the table): no execute-api at all.
-    expect(permissionMap(statementsOf(template, stack, roles.dispatcher))['execute-api:Invoke']).toBeUndefined();
+    // Dispatching goes through the API: its two POSTs and the status read (with the result), and nothing else at all.
+    expect(permissionMap(statementsOf(template, stack, roles.dispatcher))).toEqual({
+      'execute-api:Invoke': [methodArn('GET', API.statusPath), methodArn('POST', API.dispatchPath), methodArn('POST', API.uploadPath)].sort(),
+    });
   });
 
   it('grants name methods the API has, each IAM-authorized', () => {
@@ -67,7 +69,7 @@ describe('per-method execute-api grants', () => {
         expect(r.Properties['AuthorizationType']).toBe('AWS_IAM');
         return `${String(r.Properties['HttpMethod'])} ${pathOf((r.Properties['ResourceId'] as { Ref: string }).Ref)}`;
       });
-    for (const method of [`POST ${API.cancelPath}`, `GET ${API.cancelReportPath}`, `GET ${API.statusPath}`]) expect(methods).toContain(method);
+    for (const method of [`POST ${API.dispatchPath}`, `POST ${API.uploadPath}`, `POST ${API.cancelPath}`, `GET ${API.cancelReportPath}`, `GET ${API.statusPath}`]) expect(methods).toContain(method);
   });
 
   it('the IAM simulator: each grant reaches its own methods, and not the others', () => {
@@ -83,14 +85,15 @@ describe('per-method execute-api grants', () => {
       report: `${api}/GET/dispatches/d-1/cancels/r-1`,
       status: `${api}/GET/dispatches/d-1`,
       dispatch: `${api}/POST/dispatches`,
+      upload: `${api}/POST/uploads`,
       deleteDispatch: `${api}/DELETE/dispatches/d-1`,
     };
     const decisions = (id: string): Record<string, boolean> =>
       Object.fromEntries(Object.entries(calls).map(([name, arn]) => [name, enforcer.decide(roleArn(id), 'execute-api:Invoke', arn) === 'Allowed']));
-    expect(decisions('Canceller')).toEqual({ cancel: true, report: true, status: false, dispatch: false, deleteDispatch: false });
+    expect(decisions('Canceller')).toEqual({ cancel: true, report: true, status: false, dispatch: false, upload: false, deleteDispatch: false });
     // An execute-api `*` also matches `/`: GET /dispatches/* covers the reports below a dispatch (reads only).
-    expect(decisions('Reader')).toEqual({ cancel: false, report: true, status: true, dispatch: false, deleteDispatch: false });
-    expect(decisions('Dispatcher')).toEqual({ cancel: false, report: false, status: false, dispatch: false, deleteDispatch: false });
+    expect(decisions('Reader')).toEqual({ cancel: false, report: true, status: true, dispatch: false, upload: false, deleteDispatch: false });
+    expect(decisions('Dispatcher')).toEqual({ cancel: false, report: true, status: true, dispatch: true, upload: true, deleteDispatch: false });
   });
 });
 

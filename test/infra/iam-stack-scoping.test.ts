@@ -152,8 +152,9 @@ describe('IAM: a stack acts on its own resources only', () => {
       ['OrchestratorCancelHandlerRole', 'states:StopExecution', execution],
       ['OrchestratorSweeperRole', 'batch:TerminateJob', `arn:aws:batch:${REGION}:${ACCOUNT}:job/${OWN}-job-1`, tagged],
       ['OrchestratorCancelHandlerRole', 'braket:CancelQuantumTask', `arn:aws:braket:${REGION}:${ACCOUNT}:quantum-task/${OWN}-task-1`, tagged],
-      ['Client', 'states:StartExecution', pipeline],
-      ['Client', 'states:DescribeExecution', execution],
+      // POST /dispatches: the API handler starts the execution; the client only invokes the API.
+      ['OrchestratorCancelHandlerRole', 'states:StartExecution', pipeline],
+      ['Client', 'execute-api:Invoke', own.targets.find((t) => t.arn.endsWith('/POST/dispatches'))!.arn],
       ['Client', 'execute-api:Invoke', own.targets.find((t) => t.arn.endsWith('/POST/dispatches/d-1/cancel'))!.arn],
     ];
     for (const [role, action, arn, context] of expectations) {

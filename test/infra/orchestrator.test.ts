@@ -5,7 +5,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { readGraphHash } from '../../sdk/index.ts';
-import { ENV, GRAPH_RUNNER_NAME, OUTPUT, PAYLOAD_PREFIX, TABLE } from '../../sdk/contract.ts';
+import { ENV, GRAPH_RUNNER_NAME, OUTPUT, PAYLOAD_PREFIX, TABLE, UPLOAD_PREFIX } from '../../sdk/contract.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { permissionMap, removeTestOutdirs, render, statementsOf, STACK_NAME, synthesize, type Synthesized } from './support.ts';
 
@@ -179,8 +179,8 @@ describe('storage', () => {
 });
 
 describe('cancel and status API', () => {
-  it('serves POST /dispatches/{id}/cancel, GET /dispatches/{id} and GET /dispatches/{id}/cancels/{requestId} from the cancel handler, IAM-authorized', () => {
-    base.template.resourceCountIs('AWS::ApiGateway::Method', 3);
+  it('serves POST /dispatches, POST /uploads, POST /dispatches/{id}/cancel, GET /dispatches/{id} and GET /dispatches/{id}/cancels/{requestId} from the API handler, IAM-authorized', () => {
+    base.template.resourceCountIs('AWS::ApiGateway::Method', 5);
     const cancelFn = resolved(base.orchestrator.cancelHandler.functionArn);
     for (const method of Object.values(base.template.findResources('AWS::ApiGateway::Method'))) {
       const properties = method.Properties as { AuthorizationType: string; HttpMethod: string; Integration: { Type: string; Uri: unknown } };
@@ -192,6 +192,7 @@ describe('cancel and status API', () => {
     base.template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: '{id}' });
     base.template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'cancels' });
     base.template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: '{requestId}' });
+    base.template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'uploads' });
   });
 
   it('validates the cancel body against a JSON schema model', () => {
@@ -337,14 +338,20 @@ describe('IAM', () => {
       'braket:GetQuantumTask': [`arn:\${AWS::Partition}:braket:${account}:quantum-task/*`],
       'logs:CreateLogStream': [logGroup],
       'logs:PutLogEvents': [logGroup],
-      // Reports too large for their item are payload objects; a task that ended first has its result read.
-      's3:GetObject': [`${resolved(base.orchestrator.bucket.bucketArn)}/${PAYLOAD_PREFIX}*`],
-      's3:PutObject': [`${resolved(base.orchestrator.bucket.bucketArn)}/${PAYLOAD_PREFIX}*`],
+      // Reports too large for their item are payload objects; a task that ended first has its
+      // result read. POST /dispatches writes a dispatch's graph and arguments, and reads (then
+      // deletes) the arguments' presigned upload under uploads/.
+      's3:DeleteObject': [`${resolved(base.orchestrator.bucket.bucketArn)}/${UPLOAD_PREFIX}*`],
+      's3:GetObject': [`${resolved(base.orchestrator.bucket.bucketArn)}/${PAYLOAD_PREFIX}*`, `${resolved(base.orchestrator.bucket.bucketArn)}/${UPLOAD_PREFIX}*`].sort(),
+      's3:PutObject': [`${resolved(base.orchestrator.bucket.bucketArn)}/${PAYLOAD_PREFIX}*`, `${resolved(base.orchestrator.bucket.bucketArn)}/${UPLOAD_PREFIX}*`].sort(),
       'states:SendTaskFailure': [`${prefix}:stateMachine:${STACK_NAME}_*`],
       'states:SendTaskSuccess': [`${prefix}:stateMachine:${STACK_NAME}_*`],
+      // POST /dispatches: the deployed definition is read (stale-deploy check) and the execution started.
+      'states:DescribeStateMachine': [`${prefix}:stateMachine:${STACK_NAME}_*`],
+      'states:StartExecution': [`${prefix}:stateMachine:${STACK_NAME}_*`],
       'states:StopExecution': [`${prefix}:execution:${STACK_NAME}_*:*`],
     });
-    // and no Scan, no s3 delete, no states:StartExecution, no "*" action
+    // and no Scan, no delete of a dispatch's payloads, no "*" action
     expect(Object.keys(permissions).some((a) => a.includes('*'))).toBe(false);
   });
 
@@ -394,10 +401,10 @@ describe('IAM', () => {
     expect(sweeper['states:StopExecution']).toEqual([`${prefix}:execution:${STACK_NAME}_*:*`]);
   });
 
-  it('grantDispatch and grantCancel give a caller what dispatch(), connect() and cancel() use', async () => {
+  it('grantDispatch and grantCancel give a caller the API methods dispatch(), getResult() and cancel() use, and no table, bucket or state machine', async () => {
     // GIVEN a caller role in the orchestrator's stack
     let caller: iam.Role | undefined;
-    const { template, orchestrator, stack } = await synthesize({}, (s: Stack) => {
+    const { template, stack } = await synthesize({}, (s: Stack) => {
       caller = new iam.Role(s, 'Caller', { assumedBy: new iam.AccountRootPrincipal() });
       return {};
     }, (o) => {
@@ -405,21 +412,13 @@ describe('IAM', () => {
       o.grantDispatch(caller!);
       o.grantCancel(caller!);
     });
-    const after = template;
-    // THEN
-    const permissions = permissionMap(statementsOf(after, stack, caller!));
-    expect(permissions['states:StartExecution']).toEqual([`${prefix}:stateMachine:${STACK_NAME}_*`]);
-    expect(permissions['states:DescribeStateMachine']).toEqual([`${prefix}:stateMachine:${STACK_NAME}_*`]);
-    expect(permissions['states:DescribeExecution']).toEqual([`${prefix}:execution:${STACK_NAME}_*:*`]);
-    expect(permissions['cloudformation:DescribeStacks']).toEqual([`arn:\${AWS::Partition}:cloudformation:${account}:stack/${STACK_NAME}/*`]);
-    const table = render(stack.resolve(orchestrator.table.tableArn));
-    expect(permissions['dynamodb:PutItem']).toEqual([table, `${table}/index/byJobHandle`, `${table}/index/byList`]);
-    expect(permissions['s3:PutObject']).toEqual([`${render(stack.resolve(orchestrator.bucket.bucketArn))}/${PAYLOAD_PREFIX}*`]);
-    // The cancel, and the report a 202 cancel is polled at (the per-method grants are in api-access.test.ts).
-    expect(permissions['execute-api:Invoke']).toHaveLength(2);
-    expect(permissions['execute-api:Invoke']!.some((arn) => /\/prod\/POST\/dispatches\/\*\/cancel$/.test(arn))).toBe(true);
-    expect(permissions['execute-api:Invoke']!.some((arn) => /\/prod\/GET\/dispatches\/\*\/cancels\/\*$/.test(arn))).toBe(true);
+    // THEN: execute-api:Invoke alone (a caller that may write the table could forge a job handle, issue 14)
+    const permissions = permissionMap(statementsOf(template, stack, caller!));
+    expect(Object.keys(permissions)).toEqual(['execute-api:Invoke']);
+    const methods = permissions['execute-api:Invoke']!.map((arn) => arn.replace(/^.*\/prod\//, '')).sort();
+    expect(methods).toEqual(['GET/dispatches/*', 'GET/dispatches/*/cancels/*', 'POST/dispatches', 'POST/dispatches/*/cancel', 'POST/uploads']);
   });
+
 });
 
 describe('outputs', () => {
