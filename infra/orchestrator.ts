@@ -180,6 +180,17 @@ export interface OrchestratorProps {
    * @default {@link DEFAULT_API_THROTTLING}: 100 requests per second, bursts of 200
    */
   readonly apiThrottling?: ApiThrottling;
+
+  /**
+   * When a lattice is split into partitions, each a child execution of a Distributed Map (the
+   * compiler's `partition` option): above `above` nodes, in chunks of `chunkSize` consecutive
+   * node ids; `false` never splits (a lattice past Step Functions' limits then fails to
+   * synthesize). Also how the graph runner splits large child and argument-shaped graphs. The
+   * local cloud's `deployWorkflows` takes the same option. Lower it to exercise split lattices
+   * on small test graphs.
+   * @default the compiler's: above 1,500 nodes, or whenever a lattice exceeds a limit unsplit
+   */
+  readonly partition?: false | { readonly above?: number; readonly chunkSize?: number };
   /**
    * The CloudWatch dashboard and alarms (unfinished cancels, sweeper re-cancels, failed
    * dispatches, step handler errors and throttles), each with a default threshold; pass

@@ -32,6 +32,12 @@ export interface HandlerFunctionProps {
    * function. @default a name CloudFormation generates
    */
   readonly fixedName?: boolean;
+  /**
+   * Files copied into the function's asset beside its bundle (absolute source path, file
+   * name in the asset), after esbuild ran: the step handler carries the job runner's bundle
+   * that its LocalExecutor child processes run. @default none
+   */
+  readonly extraFiles?: readonly { readonly source: string; readonly name: string }[];
 }
 
 // ESM output keeps `import.meta.url` (the step handler reuses its own bundle as the entry of
@@ -90,10 +96,24 @@ export class HandlerFunction extends Construct {
         keepNames: true,
         // The tested SDK version ships in the bundle rather than whatever the runtime carries.
         bundleAwsSDK: true,
+        ...(props.extraFiles?.length
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (_inputDir: string, outputDir: string) => props.extraFiles!.map((f) => `cp ${shellQuote(f.source)} ${shellQuote(`${outputDir}/${f.name}`)}`),
+              },
+            }
+          : {}),
       },
     });
     acknowledge(this.function, 'L1', 'nodejs22.x is the runtime valence is built and tested for (the design pins it); newer runtimes are adopted deliberately, not by default');
   }
+}
+
+/** `value` as one POSIX shell word. */
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The project's lockfile; esbuild resolves the bundle's dependencies from its folder. */

@@ -3,10 +3,14 @@
  * its own role and log group, and the role Braket hybrid jobs assume; every handler gets the
  * contract's environment.
  */
-import { Duration } from 'aws-cdk-lib';
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { ENV, toEnvironment, type DeploymentConfig } from '../../sdk/contract.ts';
+import { JOB_BUNDLE, writeJobRunnerBundle } from './batch.ts';
 import { HandlerFunction } from './handler.ts';
 import type { Settings } from './settings.ts';
 import { valenceModule, writeHandlerWithWorkflowsEntry, writeStepHandlerEntry } from './workflows.ts';
@@ -49,17 +53,19 @@ export class Handlers {
       description: 'valence: the role Braket hybrid jobs of this stack assume',
     });
     const environment = { ...toEnvironment(props.deployment), [ENV.braketJobRoleArn]: this.braketJobRole.roleArn };
-    const handler = (id: string, entry: string, description: string, timeout: Duration, memorySize = 512, fixedName = false): HandlerFunction =>
-      new HandlerFunction(scope, id, { entry, projectRoot, description, environment, timeout, memorySize, logRetention, removalPolicy, fixedName });
+    const handler = (id: string, entry: string, description: string, timeout: Duration, memorySize = 512, fixedName = false, extraFiles: { source: string; name: string }[] = []): HandlerFunction =>
+      new HandlerFunction(scope, id, { entry, projectRoot, description, environment, timeout, memorySize, logRetention, removalPolicy, fixedName, extraFiles });
     const withWorkflows = (name: string): string =>
       writeHandlerWithWorkflowsEntry({ projectRoot, workflowsPath, handlerModulePath: valenceModule(`lambdas/${name}`), name });
 
     this.step = handler(
       'StepHandler',
-      writeStepHandlerEntry({ projectRoot, workflowsPath, stepModulePath: valenceModule('lambdas/step-handler') }),
+      writeStepHandlerEntry({ projectRoot, workflowsPath, stepModulePath: valenceModule('lambdas/step-handler'), jobRunnerFile: JOB_BUNDLE }),
       'valence step handler: runs, submits and awaits the nodes of every lattice',
       props.stepHandlerTimeout ?? Duration.minutes(15),
       props.stepHandlerMemorySize ?? 1024,
+      false,
+      stepJobRunnerFiles(scope, projectRoot, workflowsPath),
     );
     // A fixed name: a large cancel carries on in an asynchronous invocation of this same function.
     this.cancel = handler('CancelHandler', withWorkflows('cancel'), 'valence cancel handler: cancels dispatches and nodes, serves status', Duration.seconds(60), 512, true);
@@ -68,4 +74,23 @@ export class Handlers {
     const sweeperTimeout = Duration.seconds(Math.min(sweepInterval.isUnresolved() ? 60 : sweepInterval.toSeconds(), 300));
     this.sweeper = handler('Sweeper', withWorkflows('sweeper'), 'valence sweeper: cancels again what a lost event or failed call left running', sweeperTimeout);
   }
+}
+
+/**
+ * The job runner's bundle for the step handler's asset: a LocalExecutor node runs in a child
+ * process of the step handler, which runs this file under plain `node` (found missing by
+ * running the synthesized assembly on the local cloud: the handler looked for
+ * `sdk/runtime/job-runner.js` beside its bundle).
+ */
+function stepJobRunnerFiles(scope: Construct, projectRoot: string, workflowsPath: string): { source: string; name: string }[] {
+  const jobRunner = valenceModule('sdk/runtime/job-runner');
+  const digest = createHash('sha256').update(`${workflowsPath}\u0000${jobRunner}`).digest('hex').slice(0, 16);
+  const dir = join(projectRoot, '.valence', 'job-runner', digest);
+  mkdirSync(dir, { recursive: true });
+  const outfile = join(dir, JOB_BUNDLE);
+  writeJobRunnerBundle({ projectRoot, jobRunner, workflowsPath }, outfile, Stack.of(scope).bundlingRequired);
+  return [
+    { source: outfile, name: JOB_BUNDLE },
+    { source: `${outfile}.map`, name: `${JOB_BUNDLE}.map` },
+  ];
 }

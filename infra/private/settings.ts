@@ -27,6 +27,7 @@ export interface SettingsProps {
   readonly jobDefinition?: unknown;
   readonly vpc?: unknown;
   readonly apiThrottling?: { readonly rateLimit: number; readonly burstLimit: number };
+  readonly partition?: false | { readonly above?: number; readonly chunkSize?: number };
 }
 
 /** What the parts of the construct build from. */
@@ -43,6 +44,8 @@ export interface Settings {
   readonly apiThrottling: { readonly rateLimit: number; readonly burstLimit: number };
   /** The module's lattices, each with a valid, unique state machine name. */
   readonly lattices: readonly ExportedLattice[];
+  /** When lattices (and graphs the graph runner runs) are split into partitions: the compiler's option; undefined is its default. */
+  readonly partition: false | { readonly above?: number; readonly chunkSize?: number } | undefined;
   /** Throws the construct's validation error (for checks made later, e.g. on compiled sizes). */
   readonly invalid: (code: OrchestratorValidationCode, message: string) => never;
 }
@@ -63,6 +66,7 @@ export function resolveSettings(props: SettingsProps, stackName: string, constru
     sweepInterval: props.sweepInterval ?? Duration.minutes(1),
     apiThrottling: props.apiThrottling ?? DEFAULT_API_THROTTLING,
     lattices: latticesOf(props.workflows.exports),
+    partition: props.partition,
     invalid,
   };
   checkProps(settings, props);

@@ -78,7 +78,7 @@ export class StateMachines {
     const machines: Record<string, sfn.StateMachine> = {};
     for (const lattice of settings.lattices) {
       if (lattice.shape === 'argument') continue;
-      const { definition, graphHash } = compileLattice(lattice.lattice, { stepHandlerArn });
+      const { definition, graphHash } = compileLattice(lattice.lattice, { stepHandlerArn, ...(settings.partition === undefined ? {} : { partition: settings.partition }) });
       const what = `lattice "${lattice.name}"`;
       const name = checkedStateMachineName(settings, lattice.name, what);
       noteDistributed(name, definition);
@@ -90,7 +90,7 @@ export class StateMachines {
     }
     this.lattices = machines;
     const graphRunnerName = checkedStateMachineName(settings, GRAPH_RUNNER_NAME, 'the graph runner');
-    const graphRunner = compileGraphRunner({ stepHandlerArn }).definition;
+    const graphRunner = compileGraphRunner({ stepHandlerArn, ...(settings.partition === undefined ? {} : { partition: settings.partition }) }).definition;
     noteDistributed(graphRunnerName, graphRunner);
     this.graphRunner = stateMachine('GraphRunner', graphRunnerName, graphRunner, 'the graph runner');
 

@@ -117,6 +117,50 @@ describe('startLocalCloud({ assembly })', () => {
     expect(report.cancelled[0]).toMatchObject({ id: 0, method: 'TerminateJob' });
     await waitFor('process group gone', () => !alive(pid), 10_000);
   }, 60_000);
+
+  it('runs and cancels a LocalExecutor electron: its process is gone', async () => {
+    const { client } = main;
+    const sub = join(dir, 'local');
+    mkdirSync(sub);
+    const id = (await client.dispatch(wf.localRunning)(sub)).id;
+    await waitFor('local beats', () => beats(join(sub, 'local.beat')) > 3, 30_000);
+    const pid = Number(readFileSync(join(sub, 'local.pid'), 'utf8'));
+    const report = await client.cancel(id, { taskIds: [0] });
+    expect(report.cancelled.find((c) => c.id === 0)).toMatchObject({ previousStatus: 'RUNNING', status: 'CANCELLED' });
+    await waitFor('local process gone', () => !alive(pid), 10_000);
+    expect(await heartbeatStopped(join(sub, 'local.beat'))).toBe(true);
+  }, 60_000);
+
+  it('runs and cancels a Braket hybrid job with CancelJob: its process is gone, the job CANCELLED', async () => {
+    const { cloud, client } = main;
+    const sub = join(dir, 'hybrid');
+    mkdirSync(sub);
+    const id = (await client.dispatch(wf.hybridJob)(sub)).id;
+    await waitFor('hybrid beats', () => beats(join(sub, 'hybrid.beat')) > 3, 30_000);
+    const pid = Number(readFileSync(join(sub, 'hybrid.pid'), 'utf8'));
+    const report = await client.cancel(id, { taskIds: [0] });
+    expect(report.cancelled[0]).toMatchObject({ id: 0, method: 'CancelHybridJob' });
+    await waitFor('hybrid process gone', () => !alive(pid), 10_000);
+    const node = (await client.getResult(id, { wait: true, timeoutMs: 20_000 })).nodes[0]!;
+    const { GetJobCommand } = await import('@aws-sdk/client-braket');
+    expect((await cloud.clients.braket.send(new GetJobCommand({ jobArn: node.jobHandle! }))).status).toBe('CANCELLED');
+  }, 60_000);
+
+  it('runs a split lattice (partitions as child executions, under the states role) to completion', async () => {
+    const { cloud, client } = main;
+    const sub = join(dir, 'split');
+    mkdirSync(sub);
+    const { DescribeStateMachineCommand } = await import('@aws-sdk/client-sfn');
+    const { stateMachineArnPrefix } = await client.outputs();
+    const definition = (await cloud.clients.sfn.send(new DescribeStateMachineCommand({ stateMachineArn: `${stateMachineArnPrefix}wideQuick` }))).definition!;
+    expect(definition).toContain('"Mode":"DISTRIBUTED"');
+    const run = await client.dispatch(wf.wideQuick)(sub);
+    const result = await client.getResult(run, { wait: true, timeoutMs: 45_000 });
+    expect(result.status).toBe('COMPLETED');
+    expect(result.nodes.map((n) => n.status)).toEqual(Array(7).fill('COMPLETED'));
+    // Every electron really ran, once: each tick appended its name.
+    expect(readFileSync(join(sub, 'ran.log'), 'utf8').trim().split('\n').sort()).toEqual(['w-end', 'w0', 'w1', 'w2', 'w3', 'w4', 'w5']);
+  }, 60_000);
 });
 
 describe('Braket, sublattices, completion events and the sweeper, from the bundles, under IAM', () => {
