@@ -47,11 +47,16 @@ export async function runDemo(): Promise<number> {
   process.once('SIGINT', onSigint);
 
   say('valence demo: cancel a running task — and everything under it — on Lambda, Batch and Braket');
-  say('starting the local cloud and deploying examples/demo-workflows.ts …');
+  const assembly = process.env.VALENCE_ASSEMBLY;
+  say(
+    assembly
+      ? `starting the local cloud and deploying the cloud assembly ${assembly} (what cdk deploy would ship; IAM enforced) …`
+      : 'starting the local cloud and deploying examples/demo-workflows.ts …',
+  );
   const cloud = await startLocalCloud({
     port: 0,
     // VALENCE_ASSEMBLY=cdk.out runs what `npx cdk synth -c workflows=examples/demo-workflows.ts` produced instead.
-    ...(process.env.VALENCE_ASSEMBLY ? { assembly: process.env.VALENCE_ASSEMBLY } : { workflows: fileURLToPath(new URL('./demo-workflows.ts', import.meta.url)) }),
+    ...(assembly ? { assembly } : { workflows: fileURLToPath(new URL('./demo-workflows.ts', import.meta.url)) }),
     braketQueueDelayMs: BRAKET_QUEUE_MS,
     sweeper: { intervalMs: 30_000 },
   });
