@@ -19,7 +19,7 @@ import type { RuntimeContext } from '../sdk/runtime/context.ts';
 import { describeDispatch } from '../sdk/runtime/describe.ts';
 import { payloadKeys } from '../sdk/runtime/payloads.ts';
 import { deserialize, SerializationError } from '../sdk/runtime/serialization.ts';
-import { NotDeployedError, StaleDeployError, startDispatch } from '../sdk/runtime/start-dispatch.ts';
+import { ensureExecutionStarted, launchDispatch, NotDeployedError, prepareDispatch, StaleDeployError, type PreparedDispatch } from '../sdk/runtime/start-dispatch.ts';
 import { WorkflowLookupError } from '../sdk/runtime/workflows.ts';
 
 /** A proxy answer, as the API handler returns it. */
@@ -76,12 +76,13 @@ interface DispatchRequest {
   readonly args?: string;
   readonly argsUpload?: string;
   readonly graphHash?: string;
+  readonly clientToken?: string;
 }
 
 function parseDispatchRequest(body: string | null | undefined, isBase64Encoded: boolean | undefined): DispatchRequest {
-  const record = jsonObject(body, isBase64Encoded, API.maxDispatchBodyBytes, '{ lattice, args | argsUpload, graphHash? }');
-  onlyFields(record, ['lattice', 'args', 'argsUpload', 'graphHash']);
-  const { lattice, args, argsUpload, graphHash } = record;
+  const record = jsonObject(body, isBase64Encoded, API.maxDispatchBodyBytes, '{ lattice, args | argsUpload, graphHash?, clientToken? }');
+  onlyFields(record, ['lattice', 'args', 'argsUpload', 'graphHash', 'clientToken']);
+  const { lattice, args, argsUpload, graphHash, clientToken } = record;
   if (typeof lattice !== 'string' || !LATTICE_NAME.test(lattice)) throw refuse(`"lattice" must be a lattice name (1-80 of A-Z a-z 0-9 _ -), got ${JSON.stringify(lattice)}`);
   if ((args === undefined) === (argsUpload === undefined)) throw refuse('Give exactly one of "args" (the serialized arguments) and "argsUpload" (the id POST /uploads returned)');
   if (args !== undefined && typeof args !== 'string') throw refuse('"args" must be a string: the arguments in valence\'s serialization format');
@@ -90,7 +91,9 @@ function parseDispatchRequest(body: string | null | undefined, isBase64Encoded: 
   }
   if (argsUpload !== undefined && (typeof argsUpload !== 'string' || !UPLOAD_ID.test(argsUpload))) throw refuse(`"argsUpload" must be an upload id from ${API.uploadPath}, got ${JSON.stringify(argsUpload)}`);
   if (graphHash !== undefined && (typeof graphHash !== 'string' || !GRAPH_HASH.test(graphHash))) throw refuse(`"graphHash" must be a lowercase hex graph hash, got ${JSON.stringify(graphHash)}`);
+  if (clientToken !== undefined && (typeof clientToken !== 'string' || !UPLOAD_ID.test(clientToken))) throw refuse(`"clientToken" must be a UUID the caller chose for this dispatch, got ${JSON.stringify(clientToken)}`);
   return {
+    ...(typeof clientToken === 'string' ? { clientToken } : {}),
     lattice,
     ...(typeof args === 'string' ? { args } : {}),
     ...(typeof argsUpload === 'string' ? { argsUpload } : {}),
@@ -157,22 +160,59 @@ export async function dispatchRoute(
 ): Promise<RouteAnswer> {
   const request = parseDispatchRequest(event.body, event.isBase64Encoded);
   const lattice = await deployedLattice(ctx, request.lattice, loadWorkflows);
+  // A retry of a request that already created its dispatch (its upload may be deleted by now).
+  const earlier = request.clientToken ? await ctx.store.dispatchOfToken(request.clientToken, ctx.signal) : undefined;
+  if (earlier !== undefined) return replay(ctx, earlier, lattice.name);
   const serializedArgs = request.args ?? (await readUpload(ctx, request.argsUpload!));
   const args = decodeArguments(serializedArgs, lattice);
-  let dispatchId: string;
+  let prepared: PreparedDispatch;
   try {
-    dispatchId = await startDispatch(ctx, lattice, { args, serializedArgs, ...(request.graphHash ? { callerGraphHash: request.graphHash } : {}) });
+    prepared = await prepareDispatch(ctx, lattice, { args, serializedArgs, ...(request.graphHash ? { callerGraphHash: request.graphHash } : {}) });
   } catch (error) {
     if (error instanceof ValidationError) throw new DispatchRouteError(400, error.code, error.message);
     if (error instanceof NotDeployedError || error instanceof WorkflowLookupError) throw new DispatchRouteError(404, ErrorCode.NOT_DEPLOYED, error.message);
     if (error instanceof StaleDeployError) throw new DispatchRouteError(409, ErrorCode.STALE_DEPLOY, error.message);
     throw error;
   }
+  // Every check passed: only now is anything written. With a client token, the first request
+  // claims it; a concurrent retry of the same request answers with that request's dispatch.
+  const fresh = randomUUID();
+  const dispatchId = request.clientToken ? await ctx.store.claimDispatchToken(request.clientToken, fresh, ctx.now().toISOString(), ctx.signal) : fresh;
+  if (dispatchId !== fresh) return replay(ctx, dispatchId, lattice.name);
+  await launchDispatch(ctx, prepared, dispatchId);
   if (request.argsUpload) {
     // Best effort: the bucket's lifecycle rule expires what a failed delete leaves.
     await ctx.aws.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.bucket, Key: `${UPLOAD_PREFIX}${request.argsUpload}` })).catch(() => undefined);
   }
   return { statusCode: 201, body: { dispatchId, lattice: lattice.name } };
+}
+
+/** How long a retry waits for the first request's dispatch item to appear. */
+const REPLAY_WAIT_MS = 3_000;
+
+/**
+ * The answer to a retried dispatch request whose token is claimed: the first request's
+ * dispatch, its execution started if that request was lost before starting it. When the
+ * dispatch item does not appear (the first request is still writing, or died partway), a 409
+ * says so; nothing is started twice.
+ */
+async function replay(ctx: RuntimeContext, dispatchId: string, latticeName: string): Promise<RouteAnswer> {
+  const until = Date.now() + REPLAY_WAIT_MS;
+  for (;;) {
+    const dispatch = await ctx.store.getDispatch(dispatchId, ctx.signal);
+    if (dispatch) {
+      await ensureExecutionStarted(ctx, dispatch);
+      return { statusCode: 201, body: { dispatchId, lattice: dispatch.lattice, replayed: true } };
+    }
+    if (Date.now() >= until) {
+      throw new DispatchRouteError(
+        409,
+        ErrorCode.DISPATCH_REFUSED,
+        `An earlier request with this clientToken is creating dispatch ${dispatchId} of lattice "${latticeName}", or stopped partway; it was not started twice. If getResult("${dispatchId}") finds no dispatch, dispatch again.`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /**

@@ -100,6 +100,8 @@ export class CancelApi {
           args: { type: apigw.JsonSchemaType.STRING },
           argsUpload: { type: apigw.JsonSchemaType.STRING },
           graphHash: { type: apigw.JsonSchemaType.STRING },
+          // Makes the request safe to retry: a retry answers with the first one's dispatch.
+          clientToken: { type: apigw.JsonSchemaType.STRING },
         },
       },
     });

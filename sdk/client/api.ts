@@ -36,20 +36,24 @@ const API_MAX_DELAY_MS = 20_000;
  * recorded and a retry cannot cancel twice). A read (`GET`) is also retried on 502, 503 and
  * 504 and on a network failure, since repeating it changes nothing. A `POST` answered 502 or
  * 504 may have run, so it is not repeated: its error says what happened. Delays grow
+ * exponentially with full jitter. A `POST` the server makes idempotent (`idempotent`: a
+ * dispatch with its client token, which a retry answers with the first attempt's dispatch) is
+ * retried as a read is, and on 500 too. Delays grow
  * exponentially with full jitter (the AWS SDK's standard mode), or follow `Retry-After`;
  * each attempt is signed again, since a signature is only valid for a few minutes.
  */
-export async function sendWithRetries(aws: AwsClients, url: URL, method: 'GET' | 'POST', body: string | undefined): Promise<Response> {
+export async function sendWithRetries(aws: AwsClients, url: URL, method: 'GET' | 'POST', body: string | undefined, options: { readonly idempotent?: boolean } = {}): Promise<Response> {
+  const repeatable = method === 'GET' || options.idempotent === true;
   for (let attempt = 1; ; attempt++) {
     let response: Response;
     try {
       response = await signedFetch(aws, url, method, body);
     } catch (error) {
-      if (method !== 'GET' || attempt >= API_ATTEMPTS) throw error;
+      if (!repeatable || attempt >= API_ATTEMPTS) throw error;
       await backoff(attempt, undefined);
       continue;
     }
-    const retryable = response.status === 429 || (method === 'GET' && [502, 503, 504].includes(response.status));
+    const retryable = response.status === 429 || (repeatable && [500, 502, 503, 504].includes(response.status));
     if (!retryable || attempt >= API_ATTEMPTS) return response;
     // The body is not needed: read it so the connection is released.
     await response.arrayBuffer().catch(() => undefined);

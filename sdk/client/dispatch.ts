@@ -5,9 +5,11 @@
  * with the deployed code, records the dispatch and starts its execution; the caller needs
  * `execute-api:Invoke` on the dispatch methods and no table, state-machine or bucket access.
  *
- * A dispatch request is sent once (a retry after a lost answer could start a second run); only
- * API Gateway's 429, which answers before the handler runs, is retried.
+ * A dispatch request carries a client token, so it is retried on API Gateway's 429, on 5xx
+ * and on a lost connection: the handler answers a repeated token with the first attempt's
+ * dispatch, and never starts a second run.
  */
+import { randomUUID } from 'node:crypto';
 import { API } from '../contract.ts';
 import { ErrorCode, ValenceError, ValidationCode, ValidationError } from '../errors.ts';
 import type { AwsClients } from '../aws.ts';
@@ -52,7 +54,10 @@ export async function requestDispatch(aws: AwsClients, apiUrl: string, lattice: 
     throw new ValidationError(ValidationCode.INVALID_OPTION, `lattice "${lattice.name}": the arguments serialize to ${bytes} bytes; a dispatch's arguments may be at most ${API.maxUploadBytes} bytes. Store large inputs in S3 and pass their keys.`, { lattice: lattice.name });
   }
   const argsField = bytes <= API.maxInlineArgsBytes ? { args: serializedArgs } : { argsUpload: await uploadArguments(aws, apiUrl, serializedArgs, bytes) };
-  const response = await sendWithRetries(aws, apiUrlOf(apiUrl, API.dispatchPath), 'POST', JSON.stringify({ lattice: lattice.name, ...argsField, graphHash: hash }));
+  // The client token makes the request safe to repeat after a 5xx or a lost answer: a retry
+  // is answered with the first attempt's dispatch, never a second run.
+  const body = JSON.stringify({ lattice: lattice.name, ...argsField, graphHash: hash, clientToken: randomUUID() });
+  const response = await sendWithRetries(aws, apiUrlOf(apiUrl, API.dispatchPath), 'POST', body, { idempotent: true });
   const { text, payload } = await readJson(response);
   if (response.status === 201) return (payload as { dispatchId: string }).dispatchId;
   throw dispatchRefused(lattice.name, response.status, payload, text);

@@ -41,47 +41,71 @@ export interface DispatchStart {
   readonly callerGraphHash?: string;
 }
 
+/** A dispatch checked and ready to be recorded: {@link prepareDispatch}'s answer, {@link launchDispatch}'s input. */
+export interface PreparedDispatch {
+  readonly graph: TransportGraph;
+  readonly serializedArgs: string;
+  readonly stateMachineArn: string;
+  readonly awaitingNodes: ReadonlySet<number>;
+}
+
 /**
  * Starts a run of `lattice` in the stack of `ctx`; resolves with the dispatch id once the execution started.
+ * {@link prepareDispatch} then {@link launchDispatch}.
+ */
+export async function startDispatch(ctx: RuntimeContext, lattice: Lattice<unknown[], unknown>, start: DispatchStart): Promise<string> {
+  return launchDispatch(ctx, await prepareDispatch(ctx, lattice, start), randomUUID());
+}
+
+/**
+ * Every check a dispatch must pass, before anything is written: the arguments, the caller's
+ * graph, the deployed state machine and its graph.
  *
  * The body is built from the real arguments first ({@link planGraph}). When that graph is the
  * deployed template with the arguments filled in, the lattice's own state machine runs it;
  * otherwise (the body uses or branches on an argument) the graph built here is stored with the
- * dispatch and runs on the generic graph runner, as a child dispatch's does.
+ * dispatch and runs on the generic graph runner, which waits on every node's parents in an
+ * `await` state, as a child dispatch's does. Its electrons are deployed code: the handlers
+ * rebuild the same graph from the stored arguments to find them.
  */
-export async function startDispatch(ctx: RuntimeContext, lattice: Lattice<unknown[], unknown>, start: DispatchStart): Promise<string> {
+export async function prepareDispatch(ctx: RuntimeContext, lattice: Lattice<unknown[], unknown>, start: DispatchStart): Promise<PreparedDispatch> {
   requireArgumentCount(lattice, start.args);
   const serializedArgs = start.serializedArgs ?? serializeArguments(lattice, start.args);
   const plan = planGraph(lattice, start.args);
   if (start.callerGraphHash !== undefined) refuseCallerMismatch(lattice.name, plan.graph, start.callerGraphHash);
-  if (plan.shape === LatticeShape.Argument) return startArgumentShaped(ctx, plan.graph, serializedArgs);
   const graph = plan.graph;
+  if (plan.shape === LatticeShape.Argument) {
+    return { graph, serializedArgs, stateMachineArn: ctx.config.graphRunnerArn, awaitingNodes: new Set(graph.nodes.map((n) => n.id)) };
+  }
   const stateMachineArn = `${ctx.config.stateMachinePrefix}${lattice.name}`;
   const definition = await deployedDefinition(ctx, lattice.name, stateMachineArn);
   refuseStaleDeploy(lattice.name, graph, definition);
-  const dispatchId = randomUUID();
+  return { graph, serializedArgs, stateMachineArn, awaitingNodes: awaitingNodesOf(graph, definition) };
+}
+
+/** Records a prepared dispatch as `dispatchId` and starts its execution; resolves with the id. */
+export async function launchDispatch(ctx: RuntimeContext, prepared: PreparedDispatch, dispatchId: string): Promise<string> {
   // The execution's ARN follows from its name: it is written with the dispatch item, and
   // written again only if Step Functions answers with another.
-  return startExecutionOf(ctx, { dispatchId, graph, serializedArgs, stateMachineArn, awaitingNodes: awaitingNodesOf(graph, definition) });
+  return startExecutionOf(ctx, { dispatchId, ...prepared });
 }
 
 /**
- * An argument-shaped dispatch: the graph built from the real arguments is stored (S3) with the
- * dispatch and runs on the graph runner, which waits on every node's parents in an `await`
- * state. Its electrons are deployed code: the handlers rebuild the same graph from the stored
- * arguments to find them.
+ * Makes sure the execution of an already recorded dispatch runs: a retried request whose first
+ * attempt recorded the dispatch and was lost before (or after) `StartExecution`. Starting it
+ * again with the same name and input is a no-op while it runs; once it ended, Step Functions
+ * answers `ExecutionAlreadyExists`, which means the same.
  */
-async function startArgumentShaped(ctx: RuntimeContext, graph: TransportGraph, serializedArgs: string): Promise<string> {
-  const stateMachineArn = ctx.config.graphRunnerArn;
-  const dispatchId = randomUUID();
-  return startExecutionOf(ctx, { dispatchId, graph, serializedArgs, stateMachineArn, awaitingNodes: new Set(graph.nodes.map((n) => n.id)) });
+export async function ensureExecutionStarted(ctx: RuntimeContext, dispatch: { readonly dispatchId: string; readonly stateMachineArn: string }): Promise<void> {
+  try {
+    await ctx.aws.sfn.send(new StartExecutionCommand({ stateMachineArn: dispatch.stateMachineArn, name: dispatch.dispatchId, input: JSON.stringify({ dispatchId: dispatch.dispatchId }) }), { abortSignal: ctx.signal });
+  } catch (error) {
+    if ((error as { name?: string }).name !== 'ExecutionAlreadyExists') throw error;
+  }
 }
 
 /** Writes a dispatch's records (its execution ARN among them) and starts its execution. */
-async function startExecutionOf(
-  ctx: RuntimeContext,
-  records: { dispatchId: string; graph: TransportGraph; serializedArgs: string; stateMachineArn: string; awaitingNodes: ReadonlySet<number> },
-): Promise<string> {
+async function startExecutionOf(ctx: RuntimeContext, records: PreparedDispatch & { readonly dispatchId: string }): Promise<string> {
   const { dispatchId, stateMachineArn } = records;
   const executionArn = executionArnOf(stateMachineArn, dispatchId);
   await createDispatchRecords(ctx, { ...records, executionArn }, ctx.signal);

@@ -211,6 +211,40 @@ export class Store {
   }
 
   /** Writes the dispatch item; fails if one with that id exists. */
+  /** The dispatch a client token was claimed for, if any (see {@link claimDispatchToken}). */
+  async dispatchOfToken(token: string, signal?: AbortSignal): Promise<string | undefined> {
+    const read = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: `T#${token}`, sk: 'T' }, ConsistentRead: true }), this.options(signal));
+    const id: unknown = read.Item?.['dispatchId'];
+    return typeof id === 'string' ? id : undefined;
+  }
+
+  /**
+   * Claims a dispatch request's client token for `dispatchId`: the first request with a token
+   * wins, and resolves with its own id; a retry of the same request (the answer was lost, the
+   * gateway answered 5xx) resolves with the winner's id, learnt from the failed condition
+   * (`ReturnValuesOnConditionCheckFailure`), so the retry never starts a second run.
+   */
+  async claimDispatchToken(token: string, dispatchId: string, createdAt: string, signal?: AbortSignal): Promise<string> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: `T#${token}`, sk: 'T', entity: 'dispatch-token', dispatchId, createdAt },
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+        this.options(signal),
+      );
+      return dispatchId;
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+      const old = (error as { Item?: Record<string, AttributeValue> }).Item;
+      const winner = old ? fromAttributeMap(old)['dispatchId'] : undefined;
+      if (typeof winner === 'string') return winner;
+      return String(await this.dispatchOfToken(token, signal));
+    }
+  }
+
   async createDispatch(item: DispatchItem, signal?: AbortSignal): Promise<void> {
     await this.db.send(
       new PutCommand({

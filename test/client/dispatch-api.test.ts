@@ -111,6 +111,40 @@ describe('dispatch through the API', () => {
   });
 });
 
+describe('a dispatch request is safe to repeat (its client token)', () => {
+  const chainExecutions = async (): Promise<number> => {
+    const arn = `arn:aws:states:${h.cloud.region}:${h.cloud.accountId}:stateMachine:valence_chain`;
+    return (await h.cloud.clients.sfn.send(new ListExecutionsCommand({ stateMachineArn: arn }))).executions?.length ?? 0;
+  };
+
+  it('the same request twice: one dispatch, one execution; the second answer names the first dispatch', async () => {
+    const before = await chainExecutions();
+    const body = JSON.stringify({ lattice: 'chain', args: serialize([2]), clientToken: '4b7c2a1e-0d3f-4e6a-9b8c-1a2b3c4d5e6f' });
+    const first = await callApi('POST', 'dispatches', body);
+    const second = await callApi('POST', 'dispatches', body);
+    expect(first.status).toBe(201);
+    expect(second).toMatchObject({ status: 201, json: { dispatchId: first.json['dispatchId'], replayed: true } });
+    expect(await chainExecutions()).toBe(before + 1);
+    expect((await apiOnly.getResult(String(first.json['dispatchId']), { wait: true, timeoutMs: 60_000 })).result).toBe(12);
+  }, 90_000);
+
+  it('a gateway 503, then a crashed API handler invocation: the SDK retries, and the lattice runs once', async () => {
+    const before = await chainExecutions();
+    const posts = calls('execute-api', `POST ${API.dispatchPath}`);
+    h.cloud.faults.add({ service: 'execute-api', operation: `POST ${API.dispatchPath}`, errorRate: 1, maxErrors: 1, error: { status: 503, code: 'ServiceUnavailableException', message: 'Service Unavailable' } });
+    h.cloud.faults.crashNthInvocation(1, 'valence-cancel');
+    try {
+      const run = await apiOnly.dispatch(chain)(3);
+      expect(calls('execute-api', `POST ${API.dispatchPath}`)).toBeGreaterThanOrEqual(posts + 3);
+      expect(await run.result({ timeoutMs: 60_000 })).toBe(16);
+      expect(await chainExecutions()).toBe(before + 1);
+      expect(h.cloud.faults.config().lambdaCrashes).toHaveLength(0);
+    } finally {
+      h.cloud.faults.clear();
+    }
+  }, 90_000);
+});
+
 describe('bad dispatch requests: a clear 4xx naming the problem, and nothing written', () => {
   const args = serialize([1]);
   const cases: [string, string, number, RegExp][] = [
@@ -125,7 +159,10 @@ describe('bad dispatch requests: a clear 4xx naming the problem, and nothing wri
     ['the wrong number of arguments', JSON.stringify({ lattice: 'chain', args: serialize([1, 2]) }), 400, /takes 1 argument\(s\), got 2/],
     ['an upload that was never made', JSON.stringify({ lattice: 'chain', argsUpload: '00000000-0000-0000-0000-000000000000' }), 400, /No upload 00000000/],
     ['a lattice that is not deployed', JSON.stringify({ lattice: 'nowhere', args }), 404, /"nowhere" is not deployed/],
+    ['a client token that is not a UUID', JSON.stringify({ lattice: 'chain', args, clientToken: 'again' }), 400, /"clientToken" must be a UUID/],
     ['a graph hash of another graph', JSON.stringify({ lattice: 'chain', args, graphHash: 'ab'.repeat(32) }), 409, /changed since it was deployed/],
+    // The client token is claimed only once every check passed: a refused request leaves no token item.
+    ['a stale graph with a client token', JSON.stringify({ lattice: 'chain', args, graphHash: 'cd'.repeat(32), clientToken: '9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b' }), 409, /changed since it was deployed/],
     ['inline args past the limit', JSON.stringify({ lattice: 'chain', args: serialize(['x'.repeat(API.maxInlineArgsBytes)]) }), 413, /inline arguments may be at most/],
   ];
   it.each(cases)('%s', async (_, body, status, message) => {
