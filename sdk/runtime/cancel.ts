@@ -301,8 +301,9 @@ export async function openCancel(ctx: RuntimeContext, dispatchId: string, reques
 async function loadRun(ctx: RuntimeContext, record: OpenCancel, deps: Omit<CancelDeps, 'ctx'>, until: number | undefined): Promise<CancelRun> {
   const { dispatchId } = record;
   const taskIds = record.targets.length > 0 ? parseTaskIds(record.targets) : undefined;
-  const dispatch = await ctx.store.requireDispatch(dispatchId, ctx.signal);
-  const nodes = await ctx.store.listNodes(dispatchId, ctx.signal);
+  // Both read after the request was recorded (its caller wrote it), and neither depends on the
+  // other: one round trip, not two, before the first flag.
+  const [dispatch, nodes] = await Promise.all([ctx.store.requireDispatch(dispatchId, ctx.signal), ctx.store.listNodes(dispatchId, ctx.signal)]);
   return {
     ctx,
     dispatchId,
@@ -359,23 +360,39 @@ export async function workOnCancel(ctx: RuntimeContext, record: OpenCancel, deps
   const { free, blocked } = splitNotStarted(run, notStarted, targets);
   if (!(await endNotStartedTargets(run, free, running, () => done++, progress))) return unfinished;
 
-  let stopsSentAt = record.stopsSentAt ?? (await sendStops(run, running, childRequests, save, {}));
-  if (pastDeadline(run)) return unfinished;
+  let stopsSentAt: string;
+  let stopsRecorded: Promise<void> = Promise.resolve();
+  if (record.stopsSentAt) stopsSentAt = record.stopsSentAt;
+  else ({ stopsSentAt, recorded: stopsRecorded } = await sendStops(run, running, childRequests, save, {}));
+  if (pastDeadline(run)) {
+    await stopsRecorded;
+    return unfinished;
+  }
   const late: number[] = [];
-  if (!(await endNotStartedTargets(run, blocked, late, () => done++, progress))) return unfinished;
+  // The stops are sent; their checkpoint and the marks of the blocked targets are independent
+  // writes (each idempotent on a resumed attempt), so neither waits for the other.
+  const [, blockedEnded] = await Promise.all([stopsRecorded, endNotStartedTargets(run, blocked, late, () => done++, progress)]);
+  if (!blockedEnded) return unfinished;
   let stopErrors = checkpoint.stopErrors ?? record.stopErrors ?? {};
   if (late.length > 0) {
     // Started between the snapshot and its mark (its parents completed meanwhile): it needs a stop too.
-    stopsSentAt = await sendStops(run, late, new Map(), save, stopErrors);
+    const sent = await sendStops(run, late, new Map(), save, stopErrors);
+    await sent.recorded;
+    stopsSentAt = sent.stopsSentAt;
     stopErrors = checkpoint.stopErrors ?? stopErrors;
     running.push(...late);
   }
   // A node whose stop call failed does not stop until the sweeper's retry: the report says so now.
-  if (!(await awaitStops(run, running.filter((id) => stopErrors[String(id)] === undefined), stopsSentAt))) {
+  const waited = await awaitStops(run, running.filter((id) => stopErrors[String(id)] === undefined), stopsSentAt, targets);
+  if (!waited.done) {
     await save({ progress: { phase: 'waiting', done: total - running.length, total } });
     return unfinished;
   }
+  // What the last poll read is what a fresh read would say of a task cancel's targets; a
+  // whole-dispatch cancel goes on waiting below, so its report reads them again.
+  let snapshot = waited.targets;
   if (!run.taskIds && !endedOtherwise(run.dispatch)) {
+    snapshot = undefined;
     // Never CANCELLED with a node still RUNNING: the dispatch ends only once every node has.
     const adopted = new Set([...(record.adopted ?? [])]);
     if (!(await awaitEveryNodeEnded(run, stopErrors, adopted, save))) {
@@ -385,7 +402,7 @@ export async function workOnCancel(ctx: RuntimeContext, record: OpenCancel, deps
     await endCancelledDispatch(run);
     checkpoint.adopted = [...adopted];
   }
-  const report = await buildReport(run, targets, { executionStopped, stopErrors, childReport: checkpoint.childReport ?? record.childReport, adopted: new Set(checkpoint.adopted ?? record.adopted ?? []) });
+  const report = await buildReport(run, targets, { executionStopped, stopErrors, childReport: checkpoint.childReport ?? record.childReport, adopted: new Set(checkpoint.adopted ?? record.adopted ?? []), snapshot });
   return { done: true, report: await finishRequest(run, report) };
 }
 
@@ -688,9 +705,16 @@ async function endNotStartedTargets(run: CancelRun, notStarted: readonly number[
  * stop its work (all nodes of one driver at once, so Batch can terminate a whole array job
  * once); a node another request flagged first is that request's to stop (merged). Then the
  * paths into sublattices. Records the time and any failed stop, so a resumed attempt does
- * not send them again (the sweeper retries failed ones). Returns when the stops were sent.
+ * not send them again (the sweeper retries failed ones). Returns when the stops were sent,
+ * with the write that records them still in flight (`recorded`, which the caller awaits).
  */
-async function sendStops(run: CancelRun, running: readonly number[], childRequests: ReadonlyMap<number, (number | string)[]>, save: Save, earlier: Readonly<Record<string, string>>): Promise<string> {
+async function sendStops(
+  run: CancelRun,
+  running: readonly number[],
+  childRequests: ReadonlyMap<number, (number | string)[]>,
+  save: Save,
+  earlier: Readonly<Record<string, string>>,
+): Promise<{ readonly stopsSentAt: string; readonly recorded: Promise<void> }> {
   const { ctx, dispatchId } = run;
   const owned: NodeItem[] = [];
   const queue = [...running];
@@ -722,8 +746,10 @@ async function sendStops(run: CancelRun, running: readonly number[], childReques
   const child: Mutable<ChildReport> = { cancelled: [], alreadyTerminal: [], merged: [], notFound: [] };
   for (const [parentId, ids] of childRequests) await cancelInChild(run, parentId, ids, child);
   const stopsSentAt = ctx.now().toISOString();
-  await save({ stopsSentAt, stopErrors, ...(childRequests.size > 0 ? { childReport: JSON.stringify(child) } : {}) });
-  return stopsSentAt;
+  // Returned unawaited (the caller awaits it beside its next writes): the checkpoint only spares
+  // a resumed attempt from sending the stops again, and sending them again is harmless.
+  const recorded = save({ stopsSentAt, stopErrors, ...(childRequests.size > 0 ? { childReport: JSON.stringify(child) } : {}) });
+  return { stopsSentAt, recorded };
 }
 
 /** What this request asks the drivers to do for the nodes it stops. */
@@ -802,26 +828,39 @@ async function cancelInChild(run: CancelRun, parentId: number, ids: readonly (nu
   into.notFound.push(...child.notFound.map(prefix));
 }
 
+/** The first wait before reading the stopping targets again, in ms; each wait after is longer. */
+const STOP_POLL_FIRST_MS = 10;
+/** The longest wait between two reads of the stopping targets, in ms. */
+const STOP_POLL_MAX_MS = 50;
+/** Targets up to this many are read whole on each poll, so the report can use the last read. */
+const SNAPSHOT_TARGETS = 100;
+
 /**
  * Waits (bounded) for the running targets to stop, so the answer is what happened, not what
  * was asked. The bound counts from when the stops were sent, so resumed attempts share it.
- * Returns false when the attempt's deadline came first.
+ * `done` is false when the attempt's deadline came first. Polls soon, then less often: a
+ * zero-grace stop takes about one watchdog interval, so a fixed 50 ms poll added up to 50 ms
+ * to every answer, while one read costs a few ms. With few targets each poll reads them all,
+ * and `targets` is the last read once every running one was terminal (the report's input).
  */
-async function awaitStops(run: CancelRun, running: readonly number[], stopsSentAt: string): Promise<boolean> {
-  if (running.length === 0) return true;
+async function awaitStops(run: CancelRun, running: readonly number[], stopsSentAt: string, all: ReadonlySet<number>): Promise<{ readonly done: boolean; readonly targets?: NodeItem[] }> {
+  if (running.length === 0) return { done: true };
   const { ctx, dispatchId } = run;
   // A forced stop has no grace period to wait out.
   const graceMax = run.record.force ? 0 : Math.max(...running.map((id) => run.byId.get(id)?.graceSeconds ?? 10));
   const waitMs = run.record.waitMs ?? Math.min(20_000, graceMax * 1000 + 3_000);
   const deadline = Date.parse(stopsSentAt) + waitMs;
+  const whole = all.size <= SNAPSHOT_TARGETS ? [...all].sort((a, b) => a - b) : undefined;
   let pending = [...running];
-  while (pending.length > 0 && ctx.now().getTime() < deadline) {
-    if (pastDeadline(run)) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const now = await ctx.store.getNodes(dispatchId, pending, ctx.signal);
+  let read: NodeItem[] | undefined;
+  for (let delay = STOP_POLL_FIRST_MS; pending.length > 0 && ctx.now().getTime() < deadline; delay = Math.min(STOP_POLL_MAX_MS, Math.round(delay * 1.25))) {
+    if (pastDeadline(run)) return { done: false };
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    read = await ctx.store.getNodes(dispatchId, whole ?? pending, ctx.signal);
+    const now = read;
     pending = pending.filter((id) => !isTerminalNodeStatus(now.find((n) => n.nodeId === id)?.status ?? NodeStatus.RUNNING));
   }
-  return true;
+  return { done: true, ...(pending.length === 0 && whole && read ? { targets: read } : {}) };
 }
 
 /**
@@ -835,11 +874,18 @@ async function awaitStops(run: CancelRun, running: readonly number[], stopsSentA
 async function buildReport(
   run: CancelRun,
   targets: ReadonlySet<number>,
-  parts: { readonly executionStopped: boolean; readonly stopErrors: Readonly<Record<string, string>>; readonly childReport: string | undefined; readonly adopted: ReadonlySet<number> },
+  parts: {
+    readonly executionStopped: boolean;
+    readonly stopErrors: Readonly<Record<string, string>>;
+    readonly childReport: string | undefined;
+    readonly adopted: ReadonlySet<number>;
+    /** The targets as just read (the wait's last poll, every stopped one terminal); read here when absent. */
+    readonly snapshot?: readonly NodeItem[] | undefined;
+  },
 ): Promise<CancelReport> {
   const { ctx, dispatchId } = run;
   const ids = [...targets].sort((a, b) => a - b);
-  const nodes = ids.length > 100 ? await ctx.store.listNodes(dispatchId, ctx.signal) : await ctx.store.getNodes(dispatchId, ids, ctx.signal);
+  const nodes = parts.snapshot ?? (ids.length > 100 ? await ctx.store.listNodes(dispatchId, ctx.signal) : await ctx.store.getNodes(dispatchId, ids, ctx.signal));
   const now = new Map(nodes.map((n) => [n.nodeId, n]));
   const child: ChildReport = parts.childReport ? (JSON.parse(parts.childReport) as ChildReport) : { cancelled: [], alreadyTerminal: [], merged: [], notFound: [] };
   const report: Mutable<CancelReport> = {

@@ -67,6 +67,8 @@ export function startWatchdog(
   let timer: NodeJS.Timeout | undefined;
   const tick = async (): Promise<void> => {
     if (stopped || fired) return;
+    // Timers run on the real clock, whatever ctx.now() says (a test's clock may jump).
+    const tickedAt = performance.now();
     try {
       if (nowMs() - lastRenew >= renewEvery) {
         lastRenew = nowMs();
@@ -78,7 +80,9 @@ export function startWatchdog(
       // A failed read is not a cancel; the next tick tries again, and a lapsed lease is
       // handled by whoever takes the node over.
     }
-    if (!stopped && !fired) timer = setTimeout(() => void tick(), config.watchdogIntervalMs);
+    // Fixed rate: the next read is due one interval after this one began, not after it
+    // answered, so a slow read does not stretch the time a cancel waits to be seen.
+    if (!stopped && !fired) timer = setTimeout(() => void tick(), Math.max(0, tickedAt + config.watchdogIntervalMs - performance.now()));
   };
   timer = setTimeout(() => void tick(), config.watchdogIntervalMs);
   return {
