@@ -146,6 +146,20 @@ async function scaleOnce(bc: BenchCloud, nodes: number): Promise<ScaleRow> {
     const pid = Number(readFileSync(join(dir, 'job.pid'), 'utf8'));
     progress(`cancel-scale: ${nodes}: running (dispatched in ${fmt(dispatchMs / 1000, 1)} s); cancelling`);
     const t0 = performance.now();
+    // Watched from the cancel call on, beside the report's polling: a stop is timed when it
+    // happens, not after the report (which came first by construction before).
+    let lambdaStoppedMs = NaN;
+    let batchProcessGoneMs = NaN;
+    const stops = waitUntil(
+      'the electron and the process to stop',
+      () => {
+        const now = performance.now();
+        if (Number.isNaN(lambdaStoppedMs) && Date.now() - lastBeat(join(dir, 'root.beat')) > 200) lambdaStoppedMs = now - t0 - 200;
+        if (Number.isNaN(batchProcessGoneMs) && !alive(pid)) batchProcessGoneMs = now - t0;
+        return !Number.isNaN(lambdaStoppedMs) && !Number.isNaN(batchProcessGoneMs);
+      },
+      300_000,
+    );
     const answer: CancelReport | CancelAccepted = await bc.client.cancel(id, { wait: false });
     const acceptMs = performance.now() - t0;
     const accepted = 'accepted' in answer;
@@ -167,18 +181,7 @@ async function scaleOnce(bc: BenchCloud, nodes: number): Promise<ScaleRow> {
     } else {
       report = answer;
     }
-    let lambdaStoppedMs = NaN;
-    let batchProcessGoneMs = NaN;
-    await waitUntil(
-      'the electron and the process to stop',
-      () => {
-        const now = performance.now();
-        if (Number.isNaN(lambdaStoppedMs) && Date.now() - lastBeat(join(dir, 'root.beat')) > 200) lambdaStoppedMs = now - t0 - 200;
-        if (Number.isNaN(batchProcessGoneMs) && !alive(pid)) batchProcessGoneMs = now - t0;
-        return !Number.isNaN(lambdaStoppedMs) && !Number.isNaN(batchProcessGoneMs);
-      },
-      120_000,
-    );
+    await stops;
     const result = await waitUntil(
       'every node terminal',
       async () => {
