@@ -76,6 +76,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     sequence: { sequencer: LongestFirst },
+    // Per-file CPU, only when VALENCE_CPU_LOG names a log (test/setup/cpu-per-file.ts).
+    setupFiles: process.env['VALENCE_CPU_LOG'] ? ['test/setup/cpu-per-file.ts'] : [],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },
