@@ -2,10 +2,11 @@
  * Records the CPU one test file cost, for finding where the suite's CPU goes. Active only
  * when `VALENCE_CPU_LOG` names a file: then, after the file's tests, one JSON line is
  * appended to it with the fork's own CPU (user and system) and that of the child processes
- * it waited for (`cutime`/`cstime` in /proc/self/stat), in seconds. Each test file runs in
- * a fresh fork (pool `forks`, isolated), so the numbers are that file's alone, the fork's
- * start-up included. Children still running at the end are not counted (the kernel adds a
- * child's time only when it is reaped).
+ * it waited for (`cutime`/`cstime` in /proc/self/stat), in seconds, so far. A file of the
+ * `isolated` project runs in a fresh fork, so its line is that file's alone, the fork's
+ * start-up included; a fork of the `shared` project runs several files one after another,
+ * and bench/cpu-per-file.ts takes the differences. Children still running at the end are not
+ * counted (the kernel adds a child's time only when it is reaped).
  *
  * Summarize with `node --import tsx bench/cpu-per-file.ts <log>`.
  */
