@@ -70,12 +70,12 @@ class LongestFirst extends BaseSequencer {
 // whole run took 614 s instead of 633 s, and at load 10-15 the demo's cancel left a quantum
 // task running past the demo's end, so two it is.
 /**
- * Files that start no local cloud, spawn nothing and share no lattice names: they run in a
- * fork that is reused from file to file (`isolate: false`), so aws-cdk-lib, the compiler and
- * the model are imported once per fork rather than once per file. Measured 2026-12-01: these
- * 40 files took 82 s of CPU isolated (in a whole run) and 49 s sharing two forks (run alone). The rest stay isolated: their fixture
- * modules register lattices by name in the default registry ("inner" in two of them), and
- * their clouds, processes and environment are theirs alone.
+ * Files that start no local cloud and share no lattice names: they run in a fork that is
+ * reused from file to file (`isolate: false`), so aws-cdk-lib, the compiler and the model are
+ * imported once per fork rather than once per file. Measured 2026-12-01: these 40 files took
+ * 82 s of CPU isolated (in a whole run) and 49 s sharing two forks (run alone). The rest stay
+ * isolated: their fixture modules register lattices by name in the default registry
+ * ("inner" in two of them), and their clouds, processes and environment are theirs alone.
  */
 const SHARED_FORK = [
   'test/sdk/**/*.test.ts',
