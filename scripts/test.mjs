@@ -2,7 +2,7 @@
 // `npm test`: the static checks (type check and lint) and the test suite, at once.
 //
 // The suite is CPU-bound on two cores but not busy all the time: its integration tests wait
-// on timers, processes and heartbeats. The static checks (about two minutes of CPU) run at
+// on timers, processes and heartbeats. The static checks (about 45 s of CPU, one program for both) run at
 // the lowest priority (nice 19), so they take only the CPU the suite leaves idle and do not
 // slow the timing-sensitive tests; run one after the other, the two took about a minute longer.
 // The static checks' output is printed whole after the suite's, so the two never interleave.

@@ -9,18 +9,18 @@ import { DEFAULTS, ENV } from '../contract.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { connect, type ConnectOptions, type ValenceClient } from '../client/index.ts';
+import type { ConnectOptions, ValenceClient } from '../client/index.ts';
 import { loopbackCredentials } from '../client/connection.ts';
-import { compileLattice } from '../compiler/index.ts';
-import { toDot } from '../compiler/dot.ts';
 import type { Lattice } from '../model/lattice.ts';
-import { importWorkflows, latticesOf } from '../runtime/workflows.ts';
 import { CliUsageError, describeFailure, ExitCode } from './errors.ts';
 import { cancelProgressBar } from './cancel-progress.ts';
 import { scaffoldProject } from './init.ts';
 import { renderCancelReport, renderDispatchList, renderFrame, renderGraph, renderSummary, toJson, treeJson } from './format.ts';
 import { fetchTree, watchDispatch } from './watch.ts';
 import { REDISPATCH_USAGE, runRedispatch } from './commands/redispatch.ts';
+// The client (and with it the AWS SDK), the workflows loader and the compiler are imported
+// where a command first needs them: `--help`, `init` and input caught by the checks before
+// the first request start in a fraction of the time, without loading the AWS SDK.
 
 // valence's own modules: `.ts` from source, `.js` in the published build (dist/).
 const OWN_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -327,7 +327,9 @@ export function connectionOptions(values: ParsedArgs['values'], env: NodeJS.Proc
 }
 
 async function withClient<T>(values: ParsedArgs['values'], use: (client: ValenceClient) => Promise<T>): Promise<T> {
-  const client = connect(connectionOptions(values));
+  const options = connectionOptions(values);
+  const { connect } = await import('../client/index.ts');
+  const client = connect(options);
   try {
     return await use(client);
   } finally {
@@ -369,6 +371,7 @@ function workflowsPath(values: ParsedArgs['values']): string {
 
 async function findLattice(values: ParsedArgs['values'], name: string): Promise<Lattice> {
   const path = workflowsPath(values);
+  const { importWorkflows, latticesOf } = await import('../runtime/workflows.ts');
   let module: Record<string, unknown>;
   try {
     module = await importWorkflows(path);
@@ -503,12 +506,14 @@ async function runGraph(args: ParsedArgs, io: CliIo): Promise<number> {
   const lattice = await findLattice(args.values, name);
   const graph = lattice.template();
   if (args.values.dot) {
+    const { toDot } = await import('../compiler/dot.ts');
     print(io, toDot(graph).trimEnd());
     return ExitCode.Ok;
   }
   if (args.values.asl) {
     const region = (args.values.region as string | undefined) ?? process.env.AWS_REGION ?? 'us-east-1';
     const stack = (args.values.stack as string | undefined) ?? process.env[ENV.stackName] ?? DEFAULTS.stackName;
+    const { compileLattice } = await import('../compiler/index.ts');
     const compiled = compileLattice(lattice, { stepHandlerArn: `arn:aws:lambda:${region}:000000000000:function:${stack}-step` });
     print(io, toJson(compiled.definition));
     return ExitCode.Ok;
