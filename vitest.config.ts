@@ -11,7 +11,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const EXPECTED_SECONDS: ReadonlyMap<string, number> = new Map([
   ['test/package/consumer.test.ts', 124],
-  ['test/assembly/assembly.test.ts', 78],
+  ['test/assembly/assembly.test.ts', 90],
   ['test/cancel/timing.test.ts', 70],
   ['test/cancel/packed-before-submit.test.ts', 45],
   ['test/runtime/dispatch.test.ts', 50],
@@ -22,7 +22,7 @@ const EXPECTED_SECONDS: ReadonlyMap<string, number> = new Map([
   ['test/cancel/cancel.test.ts', 36],
   ['test/runtime/argument-shaped.test.ts', 33],
   ['test/runtime/failure-paths.test.ts', 31],
-  ['test/examples/demo.test.ts', 29],
+  ['test/examples/demo.test.ts', 60],
   ['test/cli/offline.test.ts', 28],
   ['test/runtime/partition.test.ts', 25],
   ['test/ui/server.test.ts', 24],
