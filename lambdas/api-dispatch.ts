@@ -18,7 +18,7 @@ import { defaultLatticeRegistry, type Lattice } from '../sdk/model/lattice.ts';
 import type { RuntimeContext } from '../sdk/runtime/context.ts';
 import { describeDispatch } from '../sdk/runtime/describe.ts';
 import { payloadKeys } from '../sdk/runtime/payloads.ts';
-import { deserialize, SerializationError } from '../sdk/runtime/serialization.ts';
+import { deserialize } from '../sdk/runtime/serialization.ts';
 import { ensureExecutionStarted, launchDispatch, NotDeployedError, prepareDispatch, StaleDeployError, type PreparedDispatch } from '../sdk/runtime/start-dispatch.ts';
 import { WorkflowLookupError } from '../sdk/runtime/workflows.ts';
 
@@ -138,10 +138,8 @@ function decodeArguments(text: string, lattice: Lattice<unknown[], unknown>): un
   try {
     args = deserialize(text);
   } catch (error) {
-    if (error instanceof SerializationError || error instanceof SyntaxError || error instanceof Error) {
-      throw refuse(`The arguments of lattice "${lattice.name}" cannot be decoded: ${error.message}`);
-    }
-    throw error;
+    // devalue's parse errors and valence's SerializationError alike: the text is the caller's.
+    throw refuse(`The arguments of lattice "${lattice.name}" cannot be decoded: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (!Array.isArray(args)) throw refuse(`The arguments of lattice "${lattice.name}" must serialize an array (one value per parameter)`);
   return args;
