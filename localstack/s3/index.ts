@@ -8,11 +8,13 @@
  *   client's checksum settings;
  * - virtual-hosted requests to `<bucket>.localhost` are rewritten to path style.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import { AwsServiceError, ErrorProtocol, sendAwsError } from '../wire/errors.ts';
@@ -21,6 +23,37 @@ import type { CredentialStore, LocalService, RequestContext } from '../core/serv
 import { parseCredentialScope, parseQuery, splitUrl } from '../core/sigv4.ts';
 
 const require = createRequire(import.meta.url);
+
+/** The slice of s3rver's filesystem store that {@link makePutsAtomic} replaces and uses. */
+interface FilesystemStore {
+  getResourcePath(bucket: string, key: string, resource: 'object'): string;
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+  putObject(object: { bucket: string; key: string; content: Readable | Buffer; metadata: Record<string, string> }): Promise<{ md5: string; size: number }>;
+}
+
+/**
+ * s3rver writes an object in place and answers the PUT when the body has been read, before
+ * its write stream has flushed: a GET right after the PUT (a child reading its parent's 10 MB
+ * output) could read the first 8 MiB and a cut-off string. AWS never shows a partial object.
+ * Here the body is read whole, written to a temporary file beside the object and renamed over
+ * it, and only then does the PUT answer: a reader sees the old object or the new one.
+ */
+function makePutsAtomic(store: FilesystemStore): void {
+  store.putObject = async (object) => {
+    const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(dirname(objectPath), { recursive: true });
+    const chunks: Buffer[] = [];
+    if (Buffer.isBuffer(object.content)) chunks.push(object.content);
+    else for await (const chunk of object.content) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+    const body = Buffer.concat(chunks);
+    const temporary = `${objectPath}.${process.pid}.${randomUUID()}.part`;
+    await writeFile(temporary, body);
+    await rename(temporary, objectPath);
+    const md5 = createHash('md5').update(body).digest('hex');
+    await store.putMetadata(object.bucket, object.key, object.metadata, md5);
+    return { size: body.length, md5 };
+  };
+}
 
 /** The slice of s3rver's (untyped) API the local cloud uses. */
 interface S3rverApp {
@@ -86,6 +119,7 @@ export function createS3Service(options: S3ServiceOptions = {}): LocalS3Service 
     mkdirSync(directory, { recursive: true });
     const app = new S3rver({ directory, silent: true, vhostBuckets: false, resetOnClose: false, allowMismatchedSignatures: true });
     app.silent = true;
+    makePutsAtomic(app.store as unknown as FilesystemStore);
     instance = { app, callback: app.callback(), S3Object, accounts, directory };
     return instance;
   };
