@@ -14,7 +14,16 @@ export interface RequestedAction {
   readonly context: Readonly<Record<string, string | string[]>>;
   /** A resource whose tags decide (`aws:ResourceTag/...`): its kind and id. */
   readonly taggedResource?: { readonly kind: 'batch-job' | 'braket-task' | 'braket-job'; readonly id: string };
+  /**
+   * Further questions the same request asks, every one of which must be allowed: DynamoDB's
+   * TransactWriteItems has no IAM action of its own, and AWS authorizes each of its actions as
+   * the single-item operation it is (`dynamodb:UpdateItem`, `dynamodb:ConditionCheckItem`, …).
+   */
+  readonly also?: readonly { readonly action: string; readonly resources: readonly string[] }[];
 }
+
+/** The IAM action of each TransactWriteItems action kind. */
+const TRANSACT_ACTIONS: Readonly<Record<string, string>> = { ConditionCheck: 'dynamodb:ConditionCheckItem', Put: 'dynamodb:PutItem', Update: 'dynamodb:UpdateItem', Delete: 'dynamodb:DeleteItem' };
 
 /** The request as the router saw it. */
 export interface WireRequest {
@@ -56,6 +65,21 @@ export function requestedAction(req: WireRequest): RequestedAction | undefined {
   switch (req.service) {
     case 'dynamodb': {
       const body = parseJson(req.body);
+      if (operation === 'TransactWriteItems') {
+        const asked = new Map<string, Set<string>>();
+        for (const entry of Array.isArray(body['TransactItems']) ? (body['TransactItems'] as unknown[]) : []) {
+          for (const [kind, action] of Object.entries(TRANSACT_ACTIONS)) {
+            const part = entry && typeof entry === 'object' ? ((entry as Json)[kind] as Json | undefined) : undefined;
+            const table = part && typeof part === 'object' ? str(part['TableName']) : undefined;
+            if (part) asked.set(action, (asked.get(action) ?? new Set()).add(table ? arn('dynamodb', `table/${table}`) : '*'));
+          }
+        }
+        const questions = [...asked].map(([action, resources]) => ({ action, resources: [...resources] }));
+        // An empty or malformed body still asks something: the broadest write on every table, so
+        // only a role allowed that reaches the service's own refusal of the body.
+        const [first, ...rest] = questions.length > 0 ? questions : [{ action: 'dynamodb:UpdateItem', resources: ['*'] }];
+        return { action: first!.action, resources: first!.resources, context: {}, ...(rest.length > 0 ? { also: rest } : {}) };
+      }
       const table = str(body['TableName']);
       const tables = table ? [table] : Object.keys((body['RequestItems'] as Json | undefined) ?? {});
       const index = str(body['IndexName']);

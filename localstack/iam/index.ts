@@ -105,10 +105,12 @@ export class IamEnforcer {
       const tags = await this.#tags(asked.taggedResource);
       if (tags) context = { ...context, ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:ResourceTag/${k}`, v])) };
     }
-    for (const resource of asked.resources) {
-      const decision = this.decide(roleArn, asked.action, resource, context);
-      this.#count(roleArn, asked.action, decision === 'Allowed');
-      if (decision !== 'Allowed') return { principal: roleArn, action: asked.action, resource, explicit: decision === 'ExplicitlyDenied' };
+    for (const question of [{ action: asked.action, resources: asked.resources }, ...(asked.also ?? [])]) {
+      for (const resource of question.resources) {
+        const decision = this.decide(roleArn, question.action, resource, context);
+        this.#count(roleArn, question.action, decision === 'Allowed');
+        if (decision !== 'Allowed') return { principal: roleArn, action: question.action, resource, explicit: decision === 'ExplicitlyDenied' };
+      }
     }
     return undefined;
   }
