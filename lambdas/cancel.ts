@@ -6,6 +6,8 @@
  * (Lambda's remaining time minus the safety margin); one that reaches it answers 503, and
  * asking again is safe because a cancel is idempotent.
  */
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { API, ENV } from '../sdk/contract.ts';
 import type { CancelReport } from '../sdk/runtime/cancel.ts';
 import { DispatchNotFoundError, ErrorCode, InvocationDeadlineError, ValenceError } from '../sdk/errors.ts';
@@ -146,12 +148,25 @@ function parseBody(event: ApiEvent): { taskIds?: (number | string)[]; reason?: s
 const REQUEST_ID = /^[0-9a-f-]{36}$/;
 
 /** `GET /dispatches/{id}/cancels/{requestId}`: the request's final report once done, else its progress so far. */
-async function cancelReport(ctx: RuntimeContext, dispatchId: string, requestId: string, loadExecutors: () => Promise<void>): Promise<ApiResponse> {
+async function cancelReport(
+  ctx: RuntimeContext,
+  dispatchId: string,
+  requestId: string,
+  loadExecutors: () => Promise<void>,
+  continueLater: ((event: CancelContinuation) => Promise<void>) | undefined,
+): Promise<ApiResponse> {
   if (!REQUEST_ID.test(requestId)) return json(400, { message: `Invalid cancel request id ${JSON.stringify(requestId)}` });
-  await ctx.store.requireDispatch(dispatchId, ctx.signal);
+  const dispatch = await ctx.store.requireDispatch(dispatchId, ctx.signal);
   let item = await ctx.store.getCancelRequest(dispatchId, requestId, ctx.signal);
   if (!item) return json(404, { message: `No cancel request ${requestId} for dispatch ${dispatchId}` });
-  if (item.state === 'OPEN' && mayAdvance(item, Date.now())) {
+  const large = dispatch.nodeCount > ANSWER_INLINE_MAX_NODES;
+  if (item.state === 'OPEN' && large && continueLater && Date.now() - Date.parse(item.progressAt ?? item.requestedAt) > IDLE_LARGE_REQUEST_MS) {
+    // A large request cannot be advanced within one answer (listing its nodes alone takes
+    // longer): a poll that finds it idle starts a new continuation chain instead, so nothing
+    // waits on one continuation surviving. The touch keeps the next polls from starting more.
+    await ctx.store.touchCancelRequest(dispatchId, item, new Date().toISOString(), undefined, ctx.signal);
+    await continueLater({ valenceCancelContinuation: { dispatchId, requestId, hop: 0 } }).catch(() => undefined);
+  } else if (item.state === 'OPEN' && mayAdvance(item, dispatch.nodeCount, Date.now())) {
     // The caller's polls advance the request too: nothing waits on one continuation surviving
     // (or, on the local cloud, on a cold worker starting). Only safe steps: waiting for stops
     // already sent and writing the report, or resuming a request nobody has touched lately.
@@ -159,7 +174,11 @@ async function cancelReport(ctx: RuntimeContext, dispatchId: string, requestId: 
     item = (await ctx.store.getCancelRequest(dispatchId, requestId, ctx.signal)) ?? item;
   }
   const rest = item;
-  const report = item.report || item.reportKey ? await readCancelReport(ctx, dispatchId, requestId) : undefined;
+  // A report too large for its item (over 300 KB, about 2,000 nodes) is in S3, and past about
+  // 45,000 nodes it would pass Lambda's 6 MB response limit: it is handed over as a presigned
+  // GET (`reportUrl`, as a large result is), which the SDK follows.
+  const reportUrl = item.reportKey ? await getSignedUrl(ctx.aws.s3, new GetObjectCommand({ Bucket: ctx.config.bucket, Key: item.reportKey }), { expiresIn: API.uploadUrlSeconds }) : undefined;
+  const report = item.report ? await readCancelReport(ctx, dispatchId, requestId) : undefined;
   return json(200, {
     dispatchId,
     requestId,
@@ -173,6 +192,7 @@ async function cancelReport(ctx: RuntimeContext, dispatchId: string, requestId: 
     ...(rest.finishedAt ? { finishedAt: rest.finishedAt } : {}),
     ...(rest.progress ? { progress: rest.progress } : {}),
     ...(report ? { report } : {}),
+    ...(reportUrl ? { reportUrl } : {}),
   });
 }
 
@@ -191,6 +211,13 @@ const API_ANSWER_BUDGET_MS = 25_000;
  * a continuation invocation and the caller gets 202.
  */
 const ANSWER_WORK_MS = 600;
+/**
+ * Dispatches with more nodes than this are not worked on in the answer at all: they answer
+ * 202 at once and the continuation does everything. Measured on the local cloud (load 1.3–2.2):
+ * 2,002 nodes were cut at 793 ms with the continuation invoked by 808 ms, but 5,002 nodes were
+ * cut at 856 ms and their continuation's invoke, queued behind the cut work, took until 1,513 ms.
+ */
+const ANSWER_INLINE_MAX_NODES = 2_000;
 const ANSWER_HARD_MS = 850;
 
 /** The invocation's clock, capped so that its deadline falls within `budgetMs` of now. */
@@ -236,9 +263,22 @@ function describe(error: unknown): string {
 
 /** A request left without a live worker this long may be resumed by whoever reads it. */
 const IDLE_REQUEST_MS = 5_000;
+/**
+ * The same for a large request, whose continuation records no progress while it lists the
+ * nodes and stops the execution (20,000 nodes: 2 s and 3.5 s at load 4).
+ */
+const IDLE_LARGE_REQUEST_MS = 15_000;
 
-/** Whether a poll may work on an open request: its stops are sent (only waiting and the report remain), or nobody touched it lately. */
-function mayAdvance(item: { readonly stopsSentAt?: string; readonly progressAt?: string; readonly requestedAt: string }, nowMs: number): boolean {
+/**
+ * Whether a poll may work on an open request of a dispatch small enough to be worked on within
+ * an answer: its stops are sent (only waiting and the report remain), or nobody touched it
+ * lately (its continuation was lost). A large request's polls do not work on it (an idle one
+ * gets a new continuation instead, in {@link cancelReport}): at 20,000
+ * nodes each poll's attempt listed every node again, cut at 850 ms, once a second, and slowed
+ * the continuation doing the work (its bulk writes took two extra hops).
+ */
+function mayAdvance(item: { readonly stopsSentAt?: string; readonly progressAt?: string; readonly requestedAt: string }, dispatchNodes: number, nowMs: number): boolean {
+  if (dispatchNodes > ANSWER_INLINE_MAX_NODES) return false;
   return item.stopsSentAt !== undefined || nowMs - Date.parse(item.progressAt ?? item.requestedAt) > IDLE_REQUEST_MS;
 }
 
@@ -261,23 +301,39 @@ async function continueCancel(
     await continueLater({ valenceCancelContinuation: { dispatchId, requestId, hop: hop + 1 } });
   };
   const remaining = (): number => (typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : 60_000);
-  return runInvocation(ctx, context, async (invocation) => {
-    const item = await invocation.store.getCancelRequest(dispatchId, requestId, invocation.signal);
-    if (!item || item.state !== 'OPEN') return { done: true };
-    await invocation.store.touchCancelRequest(dispatchId, item, invocation.now().toISOString(), undefined, invocation.signal);
-    try {
-      const outcome = await workOnCancel(invocation, { ...item, dispatchId }, { loadExecutors }, Date.now() + remaining() - CONTINUATION_RESERVE_MS);
-      if (!outcome.done) await next();
-      return { done: outcome.done };
-    } catch (error) {
-      await invocation.store.touchCancelRequest(dispatchId, item, invocation.now().toISOString(), describe(error)).catch(() => undefined);
-      // A pause before the next attempt lets a throttle pass (it grows with each hop, at most 5 s).
-      await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * (hop + 1))));
-      await next();
-      return { done: false };
-    }
-  });
+  return runInvocation(
+    ctx,
+    context,
+    async (invocation) => {
+      const item = await invocation.store.getCancelRequest(dispatchId, requestId, invocation.signal);
+      if (!item || item.state !== 'OPEN') return { done: true };
+      await invocation.store.touchCancelRequest(dispatchId, item, invocation.now().toISOString(), undefined, invocation.signal);
+      try {
+        const outcome = await workOnCancel(invocation, { ...item, dispatchId }, { loadExecutors }, Date.now() + remaining() - CONTINUATION_RESERVE_MS);
+        if (!outcome.done) await next();
+        return { done: outcome.done };
+      } catch (error) {
+        // Cut by this invocation's own deadline (a step outlasted its reserve): hand on at once,
+        // while there is time left to invoke the next; a pause now would lose the chain to
+        // Lambda's timeout (a 10,000-node subtree cancel did, twice).
+        if (invocation.signal.aborted) {
+          await next();
+          return { done: false };
+        }
+        await invocation.store.touchCancelRequest(dispatchId, item, invocation.now().toISOString(), describe(error)).catch(() => undefined);
+        // A pause before the next attempt lets a throttle pass (it grows with each hop, at most 5 s).
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * (hop + 1), Math.max(0, remaining() - CONTINUATION_RESERVE_MS))));
+        await next();
+        return { done: false };
+      }
+    },
+    // The deadline's cut leaves this long to invoke the next continuation before Lambda's timeout.
+    { marginMs: HAND_ON_MARGIN_MS },
+  );
 }
+
+/** Time kept, after a continuation's work is cut by its deadline, to invoke the next one. */
+const HAND_ON_MARGIN_MS = 3_000;
 
 /** Creates the handler. */
 export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEvent | CancelContinuation, context?: InvocationTimer) => Promise<ApiResponse> {
@@ -290,7 +346,7 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
       if (workflows) await importWorkflows(workflows);
     });
   const route = async (invocation: RuntimeContext, event: ApiEvent, dispatchId: string): Promise<ApiResponse> => {
-    if (event.httpMethod === 'GET' && event.resource === API.cancelReportPath) return cancelReport(invocation, dispatchId, event.pathParameters?.['requestId'] ?? '', loadExecutors);
+    if (event.httpMethod === 'GET' && event.resource === API.cancelReportPath) return cancelReport(invocation, dispatchId, event.pathParameters?.['requestId'] ?? '', loadExecutors, continueLater);
     if (event.httpMethod === 'GET') {
       const answer = await statusRoute(invocation, dispatchId, event.queryStringParameters?.['result'] === 'true');
       return json(answer.statusCode, answer.body);
@@ -302,7 +358,11 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
     const startedAt = Date.now();
     // Durable first: nothing is flagged or stopped before the request is on record.
     const record = await openCancel(invocation, dispatchId, { ...body, requestedBy });
-    const report = await workUntilAnswer(invocation, record, loadExecutors, startedAt);
+    // A dispatch this large cannot even be listed within the answer's budget (20,000 nodes
+    // took over 1 s): its request goes to the continuation at once, before the answer phase
+    // puts any work on the table that the continuation's invoke would queue behind.
+    const inline = !continueLater || (record.dispatchNodes ?? 0) <= ANSWER_INLINE_MAX_NODES;
+    const report = inline ? await workUntilAnswer(invocation, record, loadExecutors, startedAt) : undefined;
     if (report) return json(200, report);
     let message = 'Cancel request accepted; it continues outside this request (GET its report for progress)';
     try {

@@ -55,6 +55,12 @@ export interface CancelProgress {
   /** How far an open request got: targets done out of all, and the step it is in. */
   readonly progress?: { readonly phase: string; readonly done: number; readonly total: number };
   readonly report?: CancelReport;
+  /**
+   * Where a large final report is (a presigned GET, valid 15 minutes): the endpoint hands reports
+   * stored in S3 over this way, because past about 45,000 nodes one would not fit a Lambda
+   * response. {@link getCancelReport} follows it and fills `report`.
+   */
+  readonly reportUrl?: string;
 }
 
 /** The cancel endpoint refused a request (400 or 403); `status` is its HTTP status. */
@@ -113,7 +119,13 @@ export async function getCancelReport(aws: AwsClients, apiUrl: string, dispatchI
   const url = apiUrlOf(apiUrl, API.cancelReportPath, { id: dispatchId, requestId });
   const response = await sendWithRetries(aws, url, 'GET', undefined);
   const { text, payload } = await readJson(response);
-  if (response.status === 200) return payload as CancelProgress;
+  if (response.status === 200) {
+    const progress = payload as CancelProgress;
+    if (progress.report || !progress.reportUrl) return progress;
+    const object = await fetch(progress.reportUrl);
+    if (!object.ok) throw new CancelRequestError(object.status, `Reading the report of cancel request ${requestId} failed (${object.status})`);
+    return { ...progress, report: (await object.json()) as CancelReport };
+  }
   if (response.status === 404 && !(payload as { message?: string }).message?.includes('cancel request')) throw new DispatchNotFoundError(dispatchId);
   throw refused(response.status, payload, text);
 }

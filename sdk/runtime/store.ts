@@ -24,6 +24,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  TransactWriteCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
@@ -152,6 +153,10 @@ const DISPATCH_SK = 'D';
 const NODE_BATCHES_IN_FLIGHT = 8;
 /** Rounds of BatchWriteItem (the first and its retries of unprocessed items) before a dispatch gives up. */
 const NODE_BATCH_ROUNDS = 10;
+/** Most actions in one TransactWriteItems: AWS's limit. */
+export const MAX_TRANSACT_ITEMS = 100;
+/** Contended TransactWriteItems rounds (conflicts, throttled actions) before a bulk cancel write gives up; the request stays open and is resumed. */
+const TRANSACT_ROUNDS = 10;
 
 /** Whether an error is a failed condition (the expected outcome of a lost race). */
 export function isConditionFailed(error: unknown): boolean {
@@ -703,6 +708,93 @@ export class Store {
   }
 
   /**
+   * {@link cancelNotStarted} for many nodes at once (issue 13: not-started targets are marked
+   * in bulk): up to {@link MAX_TRANSACT_ITEMS} conditional updates in one `TransactWriteItems`
+   * (callers run several at once),
+   * the only write DynamoDB has that is both batched and conditional. Each node keeps exactly
+   * the condition and update of the single write, so a node claimed, ended or flagged by
+   * another request a moment earlier is refused, never overwritten. A refusal cancels the whole
+   * transaction; its `CancellationReasons` say which nodes were refused (with the item as it
+   * was, `ALL_OLD`), and the rest are sent again without them. Conflicts and throttles of single
+   * actions are sent again after a capped backoff, up to {@link TRANSACT_ROUNDS} rounds.
+   *
+   * AWS bills a transactional write as two write units per item: on one dispatch (one
+   * partition key, 1,000 write units a second) that is at most about 500 nodes a second,
+   * against 1,000 for single writes; what falls is requests, from one per node to one per 100.
+   *
+   * Returns the ids ended, and each refused id with its item as it was (undefined when absent).
+   */
+  async cancelNotStartedMany(
+    dispatchId: string,
+    nodeIds: readonly number[],
+    cancel: { readonly requestId: string; readonly reason: string; readonly requestedAt: string; readonly endedAt: string; readonly cancelledBy: CancelMethod },
+    signal?: AbortSignal,
+  ): Promise<{ readonly ended: number[]; readonly refused: Map<number, NodeItem | undefined> }> {
+    const ended: number[] = [];
+    const refused = new Map<number, NodeItem | undefined>();
+    const values = {
+      ':cancelled': NodeStatus.CANCELLED,
+      ':ended': cancel.endedAt,
+      ':by': cancel.cancelledBy,
+      ':true': true,
+      ':reason': cancel.reason,
+      ':at': cancel.requestedAt,
+      ':rid': cancel.requestId,
+      ':new': NodeStatus.NEW_OBJECT,
+    };
+    const action = (nodeId: number) => ({
+      Update: {
+        TableName: this.table,
+        Key: { pk: pk(dispatchId), sk: nodeSk(nodeId) },
+        UpdateExpression:
+          'SET #status = :cancelled, endedAt = :ended, cancelledBy = :by, cancelRequested = :true, cancelReason = if_not_exists(cancelReason, :reason), ' +
+          'cancelRequestedAt = if_not_exists(cancelRequestedAt, :at), cancelRequestId = if_not_exists(cancelRequestId, :rid) REMOVE leaseUntil, listKey, listSort',
+        ConditionExpression: '#status = :new AND (attribute_not_exists(cancelRequestId) OR cancelRequestId = :rid)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: values,
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+      },
+    });
+    if (nodeIds.length > MAX_TRANSACT_ITEMS) throw new RangeError(`cancelNotStartedMany takes at most ${MAX_TRANSACT_ITEMS} nodes (one transaction); got ${nodeIds.length}`);
+    {
+      let pending = [...nodeIds];
+      // Rounds that only took refused nodes out go again at once and are not counted: each
+      // removes at least one node. Rounds with a conflict or throttle back off and count.
+      for (let round = 0; pending.length > 0; ) {
+        if (round >= TRANSACT_ROUNDS) throw new TransientAwsError(`DynamoDB refused to end ${pending.length} not-started nodes after ${TRANSACT_ROUNDS} TransactWriteItems rounds (conflicts or throttling)`);
+        try {
+          await this.db.send(new TransactWriteCommand({ TransactItems: pending.map(action) }), this.options(signal));
+          ended.push(...pending);
+          pending = [];
+        } catch (error) {
+          const reasons = (error as { CancellationReasons?: { Code?: string; Item?: Record<string, AttributeValue> }[] }).CancellationReasons;
+          if ((error as { name?: string }).name !== 'TransactionCanceledException' || !reasons || reasons.length !== pending.length) throw error;
+          const again: number[] = [];
+          let contended = false;
+          pending.forEach((id, index) => {
+            const code = reasons[index]?.Code;
+            if (code === 'ConditionalCheckFailed') {
+              const item = reasons[index]?.Item;
+              refused.set(id, item ? strip<NodeItem>(fromAttributeMap(item)) : undefined);
+              return;
+            }
+            if (code !== 'None') contended = true;
+            again.push(id);
+          });
+          if (contended) {
+            round++;
+            const { abortSignal } = this.options(signal);
+            const cap = Math.min(1000, 25 * 2 ** round);
+            await sleep(cap / 2 + Math.random() * (cap / 2), undefined, abortSignal ? { signal: abortSignal } : {});
+          }
+          pending = again;
+        }
+      }
+    }
+    return { ended, refused };
+  }
+
+  /**
    * Claims the submission of a packed array job for the pack led by `leader`: true for the
    * one caller that may submit it, false for the others (who wait for {@link getPackJob}).
    */
@@ -1030,6 +1122,11 @@ export interface CancelCheckpoint {
   readonly progress?: { readonly phase: string; readonly done: number; readonly total: number };
   /** Nodes another (finished or stale) request had flagged that this one stopped after all. */
   readonly adopted?: readonly number[];
+  /**
+   * A task cancel's release of waiting states went through the targets in id order up to this
+   * one: a resumed attempt releases only those after it.
+   */
+  readonly releasedThrough?: number;
   /** When the last invocation working on it made progress (the sweeper leaves fresh ones alone). */
   readonly progressAt?: string;
 }
@@ -1053,6 +1150,7 @@ export interface CancelRequestRecord extends CancelRequestItem {
   readonly childReport?: string;
   readonly progress?: CancelCheckpoint['progress'];
   readonly adopted?: CancelCheckpoint['adopted'];
+  readonly releasedThrough?: CancelCheckpoint['releasedThrough'];
 }
 
 /** An open cancel request on the sweeper's list, with the dispatch it belongs to. */

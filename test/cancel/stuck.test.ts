@@ -28,12 +28,14 @@ describe('a cancel whose flag writes are throttled after StopExecution', () => {
     const beat = join(dir, 'polite.beat');
     // A hang ceiling for the setup: a loaded 2-core machine took over 30 s to start the electron.
     await waitFor('polite beats', () => beats(beat) > 3, 45_000);
-    // StopExecution is slowed; once it is under way, every DynamoDB UpdateItem (the flag writes) is throttled.
+    // StopExecution is slowed; once it is under way, every flag write is throttled: UpdateItem
+    // (running targets, single nodes) and TransactWriteItems (not-started targets, in bulk).
     h.cloud.faults.add({ service: 'states', operation: 'StopExecution', latencyMs: 1_500 });
     const sent = Date.now();
     const answer = h.client.cancel(id, { wait: false, reason: 'throttled' });
     await new Promise((resolve) => setTimeout(resolve, 700));
     h.cloud.faults.add({ service: 'dynamodb', operation: 'UpdateItem', errorRate: 1, error: FaultKind.Throttling });
+    h.cloud.faults.add({ service: 'dynamodb', operation: 'TransactWriteItems', errorRate: 1, error: FaultKind.Throttling });
     const accepted = await answer;
     const answeredMs = Date.now() - sent;
     expect(accepted).toMatchObject({ dispatchId: id, accepted: true });
