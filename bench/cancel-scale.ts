@@ -24,7 +24,10 @@
  * CANCELLED), non-terminal nodes, and orphans: a Batch job process (node 6) still alive, or its
  * job short of SUCCEEDED/FAILED, after the dispatch ended.
  *
- * Run: `node --import tsx bench/cancel-scale.ts [--sizes 1000,5000,20000] [--races 100]`.
+ * Subtree (`--sizes s10000`): a single-task cancel of node 0, whose subtree is 10,000 nodes; the
+ * Batch job (node 1) is outside it and must keep running, then a whole cancel cleans up.
+ *
+ * Run: `node --import tsx bench/cancel-scale.ts [--sizes 1000,5000,20000,s10000] [--races 100]`.
  * Writes bench/results/cancel-scale.json; records the load average before and after.
  */
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
@@ -118,7 +121,10 @@ async function writeFloor(bc: BenchCloud, n: number): Promise<number> {
 }
 
 interface ScaleRow {
+  readonly mode: string;
   readonly nodes: number;
+  readonly targets: number;
+  readonly nodeOutsideKeptRunning?: boolean;
   readonly dispatchMs: number;
   readonly answer: 200 | 202;
   readonly acceptMs: number;
@@ -133,9 +139,10 @@ interface ScaleRow {
   readonly load: { readonly before: number[]; readonly after: number[] };
 }
 
-async function scaleOnce(bc: BenchCloud, nodes: number): Promise<ScaleRow> {
+async function scaleOnce(bc: BenchCloud, nodes: number, subtree: boolean): Promise<ScaleRow> {
   const before = loadAverage();
-  const width = Math.ceil((nodes - 2) / LAYERS);
+  // A subtree cancel names node 0, whose subtree is itself and every layer: `nodes` targets.
+  const width = Math.ceil((nodes - (subtree ? 1 : 2)) / LAYERS);
   const dir = mkdtempSync(join(tmpdir(), 'valence-cancel-scale-'));
   try {
     progress(`cancel-scale: dispatching ${2 + LAYERS * width} nodes`);
@@ -156,11 +163,29 @@ async function scaleOnce(bc: BenchCloud, nodes: number): Promise<ScaleRow> {
         const now = performance.now();
         if (Number.isNaN(lambdaStoppedMs) && Date.now() - lastBeat(join(dir, 'root.beat')) > 200) lambdaStoppedMs = now - t0 - 200;
         if (Number.isNaN(batchProcessGoneMs) && !alive(pid)) batchProcessGoneMs = now - t0;
-        return !Number.isNaN(lambdaStoppedMs) && !Number.isNaN(batchProcessGoneMs);
+        // The Batch job (node 1) is outside a subtree cancel: it must keep running.
+        return !Number.isNaN(lambdaStoppedMs) && (subtree || !Number.isNaN(batchProcessGoneMs));
       },
       300_000,
     );
-    const answer: CancelReport | CancelAccepted = await bc.client.cancel(id, { wait: false });
+    // Every target terminal, watched from the cancel call on (once a second: reading 20,000
+    // nodes is itself work on the cloud), not after the report, which comes later by design.
+    const isTarget = (nodeId: number | string): boolean => !subtree || Number(nodeId) !== 1;
+    let allTerminalMs = NaN;
+    const terminal = waitUntil(
+      'every target terminal',
+      async () => {
+        const r = await bc.client.getResult(id);
+        if (!r.nodes.every((n) => !isTarget(n.id) || TERMINAL.has(n.status))) return undefined;
+        allTerminalMs = performance.now() - t0;
+        return r;
+      },
+      300_000,
+      1_000,
+    );
+    // Awaited below; a failure before then must not be an unhandled rejection.
+    terminal.catch(() => undefined);
+    const answer: CancelReport | CancelAccepted = await bc.client.cancel(id, subtree ? { wait: false, taskIds: [0] } : { wait: false });
     const acceptMs = performance.now() - t0;
     const accepted = 'accepted' in answer;
     let progressUpdates = 0;
@@ -182,37 +207,39 @@ async function scaleOnce(bc: BenchCloud, nodes: number): Promise<ScaleRow> {
       report = answer;
     }
     await stops;
-    const result = await waitUntil(
-      'every node terminal',
-      async () => {
-        const r = await bc.client.getResult(id);
-        return r.nodes.every((n) => TERMINAL.has(n.status)) ? r : undefined;
-      },
-      300_000,
-      250,
-    );
-    const allTerminalMs = performance.now() - t0;
+    const result = await terminal;
+    let jobKeptRunning: boolean | undefined;
+    if (subtree) {
+      // Outside the request, so still running; then the whole dispatch is cancelled to clean up (not timed).
+      jobKeptRunning = alive(pid) && result.nodes.find((n) => Number(n.id) === 1)?.status === 'RUNNING';
+      await bc.client.cancel(id);
+      await waitUntil('the Batch process to be gone after the clean-up cancel', () => !alive(pid), 60_000);
+    }
     const byId = new Map(result.nodes.map((n) => [n.id, n]));
     const listed = [...report.cancelled.map((c) => c.id), ...report.alreadyTerminal.map((c) => c.id), ...(report.merged ?? []).map((c) => c.id)];
-    const accountedOnce = new Set(listed).size === listed.length && listed.length === result.nodes.length && report.cancelled.every((c) => byId.get(Number(c.id))?.status === 'CANCELLED');
+    const targets = result.nodes.filter((n) => isTarget(n.id)).length;
+    const accountedOnce = new Set(listed).size === listed.length && listed.length === targets && report.cancelled.every((c) => byId.get(Number(c.id))?.status === 'CANCELLED');
     const nodesRan = existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n').length : 0;
     const writeFloorMs = await writeFloor(bc, result.nodes.length);
     const row: ScaleRow = {
+      mode: subtree ? 'subtree (taskIds [0])' : 'whole dispatch',
       nodes: result.nodes.length,
+      targets,
+      ...(jobKeptRunning !== undefined ? { nodeOutsideKeptRunning: jobKeptRunning } : {}),
       dispatchMs: round(dispatchMs, 0),
       answer: accepted ? 202 : 200,
       acceptMs: round(acceptMs, 0),
       reportMs: round(reportMs, 0),
       allTerminalMs: round(allTerminalMs, 0),
       lambdaStoppedMs: round(lambdaStoppedMs, 0),
-      batchProcessGoneMs: round(batchProcessGoneMs, 0),
+      batchProcessGoneMs: subtree ? NaN : round(batchProcessGoneMs, 0),
       progressUpdates,
       report: { cancelled: report.cancelled.length, alreadyTerminal: report.alreadyTerminal.length, merged: (report.merged ?? []).length, accountedOnce, reportBytes: Buffer.byteLength(JSON.stringify(report)) },
       nodesRan,
       writeFloorMs: round(writeFloorMs, 0),
       load: { before, after: loadAverage() },
     };
-    progress(`cancel-scale: ${nodes}: accepted ${row.answer} in ${row.acceptMs} ms, report ${row.reportMs} ms, all terminal ${row.allTerminalMs} ms (floor ${row.writeFloorMs} ms)`);
+    progress(`cancel-scale: ${row.mode} ${targets} targets of ${row.nodes}: accepted ${row.answer} in ${row.acceptMs} ms, report ${row.reportMs} ms, all terminal ${row.allTerminalMs} ms (floor ${row.writeFloorMs} ms)`);
     return row;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -338,7 +365,7 @@ async function races(bc: BenchCloud, n: number, seed: number): Promise<RaceTally
 }
 
 /** Runs the benchmark. */
-export async function runCancelScale(options: { readonly sizes: readonly number[]; readonly races: number; readonly seed: number }): Promise<Record<string, unknown>> {
+export async function runCancelScale(options: { readonly sizes: readonly (number | string)[]; readonly races: number; readonly seed: number; readonly keep?: Record<string, unknown> }): Promise<Record<string, unknown>> {
   // The sweeper runs as it does on AWS (every minute there; every 10 s here, to keep the run short): faults leave work only it finishes.
   const bc = await startBenchCloud({ workflows: FIXTURE, environment: { VALENCE_LOCAL_STEP_CONCURRENCY: '8' }, ...(options.races > 0 ? { sweeper: { intervalMs: 10_000 } } : {}) });
   try {
@@ -350,10 +377,12 @@ export async function runCancelScale(options: { readonly sizes: readonly number[
     await roundTrips(bc, warm, 3);
     await bc.client.cancel(warm);
     for (const size of options.sizes) {
-      const row = await scaleOnce(bc, size);
+      // `s10000`: a single-task cancel whose subtree has 10,000 nodes; a number: a whole-dispatch cancel.
+      const subtree = typeof size === 'string' && size.startsWith('s');
+      const row = await scaleOnce(bc, Number(subtree ? String(size).slice(1) : size), subtree);
       rows.push(row);
       // Written as it goes: a run cut short keeps the sizes it finished.
-      writeResult('cancel-scale', { benchmark: 'cancel-scale (issue 13)', partial: true, machine: machine(), scale: rows });
+      writeResult('cancel-scale', { benchmark: 'cancel-scale (issue 13)', partial: true, machine: machine(), scale: rows, ...options.keep });
     }
     const probe = (await bc.client.dispatch(raceShape)(mkdtempSync(join(tmpdir(), 'valence-probe-')), 10, 10)).id;
     await bc.client.getResult(probe, { wait: true, timeoutMs: 60_000 });
@@ -368,7 +397,7 @@ export async function runCancelScale(options: { readonly sizes: readonly number[
         ...r,
         acceptVsRoundTrip: round(r.acceptMs / base.p50, 1),
         allTerminalVsWriteFloor: round(r.allTerminalMs / Math.max(1, r.writeFloorMs), 2),
-        meets: { acceptUnder1s: r.acceptMs <= 1_000, allStoppedUnder30s: Math.max(r.allTerminalMs, r.lambdaStoppedMs, r.batchProcessGoneMs) <= 30_000 },
+        meets: { acceptUnder1s: r.acceptMs <= 1_000, allStoppedUnder30s: Math.max(r.allTerminalMs, r.lambdaStoppedMs, Number.isNaN(r.batchProcessGoneMs) ? 0 : r.batchProcessGoneMs) <= 30_000 },
       })),
       baseline: { description: 'signed GET /dispatches/{id} round trip to the same API, and the write floor (see each row)', roundTripMs: base },
       ...(raceResult ? { races: raceResult } : {}),
@@ -379,8 +408,21 @@ export async function runCancelScale(options: { readonly sizes: readonly number[
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000,20000' }, races: { type: 'string', default: '0' }, seed: { type: 'string', default: '13' } } });
-  const result = await runCancelScale({ sizes: values.sizes.split(',').filter(Boolean).map(Number), races: Number(values.races), seed: Number(values.seed) });
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000,20000,s10000' }, races: { type: 'string', default: '0' }, seed: { type: 'string', default: '13' } } });
+  const sizes = values.sizes.split(',').filter(Boolean).map((v) => (v.startsWith('s') ? v : Number(v)));
+  // Earlier runs' rows are kept beside this run's (each with its date and load), so a partial run loses nothing.
+  // The last races are kept too when this run has none (and the other way round).
+  let earlier: unknown[] = [];
+  let races: unknown;
+  try {
+    const previous = JSON.parse(readFileSync(new URL('./results/cancel-scale.json', import.meta.url), 'utf8')) as { scale?: unknown[]; earlier?: unknown[]; date?: string; races?: unknown };
+    earlier = [...(previous.earlier ?? []), ...(previous.scale ?? []).map((r) => ({ ...(r as object), runDate: (r as { runDate?: string }).runDate ?? previous.date ?? 'an earlier run' }))];
+    races = previous.races;
+  } catch {
+    // No earlier result.
+  }
+  const keep = { earlier, ...(races ? { races } : {}) };
+  const result = { ...keep, ...(await runCancelScale({ sizes, races: Number(values.races), seed: Number(values.seed), keep })), date: new Date().toISOString() };
   const path = writeResult('cancel-scale', result);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   progress(`cancel-scale: wrote ${path}`);
