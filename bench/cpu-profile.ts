@@ -48,7 +48,9 @@ interface Attached {
 /** Classifies a worker by the module it started from. */
 export function threadRoleOf(url: string): ThreadRole {
   if (url.includes('/localstack/lambda/')) return 'Lambda sandbox (step handler)';
-  if (url.includes('ts-worker-boot') || url.includes('electron-worker')) return 'electron thread';
+  // From source an electron thread boots through ts-worker-boot; with bundled handlers the step
+  // handler's bundle is its own electron worker entry (localstack/handler-bundles.ts).
+  if (url.includes('ts-worker-boot') || url.includes('electron-worker') || /\/valence-local-handlers\/step-[0-9a-f]+\.mjs$/.test(url)) return 'electron thread';
   // module.register() (tsx) runs loader hooks on a thread of their own, one per registering thread.
   if (url.includes('modules/esm/worker') || url === '' || url.startsWith('node:')) return 'module loader hooks (tsx)';
   return 'other worker';

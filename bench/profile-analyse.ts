@@ -10,10 +10,17 @@
  * under `@smithy/signature-v4` counts as signing and a stream read under s3rver counts as
  * s3rver. Socket and HTTP-parser work that runs from the event loop with no valence or package
  * caller is HTTP: server side on the main thread, client side in worker threads.
+ *
+ * Bundles (the local cloud runs each handler as one esbuild bundle, see
+ * localstack/handler-bundles.ts) are seen through their source maps: a frame in a bundle counts
+ * as the package or valence file it was bundled from. Without that, the whole step handler, the
+ * SDK included, would be one module. esbuild's own helpers (`__name` of `keepNames`) have no
+ * source: they are {@link Category.BundleHelpers}.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { threadRoleOf, type ThreadRole } from './cpu-profile.ts';
 
 /** The cost categories the issue asks for (and what is left over). */
@@ -29,7 +36,9 @@ export const Category = {
   StepHandler: "step handler's own code (sdk/runtime, lambdas)",
   SdkMiddleware: 'AWS SDK client middleware (serde, retries, checksums, endpoints)',
   Client: 'valence client + bench harness',
+  Logging: 'logging (Powertools logger, sandbox stdout)',
   ModuleLoading: 'module loading (tsx, esbuild)',
+  BundleHelpers: "esbuild's runtime helpers in bundles (keepNames' __name)",
   Gc: 'garbage collector',
   Program: '(program): native, not attributable',
   Other: 'other',
@@ -48,14 +57,17 @@ const PACKAGE_RULES: ReadonlyArray<readonly [RegExp, Category]> = [
   [/^(aws-local-stepfunctions|jsonpath-plus|jsonata|jsep|@jsep-plugin\/.*|asl-validator|asl-path-validator|ajv|ajv-formats|fast-uri|fast-deep-equal|json-schema-traverse|p-limit|yocto-queue|wildcard-match)$/, Category.StepFunctions],
   [/^devalue$/, Category.Json],
   [/^(tsx|esbuild|@esbuild\/.*|get-tsconfig|resolve-pkg-maps|source-map-support)$/, Category.ModuleLoading],
+  [/^esbuild:runtime$/, Category.BundleHelpers],
+  [/^@aws-lambda-powertools\//, Category.Logging],
 ];
 /** Packages two sides use (s3rver and the S3 client both use fast-xml-parser): the caller decides. */
 const SHARED_PACKAGES = /^(fast-xml-parser|strnum|he|lodash|mnemonist|obliterator)$/;
 
 const REPO_RULES: ReadonlyArray<readonly [RegExp, Category]> = [
-  [/^localstack\/(server|sigv4|counters|faults|service|index|credentials|cloudformation|deploy)\.ts$/, Category.HttpServer],
-  [/^localstack\/dynamodb\.ts$/, Category.Dynalite],
-  [/^localstack\/s3\.ts$/, Category.S3rver],
+  [/^localstack\/(server|sigv4|counters|faults|service|index|credentials|cloudformation|deploy)\.ts$|^localstack\/(core|wire|iam)\//, Category.HttpServer],
+  [/^localstack\/dynamodb(\.ts$|\/)/, Category.Dynalite],
+  [/^localstack\/s3(\.ts$|\/)/, Category.S3rver],
+  [/^lambdas\/log\.ts$/, Category.Logging],
   [/^localstack\/stepfunctions\//, Category.StepFunctions],
   [/^localstack\/lambda\//, Category.WorkerMessages],
   [/^sdk\/runtime\/(electron-thread|electron-worker)\.ts$|^sdk\/runtime\/ts-worker-boot\.mjs$/, Category.WorkerMessages],
@@ -76,6 +88,7 @@ const NODE_SOFT: ReadonlyArray<readonly [RegExp, Category | 'http']> = [
 export function moduleOf(url: string, functionName: string, repoRoots: readonly string[]): { module: string; kind: 'package' | 'repo' | 'node' | 'native' } {
   if (!url) return { module: `(native) ${functionName || '(anonymous)'}`, kind: 'native' };
   if (url.startsWith('node:')) return { module: url, kind: 'node' };
+  if (url === BUNDLE_HELPER_URL) return { module: url, kind: 'package' };
   const path = url.startsWith('file:') ? safePath(url) : url;
   const nm = path.lastIndexOf('/node_modules/');
   if (nm >= 0) {
@@ -85,6 +98,38 @@ export function moduleOf(url: string, functionName: string, repoRoots: readonly 
   for (const root of repoRoots) if (path.startsWith(root)) return { module: path.slice(root.length), kind: 'repo' };
   return { module: path, kind: 'repo' };
 }
+
+/** A bundle's source map, read once per file; `null` when it has none. */
+const sourceMaps = new Map<string, { readonly map: SourceMap; readonly dir: string } | null>();
+
+function sourceMapOf(path: string): { readonly map: SourceMap; readonly dir: string } | null {
+  let hit = sourceMaps.get(path);
+  if (hit !== undefined) return hit;
+  hit = null;
+  const mapFile = `${path}.map`;
+  if (path.endsWith('.mjs') && existsSync(mapFile)) {
+    try {
+      hit = { map: new SourceMap(JSON.parse(readFileSync(mapFile, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]), dir: dirname(mapFile) };
+    } catch {
+      hit = null;
+    }
+  }
+  sourceMaps.set(path, hit);
+  return hit;
+}
+
+/** A profile frame as the source it came from: a bundle's frame through its source map (see the module doc). */
+function originalFrame(frame: ProfileNode['callFrame']): ProfileNode['callFrame'] {
+  if (!frame.url.startsWith('file:') || !frame.url.endsWith('.mjs')) return frame;
+  const bundle = sourceMapOf(safePath(frame.url));
+  if (!bundle) return frame;
+  const entry = bundle.map.findEntry(Math.max(0, frame.lineNumber), Math.max(0, frame.columnNumber ?? 0)) as { originalSource?: string; originalLine?: number };
+  if (!entry.originalSource) return { ...frame, url: BUNDLE_HELPER_URL };
+  const source = entry.originalSource.startsWith('file:') ? safePath(entry.originalSource) : isAbsolute(entry.originalSource) ? entry.originalSource : resolve(bundle.dir, entry.originalSource);
+  return { ...frame, url: pathToFileURL(source).href, lineNumber: entry.originalLine ?? frame.lineNumber };
+}
+/** What {@link originalFrame} calls the code esbuild adds to a bundle (no source of its own). */
+const BUNDLE_HELPER_URL = 'esbuild:runtime';
 
 function safePath(url: string): string {
   try {
@@ -117,7 +162,7 @@ function ruleFor(url: string, functionName: string, repoRoots: readonly string[]
 
 interface ProfileNode {
   readonly id: number;
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number; readonly columnNumber?: number };
   readonly children?: readonly number[];
 }
 interface CpuProfile {
@@ -176,7 +221,7 @@ export function analyseProfiles(files: readonly { readonly path: string; readonl
     const byId = new Map<number, ProfileNode>();
     const parent = new Map<number, number>();
     for (const node of profile.nodes) {
-      byId.set(node.id, node);
+      byId.set(node.id, { ...node, callFrame: originalFrame(node.callFrame) });
       for (const child of node.children ?? []) parent.set(child, node.id);
     }
     // Self time per node: the interval up to the next sample (the last one: up to endTime).

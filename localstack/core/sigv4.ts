@@ -8,24 +8,92 @@
  * canonical request by construction instead of by two hand-written copies of the algorithm.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
-import { createHash } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, type Hash, type Hmac } from 'node:crypto';
 import type { CredentialStore } from './service.ts';
 
-// The signer and its helpers cost a noticeable share of the local cloud's start-up to load,
-// and only API Gateway's AWS_IAM checks need them: load them on the first verification.
+// The signer and its helpers cost a noticeable share of the local cloud's start-up to load:
+// load them on the first verification.
 let signerModules:
   | Promise<{
       SignatureV4: typeof import('@smithy/signature-v4').SignatureV4;
       HttpRequest: typeof import('@smithy/protocol-http').HttpRequest;
-      Sha256: typeof import('@aws-crypto/sha256-js').Sha256;
     }>
   | undefined;
 function loadSigner() {
-  signerModules ??= Promise.all([import('@smithy/signature-v4'), import('@smithy/protocol-http'), import('@aws-crypto/sha256-js')]).then(
-    ([signature, protocol, crypto]) => ({ SignatureV4: signature.SignatureV4, HttpRequest: protocol.HttpRequest, Sha256: crypto.Sha256 }),
-  );
+  signerModules ??= Promise.all([import('@smithy/signature-v4'), import('@smithy/protocol-http')]).then(([signature, protocol]) => ({
+    SignatureV4: signature.SignatureV4,
+    HttpRequest: protocol.HttpRequest,
+  }));
   return signerModules;
+}
+
+type SourceData = string | ArrayBuffer | ArrayBufferView;
+
+function bytesOf(data: SourceData): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data);
+}
+
+/**
+ * SHA-256 and HMAC-SHA256 for the signer, on Node's native crypto: the same digests as the
+ * SDK's JavaScript `@aws-crypto/sha256-js`, at a fraction of the main thread's CPU. Every
+ * request to the local cloud is verified, so this runs a handful of times per request.
+ */
+class NativeSha256 {
+  readonly #secret: Buffer | undefined;
+  #hash: Hash | Hmac;
+
+  constructor(secret?: SourceData) {
+    this.#secret = secret === undefined ? undefined : bytesOf(secret);
+    this.#hash = this.#fresh();
+  }
+
+  update(data: SourceData): void {
+    this.#hash.update(bytesOf(data));
+  }
+
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.#hash.digest()));
+  }
+
+  reset(): void {
+    this.#hash = this.#fresh();
+  }
+
+  #fresh(): Hash | Hmac {
+    return this.#secret === undefined ? createHash('sha256') : createHmac('sha256', this.#secret);
+  }
+}
+
+type Signer = InstanceType<Awaited<ReturnType<typeof loadSigner>>['SignatureV4']>;
+
+/**
+ * Signers by credentials and scope. A `SignatureV4` caches the signing key it derives (four
+ * HMACs) per day, region and service, but only within the instance: one signer per key pair
+ * and scope lets every request after the first reuse it, as the SDK's clients do.
+ */
+const signers = new Map<string, Signer>();
+const MAX_SIGNERS = 64;
+
+async function signerFor(accessKeyId: string, secretAccessKey: string, sessionToken: string | undefined, region: string, service: string): Promise<Signer> {
+  const key = [accessKeyId, secretAccessKey, sessionToken ?? '', region, service].join('\u0000');
+  const cached = signers.get(key);
+  if (cached) return cached;
+  const { SignatureV4 } = await loadSigner();
+  const signer = new SignatureV4({
+    credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) },
+    region,
+    service,
+    sha256: NativeSha256,
+    // S3 signs the path as sent; every other service signs it encoded once more.
+    uriEscapePath: service !== 's3',
+    applyChecksum: false,
+  });
+  signers.set(key, signer);
+  if (signers.size > MAX_SIGNERS) signers.delete(signers.keys().next().value!);
+  return signer;
 }
 
 /** What the credential scope of a signed request says: who signed, when, where, for what. */
@@ -218,16 +286,8 @@ export async function verifySignature(input: VerifiableRequest, credentials: Cre
       return fail(SignatureFailure.PayloadHashMismatch, 'The provided x-amz-content-sha256 header does not match what was computed');
     }
   }
-  const { SignatureV4, HttpRequest, Sha256 } = await loadSigner();
-  const signer = new SignatureV4({
-    credentials: { accessKeyId: scope.accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) },
-    region: scope.region,
-    service: scope.service,
-    sha256: Sha256,
-    // S3 signs the path as sent; every other service signs it encoded once more.
-    uriEscapePath: !isS3,
-    applyChecksum: false,
-  });
+  const { HttpRequest } = await loadSigner();
+  const signer = await signerFor(scope.accessKeyId, secretAccessKey, sessionToken, scope.region, scope.service);
   const hostHeader = headers.host ?? '';
   const request = new HttpRequest({
     method: input.method.toUpperCase(),

@@ -46,6 +46,12 @@ export type ToSandbox = {
   readonly requestId: string;
   readonly eventJson: string;
   readonly context: InvocationContextData;
+  /**
+   * Whether the main thread needs the `started` message: only an injected crash waits for the
+   * handler to start. Otherwise the message is not sent, which saves a cross-thread message
+   * (and a wake-up of the main thread) per invocation.
+   */
+  readonly announceStart: boolean;
 };
 
 /** Sandbox → main thread. */

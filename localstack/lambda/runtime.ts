@@ -85,7 +85,7 @@ async function invoke(handler: Handler, message: ToSandbox): Promise<void> {
     };
     const event: unknown = JSON.parse(message.eventJson);
     const context = lambdaContext(message.context, settle);
-    post({ type: 'started', requestId });
+    if (message.announceStart) post({ type: 'started', requestId });
     try {
       const returned = handler.length >= 3
         ? handler(event, context, (error, result) => settle(error, result))

@@ -137,7 +137,7 @@ export class Sandbox {
           payload: { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${invocation.timeoutSeconds.toFixed(2)} seconds` },
         });
       }, timeoutMs);
-      const message: ToSandbox = { type: 'invoke', requestId: invocation.requestId, eventJson: invocation.eventJson, context };
+      const message: ToSandbox = { type: 'invoke', requestId: invocation.requestId, eventJson: invocation.eventJson, context, announceStart: Boolean(invocation.crash) };
       this.#worker.postMessage(message);
     });
   }

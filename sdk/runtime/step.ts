@@ -135,8 +135,22 @@ async function contentOf(step: NodeStep, inputs: InputReader): Promise<NodeConte
     if (error instanceof WorkflowLookupError) return undefined;
     throw error;
   }
-  return { identity: electronIdentity(node, fn.toString()), inputHash };
+  return { identity: identityOf(node, fn), inputHash };
 }
+
+/**
+ * {@link electronIdentity} of a node of a cached graph, hashed once per container: it depends
+ * only on the node (a warm container's graphs are cached, so the same object) and the loaded
+ * function, and hashing the function's source text was a share of every run's CPU.
+ */
+function identityOf(node: RuntimeNode, fn: (...args: unknown[]) => unknown): string {
+  const known = identities.get(node);
+  if (known?.fn === fn) return known.identity;
+  const identity = electronIdentity(node, fn.toString());
+  identities.set(node, { fn, identity });
+  return identity;
+}
+const identities = new WeakMap<RuntimeNode, { readonly fn: (...args: unknown[]) => unknown; readonly identity: string }>();
 
 /**
  * A redispatch's planned reuse, confirmed against what the deployed code would run: when it

@@ -9,7 +9,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { ErrorCode, ValenceError, type ValenceErrorOptions } from '../errors.ts';
-import { defaultLatticeRegistry, Lattice } from '../model/lattice.ts';
+import { defaultLatticeRegistry, Lattice, type GraphCallable } from '../model/lattice.ts';
 import { isElectron, type Electron } from '../model/electron.ts';
 import { TransportGraph, resolveArgTemplate, type ArgTemplate, type GraphNode } from '../model/graph.ts';
 import type { RuntimeContext } from './context.ts';
@@ -190,7 +190,7 @@ export function createGraphCatalog(options: GraphCatalogOptions): GraphCatalog {
       }
       let graph = templates.get(dispatch.lattice);
       if (!graph) {
-        graph = runtimeGraph((await lattice(dispatch.lattice)).template());
+        graph = runtimeGraph(templateOf(await lattice(dispatch.lattice)));
         templates.set(dispatch.lattice, graph);
       }
       return graph;
@@ -203,6 +203,19 @@ export function createGraphCatalog(options: GraphCatalogOptions): GraphCatalog {
 }
 
 const electronCache = new Map<string, (...args: unknown[]) => unknown>();
+
+/**
+ * A lattice's template graph, built once per thread: the step handler needs it twice (the
+ * dispatch's graph, and the electron behind a node), and building a 1,000-node template takes
+ * tens of milliseconds of a cold container's CPU. A lattice's template depends on nothing but
+ * its code, so one build serves every dispatch of it.
+ */
+function templateOf(lattice: Lattice): TransportGraph<GraphCallable> {
+  let graph = templateGraphs.get(lattice);
+  if (!graph) templateGraphs.set(lattice, (graph = lattice.template()));
+  return graph;
+}
+const templateGraphs = new WeakMap<Lattice, TransportGraph<GraphCallable>>();
 
 /**
  * The function behind electron `electronName` of lattice `latticeName`: found in the graph
@@ -219,7 +232,7 @@ export function findElectron(
   if (cached) return cached;
   const lattice = latticesOf(module).find((l) => l.name === latticeName);
   if (!lattice) throw new WorkflowLookupError(`The workflows module has no lattice named "${latticeName}"`);
-  const graph = buildArgs === undefined ? lattice.template() : lattice.build(...deserialize<unknown[]>(buildArgs));
+  const graph = buildArgs === undefined ? templateOf(lattice) : lattice.build(...deserialize<unknown[]>(buildArgs));
   for (const callable of graph.callables.values()) {
     const c = callable;
     if (c.kind === 'electron' && c.name === electronName) {
