@@ -122,6 +122,8 @@ async function writeFloor(bc: BenchCloud, n: number): Promise<number> {
 
 interface ScaleRow {
   readonly mode: string;
+  /** How long the dispatch took to settle (no Lambda invocation for 2 s) before the cancel. */
+  readonly settledMs: number;
   readonly nodes: number;
   readonly targets: number;
   readonly nodeOutsideKeptRunning?: boolean;
@@ -151,6 +153,22 @@ async function scaleOnce(bc: BenchCloud, nodes: number, subtree: boolean): Promi
     const dispatchMs = performance.now() - d0;
     await waitUntil('the Lambda electron to beat and the Batch job to start', () => lastBeat(join(dir, 'root.beat')) > 0 && existsSync(join(dir, 'job.pid')), 600_000, 100);
     const pid = Number(readFileSync(join(dir, 'job.pid'), 'utf8'));
+    // Settled: a split lattice's partitions keep invoking await states for a while after its
+    // first electron starts. A cancel of a long-running dispatch meets them settled, so the
+    // bench waits until no Lambda invocation came for 2 s, at most 120 s (the running electron's
+    // watchdog reads DynamoDB all along, so DynamoDB is never quiet).
+    const s0 = performance.now();
+    let seen = -1;
+    let quietSince = performance.now();
+    while (performance.now() - s0 < 120_000) {
+      const now = bc.cloud.requestCounters.get('lambda');
+      if (now !== seen) {
+        seen = now;
+        quietSince = performance.now();
+      } else if (performance.now() - quietSince >= 2_000) break;
+      await sleep(250);
+    }
+    const settledMs = performance.now() - s0;
     progress(`cancel-scale: ${nodes}: running (dispatched in ${fmt(dispatchMs / 1000, 1)} s); cancelling`);
     const t0 = performance.now();
     // Watched from the cancel call on, beside the report's polling: a stop is timed when it
@@ -223,6 +241,7 @@ async function scaleOnce(bc: BenchCloud, nodes: number, subtree: boolean): Promi
     const writeFloorMs = await writeFloor(bc, result.nodes.length);
     const row: ScaleRow = {
       mode: subtree ? 'subtree (taskIds [0])' : 'whole dispatch',
+      settledMs: round(settledMs, 0),
       nodes: result.nodes.length,
       targets,
       ...(jobKeptRunning !== undefined ? { nodeOutsideKeptRunning: jobKeptRunning } : {}),
