@@ -153,6 +153,31 @@ const DISPATCH_SK = 'D';
 const NODE_BATCHES_IN_FLIGHT = 8;
 /** Rounds of BatchWriteItem (the first and its retries of unprocessed items) before a dispatch gives up. */
 const NODE_BATCH_ROUNDS = 10;
+/**
+ * Ending a not-started node CANCELLED: the one write {@link Store.cancelNotStarted} sends alone
+ * and {@link Store.cancelNotStartedMany} sends 100 to a transaction. Only a node still
+ * NEW_OBJECT, and flagged by no other request, is ended; the first request's flag is kept.
+ */
+const CANCEL_NOT_STARTED = {
+  update:
+    'SET #status = :cancelled, endedAt = :ended, cancelledBy = :by, cancelRequested = :true, cancelReason = if_not_exists(cancelReason, :reason), ' +
+    'cancelRequestedAt = if_not_exists(cancelRequestedAt, :at), cancelRequestId = if_not_exists(cancelRequestId, :rid) REMOVE leaseUntil, listKey, listSort',
+  condition: '#status = :new AND (attribute_not_exists(cancelRequestId) OR cancelRequestId = :rid)',
+} as const;
+
+function cancelNotStartedValues(cancel: { readonly requestId: string; readonly reason: string; readonly requestedAt: string; readonly endedAt: string; readonly cancelledBy: CancelMethod }): Record<string, unknown> {
+  return {
+    ':cancelled': NodeStatus.CANCELLED,
+    ':ended': cancel.endedAt,
+    ':by': cancel.cancelledBy,
+    ':true': true,
+    ':reason': cancel.reason,
+    ':at': cancel.requestedAt,
+    ':rid': cancel.requestId,
+    ':new': NodeStatus.NEW_OBJECT,
+  };
+}
+
 /** Most actions in one TransactWriteItems: AWS's limit. */
 export const MAX_TRANSACT_ITEMS = 100;
 /** Contended TransactWriteItems rounds (conflicts, throttled actions) before a bulk cancel write gives up; the request stays open and is resumed. */
@@ -687,31 +712,14 @@ export class Store {
     cancel: { readonly requestId: string; readonly reason: string; readonly requestedAt: string; readonly endedAt: string; readonly cancelledBy: CancelMethod },
     signal?: AbortSignal,
   ): Promise<NodeItem | undefined> {
-    return this.conditionalUpdate(
-      dispatchId,
-      nodeId,
-      'SET #status = :cancelled, endedAt = :ended, cancelledBy = :by, cancelRequested = :true, cancelReason = if_not_exists(cancelReason, :reason), ' +
-        'cancelRequestedAt = if_not_exists(cancelRequestedAt, :at), cancelRequestId = if_not_exists(cancelRequestId, :rid) REMOVE leaseUntil, listKey, listSort',
-      '#status = :new AND (attribute_not_exists(cancelRequestId) OR cancelRequestId = :rid)',
-      {
-        ':cancelled': NodeStatus.CANCELLED,
-        ':ended': cancel.endedAt,
-        ':by': cancel.cancelledBy,
-        ':true': true,
-        ':reason': cancel.reason,
-        ':at': cancel.requestedAt,
-        ':rid': cancel.requestId,
-        ':new': NodeStatus.NEW_OBJECT,
-      },
-      signal,
-    );
+    return this.conditionalUpdate(dispatchId, nodeId, CANCEL_NOT_STARTED.update, CANCEL_NOT_STARTED.condition, cancelNotStartedValues(cancel), signal);
   }
 
   /**
    * {@link cancelNotStarted} for many nodes at once (issue 13: not-started targets are marked
    * in bulk): up to {@link MAX_TRANSACT_ITEMS} conditional updates in one `TransactWriteItems`
-   * (callers run several at once),
-   * the only write DynamoDB has that is both batched and conditional. Each node keeps exactly
+   * (callers run several at once), the only write DynamoDB has that is both batched and
+   * conditional. Each node keeps exactly
    * the condition and update of the single write, so a node claimed, ended or flagged by
    * another request a moment earlier is refused, never overwritten. A refusal cancels the whole
    * transaction; its `CancellationReasons` say which nodes were refused (with the item as it
@@ -732,24 +740,13 @@ export class Store {
   ): Promise<{ readonly ended: number[]; readonly refused: Map<number, NodeItem | undefined> }> {
     const ended: number[] = [];
     const refused = new Map<number, NodeItem | undefined>();
-    const values = {
-      ':cancelled': NodeStatus.CANCELLED,
-      ':ended': cancel.endedAt,
-      ':by': cancel.cancelledBy,
-      ':true': true,
-      ':reason': cancel.reason,
-      ':at': cancel.requestedAt,
-      ':rid': cancel.requestId,
-      ':new': NodeStatus.NEW_OBJECT,
-    };
+    const values = cancelNotStartedValues(cancel);
     const action = (nodeId: number) => ({
       Update: {
         TableName: this.table,
         Key: { pk: pk(dispatchId), sk: nodeSk(nodeId) },
-        UpdateExpression:
-          'SET #status = :cancelled, endedAt = :ended, cancelledBy = :by, cancelRequested = :true, cancelReason = if_not_exists(cancelReason, :reason), ' +
-          'cancelRequestedAt = if_not_exists(cancelRequestedAt, :at), cancelRequestId = if_not_exists(cancelRequestId, :rid) REMOVE leaseUntil, listKey, listSort',
-        ConditionExpression: '#status = :new AND (attribute_not_exists(cancelRequestId) OR cancelRequestId = :rid)',
+        UpdateExpression: CANCEL_NOT_STARTED.update,
+        ConditionExpression: CANCEL_NOT_STARTED.condition,
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: values,
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
