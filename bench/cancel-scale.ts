@@ -387,11 +387,13 @@ async function races(bc: BenchCloud, n: number, seed: number): Promise<RaceTally
 export async function runCancelScale(options: { readonly sizes: readonly (number | string)[]; readonly races: number; readonly seed: number; readonly keep?: Record<string, unknown> }): Promise<Record<string, unknown>> {
   // The sweeper runs as it does on AWS (every minute there; every 10 s here, to keep the run short): faults leave work only it finishes.
   const bc = await startBenchCloud({ workflows: FIXTURE, environment: { VALENCE_LOCAL_STEP_CONCURRENCY: '8' }, ...(options.races > 0 ? { sweeper: { intervalMs: 10_000 } } : {}) });
+  // The warm-up's and the probe's electrons write into directories of their own, removed at the end.
+  const scratch = [mkdtempSync(join(tmpdir(), 'valence-warm-')), mkdtempSync(join(tmpdir(), 'valence-probe-'))] as const;
   try {
     const rows: ScaleRow[] = [];
     let baselineMs: number[] = [];
     // Warm the step and cancel handlers, so the first size does not pay their cold starts.
-    const warm = (await bc.client.dispatch(raceShape)(mkdtempSync(join(tmpdir(), 'valence-warm-')), 10, 10)).id;
+    const warm = (await bc.client.dispatch(raceShape)(scratch[0], 10, 10)).id;
     await bc.client.getResult(warm, { wait: true, timeoutMs: 120_000 });
     await roundTrips(bc, warm, 3);
     await bc.client.cancel(warm);
@@ -403,7 +405,7 @@ export async function runCancelScale(options: { readonly sizes: readonly (number
       // Written as it goes: a run cut short keeps the sizes it finished.
       writeResult('cancel-scale', { benchmark: 'cancel-scale (issue 13)', partial: true, machine: machine(), scale: rows, ...options.keep });
     }
-    const probe = (await bc.client.dispatch(raceShape)(mkdtempSync(join(tmpdir(), 'valence-probe-')), 10, 10)).id;
+    const probe = (await bc.client.dispatch(raceShape)(scratch[1], 10, 10)).id;
     await bc.client.getResult(probe, { wait: true, timeoutMs: 60_000 });
     baselineMs = await roundTrips(bc, probe, 20);
     const raceResult = options.races > 0 ? await races(bc, options.races, options.seed) : undefined;
@@ -423,6 +425,7 @@ export async function runCancelScale(options: { readonly sizes: readonly (number
     };
   } finally {
     await bc.close();
+    for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   }
 }
 
