@@ -203,6 +203,7 @@ class Transactions {
     }
     const actions: { kind: Kind; data: Record<string, unknown>; table: DynaliteTable; key: string }[] = [];
     const seen = new Set<string>();
+    const tables = new Map<string, Promise<DynaliteTable | DynaliteError>>();
     for (const [index, entry] of items.entries()) {
       const kinds = KINDS.filter((k) => entry !== null && typeof entry === 'object' && (entry as Record<string, unknown>)[k] !== undefined);
       if (kinds.length !== 1) return validationError(`TransactItems[${index}] must name exactly one of ConditionCheck, Put, Delete or Update; it names ${kinds.length === 0 ? 'none' : kinds.join(', ')}`);
@@ -210,7 +211,14 @@ class Transactions {
       const validated = this.#validate(kind, (entry as Record<string, unknown>)[kind]);
       if ('answer' in validated) return validated.answer;
       const checked = validated.data;
-      const table = await new Promise<DynaliteTable | DynaliteError>((resolve) => this.store.getTable(String(checked['TableName']), (err, t) => resolve(err ?? t!)));
+      const name = String(checked['TableName']);
+      // One lookup per table, not per action: a bulk cancel sends 100 actions on one table.
+      let lookup = tables.get(name);
+      if (!lookup) {
+        lookup = new Promise<DynaliteTable | DynaliteError>((resolve) => this.store.getTable(name, (err, t) => resolve(err ?? t!)));
+        tables.set(name, lookup);
+      }
+      const table = await lookup;
       if (table instanceof Error) return { status: (table as { statusCode?: number }).statusCode ?? 400, body: table.body };
       const invalid = kind === 'Put' ? this.#db.validateItem(checked['Item'], table) : this.#db.validateKey(checked['Key'], table);
       if (invalid) return { status: 400, body: invalid.body };
