@@ -27,7 +27,7 @@
  * Subtree (`--sizes s10000`): a single-task cancel of node 0, whose subtree is 10,000 nodes; the
  * Batch job (node 1) is outside it and must keep running, then a whole cancel cleans up.
  *
- * Run: `node --import tsx bench/cancel-scale.ts [--sizes 1000,5000,20000,s10000] [--races 100]`.
+ * Run: `node --import tsx bench/cancel-scale.ts [--sizes 1000,5000,20000,s10000] [--races 100] [--profile]`.
  * Writes bench/results/cancel-scale.json; records the load average before and after.
  */
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
@@ -37,17 +37,20 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DescribeJobsCommand } from '@aws-sdk/client-batch';
-import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { BatchGetItemCommand, QueryCommand, UpdateItemCommand, type AttributeValue, type BatchGetItemCommandOutput } from '@aws-sdk/client-dynamodb';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { FaultKind } from '../localstack/core/faults.ts';
 import type { CancelReport } from '../sdk/runtime/cancel.ts';
 import type { CancelAccepted } from '../sdk/client/index.ts';
 import { cancelScale, raceShape } from './fixtures/cancel-scale.ts';
-import { describe, fmt, loadAverage, machine, progress, round, startBenchCloud, writeResult, type BenchCloud } from './lib.ts';
+import { startAllThreadsProfile } from './cpu-profile.ts';
+import { analyseProfiles, costTable, profilesIn } from './profile-analyse.ts';
+import { RESULTS_DIR, describe, fmt, loadAverage, machine, progress, round, startBenchCloud, writeResult, type BenchCloud } from './lib.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/cancel-scale.ts', import.meta.url));
 const LAYERS = 5;
+const PROFILES_DIR = `${RESULTS_DIR}profiles/`;
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 /** True when a process with this id exists and is not a zombie. */
@@ -96,6 +99,45 @@ async function roundTrips(bc: BenchCloud, dispatchId: string, n: number): Promis
 }
 
 /** N conditional UpdateItems, 32 at a time, on a scratch partition: the floor under marking N nodes. */
+/** Those of `ids` whose node is not terminal yet (BatchGetItem, status only). */
+async function notTerminal(bc: BenchCloud, dispatchId: string, ids: readonly number[]): Promise<number[]> {
+  const { tableName } = await bc.client.outputs();
+  const open: number[] = [];
+  for (let i = 0; i < ids.length; i += 100) {
+    let keys: Record<string, AttributeValue>[] | undefined = ids.slice(i, i + 100).map((n) => ({ pk: { S: `D#${dispatchId}` }, sk: { S: `N#${String(n).padStart(6, '0')}` } }));
+    while (keys && keys.length > 0) {
+      const out: BatchGetItemCommandOutput = await bc.cloud.clients.dynamodb.send(
+        new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: keys, ProjectionExpression: 'sk, #s', ExpressionAttributeNames: { '#s': 'status' }, ConsistentRead: true } } }),
+      );
+      for (const item of out.Responses?.[tableName] ?? []) if (!TERMINAL.has(item['status']?.S ?? '')) open.push(Number(item['sk']!.S!.slice(2)));
+      keys = out.UnprocessedKeys?.[tableName]?.Keys;
+    }
+  }
+  return open;
+}
+
+/** How many nodes of a dispatch have recorded an `await` token (their await state waits). */
+async function awaitTokens(bc: BenchCloud, dispatchId: string): Promise<number> {
+  const { tableName } = await bc.client.outputs();
+  let count = 0;
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const out = await bc.cloud.clients.dynamodb.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :n)',
+        FilterExpression: 'attribute_exists(awaitToken)',
+        ExpressionAttributeValues: { ':pk': { S: `D#${dispatchId}` }, ':n': { S: 'N#' } },
+        Select: 'COUNT',
+        ExclusiveStartKey: start,
+      }),
+    );
+    count += out.Count ?? 0;
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return count;
+}
+
 async function writeFloor(bc: BenchCloud, n: number): Promise<number> {
   const { tableName } = await bc.client.outputs();
   const pk = `D#bench-floor-${n}-${Date.now()}`;
@@ -122,7 +164,7 @@ async function writeFloor(bc: BenchCloud, n: number): Promise<number> {
 
 interface ScaleRow {
   readonly mode: string;
-  /** How long the dispatch took to settle (no Lambda invocation for 2 s) before the cancel. */
+  /** How long the dispatch took to settle (every await state waiting) before the cancel. */
   readonly settledMs: number;
   readonly nodes: number;
   readonly targets: number;
@@ -132,6 +174,12 @@ interface ScaleRow {
   readonly acceptMs: number;
   readonly reportMs: number;
   readonly allTerminalMs: number;
+  /** Targets by how they ended (`cancelledBy`, else status): count, median and last end, ms after the cancel call. */
+  readonly endedBy?: Record<string, { count: number; p50Ms: number; lastMs: number }>;
+  /** Await states waiting (tokens recorded) when the cancel was sent. */
+  readonly awaitStatesWaiting?: number;
+  /** Calls served by the cloud from the cancel call until every target was terminal, by `service:operation`. */
+  readonly callsUntilTerminal?: Record<string, number>;
   readonly lambdaStoppedMs: number;
   readonly batchProcessGoneMs: number;
   readonly progressUpdates: number;
@@ -141,7 +189,7 @@ interface ScaleRow {
   readonly load: { readonly before: number[]; readonly after: number[] };
 }
 
-async function scaleOnce(bc: BenchCloud, nodes: number, subtree: boolean): Promise<ScaleRow> {
+async function scaleOnce(bc: BenchCloud, nodes: number, subtree: boolean, profile = false): Promise<ScaleRow> {
   const before = loadAverage();
   // A subtree cancel names node 0, whose subtree is itself and every layer: `nodes` targets.
   const width = Math.ceil((nodes - (subtree ? 1 : 2)) / LAYERS);
@@ -154,23 +202,29 @@ async function scaleOnce(bc: BenchCloud, nodes: number, subtree: boolean): Promi
     await waitUntil('the Lambda electron to beat and the Batch job to start', () => lastBeat(join(dir, 'root.beat')) > 0 && existsSync(join(dir, 'job.pid')), 600_000, 100);
     const pid = Number(readFileSync(join(dir, 'job.pid'), 'utf8'));
     // Settled: a split lattice's partitions keep invoking await states for a while after its
-    // first electron starts. A cancel of a long-running dispatch meets them settled, so the
-    // bench waits until no Lambda invocation came for 2 s, at most 120 s (the running electron's
-    // watchdog reads DynamoDB all along, so DynamoDB is never quiet).
+    // first electron starts. A cancel of a long-running dispatch meets them settled: each
+    // partition's inline Map holds 40 iterations at once (as on AWS), all waiting on node 0. So
+    // the bench waits until the number of recorded await tokens (read from the table; Step
+    // Functions invokes in-process, so the Lambda request count says nothing) stayed the same
+    // for 3 s, at most 120 s.
     const s0 = performance.now();
-    let seen = -1;
+    let recorded = -1;
     let quietSince = performance.now();
     while (performance.now() - s0 < 120_000) {
-      const now = bc.cloud.requestCounters.get('lambda');
-      if (now !== seen) {
-        seen = now;
+      const now = await awaitTokens(bc, id.id);
+      if (now !== recorded) {
+        recorded = now;
         quietSince = performance.now();
-      } else if (performance.now() - quietSince >= 2_000) break;
-      await sleep(250);
+      } else if (performance.now() - quietSince >= 3_000) break;
+      await sleep(500);
     }
     const settledMs = performance.now() - s0;
-    progress(`cancel-scale: ${nodes}: running (dispatched in ${fmt(dispatchMs / 1000, 1)} s); cancelling`);
+    progress(`cancel-scale: ${nodes}: running (dispatched in ${fmt(dispatchMs / 1000, 1)} s), ${recorded} await states waiting; cancelling`);
+    const calls0 = bc.cloud.requestCounters.snapshot();
+    // `--profile`: every thread's CPU profile from the cancel call until every target is terminal.
+    const profiler = profile ? await startAllThreadsProfile() : undefined;
     const t0 = performance.now();
+    const wall0 = Date.now();
     // Watched from the cancel call on, beside the report's polling: a stop is timed when it
     // happens, not after the report (which came first by construction before).
     let lambdaStoppedMs = NaN;
@@ -190,13 +244,17 @@ async function scaleOnce(bc: BenchCloud, nodes: number, subtree: boolean): Promi
     // nodes is itself work on the cloud), not after the report, which comes later by design.
     const isTarget = (nodeId: number | string): boolean => !subtree || Number(nodeId) !== 1;
     let allTerminalMs = NaN;
+    // Only the targets not yet seen terminal are read again (a terminal node never changes), so
+    // the watching costs the cloud less as the cancel goes on: reading all 10,000 nodes once a
+    // second was itself a fifth of the cloud's work.
+    let open = [...Array.from({ length: 2 + LAYERS * width }, (_, i) => i)].filter(isTarget);
     const terminal = waitUntil(
       'every target terminal',
       async () => {
-        const r = await bc.client.getResult(id);
-        if (!r.nodes.every((n) => !isTarget(n.id) || TERMINAL.has(n.status))) return undefined;
+        open = await notTerminal(bc, id.id, open);
+        if (open.length > 0) return undefined;
         allTerminalMs = performance.now() - t0;
-        return r;
+        return bc.client.getResult(id);
       },
       300_000,
       1_000,
@@ -226,6 +284,22 @@ async function scaleOnce(bc: BenchCloud, nodes: number, subtree: boolean): Promi
     }
     await stops;
     const result = await terminal;
+    // Calls the cloud served from the cancel call until every target was terminal (the bench's own watching included).
+    const calls1 = bc.cloud.requestCounters.snapshot();
+    const callsUntilTerminal: Record<string, number> = {};
+    for (const [service, ops] of Object.entries(calls1)) {
+      for (const [op, n] of Object.entries(ops)) {
+        const d = n - (calls0[service]?.[op] ?? 0);
+        if (d > 0) callsUntilTerminal[`${service}:${op}`] = d;
+      }
+    }
+    if (profiler) {
+      const label = `cancel-${subtree ? 's' : ''}${nodes}`;
+      await profiler.stop(PROFILES_DIR, label);
+      const analysis = analyseProfiles(profilesIn(PROFILES_DIR, label), { top: 25 });
+      process.stderr.write(`${costTable(`${label}: CPU by category`, analysis.byCategory)}\n${costTable(`${label}: CPU by function`, analysis.byFunction)}\n`);
+      for (const role of analysis.byThreadRole) process.stderr.write(`${costTable(`${label}: ${role.name} (${role.threads} threads)`, role.categories)}\n`);
+    }
     let jobKeptRunning: boolean | undefined;
     if (subtree) {
       // Outside the request, so still running; then the whole dispatch is cancelled to clean up (not timed).
@@ -239,6 +313,19 @@ async function scaleOnce(bc: BenchCloud, nodes: number, subtree: boolean): Promi
     const accountedOnce = new Set(listed).size === listed.length && listed.length === targets && report.cancelled.every((c) => byId.get(Number(c.id))?.status === 'CANCELLED');
     const nodesRan = existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n').length : 0;
     const writeFloorMs = await writeFloor(bc, result.nodes.length);
+    // Who ended the targets, and when (ms after the cancel call): the bulk marks (not-started),
+    // the walk below a stopped node (upstream-cancelled), or a real stop.
+    const endedBy: Record<string, { count: number; p50Ms: number; lastMs: number }> = {};
+    const times = new Map<string, number[]>();
+    for (const n of result.nodes) {
+      if (!isTarget(n.id) || !n.endedAt) continue;
+      const by = n.cancelledBy ?? n.status;
+      times.set(by, [...(times.get(by) ?? []), Date.parse(n.endedAt) - wall0]);
+    }
+    for (const [by, list] of times) {
+      list.sort((a, b) => a - b);
+      endedBy[by] = { count: list.length, p50Ms: list[Math.floor(list.length / 2)]!, lastMs: list[list.length - 1]! };
+    }
     const row: ScaleRow = {
       mode: subtree ? 'subtree (taskIds [0])' : 'whole dispatch',
       settledMs: round(settledMs, 0),
@@ -253,6 +340,9 @@ async function scaleOnce(bc: BenchCloud, nodes: number, subtree: boolean): Promi
       lambdaStoppedMs: round(lambdaStoppedMs, 0),
       batchProcessGoneMs: subtree ? NaN : round(batchProcessGoneMs, 0),
       progressUpdates,
+      endedBy,
+      awaitStatesWaiting: recorded,
+      callsUntilTerminal,
       report: { cancelled: report.cancelled.length, alreadyTerminal: report.alreadyTerminal.length, merged: (report.merged ?? []).length, accountedOnce, reportBytes: Buffer.byteLength(JSON.stringify(report)) },
       nodesRan,
       writeFloorMs: round(writeFloorMs, 0),
@@ -384,7 +474,14 @@ async function races(bc: BenchCloud, n: number, seed: number): Promise<RaceTally
 }
 
 /** Runs the benchmark. */
-export async function runCancelScale(options: { readonly sizes: readonly (number | string)[]; readonly races: number; readonly seed: number; readonly keep?: Record<string, unknown> }): Promise<Record<string, unknown>> {
+export async function runCancelScale(options: {
+  readonly sizes: readonly (number | string)[];
+  readonly races: number;
+  readonly seed: number;
+  readonly keep?: Record<string, unknown>;
+  /** Profile every thread during each size's cancel (bench/cpu-profile.ts) and print where the CPU went. */
+  readonly profile?: boolean;
+}): Promise<Record<string, unknown>> {
   // The sweeper runs as it does on AWS (every minute there; every 10 s here, to keep the run short): faults leave work only it finishes.
   const bc = await startBenchCloud({ workflows: FIXTURE, environment: { VALENCE_LOCAL_STEP_CONCURRENCY: '8' }, ...(options.races > 0 ? { sweeper: { intervalMs: 10_000 } } : {}) });
   // The warm-up's and the probe's electrons write into directories of their own, removed at the end.
@@ -400,7 +497,7 @@ export async function runCancelScale(options: { readonly sizes: readonly (number
     for (const size of options.sizes) {
       // `s10000`: a single-task cancel whose subtree has 10,000 nodes; a number: a whole-dispatch cancel.
       const subtree = typeof size === 'string' && size.startsWith('s');
-      const row = await scaleOnce(bc, Number(subtree ? String(size).slice(1) : size), subtree);
+      const row = await scaleOnce(bc, Number(subtree ? String(size).slice(1) : size), subtree, options.profile);
       rows.push(row);
       // Written as it goes: a run cut short keeps the sizes it finished.
       writeResult('cancel-scale', { benchmark: 'cancel-scale (issue 13)', partial: true, machine: machine(), scale: rows, ...options.keep });
@@ -430,7 +527,7 @@ export async function runCancelScale(options: { readonly sizes: readonly (number
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000,20000,s10000' }, races: { type: 'string', default: '0' }, seed: { type: 'string', default: '13' } } });
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000,20000,s10000' }, races: { type: 'string', default: '0' }, seed: { type: 'string', default: '13' }, profile: { type: 'boolean', default: false } } });
   const sizes = values.sizes.split(',').filter(Boolean).map((v) => (v.startsWith('s') ? v : Number(v)));
   // Earlier runs' rows are kept beside this run's (each with its date and load), so a partial run loses nothing.
   // The last races are kept too when this run has none (and the other way round).
@@ -444,7 +541,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     // No earlier result.
   }
   const keep = { earlier, ...(races ? { races } : {}) };
-  const result = { ...keep, ...(await runCancelScale({ sizes, races: Number(values.races), seed: Number(values.seed), keep })), date: new Date().toISOString() };
+  const result = { ...keep, ...(await runCancelScale({ sizes, races: Number(values.races), seed: Number(values.seed), keep, profile: values.profile })), date: new Date().toISOString() };
   const path = writeResult('cancel-scale', result);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   progress(`cancel-scale: wrote ${path}`);

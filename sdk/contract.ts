@@ -100,6 +100,15 @@ export const OUTPUT = {
   jobQueueArn: 'JobQueueArn',
 } as const;
 
+/**
+ * The error a released `await` state is failed with when its node has already ended (cancelled
+ * in bulk, or below a parent that did not complete): the iteration's Catch ends it there, so
+ * the node's `run` state, one step invocation that would only find the node ended, never runs.
+ * Only `await` states that announce the Catch (`skippable` in their event, recorded with the
+ * token) are released this way; every other wait gets a plain success.
+ */
+export const NODE_ENDED_ERROR = 'Valence.NodeEnded';
+
 /** Name of the generic state machine that runs sublattices (so no lattice may take it). */
 export const GRAPH_RUNNER_NAME = 'graph-runner';
 

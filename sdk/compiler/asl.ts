@@ -12,7 +12,7 @@ import { TransportGraph, graphHash } from '../model/graph.ts';
 import type { GraphNode, TransportGraphJSON } from '../model/graph.ts';
 import { schedule } from './schedule.ts';
 import type { Block } from './schedule.ts';
-import { LIMITS } from '../contract.ts';
+import { LIMITS, NODE_ENDED_ERROR } from '../contract.ts';
 import { usesCallback } from '../runtime/drivers/kinds.ts';
 
 /** A JSON value in a definition. */
@@ -579,6 +579,12 @@ function partitionMap(options: { arn: string; retryField: Record<string, AslValu
  * An inline Map over `$.plan.nodes` whose iteration runs one node: an `await` callback task
  * (released once all its parents ended), then a `run` callback task. Iterations start in
  * node-id order, a topological order, so bounded concurrency can delay but never deadlock.
+ *
+ * The `await` is `skippable`: a node that can no longer run (cancelled in bulk, or below a
+ * parent that did not complete) has its wait failed with {@link NODE_ENDED_ERROR}, which the
+ * Catch turns into the iteration's end. Its `run` state, one step invocation that would only
+ * find the node ended, is skipped; a normal iteration takes no extra state (no Choice), so it
+ * costs no extra transition.
  */
 function nodeMap(options: { arn: string; retryField: Record<string, AslValue>; heartbeatSeconds: number; prefix: string }): AslState {
   const { arn, retryField, heartbeatSeconds, prefix } = options;
@@ -595,11 +601,13 @@ function nodeMap(options: { arn: string; retryField: Record<string, AslValue>; h
         [`${prefix}await-node`]: {
           Type: 'Task',
           Resource: LAMBDA_INVOKE_CALLBACK,
-          Parameters: { FunctionName: arn, Payload: { action: 'await', ...inItem, 'taskToken.$': '$$.Task.Token' } },
+          Parameters: { FunctionName: arn, Payload: { action: 'await', ...inItem, skippable: true, 'taskToken.$': '$$.Task.Token' } },
           ResultPath: null,
           ...retryField,
+          Catch: [{ ErrorEquals: [NODE_ENDED_ERROR], ResultPath: null, Next: `${prefix}node-ended` }],
           Next: `${prefix}run-node`,
         },
+        [`${prefix}node-ended`]: { Type: 'Succeed' },
         [`${prefix}run-node`]: {
           Type: 'Task',
           Resource: LAMBDA_INVOKE_CALLBACK,

@@ -6,7 +6,8 @@
  * its parents; an ending parent stores its status, then reads its waiting children — so at
  * least one of them sees the other and no wait is lost.
  */
-import { isTerminalNodeStatus } from '../status.ts';
+import { NODE_ENDED_ERROR } from '../contract.ts';
+import { CancelMethod, NodeStatus, isTerminalNodeStatus } from '../status.ts';
 import { releaseToken, type RuntimeContext } from './context.ts';
 import type { NodeItem } from './store.ts';
 
@@ -19,14 +20,23 @@ import type { NodeItem } from './store.ts';
  * children no longer makes the second wait for the first one's read and release. Every release
  * is awaited before this returns (a Lambda freezes what is still running when the handler
  * returns), and the first failure is rethrown once all have settled.
+ *
+ * A child that can never run (it ended already, cancelled in bulk, or a parent did not
+ * complete) and whose `await` catches `NODE_ENDED_ERROR` is not released to its `run` state:
+ * it is ended here (upstream-cancelled or upstream-failed, as its `run` state would have) and
+ * its `await` is failed with that error, which ends its iteration. Its own children are then
+ * released the same way, wave by wave, by this call: nothing else would, since its `run`
+ * state never runs. A 10,000-node subtree below a cancelled node drains in one walk, with no
+ * step invocation per node (issue 13). `descendIntoEnded: false` (the cancel handler, which
+ * releases every node it ended itself) descends only into the children this call ended.
  */
-export async function releaseDependents(ctx: RuntimeContext, node: NodeItem): Promise<void> {
+export async function releaseDependents(ctx: RuntimeContext, node: NodeItem, options: { readonly descendIntoEnded?: boolean } = {}): Promise<void> {
   const waiting = node.awaitingChildren ?? [];
   const own =
     node.taskToken && isTerminalNodeStatus(node.status)
       ? releaseToken(ctx, node.taskToken, { ok: true, output: { nodeId: node.nodeId, status: node.status } }, ctx.signal)
       : undefined;
-  const children = waiting.length > 0 ? releaseChildren(ctx, node, waiting) : undefined;
+  const children = waiting.length > 0 ? releaseAwaiting(ctx, node.dispatchId, waiting, options) : undefined;
   const outcomes = await Promise.allSettled([own, children]);
   const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
   if (failed) throw failed.reason;
@@ -35,22 +45,88 @@ export async function releaseDependents(ctx: RuntimeContext, node: NodeItem): Pr
 /** Child releases in flight at once for one ended node. */
 export const RELEASE_CONCURRENCY = 16;
 
-async function releaseChildren(ctx: RuntimeContext, node: NodeItem, waiting: readonly number[]): Promise<void> {
-  const children = (await ctx.store.getNodes(node.dispatchId, waiting, ctx.signal)).filter((child) => child.awaitToken);
-  let next = 0;
+/**
+ * The waves of {@link releaseDependents}, for any set of children (the cancel handler passes
+ * the children of 100 ended targets at once: one read for all of them, most of which wait in
+ * no `await` yet): the waiting children first, then the children of those it ended or skipped,
+ * each node at most once. `descendIntoEnded` (default true) also walks below children that
+ * were already terminal (a retried walk that a crash cut must reach what the first one did
+ * not); without it only the children this walk ended are descended into.
+ */
+export async function releaseAwaiting(ctx: RuntimeContext, dispatchId: string, first: readonly number[], options: { readonly descendIntoEnded?: boolean } = {}): Promise<void> {
+  const descendIntoEnded = options.descendIntoEnded ?? true;
+  const seen = new Set(first);
   let failure: { readonly reason: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    for (let child = children[next++]; child !== undefined; child = children[next++]) {
-      try {
-        const parents = await ctx.store.getNodes(node.dispatchId, child.parents, ctx.signal);
-        if (parents.every((p) => isTerminalNodeStatus(p.status))) {
-          await releaseToken(ctx, child.awaitToken!, { ok: true, output: { nodeId: child.nodeId, released: true } }, ctx.signal);
+  for (let wave: number[] = [...first]; wave.length > 0 && !failure; ) {
+    const children = (await ctx.store.getNodes(dispatchId, wave, ctx.signal)).filter((child) => child.awaitToken);
+    const next: number[] = [];
+    let at = 0;
+    const worker = async (): Promise<void> => {
+      for (let child = children[at++]; child !== undefined; child = children[at++]) {
+        try {
+          const parents = await ctx.store.getNodes(dispatchId, child.parents, ctx.signal);
+          if (!parents.every((p) => isTerminalNodeStatus(p.status))) continue;
+          const wasEnded = isTerminalNodeStatus(child.status);
+          const ended = child.awaitSkippable ? await endBelowParents(ctx, child, parents) : undefined;
+          if (!ended) {
+            await releaseToken(ctx, child.awaitToken!, { ok: true, output: { nodeId: child.nodeId, released: true } }, ctx.signal);
+            continue;
+          }
+          await releaseToken(ctx, child.awaitToken!, nodeEnded(ended), ctx.signal);
+          if (!wasEnded || descendIntoEnded) {
+            for (const id of ended.awaitingChildren ?? []) {
+              if (seen.has(id)) continue;
+              seen.add(id);
+              next.push(id);
+            }
+          }
+        } catch (error) {
+          failure ??= { reason: error };
         }
-      } catch (error) {
-        failure ??= { reason: error };
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(RELEASE_CONCURRENCY, children.length) }, worker));
+    };
+    await Promise.all(Array.from({ length: Math.min(RELEASE_CONCURRENCY, children.length) }, worker));
+    wave = next;
+  }
   if (failure) throw failure.reason;
+}
+
+/** The failure that releases a skippable `await` of a node that ended: its iteration ends there. */
+export function nodeEnded(node: NodeItem): { ok: false; error: string; cause: string } {
+  return { ok: false, error: NODE_ENDED_ERROR, cause: `node ${node.nodeId} ended ${node.status}${node.cancelledBy ? ` (${node.cancelledBy})` : ''} before its turn` };
+}
+
+/**
+ * A node whose parents have all ended, as it is once it can no longer run: as found when it is
+ * terminal already, or ended now, CANCELLED, when a parent did not complete (see
+ * {@link upstreamEnd}). Undefined when it is to run (every parent completed), or when it could
+ * not be ended because it is no longer waiting (its own `run` state then settles it).
+ */
+export async function endBelowParents(ctx: RuntimeContext, node: NodeItem, parents: readonly NodeItem[]): Promise<NodeItem | undefined> {
+  if (isTerminalNodeStatus(node.status)) return node;
+  if (node.status !== NodeStatus.NEW_OBJECT) return undefined;
+  const outcome = upstreamEnd(parents, ctx.now());
+  if (!outcome) return undefined;
+  const ended = await ctx.store.finishNode(node.dispatchId, node.nodeId, outcome, ctx.signal);
+  if (ended) return ended;
+  const now = await ctx.store.getNode(node.dispatchId, node.nodeId, { signal: ctx.signal });
+  return now && isTerminalNodeStatus(now.status) ? now : undefined;
+}
+
+/**
+ * How a node ends whose parents ended but not all completed: CANCELLED, upstream-failed when a
+ * failure is the root cause (a FAILED parent, or one that was itself upstream-failed), else
+ * upstream-cancelled. The root cause travels down: a failure anywhere above wins over a cancel.
+ * Undefined when every parent completed.
+ */
+export function upstreamEnd(
+  parents: readonly NodeItem[],
+  now: Date,
+): { status: typeof NodeStatus.CANCELLED; endedAt: string; cancelledBy: CancelMethod; cancelReason: string } | undefined {
+  const failedUpstream = (p: NodeItem): boolean =>
+    p.status === NodeStatus.FAILED || (p.status === NodeStatus.CANCELLED && p.cancelledBy === CancelMethod.UpstreamFailed);
+  const upstream = parents.find(failedUpstream) ?? parents.find((p) => p.status === NodeStatus.CANCELLED);
+  if (!upstream) return undefined;
+  const by = failedUpstream(upstream) ? CancelMethod.UpstreamFailed : CancelMethod.UpstreamCancelled;
+  return { status: NodeStatus.CANCELLED, endedAt: now.toISOString(), cancelledBy: by, cancelReason: `${by}: node ${upstream.nodeId} ${upstream.status}` };
 }

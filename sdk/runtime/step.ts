@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { DispatchStatus, NodeStatus, isTerminalNodeStatus } from '../status.ts';
 import { ErrorCode, TaskCancelledError, ValenceError, isCancellation } from '../errors.ts';
 import { releaseToken, type RuntimeContext } from './context.ts';
-import { releaseDependents } from './settle.ts';
+import { endBelowParents, nodeEnded, releaseDependents, upstreamEnd } from './settle.ts';
 import { payloadKeys } from './payloads.ts';
 import { serializeError, type SerializedError } from './serialization.ts';
 import { CancelMethod } from '../status.ts';
@@ -37,7 +37,15 @@ export type { InvocationInfo, NodeOutcome } from './drivers/driver.ts';
 /** The event a compiled Task state sends to the step handler. */
 export type StepEvent =
   | { readonly action?: 'run'; readonly dispatchId: string; readonly nodeId: number; readonly taskToken?: string }
-  | { readonly action: 'await'; readonly dispatchId: string; readonly nodeId: number; readonly taskToken: string; readonly waitFor?: readonly number[] }
+  | {
+      readonly action: 'await';
+      readonly dispatchId: string;
+      readonly nodeId: number;
+      readonly taskToken: string;
+      readonly waitFor?: readonly number[];
+      /** The state catches `NODE_ENDED_ERROR`: a node that can no longer run skips its `run` state. */
+      readonly skippable?: boolean;
+    }
   | { readonly action: 'finalize'; readonly dispatchId: string }
   | { readonly action: 'plan'; readonly dispatchId: string; readonly partitionSize?: number; readonly splitAbove?: number; readonly from?: number; readonly to?: number };
 
@@ -212,9 +220,8 @@ async function loadNodeStep(deps: StepDeps, event: RunEvent): Promise<NodeStep> 
 }
 
 /**
- * A node whose parent did not complete never starts: it ends CANCELLED, upstream-failed when a
- * failure is the root cause (a FAILED parent, or one that was itself upstream-failed), else
- * upstream-cancelled.
+ * A node whose parent did not complete never starts: it ends CANCELLED, upstream-failed or
+ * upstream-cancelled ({@link upstreamEnd}).
  */
 async function endIfUpstreamEnded(step: NodeStep): Promise<NodeStepOutput | undefined> {
   const { ctx } = step.deps;
@@ -227,20 +234,9 @@ async function endIfUpstreamEnded(step: NodeStep): Promise<NodeStepOutput | unde
   if (unfinished.length > 0) {
     throw new StepEventError(`Node ${nodeId} of ${dispatchId} was started before its parents ${unfinished.map((p) => p.nodeId).join(', ')} ended`);
   }
-  // The root cause travels down: a parent that FAILED, or was itself cancelled because a node
-  // above it failed, makes this node upstream-failed; only a parent cancelled by a request (or
-  // below one) makes it upstream-cancelled. A failure anywhere above wins over a cancel.
-  const failedUpstream = (p: NodeItem): boolean =>
-    p.status === NodeStatus.FAILED || (p.status === NodeStatus.CANCELLED && p.cancelledBy === CancelMethod.UpstreamFailed);
-  const upstream = parentItems.find(failedUpstream) ?? parentItems.find((p) => p.status === NodeStatus.CANCELLED);
-  if (!upstream) return undefined;
-  const by = failedUpstream(upstream) ? CancelMethod.UpstreamFailed : CancelMethod.UpstreamCancelled;
-  const ended = await ctx.store.finishNode(
-    dispatchId,
-    nodeId,
-    { status: NodeStatus.CANCELLED, endedAt: ctx.now().toISOString(), cancelledBy: by, cancelReason: `${by}: node ${upstream.nodeId} ${upstream.status}` },
-    ctx.signal,
-  );
+  const outcome = upstreamEnd(parentItems, ctx.now());
+  if (!outcome) return undefined;
+  const ended = await ctx.store.finishNode(dispatchId, nodeId, outcome, ctx.signal);
   if (ended) step.deps.onAttempt?.(ended.attempts + 1);
   return settleStep(step, ended);
 }
@@ -481,20 +477,32 @@ async function settle(
  * parents are read again (write before read, see settle.ts), so that a parent ending between
  * the two reads either sees the token or is seen ended.
  */
-async function awaitParents(deps: StepDeps, event: { dispatchId: string; nodeId: number; taskToken: string }): Promise<unknown> {
+async function awaitParents(deps: StepDeps, event: { dispatchId: string; nodeId: number; taskToken: string; skippable?: boolean }): Promise<unknown> {
   const { ctx } = deps;
   const dispatch = await dispatchOf(deps, event.dispatchId);
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const parentIds = graph.parents[event.nodeId] ?? [];
-  const released = { nodeId: event.nodeId, released: true };
-  const ended = async (): Promise<boolean> => (await ctx.store.getNodes(event.dispatchId, parentIds, ctx.signal)).every((p) => isTerminalNodeStatus(p.status));
-  if (await ended()) {
-    await releaseToken(ctx, event.taskToken, { ok: true, output: released });
-    return { nodeId: event.nodeId, waiting: true };
-  }
-  const item = await ctx.store.recordAwaitToken(event.dispatchId, event.nodeId, event.taskToken, ctx.signal);
+  const skippable = event.skippable === true;
+  // A skippable wait reads the node with its parents (one BatchGetItem): a node that can no
+  // longer run is ended here and skips its `run` state, and its children are released from here.
+  const released = async (): Promise<boolean> => {
+    const items = await ctx.store.getNodes(event.dispatchId, skippable ? [...parentIds, event.nodeId] : parentIds, ctx.signal);
+    const self = items.find((n) => n.nodeId === event.nodeId);
+    const parents = items.filter((n) => n.nodeId !== event.nodeId);
+    if (!parents.every((p) => isTerminalNodeStatus(p.status))) return false;
+    const ended = skippable && self ? await endBelowParents(ctx, self, parents) : undefined;
+    if (!ended) {
+      await releaseToken(ctx, event.taskToken, { ok: true, output: { nodeId: event.nodeId, released: true } });
+      return true;
+    }
+    await releaseToken(ctx, event.taskToken, nodeEnded(ended));
+    await releaseDependents(ctx, ended);
+    return true;
+  };
+  if (await released()) return { nodeId: event.nodeId, waiting: true };
+  const item = await ctx.store.recordAwaitToken(event.dispatchId, event.nodeId, event.taskToken, ctx.signal, skippable);
   if (!item) throw new StepEventError(`Dispatch ${event.dispatchId} has no node ${event.nodeId}`);
-  if (await ended()) await releaseToken(ctx, event.taskToken, { ok: true, output: released });
+  await released();
   return { nodeId: event.nodeId, waiting: true };
 }
 

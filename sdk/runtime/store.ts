@@ -105,6 +105,8 @@ export interface NodeItem {
   readonly taskToken?: string;
   /** Task token of this node's `await` state, released when all parents are terminal. */
   readonly awaitToken?: string;
+  /** The `await` state catches `NODE_ENDED_ERROR` (contract.ts): a node found ended is released with it, skipping its `run` state. */
+  readonly awaitSkippable?: boolean;
   /** Identifies the invocation that holds the node while it runs. */
   readonly runId?: string;
   /** Epoch ms until which {@link runId}'s claim holds without renewal. */
@@ -597,9 +599,14 @@ export class Store {
     return this.conditionalUpdate(dispatchId, nodeId, 'SET taskToken = :t', 'attribute_exists(pk)', { ':t': taskToken }, signal);
   }
 
-  /** Stores the token of the node's `await` state; returns the node as it is now. */
-  async recordAwaitToken(dispatchId: string, nodeId: number, awaitToken: string, signal?: AbortSignal): Promise<NodeItem | undefined> {
-    return this.conditionalUpdate(dispatchId, nodeId, 'SET awaitToken = :t', 'attribute_exists(pk)', { ':t': awaitToken }, signal);
+  /**
+   * Stores the token of the node's `await` state, and whether that state catches
+   * `NODE_ENDED_ERROR` (so a releaser may skip its `run` state); returns the node as it is now.
+   */
+  async recordAwaitToken(dispatchId: string, nodeId: number, awaitToken: string, signal?: AbortSignal, skippable = false): Promise<NodeItem | undefined> {
+    return skippable
+      ? this.conditionalUpdate(dispatchId, nodeId, 'SET awaitToken = :t, awaitSkippable = :true', 'attribute_exists(pk)', { ':t': awaitToken, ':true': true }, signal)
+      : this.conditionalUpdate(dispatchId, nodeId, 'SET awaitToken = :t REMOVE awaitSkippable', 'attribute_exists(pk)', { ':t': awaitToken }, signal);
   }
 
   /**

@@ -4,9 +4,10 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type RuntimeHarness } from './harness.ts';
-import { branch, fanWithSlow, parts, squares } from './fixtures/argument-shaped.ts';
+import { branch, failingChain, fanWithSlow, parts, squares } from './fixtures/argument-shaped.ts';
 import { beats, heartbeatStopped, waitFor } from '../cancel/observe.ts';
 
 let h: RuntimeHarness;
@@ -14,6 +15,31 @@ beforeAll(async () => {
   h = await startHarness({}, fileURLToPath(new URL('./fixtures/argument-shaped.ts', import.meta.url)));
 }, 60_000);
 afterAll(async () => h?.close());
+
+/**
+ * What the graph runner's execution of a dispatch did per node, from its history: the nodes
+ * whose `run` state invoked the step handler, and those whose `await` was failed with
+ * Valence.NodeEnded (their `run` state skipped).
+ */
+async function runnerStates(id: string): Promise<{ ran: number[]; skipped: number[] }> {
+  const { graphRunnerArn } = await h.client.outputs();
+  const executionArn = `${graphRunnerArn.replace(':stateMachine:', ':execution:')}:${id}`;
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await h.cloud.clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken }));
+    events.push(...(page.events ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  const scheduled = (e: HistoryEvent): { action?: string; nodeId?: number } =>
+    (JSON.parse(e.taskScheduledEventDetails?.parameters ?? '{}') as { Payload?: { action?: string; nodeId?: number } }).Payload ?? {};
+  const ran = events.map((e) => scheduled(e)).filter((p) => p.action === 'run').map((p) => p.nodeId!);
+  // The failure's cause names the node ("node 3 ended CANCELLED (upstream-failed) before its turn").
+  const skipped = events
+    .filter((e) => e.type === 'TaskFailed' && e.taskFailedEventDetails?.error === 'Valence.NodeEnded')
+    .map((e) => Number(/^node (\d+) ended/.exec(e.taskFailedEventDetails?.cause ?? '')?.[1]));
+  return { ran: ran.sort((a, b) => a - b), skipped: skipped.sort((a, b) => a - b) };
+}
 
 const sumOfSquares = (n: number): number => Array.from({ length: n }, (_, i) => i * i).reduce((a, b) => a + b, 0);
 
@@ -58,7 +84,32 @@ describe('a per-task cancel inside an argument-shaped dispatch', () => {
     expect(result.nodes.map((n) => n.status)).toEqual(['CANCELLED', 'CANCELLED', ...Array.from({ length: width }, () => 'COMPLETED')]);
     const ran = existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n').map(Number) : [];
     expect(ran.sort((a, b) => a - b)).toEqual([0, 1, 2]);
+    // The descendant could never run: its wait was failed with NodeEnded and its run state skipped.
+    const states = await runnerStates(id);
+    expect(states.skipped).toEqual([1]);
+    expect(states.ran).not.toContain(1);
   }, 150_000);
+});
+
+describe('a failure in an argument-shaped dispatch', () => {
+  it('ends the chain below it upstream-failed from the failing node, with no step invocation for any of them', async () => {
+    const dir = join(h.dir, 'failing-chain');
+    mkdirSync(dir);
+    const depth = 6;
+    const id = (await h.client.dispatch(failingChain)(dir, depth)).id;
+    const result = await h.client.getResult(id, { wait: true, timeoutMs: 60_000 });
+    expect(result.status).toBe('FAILED');
+    const chain = Array.from({ length: depth }, (_, i) => i + 1);
+    expect(result.nodes[0]?.status).toBe('FAILED');
+    for (const n of chain) expect(result.nodes[n]).toMatchObject({ status: 'CANCELLED', cancelledBy: 'upstream-failed' });
+    expect(result.nodes[depth + 1]?.status).toBe('COMPLETED');
+    // Only the failing node and the one apart ran.
+    expect(readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n').sort()).toEqual([String(depth + 1), 'fails']);
+    // Every chain node's wait was failed with NodeEnded, and none of them got a run invocation.
+    const states = await runnerStates(id);
+    expect(states.skipped).toEqual(chain);
+    expect(states.ran).toEqual([0, depth + 1]);
+  }, 90_000);
 });
 
 describe('parts of an output', () => {

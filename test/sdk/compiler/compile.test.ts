@@ -263,8 +263,11 @@ describe('compileGraphRunner', () => {
     expect(processor.StartAt).toBe('await-node');
     expect(processor.States['await-node']?.['Parameters']).toEqual({
       FunctionName: stepHandlerArn,
-      Payload: { action: 'await', 'dispatchId.$': '$.dispatchId', 'nodeId.$': '$.nodeId', 'taskToken.$': '$$.Task.Token' },
+      Payload: { action: 'await', 'dispatchId.$': '$.dispatchId', 'nodeId.$': '$.nodeId', skippable: true, 'taskToken.$': '$$.Task.Token' },
     });
+    // A node found ended skips its run state: the wait's NodeEnded failure ends the iteration.
+    expect(processor.States['await-node']?.['Catch']).toEqual([{ ErrorEquals: ['Valence.NodeEnded'], ResultPath: null, Next: 'node-ended' }]);
+    expect(processor.States['node-ended']).toEqual({ Type: 'Succeed' });
     expect(processor.States['run-node']?.['Resource']).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
     expect(processor.States['run-node']?.['Parameters']).toEqual({
       FunctionName: stepHandlerArn,

@@ -252,8 +252,8 @@ describe('the split form', () => {
     expect(parent).toBe(22);
     expect(compiled.stats).toEqual({
       definitionBytes: Buffer.byteLength(JSON.stringify(compiled.definition)),
-      // plan, partitions (+ plan-partition, partition-nodes (+ await, run)), finalize tail
-      stateCount: 2 + 2 + 2 + 4,
+      // plan, partitions (+ plan-partition, partition-nodes (+ await, node-ended, run)), finalize tail
+      stateCount: 2 + 2 + 3 + 4,
       estimatedHistoryEvents: 123,
       criticalPathLength: 30,
       nodeCount: 30,
@@ -344,11 +344,13 @@ function inlineNodeMap(prefix: string, heartbeatSeconds: number): AslState {
         [`${prefix}await-node`]: {
           Type: 'Task',
           Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
-          Parameters: { FunctionName: stepHandlerArn, Payload: { action: 'await', ...inItem, 'taskToken.$': '$$.Task.Token' } },
+          Parameters: { FunctionName: stepHandlerArn, Payload: { action: 'await', ...inItem, skippable: true, 'taskToken.$': '$$.Task.Token' } },
           ResultPath: null,
           Retry: RETRY(6),
+          Catch: [{ ErrorEquals: ['Valence.NodeEnded'], ResultPath: null, Next: `${prefix}node-ended` }],
           Next: `${prefix}run-node`,
         },
+        [`${prefix}node-ended`]: { Type: 'Succeed' },
         [`${prefix}run-node`]: {
           Type: 'Task',
           Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
@@ -379,8 +381,8 @@ describe('compileGraphRunner forms', () => {
       Next: 'nodes',
     });
     expect(definition.States['finalize']?.['Parameters']).toEqual({ FunctionName: stepHandlerArn, Payload: { action: 'finalize', 'dispatchId.$': '$.dispatchId' } });
-    // plan, nodes (+ await, run), the 4 tail states
-    expect(stats.stateCount).toBe(1 + 1 + 2 + 4);
+    // plan, nodes (+ await, node-ended, run), the 4 tail states
+    expect(stats.stateCount).toBe(1 + 1 + 3 + 4);
     expect(stats.definitionBytes).toBe(Buffer.byteLength(JSON.stringify(definition)));
     expect(stats.baseHistoryEvents).toBe(2 + 5 + 2 + 4 + 5 + 2 + 2);
     expect(graphRunnerHistoryEvents(0)).toBe(22);
@@ -400,8 +402,8 @@ describe('compileGraphRunner forms', () => {
     });
     expect(definition.States['nodes']).toEqual({ ...inlineNodeMap('', 600), Next: 'finalize' });
     expect(definition.States['partitions']?.['MaxConcurrency']).toBe(10_000);
-    // plan, form, nodes (+2), partitions (+ plan-partition, partition-nodes (+2)), the 4 tail states
-    expect(stats.stateCount).toBe(1 + 1 + 3 + 5 + 4);
+    // plan, form, nodes (+3), partitions (+ plan-partition, partition-nodes (+3)), the 4 tail states
+    expect(stats.stateCount).toBe(1 + 1 + 4 + 6 + 4);
   });
 });
 
