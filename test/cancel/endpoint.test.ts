@@ -5,12 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { DescribeExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
+import { cancelReportKey } from '../../sdk/runtime/cancel.ts';
 import * as wf from './fixtures/workflows.ts';
 import { alive, beats, heartbeatStopped, waitFor } from './observe.ts';
 
@@ -168,4 +170,43 @@ describe('a whole-dispatch cancel whose merged target does not stop within its b
     expect(done.alreadyTerminal).toEqual([{ id: 1, status: 'CANCELLED' }]);
     expect(done.cancelled).toEqual([]);
   }, 120_000);
+});
+
+describe('a report stored in S3 (past 300 KB, about 2,000 nodes)', () => {
+  // Writing one takes a 2,000-node cancel (bench/cancel-scale.ts does it at 10,000 and 20,000);
+  // here a finished small report is moved where a large one is written, and read back the way
+  // a client reads it: GET …/cancels/{requestId} hands out a presigned reportUrl, which the SDK follows.
+  it('is handed out as a presigned reportUrl that getCancelReport follows, and refused without its signature', async () => {
+    const report = await h.client.cancel(completed, { reason: 'stored in S3' });
+    const { requestId } = report;
+    const { tableName, bucketName, apiUrl } = await h.client.outputs();
+    const key = cancelReportKey(completed, requestId);
+    await h.cloud.clients.s3.send(new PutObjectCommand({ Bucket: bucketName, Key: key, Body: JSON.stringify(report), ContentType: 'application/json' }));
+    await h.cloud.clients.dynamodb.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: `D#${completed}` }, sk: { S: `C#${report.requestedAt}#${requestId}` } },
+        UpdateExpression: 'SET reportKey = :k REMOVE report',
+        ConditionExpression: 'attribute_exists(report)',
+        ExpressionAttributeValues: { ':k': { S: key } },
+      }),
+    );
+    // The raw answer carries no report, only its URL: a signed S3 GET that expires.
+    const url = new URL(`dispatches/${completed}/cancels/${requestId}`, apiUrl.endsWith('/') ? apiUrl : `${apiUrl}/`);
+    const signer = new SignatureV4({ service: 'execute-api', region: h.cloud.region, credentials: h.cloud.credentials, sha256: Sha256 });
+    const signed = await signer.sign({ method: 'GET', protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path: url.pathname, query: {}, headers: { host: url.host } });
+    const raw = (await (await fetch(url, { headers: signed.headers })).json()) as { report?: unknown; reportUrl?: string; state: string };
+    expect(raw.state).toBe('DONE');
+    expect(raw.report).toBeUndefined();
+    const reportUrl = new URL(raw.reportUrl!);
+    expect(reportUrl.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+    expect(Number(reportUrl.searchParams.get('X-Amz-Expires'))).toBeGreaterThan(0);
+    // Without its signature the object is not readable.
+    reportUrl.search = '';
+    expect((await fetch(reportUrl)).status).toBe(403);
+    // The SDK follows the URL: the same report as the cancel answered.
+    const read = await h.client.getCancelReport(completed, requestId);
+    expect(read.state).toBe('DONE');
+    expect(read.report).toEqual(report);
+  }, 30_000);
 });
