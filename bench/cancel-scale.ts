@@ -46,7 +46,7 @@ import type { CancelAccepted } from '../sdk/client/index.ts';
 import { cancelScale, raceShape } from './fixtures/cancel-scale.ts';
 import { startAllThreadsProfile } from './cpu-profile.ts';
 import { analyseProfiles, costTable, profilesIn } from './profile-analyse.ts';
-import { RESULTS_DIR, describe, fmt, loadAverage, machine, progress, round, startBenchCloud, writeResult, type BenchCloud } from './lib.ts';
+import { RESULTS_DIR, describe, fmt, loadAverage, machine, progress, round, startBenchCloud, writeResult, type BenchCloud, type BenchOutcome, type SummaryRow } from './lib.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/cancel-scale.ts', import.meta.url));
 const LAYERS = 5;
@@ -526,11 +526,11 @@ export async function runCancelScale(options: {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000,20000,s10000' }, races: { type: 'string', default: '0' }, seed: { type: 'string', default: '13' }, profile: { type: 'boolean', default: false } } });
-  const sizes = values.sizes.split(',').filter(Boolean).map((v) => (v.startsWith('s') ? v : Number(v)));
-  // Earlier runs' rows are kept beside this run's (each with its date and load), so a partial run loses nothing.
-  // The last races are kept too when this run has none (and the other way round).
+/**
+ * What an earlier result file holds that a new run keeps: its rows (each with its date and
+ * load) under `earlier`, so a partial run loses nothing, and its races when this run has none.
+ */
+function keptFromEarlier(): Record<string, unknown> {
   let earlier: unknown[] = [];
   let races: unknown;
   try {
@@ -540,7 +540,37 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   } catch {
     // No earlier result.
   }
-  const keep = { earlier, ...(races ? { races } : {}) };
+  return { earlier, ...(races ? { races } : {}) };
+}
+
+/**
+ * `npm run bench`'s part (`--only cancel-scale`): whole-dispatch cancels of 1,000, 5,000 and
+ * 20,000 nodes and the 10,000-node subtree cancel, against issue 13's goals (accepted in ≤ 1 s;
+ * every target terminal and the running work stopped in ≤ 30 s). The races run only from the
+ * command line (`--races 100`).
+ */
+export async function runCancelScaleBench(): Promise<BenchOutcome> {
+  const keep = keptFromEarlier();
+  const result: Record<string, unknown> = { ...keep, ...(await runCancelScale({ sizes: [1000, 5000, 20000, 's10000'], races: 0, seed: 13, keep })), date: new Date().toISOString() };
+  const rows: SummaryRow[] = (result['scale'] as (ScaleRow & { meets: { acceptUnder1s: boolean; allStoppedUnder30s: boolean } })[]).map((r) => {
+    const stopped = Math.max(r.lambdaStoppedMs, Number.isNaN(r.batchProcessGoneMs) ? 0 : r.batchProcessGoneMs);
+    return {
+      benchmark: '4 cancel at scale',
+      metric: `${r.mode === 'whole dispatch' ? `whole dispatch, ${r.nodes} nodes` : `subtree of ${r.targets} nodes (of ${r.nodes})`}: accept / all terminal / work stopped ms`,
+      value: `${fmt(r.acceptMs, 0)} / ${fmt(r.allTerminalMs, 0)} / ${fmt(stopped, 0)}`,
+      baseline: `write floor ${fmt(r.writeFloorMs, 0)} ms`,
+      ratio: `×${fmt(r.allTerminalMs / Math.max(1, r.writeFloorMs), 2)}`,
+      goal: 'accept ≤ 1,000; terminal and stopped ≤ 30,000',
+      met: r.meets.acceptUnder1s && r.meets.allStoppedUnder30s ? 'yes' : 'NO',
+    };
+  });
+  return { name: 'cancel-scale', result, rows };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000,20000,s10000' }, races: { type: 'string', default: '0' }, seed: { type: 'string', default: '13' }, profile: { type: 'boolean', default: false } } });
+  const sizes = values.sizes.split(',').filter(Boolean).map((v) => (v.startsWith('s') ? v : Number(v)));
+  const keep = keptFromEarlier();
   const result = { ...keep, ...(await runCancelScale({ sizes, races: Number(values.races), seed: Number(values.seed), keep, profile: values.profile })), date: new Date().toISOString() };
   const path = writeResult('cancel-scale', result);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

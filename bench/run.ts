@@ -2,7 +2,7 @@
  * `npm run bench`: runs every benchmark with its baseline in the same process run, writes one
  * JSON file per benchmark plus summary.json under bench/results/, and prints a summary table.
  *
- * Options: `--only start,overhead,cancel,compile,large,vitest,soak` to run a subset (`soak`, like `vitest`, runs only when named) (the summary keeps
+ * Options: `--only start,overhead,cancel,cancel-scale,compile,large,vitest,soak` to run a subset (`soak`, like `vitest`, runs only when named) (the summary keeps
  * the other rows of the previous run, marked as carried over). `vitest` (the whole `vitest run`
  * suite, timed) runs only when named; otherwise its last recorded result is shown. Every result
  * file and table row carries the 1-minute load average before → after its benchmark. The whole run takes about 10–15 minutes on a 2-core machine; sizes the issue asks
@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCancelLatency } from './cancel-latency.ts';
+import { runCancelScaleBench } from './cancel-scale.ts';
 import { runCompileScale } from './compile-scale.ts';
 import { ISSUE18, RESULTS_DIR, fmt, loadAverage, machine, progress, round, writeResult, type BenchOutcome, type SummaryRow } from './lib.ts';
 import { runVitestWall, vitestRowFromFile } from './vitest-wall.ts';
@@ -122,6 +123,7 @@ async function main(): Promise<void> {
   await attempt('start', runLocalCloudStart);
   await attempt('overhead', runOrchestration);
   await attempt('cancel', runCancelLatency);
+  await attempt('cancel-scale', runCancelScaleBench);
   await attempt('compile', runCompileScale);
   await attempt('large', runLargeLattice);
   // The soak (issue 14) runs two 5 × 1,000-node runs: only on request (`--only soak`).

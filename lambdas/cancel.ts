@@ -216,8 +216,11 @@ const ANSWER_WORK_MS = 600;
  * 202 at once and the continuation does everything. Measured on the local cloud (load 1.3–2.2):
  * 2,002 nodes were cut at 793 ms with the continuation invoked by 808 ms, but 5,002 nodes were
  * cut at 856 ms and their continuation's invoke, queued behind the cut work, took until 1,513 ms.
+ * With 2,000 here a 1,002-node cancel (all terminal 2.8 s later, far past the answer's 600 ms)
+ * still tried, was cut, and answered 202 after 946 ms (load 2.1–2.7): too close to the 1 s goal
+ * for work that could not finish anyway. 500 nodes end within the answer on a quiet machine.
  */
-const ANSWER_INLINE_MAX_NODES = 2_000;
+const ANSWER_INLINE_MAX_NODES = 500;
 const ANSWER_HARD_MS = 850;
 
 /** The invocation's clock, capped so that its deadline falls within `budgetMs` of now. */
