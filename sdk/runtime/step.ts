@@ -495,8 +495,11 @@ async function awaitParents(deps: StepDeps, event: { dispatchId: string; nodeId:
       await releaseToken(ctx, event.taskToken, { ok: true, output: { nodeId: event.nodeId, released: true } });
       return true;
     }
-    await releaseToken(ctx, event.taskToken, nodeEnded(ended));
+    // Its waiting children first: once this wait is failed its iteration is over and nothing
+    // retries it, so a crash between the two must fall before the failure (the retried
+    // invocation then walks again), never after it.
     await releaseDependents(ctx, ended);
+    await releaseToken(ctx, event.taskToken, nodeEnded(ended));
     return true;
   };
   if (await released()) return { nodeId: event.nodeId, waiting: true };
