@@ -245,8 +245,9 @@ async function scaleOnce(bc: BenchCloud, nodes: number, subtree: boolean, profil
     const isTarget = (nodeId: number | string): boolean => !subtree || Number(nodeId) !== 1;
     let allTerminalMs = NaN;
     // Only the targets not yet seen terminal are read again (a terminal node never changes), so
-    // the watching costs the cloud less as the cancel goes on: reading all 10,000 nodes once a
-    // second was itself a fifth of the cloud's work.
+    // the watching costs the cloud less as the cancel goes on. Reading all 10,000 nodes once a
+    // second loaded the cloud it measured: with that observer the 10,001-node subtree took
+    // 54–69 s to all terminal, with this one 26–28 s (same code otherwise).
     let open = [...Array.from({ length: 2 + LAYERS * width }, (_, i) => i)].filter(isTarget);
     const terminal = waitUntil(
       'every target terminal',
