@@ -40,18 +40,23 @@ const TEST_MS = 900_000;
 
 let h: RuntimeHarness;
 let modulePath: string;
+let moduleDir: string | undefined;
 beforeAll(async () => {
   // One cloud for every test: the fixture module, re-exported by a module a test edits.
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const moduleDir = mkdtempSync(join(tmpdir(), 'valence-redispatch-'));
+  moduleDir = mkdtempSync(join(tmpdir(), 'valence-redispatch-'));
   // An ES module, as the fixtures it re-exports are (else tsx loads it as CommonJS, with a second copy of the SDK).
   writeFileSync(join(moduleDir, 'package.json'), '{ "type": "module" }');
   modulePath = join(moduleDir, 'workflows.ts');
   writeFileSync(modulePath, editedModule(3));
   h = await startHarness({}, modulePath);
 }, 120_000);
-afterAll(async () => h?.close());
+afterAll(async () => {
+  await h?.close();
+  // The edited workflows module lives outside the harness's directory: removed here, or every run leaves one in /tmp.
+  if (moduleDir) (await import('node:fs')).rmSync(moduleDir, { recursive: true, force: true });
+});
 
 const lines = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : []);
 const actions = (plan: RedispatchPlan): string[] => plan.nodes.map((n) => n.action);
