@@ -24,8 +24,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { DispatchStatus, NodeStatus, isTerminalDispatchStatus, isTerminalNodeStatus } from '../status.ts';
-import { releaseToken, type RuntimeContext } from './context.ts';
-import { releaseAwaiting, releaseDependents } from './settle.ts';
+import type { RuntimeContext } from './context.ts';
+import { releaseAwaiting, releaseDependents, releaseOwnWait } from './settle.ts';
 import { endNodeForJob, pollJob } from './completion.ts';
 import { CancelMethod } from '../status.ts';
 import { DispatchNotFoundError, ErrorCode, ValenceError } from '../errors.ts';
@@ -583,7 +583,7 @@ async function releaseWaiting(run: CancelRun, targets: ReadonlySet<number>, ende
     // holds 40 iterations at a time), instead of a read per target.
     const owned = ended.filter((n) => n.taskToken !== undefined);
     const worker = async (): Promise<void> => {
-      for (let node = owned.shift(); node !== undefined; node = owned.shift()) await releaseToken(ctx, node.taskToken!, { ok: true, output: { nodeId: node.nodeId, status: node.status } }, ctx.signal);
+      for (let node = owned.shift(); node !== undefined; node = owned.shift()) await releaseOwnWait(ctx, node);
     };
     const children = [...new Set(ended.flatMap((n) => n.awaitingChildren ?? []))];
     await Promise.all([...Array.from({ length: Math.min(RELEASES_IN_FLIGHT, owned.length) }, worker), releaseAwaiting(ctx, dispatchId, children, { descendIntoEnded: false })]);

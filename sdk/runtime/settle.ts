@@ -32,14 +32,21 @@ import type { NodeItem } from './store.ts';
  */
 export async function releaseDependents(ctx: RuntimeContext, node: NodeItem, options: { readonly descendIntoEnded?: boolean } = {}): Promise<void> {
   const waiting = node.awaitingChildren ?? [];
-  const own =
-    node.taskToken && isTerminalNodeStatus(node.status)
-      ? releaseToken(ctx, node.taskToken, { ok: true, output: { nodeId: node.nodeId, status: node.status } }, ctx.signal)
-      : undefined;
+  const own = releaseOwnWait(ctx, node);
   const children = waiting.length > 0 ? releaseAwaiting(ctx, node.dispatchId, waiting, options) : undefined;
   const outcomes = await Promise.allSettled([own, children]);
   const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
   if (failed) throw failed.reason;
+}
+
+/**
+ * Releases the node's own waiting state (the task token of a long-running executor's or a
+ * sublattice's Task), once the node is terminal; undefined when there is nothing to release.
+ */
+export function releaseOwnWait(ctx: RuntimeContext, node: NodeItem): Promise<boolean> | undefined {
+  return node.taskToken && isTerminalNodeStatus(node.status)
+    ? releaseToken(ctx, node.taskToken, { ok: true, output: { nodeId: node.nodeId, status: node.status } }, ctx.signal)
+    : undefined;
 }
 
 /** Child releases in flight at once for one ended node. */
