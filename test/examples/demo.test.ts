@@ -85,7 +85,10 @@ function expectTheStory({ code, stdout, stderr, ms }: { code: number | null; std
   expect(reportLine(cancelled, '3/0')).toMatch(/simulate\s+lambda\s+signal\s/);
   expect(reportLine(cancelled, '3/1')).toMatch(/anneal\s+batch\s+TerminateJob\s/);
   expect(reportLine(cancelled, '3/2')).toMatch(/sampleGhz\s+braket\s+CancelQuantumTask\s/);
-  expect(reportLine(cancelled, '3/3')).toMatch(/combine\s+lambda\s+not-started\s/);
+  // combine is a target of the cancel and waits on targets being stopped: the cancel marks it
+  // after the stops go out (issue 13), so a parent that stops first (simulate, by signal) may end
+  // it `upstream-cancelled` before its own mark lands. Both say truly that it never ran.
+  expect(reportLine(cancelled, '3/3')).toMatch(/combine\s+lambda\s+(not-started|upstream-cancelled)\s/);
   expect(reportLine(cancelled, '4')).toMatch(/summarize\s+lambda\s+(not-started|upstream-cancelled)\s/);
   expect(report).not.toContain('Failed (');
   expect(report).toContain('Left running: 0 Batch jobs, 0 quantum tasks.');
