@@ -210,6 +210,35 @@ function lambdaRetry(attempts: number): AslValue[] {
   ];
 }
 
+/**
+ * The nodes whose view the next state takes from the state data (issue 18): a Task state's
+ * result can become the data its successor sees, so a child whose parent's state ran just
+ * before its own (a chain's next link, or the first node of each branch after it) reads that
+ * parent from the payload instead of the table. Walks the blocks as the states are emitted:
+ * after a node's Task the data is that node's (whether or not it is kept: if nobody takes it,
+ * nothing reads it), an `await` and a Parallel keep their input, and each branch starts with
+ * the Parallel's input.
+ *
+ * What travels is the `ParentView` (sdk/runtime/store.ts): status and output address, with the output itself
+ * when it is inline (at most `LIMITS.inlineOutputBytes`). So such an output also appears in
+ * the execution's history, which the stack's own roles and the account's administrators can
+ * read, as they can the table.
+ */
+function handOffs(root: Block | undefined, parents: (id: number) => readonly number[]): Set<number> {
+  const taken = new Set<number>();
+  const walk = (block: Block, carried: number | undefined): number | undefined => {
+    if (block.type === 'task') {
+      if (carried !== undefined && parents(block.node).includes(carried)) taken.add(carried);
+      return block.node;
+    }
+    if (block.type === 'series') return block.items.reduce<number | undefined>((at, item) => walk(item, at), carried);
+    for (const branch of block.branches) walk(branch, carried);
+    return carried;
+  };
+  if (root !== undefined) walk(root, undefined);
+  return taken;
+}
+
 function stateName(node: GraphNode): string {
   return `${node.id}-${node.name.replace(/[^A-Za-z0-9_.-]/g, '_')}`.slice(0, MAX_STATE_NAME);
 }
@@ -301,8 +330,9 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
 
   let parallelCount = 0;
   let history = HISTORY_EVENTS.execution + historyTail();
+  const handedOn = handOffs(plan.root, (id) => graph.parents(id));
 
-  const taskStates = (node: GraphNode): Array<[string, AslState]> => {
+  const taskStates = (node: GraphNode, carried: number | undefined): Array<[string, AslState]> => {
     const states: Array<[string, AslState]> = [];
     const waitFor = plan.awaits.get(node.id);
     if (waitFor !== undefined) {
@@ -323,6 +353,7 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
       history += HISTORY_EVENTS.callbackTask;
     }
     const callback = usesCallback(node);
+    const takes = carried !== undefined && graph.parents(node.id).includes(carried);
     const budget =
       node.timeoutSeconds === undefined ? undefined : (node.retries + 1) * (node.timeoutSeconds + node.graceSeconds) + marginSeconds;
     states.push([
@@ -332,9 +363,11 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
         Resource: callback ? LAMBDA_INVOKE_CALLBACK : LAMBDA_INVOKE,
         Parameters: {
           FunctionName: arn,
-          Payload: { action: 'run', ...dispatchId, nodeId: node.id, ...(callback ? { 'taskToken.$': '$$.Task.Token' } : {}) },
+          Payload: { action: 'run', ...dispatchId, nodeId: node.id, ...(callback ? { 'taskToken.$': '$$.Task.Token' } : {}), ...(takes ? { 'parent.$': '$.parent' } : {}) },
         },
-        ResultPath: null,
+        // A node whose child runs next hands its view on as the state data (`$.parent`); the
+        // rest keep the data they were given (ResultPath null), which may hold an earlier hand-off.
+        ...(handedOn.has(node.id) ? { ResultSelector: { 'parent.$': callback ? '$' : '$.Payload' } } : { ResultPath: null }),
         ...(budget === undefined ? {} : { TimeoutSeconds: budget }),
         // Step Functions rejects a heartbeat that is not shorter than the task's timeout;
         // a task that short is bounded by its timeout alone.
@@ -347,30 +380,41 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
   };
 
   // Emits `block` as a chain of states ending in `next` (or End), returns the first state's name.
-  const emit = (block: Block, states: Record<string, AslState>, next: string | undefined): string => {
-    const chain = chainOf(block, states);
+  // A branch's last state outputs `{}` (OutputPath null): a Parallel's result is the array of
+  // its branches' outputs, and a 1,000-branch fan-out must not copy a hand-off 1,000 times.
+  const emit = (block: Block, states: Record<string, AslState>, next: string | undefined, carried: number | undefined): string => {
+    const chain = chainOf(block, states, carried).states;
     chain.forEach(([name, state], index) => {
       const following = chain[index + 1]?.[0] ?? next;
-      states[name] = following === undefined ? { ...state, End: true } : { ...state, Next: following };
+      states[name] = following === undefined ? { ...state, OutputPath: null, End: true } : { ...state, Next: following };
     });
     return (chain[0] as [string, AslState])[0];
   };
 
-  const chainOf = (block: Block, states: Record<string, AslState>): Array<[string, AslState]> => {
-    if (block.type === 'task') return taskStates(graph.node(block.node));
-    if (block.type === 'series') return block.items.flatMap((item) => chainOf(item, states));
+  // `carried`: the node whose view the state data holds when the block starts (see handOffs).
+  const chainOf = (block: Block, states: Record<string, AslState>, carried: number | undefined): { states: Array<[string, AslState]>; carried: number | undefined } => {
+    if (block.type === 'task') return { states: taskStates(graph.node(block.node), carried), carried: block.node };
+    if (block.type === 'series') {
+      const chain: Array<[string, AslState]> = [];
+      for (const item of block.items) {
+        const emitted = chainOf(item, states, carried);
+        chain.push(...emitted.states);
+        carried = emitted.carried;
+      }
+      return { states: chain, carried };
+    }
     const name = `parallel-${parallelCount++}`;
     history += HISTORY_EVENTS.parallel;
     const branches = block.branches.map((branch) => {
       const branchStates: Record<string, AslState> = {};
-      const startAt = emit(branch, branchStates, undefined);
+      const startAt = emit(branch, branchStates, undefined, carried);
       return { StartAt: startAt, States: branchStates };
     });
-    return [[name, { Type: 'Parallel', Branches: branches, ResultPath: null }]];
+    return { states: [[name, { Type: 'Parallel', Branches: branches, ResultPath: null }]], carried };
   };
 
   const states: Record<string, AslState> = {};
-  const startAt = plan.root === undefined ? 'finalize' : emit(plan.root, states, 'finalize');
+  const startAt = plan.root === undefined ? 'finalize' : emit(plan.root, states, 'finalize', undefined);
   Object.assign(states, finalizeStates(arn, dispatchId, retry));
   const definition: AslDefinition = {
     Comment: `valence graph sha256:${hash} lattice ${graph.lattice.name}`,

@@ -9,7 +9,7 @@
 import { NodeStatus } from '../status.ts';
 import type { NodeAddress, NodeContent } from './content.ts';
 import type { RuntimeContext } from './context.ts';
-import type { NodeItem } from './store.ts';
+import type { NodeItem, ParentView } from './store.ts';
 
 /** What {@link decideReuse} decided: the stored result to end the node with, or why it runs. */
 export type ReuseDecision =
@@ -34,7 +34,7 @@ export const ReuseRefusal = {
  * must itself have been reused (a descendant of a rerun node reruns), and the earlier node's
  * identity and input hash must equal the ones the deployed code computes now.
  */
-export async function decideReuse(ctx: RuntimeContext, item: NodeItem, content: NodeContent | undefined, parents: readonly NodeItem[]): Promise<ReuseDecision> {
+export async function decideReuse(ctx: RuntimeContext, item: NodeItem, content: NodeContent | undefined, parents: readonly ParentView[]): Promise<ReuseDecision> {
   if (item.reuse === undefined) return { reuse: false, reason: ReuseRefusal.notPlanned };
   const rerun = parents.find((parent) => parent.reusedFrom === undefined);
   if (rerun) return { reuse: false, reason: `parent ${rerun.nodeId} runs again` };

@@ -9,7 +9,7 @@
 import { NODE_ENDED_ERROR } from '../contract.ts';
 import { CancelMethod, NodeStatus, isTerminalNodeStatus } from '../status.ts';
 import { releaseToken, type RuntimeContext } from './context.ts';
-import type { NodeItem } from './store.ts';
+import { parentViewOf, type NodeItem, type ParentView } from './store.ts';
 
 /**
  * Releases the `await` states of children whose parents have all ended, and the node's own
@@ -45,7 +45,7 @@ export async function releaseDependents(ctx: RuntimeContext, node: NodeItem, opt
  */
 export function releaseOwnWait(ctx: RuntimeContext, node: NodeItem): Promise<boolean> | undefined {
   return node.taskToken && isTerminalNodeStatus(node.status)
-    ? releaseToken(ctx, node.taskToken, { ok: true, output: { nodeId: node.nodeId, status: node.status } }, ctx.signal)
+    ? releaseToken(ctx, node.taskToken, { ok: true, output: parentViewOf(node) }, ctx.signal)
     : undefined;
 }
 
@@ -109,7 +109,7 @@ export function nodeEnded(node: NodeItem): { ok: false; error: string; cause: st
  * {@link upstreamEnd}). Undefined when it is to run (every parent completed), or when it could
  * not be ended because it is no longer waiting (its own `run` state then settles it).
  */
-export async function endBelowParents(ctx: RuntimeContext, node: NodeItem, parents: readonly NodeItem[]): Promise<NodeItem | undefined> {
+export async function endBelowParents(ctx: RuntimeContext, node: NodeItem, parents: readonly ParentView[]): Promise<NodeItem | undefined> {
   if (isTerminalNodeStatus(node.status)) return node;
   if (node.status !== NodeStatus.NEW_OBJECT) return undefined;
   const outcome = upstreamEnd(parents, ctx.now());
@@ -127,10 +127,10 @@ export async function endBelowParents(ctx: RuntimeContext, node: NodeItem, paren
  * Undefined when every parent completed.
  */
 export function upstreamEnd(
-  parents: readonly NodeItem[],
+  parents: readonly ParentView[],
   now: Date,
 ): { status: typeof NodeStatus.CANCELLED; endedAt: string; cancelledBy: CancelMethod; cancelReason: string } | undefined {
-  const failedUpstream = (p: NodeItem): boolean =>
+  const failedUpstream = (p: ParentView): boolean =>
     p.status === NodeStatus.FAILED || (p.status === NodeStatus.CANCELLED && p.cancelledBy === CancelMethod.UpstreamFailed);
   const upstream = parents.find(failedUpstream) ?? parents.find((p) => p.status === NodeStatus.CANCELLED);
   if (!upstream) return undefined;

@@ -22,7 +22,7 @@ import { endBelowParents, nodeEnded, releaseDependents, upstreamEnd } from './se
 import { payloadKeys } from './payloads.ts';
 import { serializeError, type SerializedError } from './serialization.ts';
 import { CancelMethod } from '../status.ts';
-import type { DispatchItem, NodeItem } from './store.ts';
+import { parentViewOf, type DispatchItem, type NodeItem, type ParentView } from './store.ts';
 import type { GraphCatalog, RuntimeGraph, RuntimeNode } from './workflows.ts';
 import { resolveTemplate, WorkflowLookupError } from './workflows.ts';
 import { cancelDispatch } from './cancel.ts';
@@ -36,7 +36,14 @@ export type { InvocationInfo, NodeOutcome } from './drivers/driver.ts';
 
 /** The event a compiled Task state sends to the step handler. */
 export type StepEvent =
-  | { readonly action?: 'run'; readonly dispatchId: string; readonly nodeId: number; readonly taskToken?: string }
+  | {
+      readonly action?: 'run';
+      readonly dispatchId: string;
+      readonly nodeId: number;
+      readonly taskToken?: string;
+      /** The parent whose state ran just before this one: its Task result, a {@link ParentView} (sdk/compiler/asl.ts). */
+      readonly parent?: unknown;
+    }
   | {
       readonly action: 'await';
       readonly dispatchId: string;
@@ -88,14 +95,15 @@ export async function handleStep(deps: StepDeps, event: StepEvent, info: Invocat
   }
 }
 
-/** The Task output of a node state: small, for the execution history only. */
-interface NodeStepOutput {
-  readonly nodeId: number;
-  readonly status: NodeStatus;
-}
+/**
+ * The Task output of a node state. Once the node ended it is its {@link ParentView} (at most
+ * `LIMITS.inlineOutputBytes` of output inline): the state that runs next may hand it to
+ * the child it runs, which then reads no item for this parent.
+ */
+type NodeStepOutput = ParentView | { readonly nodeId: number; readonly status: NodeStatus };
 
 /** The event of a `run` state. */
-type RunEvent = { readonly dispatchId: string; readonly nodeId: number; readonly taskToken?: string };
+type RunEvent = { readonly dispatchId: string; readonly nodeId: number; readonly taskToken?: string; readonly parent?: unknown };
 
 /** What every step of running one node reads. */
 interface NodeStep {
@@ -104,6 +112,8 @@ interface NodeStep {
   readonly graph: RuntimeGraph;
   readonly node: RuntimeNode;
   readonly taskToken: string | undefined;
+  /** A parent's view from the state payload, when it is one of this node's parents and ended. */
+  readonly carried: ParentView | undefined;
 }
 
 /** Runs one node: parents first, then the claim, then its driver, then its outcome. */
@@ -216,7 +226,22 @@ async function loadNodeStep(deps: StepDeps, event: RunEvent): Promise<NodeStep> 
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const node = graph.nodes[nodeId];
   if (!node) throw new StepEventError(`Dispatch ${dispatchId} has no node ${nodeId}`);
-  return { deps, dispatch, graph, node, taskToken: event.taskToken };
+  return { deps, dispatch, graph, node, taskToken: event.taskToken, carried: carriedParent(event.parent, dispatchId, graph.parents[nodeId] ?? []) };
+}
+
+/**
+ * The parent view a `run` event carries, if it is usable: of this dispatch, one of the node's
+ * parents, and terminal (a terminal item never changes). Anything else is ignored and the
+ * parent is read from the table as before, so a malformed payload costs a read, never a wrong
+ * input.
+ */
+function carriedParent(value: unknown, dispatchId: string, parents: readonly number[]): ParentView | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const view = value as Partial<ParentView>;
+  if (view.dispatchId !== dispatchId || typeof view.nodeId !== 'number' || !parents.includes(view.nodeId)) return undefined;
+  if (typeof view.status !== 'string' || !isTerminalNodeStatus(view.status)) return undefined;
+  if (view.output !== undefined && typeof view.output !== 'string') return undefined;
+  return view as ParentView;
 }
 
 /**
@@ -242,20 +267,24 @@ async function endIfUpstreamEnded(step: NodeStep): Promise<NodeStepOutput | unde
 }
 
 /**
- * The items of the node's parents, read once per invocation (one BatchGetItem): the upstream
- * check and the inputs (inline outputs) share them. A parent read here is terminal, so its
- * item no longer changes.
+ * The node's parents, read once per invocation (one BatchGetItem): the upstream check and the
+ * inputs (inline outputs) share them. A parent read here is terminal, so its item no longer
+ * changes. The parent the state payload carries is not read: a chain node reads nothing.
  */
-function parentItemsOf(step: NodeStep): Promise<NodeItem[]> {
+function parentItemsOf(step: NodeStep): Promise<ParentView[]> {
   let items = parentReads.get(step);
   if (!items) {
     const { ctx } = step.deps;
-    items = ctx.store.getNodes(step.dispatch.dispatchId, step.graph.parents[step.node.id] ?? [], ctx.signal);
+    const { carried } = step;
+    const parents = step.graph.parents[step.node.id] ?? [];
+    const toRead = carried ? parents.filter((id) => id !== carried.nodeId) : parents;
+    const read = toRead.length > 0 ? ctx.store.getNodes(step.dispatch.dispatchId, toRead, ctx.signal) : Promise.resolve([]);
+    items = carried ? read.then((list): ParentView[] => [carried, ...list]) : read;
     parentReads.set(step, items);
   }
   return items;
 }
-const parentReads = new WeakMap<NodeStep, Promise<NodeItem[]>>();
+const parentReads = new WeakMap<NodeStep, Promise<ParentView[]>>();
 
 /**
  * Claims the node (`NEW_OBJECT → RUNNING`, refused once a cancel is requested). When the claim
@@ -411,12 +440,12 @@ async function waitOrTakeOver(deps: StepDeps, current: NodeItem, runId: string, 
  */
 interface InputReader {
   readonly step: NodeStep;
-  readonly items: Map<number, Promise<NodeItem | undefined>>;
+  readonly items: Map<number, Promise<ParentView | undefined>>;
   args: Promise<unknown[]> | undefined;
 }
 
 function inputReader(step: NodeStep): InputReader {
-  const items = new Map<number, Promise<NodeItem | undefined>>();
+  const items = new Map<number, Promise<ParentView | undefined>>();
   const own = parentReads.get(step);
   if (own) {
     const parents = step.graph.parents[step.node.id] ?? [];
@@ -466,9 +495,10 @@ async function settle(
   const node = ended ?? (await ctx.store.getNode(dispatch.dispatchId, nodeId));
   if (!node) throw new StepEventError(`Dispatch ${dispatch.dispatchId} has no node item ${nodeId}`);
   await releaseDependents(ctx, node);
+  const output = isTerminalNodeStatus(node.status) ? parentViewOf(node) : { nodeId, status: node.status };
   // This invocation's own wait (a retried state may carry a newer token than the stored one).
-  if (taskToken && taskToken !== node.taskToken) await releaseToken(ctx, taskToken, { ok: true, output: { nodeId, status: node.status } });
-  return { nodeId, status: node.status };
+  if (taskToken && taskToken !== node.taskToken) await releaseToken(ctx, taskToken, { ok: true, output });
+  return output;
 }
 
 /**

@@ -134,6 +134,26 @@ export interface NodeItem {
   readonly reuseRefused?: string;
 }
 
+/**
+ * What a node's children read of it once it ended: its end and its output's address. A `run`
+ * state whose parent's state ran just before it gets this from the state payload (the parent's
+ * Task result), so the child reads no item for that parent (issue 18; sdk/compiler/asl.ts). A
+ * terminal node's view never changes, so a copy is as good as a read.
+ */
+export type ParentView = Pick<NodeItem, 'dispatchId' | 'nodeId' | 'status' | 'cancelledBy' | 'hasOutput' | 'output' | 'outputRef' | 'outputHash' | 'reusedFrom'>;
+
+/** The {@link ParentView} of a node: the fields it has, nothing else (it travels in a Step Functions payload). */
+export function parentViewOf(node: NodeItem): ParentView {
+  const view: { -readonly [K in keyof ParentView]: ParentView[K] } = { dispatchId: node.dispatchId, nodeId: node.nodeId, status: node.status };
+  if (node.cancelledBy !== undefined) view.cancelledBy = node.cancelledBy;
+  if (node.hasOutput !== undefined) view.hasOutput = node.hasOutput;
+  if (node.output !== undefined) view.output = node.output;
+  if (node.outputRef !== undefined) view.outputRef = node.outputRef;
+  if (node.outputHash !== undefined) view.outputHash = node.outputHash;
+  if (node.reusedFrom !== undefined) view.reusedFrom = node.reusedFrom;
+  return view;
+}
+
 /** One recorded cancel request: who, when, why and what. */
 export interface CancelRequestItem {
   readonly requestId: string;

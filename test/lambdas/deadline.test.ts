@@ -105,7 +105,11 @@ describe('a step handler that reaches its invocation deadline', () => {
     // The retry (as Step Functions sends it) waits for the lease to lapse, takes the node over
     // and completes it.
     const startedRetry = Date.now();
-    await expect(handler({ dispatchId, nodeId: 0 }, invocation(60_000, 'retry'))).resolves.toEqual({ nodeId: 0, status: 'COMPLETED' });
+    // Its answer is the node's parent view (what the next state hands to a child): the end and the output.
+    const answer = (await handler({ dispatchId, nodeId: 0 }, invocation(60_000, 'retry'))) as Record<string, unknown>;
+    expect(answer).toMatchObject({ dispatchId, nodeId: 0, status: 'COMPLETED', hasOutput: true });
+    expect(typeof answer['output']).toBe('string');
+    expect(answer['outputHash']).toMatch(/^[0-9a-f]{64}$/);
     expect(Date.now() - startedRetry).toBeLessThan(LEASE_MS + 30_000);
     expect(log()).toEqual(['start 1', 'start 2', 'end 2']);
     const done = await rawNode(dispatchId, 0);

@@ -25,6 +25,23 @@ describe('dispatch and getResult', () => {
     expect(result.nodes.every((n) => n.attempts === 1 && n.executor === 'lambda')).toBe(true);
   });
 
+  it('hands each parent on through the state payload: a chain reads no parent item, a diamond only its join', async () => {
+    // Issue 18: the state that runs right after a parent's gets the parent's view (status, output)
+    // from the Task result, on AWS as here; only the join of the diamond (two parents, after a
+    // Parallel) reads its parents, in one BatchGetItem. The counters are the local cloud's own.
+    const batchGets = () => h.cloud.counters().dynamodb?.BatchGetItem ?? 0;
+    h.cloud.resetCounters();
+    expect((await run<number>(h.client.dispatch(wf.chain)(3))).result).toBe(16);
+    expect(batchGets()).toBe(0);
+    h.cloud.resetCounters();
+    expect((await run<number>(h.client.dispatch(wf.diamond)(1))).result).toBe(16);
+    expect(batchGets()).toBe(1);
+    // A Batch node's view comes with its task token's release (SendTaskSuccess), not the Lambda's answer.
+    h.cloud.resetCounters();
+    expect((await run<number>(h.client.dispatch(wf.batchLattice)(h.dir, 2))).result).toBe(7);
+    expect(batchGets()).toBe(0);
+  }, 60_000);
+
   it('runs a diamond', async () => {
     const result = await run<number>(h.client.dispatch(wf.diamond)(1));
     expect(result.result).toBe(2 * 2 + (2 + 10));
