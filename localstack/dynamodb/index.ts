@@ -113,9 +113,60 @@ function rememberExpressionParses(): void {
   validations.validateExpressions = Object.assign(remembered, { remembered: true as const });
 }
 
-/** The part of dynalite's store (`db.create`) the transaction code uses. */
+/**
+ * Keeps dynalite's table descriptions in memory. Every request first reads its table's
+ * description from LevelDB (`getTable`: a get and a JSON decode of the key schema and every
+ * index) before it touches an item; the runtime's tables change only when they are created,
+ * updated or deleted, and every such change goes through the same sub-database's `put` or
+ * `del`, which drop the entry. A read that started before a change is not remembered (a
+ * per-table generation), so a description is never older than LevelDB's. The remembered
+ * object is the one each reader gets, as a fresh decode would be but shared: dynalite's
+ * actions change a description only to write it back (deleteTable, updateTable), and the
+ * write drops it.
+ */
+function rememberTables(store: DynaliteStore): void {
+  const tables = store.tableDb;
+  const get = tables.get.bind(tables);
+  const put = tables.put.bind(tables);
+  const del = tables.del.bind(tables);
+  const known = new Map<string, unknown>();
+  const generations = new Map<string, number>();
+  const changed = (key: string): void => {
+    known.delete(key);
+    generations.set(key, (generations.get(key) ?? 0) + 1);
+  };
+  tables.get = (key, cb) => {
+    if (known.has(key)) {
+      const table = known.get(key);
+      process.nextTick(() => cb(null, table));
+      return;
+    }
+    const generation = generations.get(key) ?? 0;
+    get(key, (err, value) => {
+      if (!err && value !== undefined && (generations.get(key) ?? 0) === generation) known.set(key, value);
+      cb(err, value);
+    });
+  };
+  tables.put = (key, value, cb) => {
+    changed(key);
+    put(key, value, (err) => {
+      changed(key);
+      cb(err);
+    });
+  };
+  tables.del = (key, cb) => {
+    changed(key);
+    del(key, (err) => {
+      changed(key);
+      cb(err);
+    });
+  };
+}
+
+/** The part of dynalite's store (`db.create`) the transaction code and {@link rememberTables} use. */
 interface DynaliteStore {
   readonly db: { batch(ops: readonly LevelOp[], cb: (err?: Error | null) => void): void };
+  readonly tableDb: SubDb;
   readonly options: Record<string, unknown>;
   getTable(name: string, cb: (err: DynaliteError | null, table?: DynaliteTable) => void): void;
   getItemDb(name: string): SubDb;
@@ -409,6 +460,7 @@ export function createDynamoDbService(options: DynamoDbServiceOptions = {}): Loc
       db.create = create;
     }
     if (!store) throw new Error('dynalite did not create its store through db.create');
+    rememberTables(store);
     const listener = server.listeners('request')[0] as ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
     if (!listener) throw new Error('dynalite did not install a request listener');
     instance = { server, listener, transactions: new Transactions(store) };
