@@ -42,6 +42,27 @@ describe('dispatch and getResult', () => {
     expect(batchGets()).toBe(0);
   }, 60_000);
 
+  it('ignores a carried parent view of another dispatch, of a node that is no parent, or not ended, and reads the item', async () => {
+    // Each view below would let node 1 (double) run at once on a forged 1,000, were it taken;
+    // read from the table instead, node 0 is still running (it sleeps 2 s), so node 1 is refused.
+    const { serialize } = await import('../../sdk/runtime/serialization.ts');
+    const dir = join(h.dir, 'carried-view');
+    mkdirSync(dir, { recursive: true });
+    const dispatchId = (await h.client.dispatch(wf.crashing)(dir)).id;
+    const forged = { dispatchId, nodeId: 0, status: 'COMPLETED', hasOutput: true, output: serialize(1000) };
+    const views = [{ ...forged, dispatchId: 'another-dispatch' }, { ...forged, nodeId: 1 }, { ...forged, status: 'RUNNING' }];
+    for (const parent of views) {
+      const answer = await h.cloud.clients.lambda.send(new InvokeCommand({ FunctionName: 'valence-step', Payload: Buffer.from(JSON.stringify({ action: 'run', dispatchId, nodeId: 1, parent })) }));
+      expect(answer.FunctionError, JSON.stringify(parent)).toBeDefined();
+      expect(Buffer.from(answer.Payload ?? new Uint8Array()).toString()).toContain('was started before its parents 0 ended');
+    }
+    const early = await h.client.getResult(dispatchId);
+    expect(early.nodes[1]?.status).toBe('NEW_OBJECT');
+    const result = await h.client.getResult<number>(dispatchId, { wait: true, timeoutMs: 60_000 });
+    expect(result.result).toBe(84);
+    expect(result.nodes[1]?.attempts).toBe(1);
+  }, 60_000);
+
   it('runs a diamond', async () => {
     const result = await run<number>(h.client.dispatch(wf.diamond)(1));
     expect(result.result).toBe(2 * 2 + (2 + 10));
