@@ -100,7 +100,9 @@ export interface TerminalNode {
 
 /**
  * A target that a concurrent cancel request had flagged first: that request stops it and
- * lists it under its own `cancelled`, so none is stopped twice or counted twice.
+ * lists it under its own `cancelled`, so none is stopped twice or counted twice. Also a target
+ * that ended `upstream-cancelled` below a node the other request cancelled: that request
+ * prevented it and lists it.
  */
 export interface MergedNode {
   readonly id: number | string;
@@ -978,7 +980,8 @@ async function awaitStops(run: CancelRun, running: readonly number[], stopsSentA
  * request that flagged it first, so the report is the same whichever attempt writes it.
  * - `cancelled`: nodes this request stopped or prevented (flagged by it, or ended
  *   upstream-cancelled after it arrived), with what their work held and how long it ran;
- * - `merged`: nodes a concurrent request flagged first, which that request stops and reports;
+ * - `merged`: nodes a concurrent request flagged first, which that request stops and reports,
+ *   and consequences of another request's cancel ({@link consequenceCauses});
  * - `alreadyTerminal`: nodes that ended otherwise (completed or failed meanwhile included).
  */
 async function buildReport(
@@ -1009,6 +1012,7 @@ async function buildReport(
     executionStopped: parts.executionStopped,
   };
   const nowMs = ctx.now().getTime();
+  const causes = await consequenceCauses(run, ids.flatMap((id) => now.get(id) ?? []), now);
   for (const id of ids) {
     const node = now.get(id);
     if (!node) continue;
@@ -1023,7 +1027,9 @@ async function buildReport(
       report.merged.push({ id, requestId: owner, status: node.status, ...(parts.adopted.has(id) ? { adopted: true as const } : {}) });
     } else if (node.status === NodeStatus.CANCELLED) {
       const consequence = owner === undefined && node.cancelledBy === CancelMethod.UpstreamCancelled && (node.endedAt ?? '') >= run.requestedAt;
-      if (owner === run.requestId || consequence) report.cancelled.push(cancelledEntry(node, parts.stopErrors, nowMs));
+      const cause = consequence ? causes.get(id) : undefined;
+      if (cause !== undefined && cause !== run.requestId) report.merged.push({ id, requestId: cause, status: node.status });
+      else if (owner === run.requestId || consequence) report.cancelled.push(cancelledEntry(node, parts.stopErrors, nowMs));
       else report.alreadyTerminal.push({ id, status: node.status });
     } else {
       report.cancelled.push(cancelledEntry(node, parts.stopErrors, nowMs));
@@ -1031,6 +1037,49 @@ async function buildReport(
   }
   sortReport(report);
   return report;
+}
+
+/**
+ * The request each consequence was ended for: a node that the step handler or an `await`
+ * ended `upstream-cancelled` carries no request of its own, and every request that arrived
+ * before it ended would otherwise list it as its own (100 fault races found one in two
+ * requests' `cancelled`). Its cause is the request that flagged a CANCELLED parent, or that
+ * parent's own cause when it is a consequence too; of several, the lowest parent id's, so
+ * every request's report names the same one. The parents are final (a node ends below its
+ * parents only once all of them are terminal), so this is read from what the table holds now.
+ * Undefined when no request flagged an ancestor (then each request lists it, as before).
+ * Parents outside the targets are read, a wave at a time (ids are in call order, so a parent's
+ * id is below its child's and one pass in id order resolves every chain).
+ */
+async function consequenceCauses(run: CancelRun, nodes: readonly NodeItem[], known: Map<number, NodeItem>): Promise<Map<number, string | undefined>> {
+  const { ctx, dispatchId } = run;
+  const unowned = (n: NodeItem): boolean => n.status === NodeStatus.CANCELLED && n.cancelRequestId === undefined && !n.cancelRequested && n.cancelledBy === CancelMethod.UpstreamCancelled;
+  const causes = new Map<number, string | undefined>();
+  const walked = new Set<number>();
+  let wave = nodes.filter(unowned);
+  if (wave.length === 0) return causes;
+  const items = new Map(known);
+  while (wave.length > 0) {
+    for (const n of wave) walked.add(n.nodeId);
+    const missing = [...new Set(wave.flatMap((n) => n.parents))].filter((id) => !items.has(id));
+    if (missing.length > 0) for (const p of await ctx.store.getNodes(dispatchId, missing, ctx.signal)) items.set(p.nodeId, p);
+    wave = [...new Set(wave.flatMap((n) => n.parents))].flatMap((id) => {
+      const p = items.get(id);
+      return p && unowned(p) && !walked.has(id) ? [p] : [];
+    });
+  }
+  for (const id of [...walked].sort((a, b) => a - b)) {
+    const node = items.get(id)!;
+    let cause: string | undefined;
+    for (const parentId of [...node.parents].sort((a, b) => a - b)) {
+      const parent = items.get(parentId);
+      if (parent?.status !== NodeStatus.CANCELLED) continue;
+      cause = parent.cancelRequestId ?? (unowned(parent) ? causes.get(parentId) : undefined);
+      if (cause !== undefined) break;
+    }
+    causes.set(id, cause);
+  }
+  return causes;
 }
 
 /** One `cancelled` entry: how the node was stopped, and what its work held and for how long. */

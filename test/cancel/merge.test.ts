@@ -8,6 +8,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAwsClients } from '../../sdk/aws.ts';
+import { DEFAULTS } from '../../sdk/contract.ts';
+import { CancelMethod } from '../../sdk/status.ts';
+import { openCancel, workOnCancel } from '../../sdk/runtime/cancel.ts';
+import { runtimeConfigFromOutputs } from '../../sdk/runtime/config.ts';
+import { runtimeContextFrom } from '../../sdk/runtime/context.ts';
+import { upstreamEnd } from '../../sdk/runtime/settle.ts';
 import { startHarness, type RuntimeHarness } from '../runtime/harness.ts';
 import * as wf from './fixtures/workflows.ts';
 import { beats, stopsBeating, waitFor } from './observe.ts';
@@ -64,4 +71,44 @@ describe('ten concurrent cancels of one dispatch', () => {
     // None missed: every node that ended CANCELLED is some request's.
     for (const [node, s] of status) if (s === 'CANCELLED') expect(cancelledBy.has(node), `node ${node}`).toBe(true);
   }, 150_000);
+
+  it('lists a consequence once: the request that cancelled its parent reports it, the other names that request', async () => {
+    // A node that a handler ended upstream-cancelled (an `await`, or the step handler, got there
+    // before the request's own mark) carries no request. Both requests below arrived before it
+    // ended; only the one that cancelled its parent may list it under `cancelled` (100 fault
+    // races of bench/cancel-scale.ts found it in both). The states are set up by the runtime's
+    // own writes, in the order the race had them: node 1 marked by the task request, node 2
+    // ended below it by a handler, then both requests finish.
+    const dir = join(h.dir, 'consequence');
+    mkdirSync(dir);
+    const id = (await h.client.dispatch(wf.notStarted)(dir)).id;
+    await waitFor('node 0 beats', () => beats(join(dir, 'first.beat')) > 1, 60_000);
+    const ctx = runtimeContextFrom(
+      runtimeConfigFromOutputs(await h.client.outputs(), DEFAULTS.stackName),
+      createAwsClients({ endpoint: h.cloud.endpoint, region: h.cloud.region, credentials: h.cloud.credentials }),
+    );
+    const task = await openCancel(ctx, id, { taskIds: [1], requestedBy: 'merge-test', reason: 'consequence' });
+    const whole = await openCancel(ctx, id, { requestedBy: 'merge-test', reason: 'consequence' });
+    const marked = await ctx.store.cancelNotStartedMany(id, [1], { requestId: task.requestId, reason: 'consequence', requestedAt: task.requestedAt, endedAt: new Date().toISOString(), cancelledBy: CancelMethod.NotStarted });
+    expect(marked.ended).toEqual([1]);
+    const [parent] = await ctx.store.getNodes(id, [1]);
+    const below = await ctx.store.finishNode(id, 2, upstreamEnd([parent!], new Date())!);
+    expect(below).toMatchObject({ status: 'CANCELLED', cancelledBy: 'upstream-cancelled' });
+    expect(below?.cancelRequestId).toBeUndefined();
+
+    const [taskOutcome, wholeOutcome] = await Promise.all([workOnCancel(ctx, task), workOnCancel(ctx, whole)]);
+    if (!taskOutcome.done || !wholeOutcome.done) throw new Error('both requests finish in one attempt');
+    const taskReport = taskOutcome.report;
+    const wholeReport = wholeOutcome.report;
+    expect(taskReport.cancelled.map((c) => c.id)).toEqual([1, 2]);
+    expect(wholeReport.cancelled.map((c) => c.id)).toEqual([0]);
+    expect(wholeReport.merged).toEqual(
+      expect.arrayContaining([
+        { id: 1, requestId: task.requestId, status: 'CANCELLED' },
+        { id: 2, requestId: task.requestId, status: 'CANCELLED' },
+      ]),
+    );
+    expect((await h.client.getResult(id, { wait: true, timeoutMs: 30_000 })).status).toBe('CANCELLED');
+    await stopsBeating(join(dir, 'first.beat'));
+  }, 90_000);
 });
