@@ -1,5 +1,5 @@
 // The Orchestrator refuses, at synth time and naming the problem, what would fail at deploy.
-import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCode, ValenceError } from '../../sdk/errors.ts';
@@ -70,7 +70,7 @@ describe('Orchestrator validation', () => {
   });
 
   it('rejects Batch settings when Batch is turned off', async () => {
-    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Stack');
+    const stack = new Stack(testApp(), 'Stack');
     const jobQueue = batch.JobQueue.fromJobQueueArn(stack, 'Queue', 'arn:aws:batch:eu-west-1:123456789012:job-queue/mine');
     const workflows = await loadWorkflows(FIXTURE_WORKFLOWS);
     expect(() => new Orchestrator(stack, 'Orchestrator', { workflows, enableBatch: false, jobQueue })).toThrow(/cannot be given with enableBatch: false/);
