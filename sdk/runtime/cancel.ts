@@ -1061,9 +1061,10 @@ async function consequenceCauses(run: CancelRun, nodes: readonly NodeItem[], kno
   const items = new Map(known);
   while (wave.length > 0) {
     for (const n of wave) walked.add(n.nodeId);
-    const missing = [...new Set(wave.flatMap((n) => n.parents))].filter((id) => !items.has(id));
+    const parents = [...new Set(wave.flatMap((n) => n.parents))];
+    const missing = parents.filter((id) => !items.has(id));
     if (missing.length > 0) for (const p of await ctx.store.getNodes(dispatchId, missing, ctx.signal)) items.set(p.nodeId, p);
-    wave = [...new Set(wave.flatMap((n) => n.parents))].flatMap((id) => {
+    wave = parents.flatMap((id) => {
       const p = items.get(id);
       return p && unowned(p) && !walked.has(id) ? [p] : [];
     });

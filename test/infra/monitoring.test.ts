@@ -1,27 +1,18 @@
 // The Monitoring sub-construct, synthesized in a bare stack: its alarms, their defaults and
 // the props that change or remove them, and the dashboard.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Monitoring, ValenceMetric, VALENCE_NAMESPACE, type MonitoringProps } from '../../infra/private/monitoring.ts';
-import { removeTestOutdirs, STACK_NAME, synthesize } from './support.ts';
+import { removeTestOutdirs, STACK_NAME, synthesize, testOutdir } from './support.ts';
 
-// Each synth's own outdir, removed after the suite (without one, CDK leaves a cdk.out* in the temp dir).
-const outdirs: string[] = [];
-afterAll(() => {
-  for (const dir of outdirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(removeTestOutdirs);
 
 function synth(props: Partial<MonitoringProps> = {}, machines = 2): Template {
   // GIVEN a bare stack with a function and some state machines
-  const outdir = mkdtempSync(join(tmpdir(), 'valence-monitoring-test-'));
-  outdirs.push(outdir);
-  const stack = new Stack(new App({ outdir }), 'MonitoringTest');
+  const stack = new Stack(new App({ outdir: testOutdir() }), 'MonitoringTest');
   const fn = (id: string) => new lambda.Function(stack, id, { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => 1') });
   const stateMachines = Array.from({ length: machines }, (_, i) => new sfn.StateMachine(stack, `Machine${i}`, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `Pass${i}`)) }));
   // WHEN
@@ -74,8 +65,6 @@ describe('Monitoring', () => {
 });
 
 describe('Monitoring in the Orchestrator', () => {
-  afterAll(removeTestOutdirs);
-
   it('is on by default, over every lattice state machine and the graph runner, and off with monitoring: false', async () => {
     const { template, orchestrator } = await synthesize({ monitoring: { sweeperRecancels: { threshold: 2 } } });
     const alarms = template.findResources('AWS::CloudWatch::Alarm');

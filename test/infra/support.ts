@@ -26,13 +26,21 @@ export function cdkJsonContext(): Record<string, unknown> {
  * CloudFormation validation (≈7 s of CPU per synth) is off unless asked for, as in the app.
  */
 export function testApp(options: { readonly cloudFormationValidation?: boolean } = {}): App {
-  const outdir = mkdtempSync(join(tmpdir(), 'valence-infra-test-'));
-  outdirs.push(outdir);
   return new App({
-    outdir,
+    outdir: testOutdir(),
     builtinCloudFormationValidation: options.cloudFormationValidation ?? false,
     context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] },
   });
+}
+
+/**
+ * A temp outdir for an App, removed by {@link removeTestOutdirs}: an App without one makes a
+ * `cdk.out*` in the temp dir that nothing removes.
+ */
+export function testOutdir(): string {
+  const outdir = mkdtempSync(join(tmpdir(), 'valence-infra-test-'));
+  outdirs.push(outdir);
+  return outdir;
 }
 
 /** Removes every temp outdir made so far (call in afterAll). */
