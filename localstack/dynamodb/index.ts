@@ -12,6 +12,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { ErrorProtocol, sendAwsError } from '../wire/errors.ts';
 import type { LocalService, RequestContext } from '../core/service.ts';
+import { checkTypes } from './type-checks.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -111,6 +112,19 @@ function rememberExpressionParses(): void {
     return message;
   };
   validations.validateExpressions = Object.assign(remembered, { remembered: true as const });
+}
+
+/**
+ * Swaps dynalite's request type check for {@link checkTypes} (./type-checks.ts): the same
+ * answers for a fraction of the CPU. dynalite calls it through its validations module on every
+ * request, so replacing the module's export is enough; the original is kept on the new
+ * function for the differential test.
+ */
+function checkTypesCheaply(): void {
+  const validations = require('dynalite/validations') as { checkTypes: ((data: Record<string, unknown>, types: Record<string, unknown>) => Record<string, unknown>) & { original?: unknown } };
+  if (validations.checkTypes.original) return;
+  const original = validations.checkTypes;
+  validations.checkTypes = Object.assign((data: Record<string, unknown>, types: Record<string, unknown>) => checkTypes(data, types as Parameters<typeof checkTypes>[1]), { original });
 }
 
 /**
@@ -443,6 +457,7 @@ export function createDynamoDbService(options: DynamoDbServiceOptions = {}): Loc
     const dynalite = require('dynalite') as DynaliteFactory;
     teachReturnValuesOnConditionCheckFailure();
     rememberExpressionParses();
+    checkTypesCheaply();
     let path: string | undefined;
     if (options.dataDir) {
       path = join(options.dataDir, 'dynamodb');
