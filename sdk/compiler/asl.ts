@@ -346,7 +346,8 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
             FunctionName: arn,
             Payload: { action: 'await', ...dispatchId, nodeId: node.id, waitFor: [...waitFor], 'taskToken.$': '$$.Task.Token' },
           },
-          ResultPath: null,
+          // The release carries the parents' views; the `run` state next takes them (`released`).
+          ResultPath: '$.released',
           ...(retry.length > 0 ? { Retry: retry } : {}),
         },
       ]);
@@ -363,7 +364,14 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
         Resource: callback ? LAMBDA_INVOKE_CALLBACK : LAMBDA_INVOKE,
         Parameters: {
           FunctionName: arn,
-          Payload: { action: 'run', ...dispatchId, nodeId: node.id, ...(callback ? { 'taskToken.$': '$$.Task.Token' } : {}), ...(takes ? { 'parent.$': '$.parent' } : {}) },
+          Payload: {
+            action: 'run',
+            ...dispatchId,
+            nodeId: node.id,
+            ...(callback ? { 'taskToken.$': '$$.Task.Token' } : {}),
+            ...(takes ? { 'parent.$': '$.parent' } : {}),
+            ...(waitFor !== undefined ? { 'released.$': '$.released' } : {}),
+          },
         },
         // A node whose child runs next hands its view on as the state data (`$.parent`); the
         // rest keep the data they were given (ResultPath null), which may hold an earlier hand-off.
@@ -646,7 +654,8 @@ function nodeMap(options: { arn: string; retryField: Record<string, AslValue>; h
           Type: 'Task',
           Resource: LAMBDA_INVOKE_CALLBACK,
           Parameters: { FunctionName: arn, Payload: { action: 'await', ...inItem, skippable: true, 'taskToken.$': '$$.Task.Token' } },
-          ResultPath: null,
+          // The release carries the parents' views, which `run` takes (`released`) instead of reading them.
+          ResultPath: '$.released',
           ...retryField,
           Catch: [{ ErrorEquals: [NODE_ENDED_ERROR], ResultPath: null, Next: `${prefix}node-ended` }],
           Next: `${prefix}run-node`,
@@ -655,7 +664,7 @@ function nodeMap(options: { arn: string; retryField: Record<string, AslValue>; h
         [`${prefix}run-node`]: {
           Type: 'Task',
           Resource: LAMBDA_INVOKE_CALLBACK,
-          Parameters: { FunctionName: arn, Payload: { action: 'run', ...inItem, 'taskToken.$': '$$.Task.Token' } },
+          Parameters: { FunctionName: arn, Payload: { action: 'run', ...inItem, 'released.$': '$.released', 'taskToken.$': '$$.Task.Token' } },
           ResultPath: null,
           ...(heartbeatSeconds > 0 ? { HeartbeatSeconds: heartbeatSeconds } : {}),
           ...retryField,

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { DispatchStatus, NodeStatus, isTerminalNodeStatus } from '../status.ts';
 import { ErrorCode, TaskCancelledError, ValenceError, isCancellation } from '../errors.ts';
 import { releaseToken, type RuntimeContext } from './context.ts';
-import { endBelowParents, nodeEnded, releaseDependents, upstreamEnd } from './settle.ts';
+import { awaitReleased, endBelowParents, nodeEnded, releaseDependents, upstreamEnd } from './settle.ts';
 import { payloadKeys } from './payloads.ts';
 import { serializeError, type SerializedError } from './serialization.ts';
 import { CancelMethod } from '../status.ts';
@@ -43,6 +43,8 @@ export type StepEvent =
       readonly taskToken?: string;
       /** The parent whose state ran just before this one: its Task result, a {@link ParentView} (sdk/compiler/asl.ts). */
       readonly parent?: unknown;
+      /** The result of the node's own `await` state: its release, with the parents' views ({@link awaitReleased}). */
+      readonly released?: unknown;
     }
   | {
       readonly action: 'await';
@@ -103,7 +105,7 @@ export async function handleStep(deps: StepDeps, event: StepEvent, info: Invocat
 type NodeStepOutput = ParentView | { readonly nodeId: number; readonly status: NodeStatus };
 
 /** The event of a `run` state. */
-type RunEvent = { readonly dispatchId: string; readonly nodeId: number; readonly taskToken?: string; readonly parent?: unknown };
+type RunEvent = { readonly dispatchId: string; readonly nodeId: number; readonly taskToken?: string; readonly parent?: unknown; readonly released?: unknown };
 
 /** What every step of running one node reads. */
 interface NodeStep {
@@ -112,8 +114,8 @@ interface NodeStep {
   readonly graph: RuntimeGraph;
   readonly node: RuntimeNode;
   readonly taskToken: string | undefined;
-  /** A parent's view from the state payload, when it is one of this node's parents and ended. */
-  readonly carried: ParentView | undefined;
+  /** Parents' views from the state payload (a hand-off, the node's own `await` release), each one of this node's parents and ended. */
+  readonly carried: readonly ParentView[];
 }
 
 /** Runs one node: parents first, then the claim, then its driver, then its outcome. */
@@ -226,7 +228,23 @@ async function loadNodeStep(deps: StepDeps, event: RunEvent): Promise<NodeStep> 
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const node = graph.nodes[nodeId];
   if (!node) throw new StepEventError(`Dispatch ${dispatchId} has no node ${nodeId}`);
-  return { deps, dispatch, graph, node, taskToken: event.taskToken, carried: carriedParent(event.parent, dispatchId, graph.parents[nodeId] ?? []) };
+  return { deps, dispatch, graph, node, taskToken: event.taskToken, carried: carriedParents(event, dispatchId, graph.parents[nodeId] ?? []) };
+}
+
+/**
+ * The usable parent views a `run` event carries: the hand-off (`parent`) and the views in the
+ * release of the node's own `await` (`released.parents`), each checked by {@link carriedParent},
+ * one per parent.
+ */
+function carriedParents(event: RunEvent, dispatchId: string, parents: readonly number[]): ParentView[] {
+  const released = typeof event.released === 'object' && event.released !== null ? (event.released as { parents?: unknown }).parents : undefined;
+  const candidates: unknown[] = [event.parent, ...(Array.isArray(released) ? (released as unknown[]) : [])];
+  const views = new Map<number, ParentView>();
+  for (const candidate of candidates) {
+    const view = carriedParent(candidate, dispatchId, parents);
+    if (view && !views.has(view.nodeId)) views.set(view.nodeId, view);
+  }
+  return [...views.values()];
 }
 
 /**
@@ -269,7 +287,8 @@ async function endIfUpstreamEnded(step: NodeStep): Promise<NodeStepOutput | unde
 /**
  * The node's parents, read once per invocation (one BatchGetItem): the upstream check and the
  * inputs (inline outputs) share them. A parent read here is terminal, so its item no longer
- * changes. The parent the state payload carries is not read: a chain node reads nothing.
+ * changes. Parents the state payload carries are not read: a chain node, and a node whose
+ * `await` was released with its parents' views, read nothing.
  */
 function parentItemsOf(step: NodeStep): Promise<ParentView[]> {
   let items = parentReads.get(step);
@@ -277,9 +296,10 @@ function parentItemsOf(step: NodeStep): Promise<ParentView[]> {
     const { ctx } = step.deps;
     const { carried } = step;
     const parents = step.graph.parents[step.node.id] ?? [];
-    const toRead = carried ? parents.filter((id) => id !== carried.nodeId) : parents;
+    const have = new Set(carried.map((view) => view.nodeId));
+    const toRead = parents.filter((id) => !have.has(id));
     const read = toRead.length > 0 ? ctx.store.getNodes(step.dispatch.dispatchId, toRead, ctx.signal) : Promise.resolve([]);
-    items = carried ? read.then((list): ParentView[] => [carried, ...list]) : read;
+    items = carried.length > 0 ? read.then((list): ParentView[] => [...carried, ...list]) : read;
     parentReads.set(step, items);
   }
   return items;
@@ -522,7 +542,7 @@ async function awaitParents(deps: StepDeps, event: { dispatchId: string; nodeId:
     if (!parents.every((p) => isTerminalNodeStatus(p.status))) return false;
     const ended = skippable && self ? await endBelowParents(ctx, self, parents) : undefined;
     if (!ended) {
-      await releaseToken(ctx, event.taskToken, { ok: true, output: { nodeId: event.nodeId, released: true } });
+      await releaseToken(ctx, event.taskToken, { ok: true, output: awaitReleased(event.nodeId, parents) });
       return true;
     }
     // Its waiting children first: once this wait is failed its iteration is over and nothing

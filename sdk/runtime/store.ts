@@ -137,8 +137,9 @@ export interface NodeItem {
 /**
  * What a node's children read of it once it ended: its end and its output's address. A `run`
  * state whose parent's state ran just before it gets this from the state payload (the parent's
- * Task result), so the child reads no item for that parent (issue 18; sdk/compiler/asl.ts). A
- * terminal node's view never changes, so a copy is as good as a read.
+ * Task result), and a `run` state after an `await` gets its parents' views from the await's
+ * release (settle.ts, `awaitReleased`), so the child reads no item for those parents (issue 18;
+ * sdk/compiler/asl.ts). A terminal node's view never changes, so a copy is as good as a read.
  */
 export type ParentView = Pick<NodeItem, 'dispatchId' | 'nodeId' | 'status' | 'cancelledBy' | 'hasOutput' | 'output' | 'outputRef' | 'outputHash' | 'reusedFrom'>;
 

@@ -2,6 +2,7 @@
 // read back through the real AWS SDK clients over HTTP.
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type RuntimeHarness } from './harness.ts';
@@ -61,6 +62,39 @@ describe('dispatch and getResult', () => {
     const result = await h.client.getResult<number>(dispatchId, { wait: true, timeoutMs: 60_000 });
     expect(result.result).toBe(84);
     expect(result.nodes[1]?.attempts).toBe(1);
+  }, 60_000);
+
+  it('takes the parents’ views from its await’s release: a well-formed one saves the read, a forged one is ignored', async () => {
+    // Issue 18: the release of a node's `await` carries its parents' views (settle.ts,
+    // `awaitReleased`), and the `run` state after it takes them (`released`) instead of reading
+    // the parents' items. Delivered here as Step Functions delivers it, to a finished chain's
+    // last node: its run only settles, so the one read it can make is its parent's.
+    const { unmarshall } = await import('@aws-sdk/util-dynamodb');
+    const { parentViewOf } = await import('../../sdk/runtime/store.ts');
+    const { id } = await h.client.dispatch(wf.chain)(3);
+    expect((await h.client.getResult<number>(id, { wait: true, timeoutMs: 60_000 })).result).toBe(16);
+    const { tableName } = await h.client.outputs();
+    const stored = await h.cloud.clients.dynamodb.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: `D#${id}` }, sk: { S: 'N#000001' } } }));
+    const view = parentViewOf(unmarshall(stored.Item!) as never);
+    expect(view).toMatchObject({ dispatchId: id, nodeId: 1, status: 'COMPLETED' });
+
+    const readsOfRun = async (released: unknown): Promise<number> => {
+      h.cloud.resetCounters();
+      const answer = await h.cloud.clients.lambda.send(new InvokeCommand({ FunctionName: 'valence-step', Payload: Buffer.from(JSON.stringify({ action: 'run', dispatchId: id, nodeId: 2, released })) }));
+      expect(answer.FunctionError, JSON.stringify(released)).toBeUndefined();
+      return h.cloud.counters().dynamodb?.BatchGetItem ?? 0;
+    };
+    expect(await readsOfRun(undefined)).toBe(1);
+    expect(await readsOfRun({ nodeId: 2, released: true, parents: [view] })).toBe(0);
+    // Of another dispatch, not a parent, not ended, not a view at all: read from the table.
+    for (const forged of [{ ...view, dispatchId: 'another-dispatch' }, { ...view, nodeId: 0 }, { ...view, status: 'RUNNING' }, 'view', null]) {
+      expect(await readsOfRun({ nodeId: 2, released: true, parents: [forged] }), JSON.stringify(forged)).toBe(1);
+    }
+    expect(await readsOfRun({ nodeId: 2, released: true, parents: 'not a list' })).toBe(1);
+    // The node is as it was: completed once, its result unchanged.
+    const after = await h.client.getResult<number>(id);
+    expect(after.result).toBe(16);
+    expect(after.nodes[2]?.attempts).toBe(1);
   }, 60_000);
 
   it('runs a diamond', async () => {

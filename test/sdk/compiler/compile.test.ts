@@ -151,6 +151,10 @@ describe('compileLattice', () => {
       waitFor: [expect.any(Number)],
       'taskToken.$': '$$.Task.Token',
     });
+    // Its release (the parents' views) goes to the state data, and the node's run takes it.
+    expect(state['ResultPath']).toBe('$.released');
+    const run = allStates(definition).get(state['Next'] as string) as State;
+    expect(run['Parameters']!.Payload!['released.$']).toBe('$.released');
     expect(stats.awaitCount).toBe(1);
     expect(compileLattice(graphFromParents(SHAPES['nested'] as number[][]), { stepHandlerArn }).stats.awaitCount).toBe(0);
   });
@@ -271,8 +275,10 @@ describe('compileGraphRunner', () => {
     expect(processor.States['run-node']?.['Resource']).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
     expect(processor.States['run-node']?.['Parameters']).toEqual({
       FunctionName: stepHandlerArn,
-      Payload: { action: 'run', 'dispatchId.$': '$.dispatchId', 'nodeId.$': '$.nodeId', 'taskToken.$': '$$.Task.Token' },
+      Payload: { action: 'run', 'dispatchId.$': '$.dispatchId', 'nodeId.$': '$.nodeId', 'released.$': '$.released', 'taskToken.$': '$$.Task.Token' },
     });
+    // The wait's release (with the parents' views) is what the run state takes.
+    expect(processor.States['await-node']?.['ResultPath']).toBe('$.released');
     expect(states['finalize']?.['Parameters']).toEqual({ FunctionName: stepHandlerArn, Payload: { action: 'finalize', 'dispatchId.$': '$.dispatchId' } });
     expect(stats.historyEventsPerNode).toBe(14);
     expect(graphRunnerHistoryEvents(10)).toBe(stats.baseHistoryEvents + 140);

@@ -345,7 +345,7 @@ function inlineNodeMap(prefix: string, heartbeatSeconds: number): AslState {
           Type: 'Task',
           Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
           Parameters: { FunctionName: stepHandlerArn, Payload: { action: 'await', ...inItem, skippable: true, 'taskToken.$': '$$.Task.Token' } },
-          ResultPath: null,
+          ResultPath: '$.released',
           Retry: RETRY(6),
           Catch: [{ ErrorEquals: ['Valence.NodeEnded'], ResultPath: null, Next: `${prefix}node-ended` }],
           Next: `${prefix}run-node`,
@@ -354,7 +354,7 @@ function inlineNodeMap(prefix: string, heartbeatSeconds: number): AslState {
         [`${prefix}run-node`]: {
           Type: 'Task',
           Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
-          Parameters: { FunctionName: stepHandlerArn, Payload: { action: 'run', ...inItem, 'taskToken.$': '$$.Task.Token' } },
+          Parameters: { FunctionName: stepHandlerArn, Payload: { action: 'run', ...inItem, 'released.$': '$.released', 'taskToken.$': '$$.Task.Token' } },
           ResultPath: null,
           HeartbeatSeconds: heartbeatSeconds,
           Retry: RETRY(6),
