@@ -46,7 +46,7 @@ export async function runOnInterpreter(definition: AslDefinition, parents: reado
   let runs = 0;
   let awaits = 0;
   const handler = async (event: unknown): Promise<unknown> => {
-    const { Payload: payload } = event as { Payload: { action?: string; nodeId?: number; waitFor?: number[] } };
+    const { Payload: payload } = event as { Payload: { action?: string; nodeId?: number; waitFor?: number[]; run?: boolean } };
     const nodeId = payload.nodeId ?? -1;
     switch (payload.action ?? 'run') {
       case 'run':
@@ -56,6 +56,12 @@ export async function runOnInterpreter(definition: AslDefinition, parents: reado
       case 'await':
         awaits++;
         await Promise.all((payload.waitFor ?? parents[nodeId] ?? []).map((p) => done[p]?.promise ?? Promise.resolve()));
+        if (payload.run) {
+          // A wait that also runs its node (issue 18): the node runs once it is released.
+          runs++;
+          done[nodeId]?.resolve();
+          return { nodeId, status: 'COMPLETED' };
+        }
         return { nodeId, released: true };
       case 'finalize':
         return { Payload: { status: 'COMPLETED' } };

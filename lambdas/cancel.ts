@@ -12,7 +12,7 @@ import { API, ENV } from '../sdk/contract.ts';
 import type { CancelReport } from '../sdk/runtime/cancel.ts';
 import { DispatchNotFoundError, ErrorCode, InvocationDeadlineError, ValenceError } from '../sdk/errors.ts';
 import { runInvocation, runtimeContextFromEnv, type InvocationTimer, type RuntimeContext } from '../sdk/runtime/context.ts';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { selfInvoker } from './self-invoke.ts';
 import { CancelUnfinishedError, InvalidCancelRequestError, openCancel, parseTaskIds, readCancelReport, workOnCancel, type OpenCancel } from '../sdk/runtime/cancel.ts';
 import { withInvocationSignal } from '../sdk/runtime/context.ts';
 import { callSignal, shareSignal } from '../sdk/runtime/signals.ts';
@@ -71,22 +71,6 @@ const CONTINUATION_RESERVE_MS = 5_000;
 function isContinuation(event: unknown): event is CancelContinuation {
   const c = (event as Partial<CancelContinuation> | null)?.valenceCancelContinuation;
   return typeof c === 'object' && c !== null && typeof c.dispatchId === 'string' && typeof c.requestId === 'string' && typeof c.hop === 'number';
-}
-
-/** The deployed continuation: an asynchronous invocation of this same function. */
-function selfInvoker(ctx: RuntimeContext): ((event: CancelContinuation) => Promise<void>) | undefined {
-  const functionName = process.env['AWS_LAMBDA_FUNCTION_NAME'];
-  if (!functionName) return undefined;
-  const { config } = ctx.aws;
-  const client = new LambdaClient({
-    region: config.region,
-    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-    ...(config.credentials ? { credentials: config.credentials } : {}),
-    maxAttempts: config.maxAttempts ?? 8,
-  });
-  return async (event) => {
-    await client.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(event)) }));
-  };
 }
 
 const DISPATCH_ID = /^[A-Za-z0-9_-]{1,80}$/;
@@ -378,7 +362,7 @@ export function createCancelHandler(deps: CancelHandlerDeps = {}): (event: ApiEv
   };
   return async (event, context) => {
     ctx ??= deps.ctx ?? runtimeContextFromEnv();
-    continueLater ??= deps.continueLater ?? selfInvoker(ctx);
+    continueLater ??= deps.continueLater ?? selfInvoker<CancelContinuation>(ctx);
     if (isContinuation(event)) {
       const outcome = await continueCancel(ctx, event, context, loadExecutors, continueLater);
       return json(outcome.done ? 200 : 202, outcome);

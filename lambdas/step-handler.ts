@@ -19,7 +19,8 @@ import { isMainThread, workerData } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runInvocation, runtimeContextFromEnv, type RuntimeContext } from '../sdk/runtime/context.ts';
 import { ConfigurationError } from '../sdk/runtime/config.ts';
-import { handleStep, type InvocationInfo, type StepEvent } from '../sdk/runtime/step.ts';
+import { handleStep, type InvocationInfo, type StepEvent, type Waker } from '../sdk/runtime/step.ts';
+import { selfInvoker } from './self-invoke.ts';
 import { createGraphCatalog, importWorkflows, type WorkflowsModule } from '../sdk/runtime/workflows.ts';
 import { serveElectronWorker } from '../sdk/runtime/electron-worker.ts';
 import { logger, loggedInvocation, NO_NODE } from './log.ts';
@@ -76,12 +77,26 @@ export function createStepHandler(deps: StepHandlerDeps = {}): (event: StepEvent
         ? { path: deps.jobRunnerPath, execArgv: [] }
         : { path: JOB_RUNNER, execArgv: fromSource || (!deps.workflows && isTypeScript(workflows)) ? ['--import', import.meta.resolve('tsx')] : [] },
     });
-    return { ctx, catalog };
+    const wake = selfWaker(ctx);
+    return { ctx, catalog, ...(wake ? { wake } : {}) };
   };
   return async (event, context) => {
     const base = (stepDeps ??= init());
     return runInvocation(base.ctx, context, (ctx) => loggedStep(event, (onAttempt) => handleStep({ ...base, ctx, onAttempt }, event, context)));
   };
+}
+
+/**
+ * The deployed wake of a node released from an `await` that also runs it: an asynchronous
+ * invocation (`InvocationType: Event`) of this same function with the node's `run` event, so the
+ * releaser does not wait for the child's electron. Lambda retries a failed asynchronous
+ * invocation twice; a wake lost past that is the sweeper's to hand back to Step Functions.
+ * Without `AWS_LAMBDA_FUNCTION_NAME` there is none, and released nodes run in their Catch's
+ * `run` state.
+ */
+function selfWaker(ctx: RuntimeContext): Waker | undefined {
+  // A refused wake falls back to Step Functions: a few quick retries, not the store's patience.
+  return selfInvoker<Parameters<Waker>[0]>(ctx, { maxAttempts: 3 });
 }
 
 /**

@@ -19,6 +19,7 @@ export function createSweeperHandler(deps: { ctx?: RuntimeContext; print?: (line
       // A sweep is nobody's node: the keys are there, as `none`, so every line has the same shape.
       const report = await loggedInvocation('sweep', { dispatchId: NO_NODE, nodeId: NO_NODE, attempt: NO_NODE }, {}, () => sweep(invocation, {
         ...staleCancel(event),
+        ...wakeGrace(event),
         loadExecutors: async () => {
           const workflows = process.env[ENV.workflows];
           if (workflows) await importWorkflows(workflows);
@@ -65,6 +66,12 @@ async function printMetrics(ctx: RuntimeContext, report: SweepReport, print: (li
 function staleCancel(event: unknown): { staleCancelMs?: number } {
   const seconds = (event as { staleCancelSeconds?: unknown } | null | undefined)?.staleCancelSeconds;
   return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? { staleCancelMs: seconds * 1000 } : {};
+}
+
+/** `{ wakeGraceSeconds }` in the event overrides how long a released node may stay unended before its wake is taken for lost. */
+function wakeGrace(event: unknown): { wakeGraceMs?: number } {
+  const seconds = (event as { wakeGraceSeconds?: unknown } | null | undefined)?.wakeGraceSeconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? { wakeGraceMs: seconds * 1000 } : {};
 }
 
 /** The deployed handler. */

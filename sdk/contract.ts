@@ -109,6 +109,16 @@ export const OUTPUT = {
  */
 export const NODE_ENDED_ERROR = 'Valence.NodeEnded';
 
+/**
+ * The error a node's `await` state that also runs the node (`run: true` in its event, issue 18)
+ * is failed with when whoever released it cannot run the node itself: the state's Catch goes on
+ * to a plain `run` state, so Step Functions runs the node as it did before the two states were
+ * one. The step handler wakes such a node with an asynchronous invocation of itself; the
+ * completion and cancel handlers, the sweeper (for a wake that was lost) and a failed wake
+ * hand the node back this way.
+ */
+export const RUN_NODE_ERROR = 'Valence.RunNode';
+
 /** Name of the generic state machine that runs sublattices (so no lattice may take it). */
 export const GRAPH_RUNNER_NAME = 'graph-runner';
 

@@ -64,7 +64,9 @@ export class Handlers {
       'valence step handler: runs, submits and awaits the nodes of every lattice',
       props.stepHandlerTimeout ?? Duration.minutes(15),
       props.stepHandlerMemorySize ?? 1024,
-      false,
+      // A fixed name: a node released from an `await` that also runs it is woken by an
+      // asynchronous invocation of this same function (sdk/runtime/settle.ts, issue 18).
+      true,
       stepJobRunnerFiles(scope, projectRoot, workflowsPath),
     );
     // A fixed name: a large cancel carries on in an asynchronous invocation of this same function.

@@ -32,6 +32,8 @@ function grantStepHandler({ handlers, storage, jobs, arns }: HandlerResources): 
   storage.grantData(role, 'read-write');
   arns.grantStateMachines(role, ['states:StartExecution', 'states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']);
   arns.grantExecutions(role, ['states:StopExecution']);
+  // A node released from an `await` that also runs it is woken by an asynchronous invocation of this same function.
+  allow(role, { actions: ['lambda:InvokeFunction'], resources: [handlers.step.nameArn!] });
   jobs.grantSubmit(role);
   jobs.grantStop(role);
   jobs.grantDescribe(role);

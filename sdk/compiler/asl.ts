@@ -12,7 +12,7 @@ import { TransportGraph, graphHash } from '../model/graph.ts';
 import type { GraphNode, TransportGraphJSON } from '../model/graph.ts';
 import { schedule } from './schedule.ts';
 import type { Block } from './schedule.ts';
-import { LIMITS, NODE_ENDED_ERROR } from '../contract.ts';
+import { LIMITS, NODE_ENDED_ERROR, RUN_NODE_ERROR } from '../contract.ts';
 import { usesCallback } from '../runtime/drivers/kinds.ts';
 
 /** A JSON value in a definition. */
@@ -317,7 +317,7 @@ export function compileLattice(
 
 /** Lattices above this many nodes are split without trying the nested form. */
 export const PARTITION_ABOVE = 1_500;
-/** Nodes per partition of a split lattice: 14 history events each stay well under 25,000. */
+/** Nodes per partition of a split lattice: 8 history events each stay well under 25,000. */
 export const PARTITION_SIZE = 1_000;
 
 function compileNested(graph: TransportGraph, hash: string, options: CompileLatticeOptions): CompiledLattice {
@@ -332,9 +332,63 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
   let history = HISTORY_EVENTS.execution + historyTail();
   const handedOn = handOffs(plan.root, (id) => graph.parents(id));
 
+  // The plain `run` state each merged `await` (below) hands a node back to, keyed by the merged
+  // state's name: emitted beside it, with the same successor.
+  const fallbacks = new Map<string, [string, AslState]>();
+
   const taskStates = (node: GraphNode, carried: number | undefined): Array<[string, AslState]> => {
     const states: Array<[string, AslState]> = [];
     const waitFor = plan.awaits.get(node.id);
+    const callback = usesCallback(node);
+    const takes = carried !== undefined && graph.parents(node.id).includes(carried);
+    const budget =
+      node.timeoutSeconds === undefined ? undefined : (node.retries + 1) * (node.timeoutSeconds + node.graceSeconds) + marginSeconds;
+    if (waitFor !== undefined && !callback && budget === undefined) {
+      // One state waits and runs (issue 18): the handler runs the node as soon as its parents
+      // have ended (now, or woken by the last parent's releaser) and releases the token when it
+      // ends. A releaser that cannot run it fails the wait with RUN_NODE_ERROR, and the Catch
+      // runs the node in a plain `run` state. Only for nodes whose run would be a plain
+      // `lambda:invoke` with no time budget: a wait's length is unknown, so the merged state can
+      // carry neither the run's TimeoutSeconds nor a callback run's HeartbeatSeconds.
+      const name = stateName(node);
+      const keep: Record<string, AslValue> = handedOn.has(node.id) ? { ResultSelector: { 'parent.$': '$' } } : { ResultPath: null };
+      states.push([
+        name,
+        {
+          Type: 'Task',
+          Comment: `wait for parents ${waitFor.join(', ')} of node ${node.id}, which the Parallel structure does not order before it, then run it`,
+          Resource: LAMBDA_INVOKE_CALLBACK,
+          Parameters: {
+            FunctionName: arn,
+            Payload: {
+              action: 'await',
+              run: true,
+              ...dispatchId,
+              nodeId: node.id,
+              waitFor: [...waitFor],
+              'taskToken.$': '$$.Task.Token',
+              ...(takes ? { 'parent.$': '$.parent' } : {}),
+            },
+          },
+          ...keep,
+          ...(retry.length > 0 ? { Retry: retry } : {}),
+          Catch: [{ ErrorEquals: [RUN_NODE_ERROR], ResultPath: null, Next: `run-${node.id}` }],
+        },
+      ]);
+      fallbacks.set(name, [
+        `run-${node.id}`,
+        {
+          Type: 'Task',
+          Comment: `run node ${node.id}, handed back by its releaser`,
+          Resource: LAMBDA_INVOKE,
+          Parameters: { FunctionName: arn, Payload: { action: 'run', ...dispatchId, nodeId: node.id, ...(takes ? { 'parent.$': '$.parent' } : {}) } },
+          ...(handedOn.has(node.id) ? { ResultSelector: { 'parent.$': '$.Payload' } } : { ResultPath: null }),
+          ...(retry.length > 0 ? { Retry: retry } : {}),
+        },
+      ]);
+      history += HISTORY_EVENTS.callbackTask;
+      return states;
+    }
     if (waitFor !== undefined) {
       states.push([
         `await-${node.id}`,
@@ -353,10 +407,6 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
       ]);
       history += HISTORY_EVENTS.callbackTask;
     }
-    const callback = usesCallback(node);
-    const takes = carried !== undefined && graph.parents(node.id).includes(carried);
-    const budget =
-      node.timeoutSeconds === undefined ? undefined : (node.retries + 1) * (node.timeoutSeconds + node.graceSeconds) + marginSeconds;
     states.push([
       stateName(node),
       {
@@ -394,7 +444,10 @@ function compileNested(graph: TransportGraph, hash: string, options: CompileLatt
     const chain = chainOf(block, states, carried).states;
     chain.forEach(([name, state], index) => {
       const following = chain[index + 1]?.[0] ?? next;
-      states[name] = following === undefined ? { ...state, OutputPath: null, End: true } : { ...state, Next: following };
+      const end = (s: AslState): AslState => (following === undefined ? { ...s, OutputPath: null, End: true } : { ...s, Next: following });
+      states[name] = end(state);
+      const fallback = fallbacks.get(name);
+      if (fallback) states[fallback[0]] = end(fallback[1]);
     });
     return (chain[0] as [string, AslState])[0];
   };
@@ -474,7 +527,7 @@ export interface CompileGraphRunnerOptions extends CompileOptionsBase {
    * A graph past `above` nodes runs in split form (partitions of `chunkSize` consecutive node
    * ids, each a child execution of a Distributed Map with its own history), as a split lattice
    * does; a smaller one in the inline Map. `false` always runs the inline Map, which fails a
-   * graph past one execution's 25,000 history events (about 1,780 nodes).
+   * graph past one execution's 25,000 history events (about 3,100 nodes).
    * @default { above: 1500, chunkSize: 1000 }
    */
   readonly partition?: false | { readonly above?: number; readonly chunkSize?: number };
@@ -488,7 +541,7 @@ export interface CompiledGraphRunner {
     readonly stateCount: number;
     /** History events of one execution besides the per-node cost. */
     readonly baseHistoryEvents: number;
-    /** History events each node adds (one Map iteration: an await and a run callback task). */
+    /** History events each node adds (one Map iteration: one callback task that waits and runs; a node handed back to its `run` state adds that state too). */
     readonly historyEventsPerNode: number;
   };
 }
@@ -506,7 +559,7 @@ export function graphRunnerHistoryEvents(nodeCount: number): number {
     HISTORY_EVENTS.task + // plan
     HISTORY_EVENTS.choice + // inline or split
     HISTORY_EVENTS.map +
-    nodeCount * (HISTORY_EVENTS.mapIteration + 2 * HISTORY_EVENTS.callbackTask) +
+    nodeCount * (HISTORY_EVENTS.mapIteration + HISTORY_EVENTS.callbackTask) +
     historyTail()
   );
 }
@@ -584,7 +637,7 @@ export function compileGraphRunner(options: CompileGraphRunnerOptions): Compiled
       definitionBytes: Buffer.byteLength(JSON.stringify(definition)),
       stateCount: countStates(states),
       baseHistoryEvents: graphRunnerHistoryEvents(0),
-      historyEventsPerNode: HISTORY_EVENTS.mapIteration + 2 * HISTORY_EVENTS.callbackTask,
+      historyEventsPerNode: HISTORY_EVENTS.mapIteration + HISTORY_EVENTS.callbackTask,
     },
   };
 }
@@ -653,18 +706,23 @@ function nodeMap(options: { arn: string; retryField: Record<string, AslValue>; h
         [`${prefix}await-node`]: {
           Type: 'Task',
           Resource: LAMBDA_INVOKE_CALLBACK,
-          Parameters: { FunctionName: arn, Payload: { action: 'await', ...inItem, skippable: true, 'taskToken.$': '$$.Task.Token' } },
-          // The release carries the parents' views, which `run` takes (`released`) instead of reading them.
-          ResultPath: '$.released',
+          // It also runs the node (issue 18): once the parents have ended, the handler (or the
+          // last parent's releaser, waking it) runs it and releases this token when it ends.
+          Parameters: { FunctionName: arn, Payload: { action: 'await', ...inItem, skippable: true, run: true, 'taskToken.$': '$$.Task.Token' } },
+          ResultPath: null,
           ...retryField,
-          Catch: [{ ErrorEquals: [NODE_ENDED_ERROR], ResultPath: null, Next: `${prefix}node-ended` }],
-          Next: `${prefix}run-node`,
+          Catch: [
+            { ErrorEquals: [NODE_ENDED_ERROR], ResultPath: null, Next: `${prefix}node-ended` },
+            // Handed back by a releaser that could not run it: Step Functions runs it here.
+            { ErrorEquals: [RUN_NODE_ERROR], ResultPath: null, Next: `${prefix}run-node` },
+          ],
+          End: true,
         },
         [`${prefix}node-ended`]: { Type: 'Succeed' },
         [`${prefix}run-node`]: {
           Type: 'Task',
           Resource: LAMBDA_INVOKE_CALLBACK,
-          Parameters: { FunctionName: arn, Payload: { action: 'run', ...inItem, 'released.$': '$.released', 'taskToken.$': '$$.Task.Token' } },
+          Parameters: { FunctionName: arn, Payload: { action: 'run', ...inItem, 'taskToken.$': '$$.Task.Token' } },
           ResultPath: null,
           ...(heartbeatSeconds > 0 ? { HeartbeatSeconds: heartbeatSeconds } : {}),
           ...retryField,
@@ -720,7 +778,7 @@ function compilePartitioned(
   // A child execution: start and end, its plan, the inline Map, and per node one iteration
   // with two callback tasks. The parent: its plan, the Distributed Map (map-run events, not
   // per-iteration ones), and the finalize tail.
-  const perNode = HISTORY_EVENTS.mapIteration + 2 * HISTORY_EVENTS.callbackTask;
+  const perNode = HISTORY_EVENTS.mapIteration + HISTORY_EVENTS.callbackTask;
   const historyEventsPerPartition = HISTORY_EVENTS.execution + HISTORY_EVENTS.task + HISTORY_EVENTS.map + Math.min(size, graph.nodes.length) * perNode;
   const parentHistoryEvents = HISTORY_EVENTS.execution + HISTORY_EVENTS.task + HISTORY_EVENTS.map + 2 + historyTail();
   const { length: criticalPathLength } = longestPath(graph);

@@ -6,7 +6,7 @@
  * its parents; an ending parent stores its status, then reads its waiting children — so at
  * least one of them sees the other and no wait is lost.
  */
-import { NODE_ENDED_ERROR } from '../contract.ts';
+import { NODE_ENDED_ERROR, RUN_NODE_ERROR } from '../contract.ts';
 import { CancelMethod, NodeStatus, isTerminalNodeStatus } from '../status.ts';
 import { releaseToken, type RuntimeContext } from './context.ts';
 import { parentViewOf, type NodeItem, type ParentView } from './store.ts';
@@ -30,7 +30,7 @@ import { parentViewOf, type NodeItem, type ParentView } from './store.ts';
  * step invocation per node (issue 13). `descendIntoEnded: false` (the cancel handler, which
  * releases every node it ended itself) descends only into the children this call ended.
  */
-export async function releaseDependents(ctx: RuntimeContext, node: NodeItem, options: { readonly descendIntoEnded?: boolean } = {}): Promise<void> {
+export async function releaseDependents(ctx: RuntimeContext, node: NodeItem, options: ReleaseOptions = {}): Promise<void> {
   const waiting = node.awaitingChildren ?? [];
   const own = releaseOwnWait(ctx, node);
   const children = waiting.length > 0 ? releaseAwaiting(ctx, node.dispatchId, waiting, options) : undefined;
@@ -49,6 +49,42 @@ export function releaseOwnWait(ctx: RuntimeContext, node: NodeItem): Promise<boo
     : undefined;
 }
 
+/** How {@link releaseAwaiting} goes about its waves. */
+export interface ReleaseOptions {
+  /** Also walk below children that were already terminal. @default true */
+  readonly descendIntoEnded?: boolean;
+  /**
+   * Starts the run of a woken child whose `await` also runs it (the step handler's
+   * asynchronous invocation of itself). Without it, or when it throws, the wait is failed with
+   * `RUN_NODE_ERROR` and Step Functions runs the node in the state the Catch leads to.
+   */
+  readonly wake?: (event: { dispatchId: string; nodeId: number; taskToken: string; released: unknown; woken: true }) => Promise<void>;
+}
+
+/**
+ * Wakes a child whose `await` also runs it, now that its parents have ended: a run event with
+ * the wait's token and the parents' views, sent by `wake`; handed back to Step Functions
+ * (`RUN_NODE_ERROR`) when there is no `wake` or it failed. A lost wake (the asynchronous
+ * invocation failed all its attempts) is found by the sweeper, which hands the node back too.
+ */
+export async function wakeRun(ctx: RuntimeContext, child: NodeItem, parents: readonly ParentView[], wake: ReleaseOptions['wake']): Promise<void> {
+  const taskToken = child.awaitToken!;
+  if (wake) {
+    try {
+      await wake({ dispatchId: child.dispatchId, nodeId: child.nodeId, taskToken, released: awaitReleased(child.nodeId, parents), woken: true });
+      return;
+    } catch {
+      // The invocation was refused (throttled past its retries, no permission): Step Functions runs it.
+    }
+  }
+  await releaseToken(ctx, taskToken, handBack(child.nodeId), ctx.signal);
+}
+
+/** The failure that hands a node back to Step Functions: its `await`'s Catch runs it in a plain `run` state. */
+export function handBack(nodeId: number): { ok: false; error: string; cause: string } {
+  return { ok: false, error: RUN_NODE_ERROR, cause: `node ${nodeId}: its parents ended; run by its run state` };
+}
+
 /** Child releases in flight at once for one ended node. */
 export const RELEASE_CONCURRENCY = 16;
 
@@ -60,7 +96,7 @@ export const RELEASE_CONCURRENCY = 16;
  * were already terminal (a retried walk that a crash cut must reach what the first one did
  * not); without it only the children this walk ended are descended into.
  */
-export async function releaseAwaiting(ctx: RuntimeContext, dispatchId: string, first: readonly number[], options: { readonly descendIntoEnded?: boolean } = {}): Promise<void> {
+export async function releaseAwaiting(ctx: RuntimeContext, dispatchId: string, first: readonly number[], options: ReleaseOptions = {}): Promise<void> {
   const descendIntoEnded = options.descendIntoEnded ?? true;
   const seen = new Set(first);
   let failure: { readonly reason: unknown } | undefined;
@@ -75,6 +111,13 @@ export async function releaseAwaiting(ctx: RuntimeContext, dispatchId: string, f
           if (!parents.every((p) => isTerminalNodeStatus(p.status))) continue;
           const wasEnded = isTerminalNodeStatus(child.status);
           const ended = child.awaitSkippable ? await endBelowParents(ctx, child, parents) : undefined;
+          if (!ended && child.awaitRuns) {
+            // The wait also runs the node: an ended one's wait ends with its view (its ender
+            // released its children), a running one is its run's to release, and a new one is woken.
+            if (wasEnded) await releaseToken(ctx, child.awaitToken!, { ok: true, output: parentViewOf(child) }, ctx.signal);
+            else if (child.status === NodeStatus.NEW_OBJECT) await wakeRun(ctx, child, parents, options.wake);
+            continue;
+          }
           if (!ended) {
             await releaseToken(ctx, child.awaitToken!, { ok: true, output: awaitReleased(child.nodeId, parents) }, ctx.signal);
             continue;
@@ -112,7 +155,7 @@ export const RELEASE_VIEWS_MAX_BYTES = 8 * 1024;
  * the step handler reads the rest, and ignores any view that is not of a parent of the node, of
  * this dispatch, and ended (step.ts, `carriedParents`). Always has `parents`, possibly empty.
  */
-export function awaitReleased(nodeId: number, parents: readonly NodeItem[]): { nodeId: number; released: true; parents: ParentView[] } {
+export function awaitReleased(nodeId: number, parents: readonly ParentView[]): { nodeId: number; released: true; parents: ParentView[] } {
   const views: ParentView[] = [];
   let bytes = 0;
   for (const parent of parents) {

@@ -7,7 +7,9 @@
  *   sublattices) arrive with a task token: the handler submits, records the job handle and
  *   returns; the completion handler ends the node and releases the token.
  * - `await` — a callback wait for dependencies that nested Parallel states cannot express;
- *   released when every parent of the node is terminal.
+ *   released when every parent of the node is terminal. With `run: true` it also runs the node
+ *   (here, or in the run its last parent's releaser wakes) and its token is released when the
+ *   node ends (issue 18).
  * - `finalize` — ends the dispatch with its status and result.
  * - `plan` — the graph-runner's first state: lists the node ids of a child dispatch.
  *
@@ -45,6 +47,11 @@ export type StepEvent =
       readonly parent?: unknown;
       /** The result of the node's own `await` state: its release, with the parents' views ({@link awaitReleased}). */
       readonly released?: unknown;
+      /**
+       * Sent by a releaser that woke a node waiting in an `await` that also runs it (an
+       * asynchronous invocation, {@link StepDeps.wake}): a node another run holds is left to it.
+       */
+      readonly woken?: boolean;
     }
   | {
       readonly action: 'await';
@@ -54,6 +61,14 @@ export type StepEvent =
       readonly waitFor?: readonly number[];
       /** The state catches `NODE_ENDED_ERROR`: a node that can no longer run skips its `run` state. */
       readonly skippable?: boolean;
+      /**
+       * The state also runs the node (issue 18): one state and, mostly, one invocation per
+       * waiting node instead of two. Its Catch of `RUN_NODE_ERROR` leads to a plain `run` state,
+       * where a releaser that cannot run the node hands it back to Step Functions.
+       */
+      readonly run?: boolean;
+      /** As a `run` event's: the parent whose state ran just before this one. */
+      readonly parent?: unknown;
     }
   | { readonly action: 'finalize'; readonly dispatchId: string }
   | { readonly action: 'plan'; readonly dispatchId: string; readonly partitionSize?: number; readonly splitAbove?: number; readonly from?: number; readonly to?: number };
@@ -70,7 +85,17 @@ export interface StepDeps {
    * it; learning it from the claim, which writes the item anyway, costs no read.
    */
   readonly onAttempt?: (attempt: number) => void;
+  /**
+   * Starts the run of a node released from an `await` that also runs it, outside this
+   * invocation: the deployed handler invokes itself asynchronously (`InvocationType: Event`)
+   * with a `run` event. Without it (or when it throws) the releaser fails the wait with
+   * `RUN_NODE_ERROR`, and the state's Catch runs the node in a plain `run` state.
+   */
+  readonly wake?: Waker;
 }
+
+/** See {@link StepDeps.wake}. */
+export type Waker = (event: Extract<StepEvent, { action?: 'run' }>) => Promise<void>;
 
 /** Thrown when an event names something that does not exist: a broken deployment, not user error. */
 export class StepEventError extends ValenceError {
@@ -87,7 +112,7 @@ export async function handleStep(deps: StepDeps, event: StepEvent, info: Invocat
     case 'run':
       return runNode(deps, event as RunEvent, info);
     case 'await':
-      return awaitParents(deps, event as Extract<StepEvent, { action: 'await' }>);
+      return awaitParents(deps, event as Extract<StepEvent, { action: 'await' }>, info);
     case 'finalize':
       return finalizeDispatch(deps, event.dispatchId);
     case 'plan':
@@ -105,7 +130,7 @@ export async function handleStep(deps: StepDeps, event: StepEvent, info: Invocat
 type NodeStepOutput = ParentView | { readonly nodeId: number; readonly status: NodeStatus };
 
 /** The event of a `run` state. */
-type RunEvent = { readonly dispatchId: string; readonly nodeId: number; readonly taskToken?: string; readonly parent?: unknown; readonly released?: unknown };
+type RunEvent = { readonly dispatchId: string; readonly nodeId: number; readonly taskToken?: string; readonly parent?: unknown; readonly released?: unknown; readonly woken?: boolean };
 
 /** What every step of running one node reads. */
 interface NodeStep {
@@ -116,6 +141,8 @@ interface NodeStep {
   readonly taskToken: string | undefined;
   /** Parents' views from the state payload (a hand-off, the node's own `await` release), each one of this node's parents and ended. */
   readonly carried: readonly ParentView[];
+  /** Woken by a releaser (or started by the `await` that found another run there): a node another run holds is left to it. */
+  readonly leaveHeld: boolean;
 }
 
 /** Runs one node: parents first, then the claim, then its driver, then its outcome. */
@@ -228,7 +255,7 @@ async function loadNodeStep(deps: StepDeps, event: RunEvent): Promise<NodeStep> 
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const node = graph.nodes[nodeId];
   if (!node) throw new StepEventError(`Dispatch ${dispatchId} has no node ${nodeId}`);
-  return { deps, dispatch, graph, node, taskToken: event.taskToken, carried: carriedParents(event, dispatchId, graph.parents[nodeId] ?? []) };
+  return { deps, dispatch, graph, node, taskToken: event.taskToken, carried: carriedParents(event, dispatchId, graph.parents[nodeId] ?? []), leaveHeld: event.woken === true };
 }
 
 /**
@@ -343,6 +370,13 @@ async function claim(
     // returns the node as it is now, so no read is needed to see whether it ended meanwhile.
     const now = await ctx.store.recordTaskToken(dispatchId, nodeId, step.taskToken, ctx.signal);
     if (now && isTerminalNodeStatus(now.status)) return { settled: await settleStep(step, now) };
+    return { settled: { nodeId, status: NodeStatus.RUNNING } };
+  }
+  if (step.leaveHeld && current.status === NodeStatus.RUNNING && (current.leaseUntil ?? 0) >= ctx.now().getTime()) {
+    // Woken twice (two parents ended at once, or a wake raced the `await`'s own second look):
+    // the run that holds the node releases the wait when it ends, and if it dies, its lease
+    // lapses and the sweeper hands the node back to Step Functions. Waiting here would only
+    // hold a second invocation for the electron's whole run.
     return { settled: { nodeId, status: NodeStatus.RUNNING } };
   }
   const taken = await waitOrTakeOver(step.deps, current, runId, info);
@@ -514,7 +548,7 @@ async function settle(
   const { ctx } = deps;
   const node = ended ?? (await ctx.store.getNode(dispatch.dispatchId, nodeId));
   if (!node) throw new StepEventError(`Dispatch ${dispatch.dispatchId} has no node item ${nodeId}`);
-  await releaseDependents(ctx, node);
+  await releaseDependents(ctx, node, deps.wake ? { wake: deps.wake } : {});
   const output = isTerminalNodeStatus(node.status) ? parentViewOf(node) : { nodeId, status: node.status };
   // This invocation's own wait (a retried state may carry a newer token than the stored one).
   if (taskToken && taskToken !== node.taskToken) await releaseToken(ctx, taskToken, { ok: true, output });
@@ -526,36 +560,67 @@ async function settle(
  * ended already release it at once, with no write; otherwise the token is stored, then the
  * parents are read again (write before read, see settle.ts), so that a parent ending between
  * the two reads either sees the token or is seen ended.
+ *
+ * An `await` that also runs its node (`run: true`, issue 18) does not release the token when
+ * the parents have ended: it runs the node here, in this invocation, and the run releases the
+ * token when the node ends (with the node's view, as a callback `run` state would be). When
+ * they have not, the token is stored with `awaitRuns` and whoever ends the last parent wakes
+ * the node (settle.ts). Step Functions' Retry of the state covers a crash here exactly as it
+ * covers a `run` state's.
  */
-async function awaitParents(deps: StepDeps, event: { dispatchId: string; nodeId: number; taskToken: string; skippable?: boolean }): Promise<unknown> {
+async function awaitParents(
+  deps: StepDeps,
+  event: { dispatchId: string; nodeId: number; taskToken: string; skippable?: boolean; run?: boolean; parent?: unknown },
+  info: InvocationInfo,
+): Promise<unknown> {
   const { ctx } = deps;
   const dispatch = await dispatchOf(deps, event.dispatchId);
   const graph = await deps.catalog.graphFor(dispatch, deps.ctx.signal);
   const parentIds = graph.parents[event.nodeId] ?? [];
   const skippable = event.skippable === true;
-  // A skippable wait reads the node with its parents (one BatchGetItem): a node that can no
-  // longer run is ended here and skips its `run` state, and its children are released from here.
-  const released = async (): Promise<boolean> => {
-    const items = await ctx.store.getNodes(event.dispatchId, skippable ? [...parentIds, event.nodeId] : parentIds, ctx.signal);
-    const self = items.find((n) => n.nodeId === event.nodeId);
-    const parents = items.filter((n) => n.nodeId !== event.nodeId);
-    if (!parents.every((p) => isTerminalNodeStatus(p.status))) return false;
-    const ended = skippable && self ? await endBelowParents(ctx, self, parents) : undefined;
+  const runs = event.run === true;
+  // A skippable wait, and one that runs its node, reads the node with its parents (one
+  // BatchGetItem): a node that can no longer run is ended here and skips its `run` state, and
+  // its children are released from here; a node that ended while it waited is not run.
+  const withSelf = skippable || runs;
+  // The parent whose state ran just before hands its view on (as to a `run` state): not read.
+  const handed = runs ? carriedParent(event.parent, event.dispatchId, parentIds) : undefined;
+  const toRead = handed ? parentIds.filter((id) => id !== handed.nodeId) : parentIds;
+  const released = async (second: boolean): Promise<boolean> => {
+    const items: ParentView[] = await ctx.store.getNodes(event.dispatchId, withSelf ? [...toRead, event.nodeId] : toRead, ctx.signal);
+    const self = items.find((n) => n.nodeId === event.nodeId) as NodeItem | undefined;
+    const parents = [...items.filter((n) => n.nodeId !== event.nodeId), ...(handed ? [handed] : [])];
+    const selfEnded = runs && self && isTerminalNodeStatus(self.status) ? self : undefined;
+    if (selfEnded && !skippable) {
+      // Ended while it waited (a task cancel): its state ends with its view, as its run's would.
+      await releaseToken(ctx, event.taskToken, { ok: true, output: parentViewOf(selfEnded) });
+      return true;
+    }
+    if (!selfEnded && !parents.every((p) => isTerminalNodeStatus(p.status))) return false;
+    const ended = selfEnded ?? (skippable && self ? await endBelowParents(ctx, self, parents) : undefined);
     if (!ended) {
+      if (runs) {
+        const views = awaitReleased(event.nodeId, parents);
+        // The second look may race a parent's releaser that saw the stored token and woke the
+        // node: whichever claims it runs it, and the other leaves it to that run.
+        await runNode(deps, { dispatchId: event.dispatchId, nodeId: event.nodeId, taskToken: event.taskToken, released: views, parent: event.parent, woken: second }, info);
+        return true;
+      }
       await releaseToken(ctx, event.taskToken, { ok: true, output: awaitReleased(event.nodeId, parents) });
       return true;
     }
     // Its waiting children first: once this wait is failed its iteration is over and nothing
     // retries it, so a crash between the two must fall before the failure (the retried
     // invocation then walks again), never after it.
-    await releaseDependents(ctx, ended);
+    await releaseDependents(ctx, ended, deps.wake ? { wake: deps.wake } : {});
     await releaseToken(ctx, event.taskToken, nodeEnded(ended));
     return true;
   };
-  if (await released()) return { nodeId: event.nodeId, waiting: true };
-  const item = await ctx.store.recordAwaitToken(event.dispatchId, event.nodeId, event.taskToken, ctx.signal, skippable);
-  if (!item) throw new StepEventError(`Dispatch ${event.dispatchId} has no node ${event.nodeId}`);
-  await released();
+  if (await released(false)) return { nodeId: event.nodeId, waiting: true };
+  const item = await ctx.store.recordAwaitToken(event.dispatchId, event.nodeId, event.taskToken, ctx.signal, skippable, runs);
+  // A node that ends between the two looks refuses to be listed as waiting: the second look sees it ended.
+  if (!item && !runs) throw new StepEventError(`Dispatch ${event.dispatchId} has no node ${event.nodeId}`);
+  if (!(await released(true)) && !item) throw new StepEventError(`Dispatch ${event.dispatchId} has no node ${event.nodeId}`);
   return { nodeId: event.nodeId, waiting: true };
 }
 
@@ -661,5 +726,5 @@ export async function endParentNode(deps: StepDeps, child: DispatchItem): Promis
         : { status: NodeStatus.CANCELLED, endedAt, cancelledBy: CancelMethod.ChildDispatch },
   );
   const node = ended ?? (await ctx.store.getNode(dispatchId, nodeId));
-  if (node) await releaseDependents(ctx, node);
+  if (node) await releaseDependents(ctx, node, deps.wake ? { wake: deps.wake } : {});
 }

@@ -107,6 +107,12 @@ export interface NodeItem {
   readonly awaitToken?: string;
   /** The `await` state catches `NODE_ENDED_ERROR` (contract.ts): a node found ended is released with it, skipping its `run` state. */
   readonly awaitSkippable?: boolean;
+  /**
+   * The `await` state also runs the node (issue 18): its releaser wakes the node's run instead
+   * of releasing the token, and the run releases it when the node ends. Such a waiting node is
+   * listed (`listKey = ACTIVE`), so the sweeper finds a wake that was lost.
+   */
+  readonly awaitRuns?: boolean;
   /** Identifies the invocation that holds the node while it runs. */
   readonly runId?: string;
   /** Epoch ms until which {@link runId}'s claim holds without renewal. */
@@ -144,7 +150,7 @@ export interface NodeItem {
 export type ParentView = Pick<NodeItem, 'dispatchId' | 'nodeId' | 'status' | 'cancelledBy' | 'hasOutput' | 'output' | 'outputRef' | 'outputHash' | 'reusedFrom'>;
 
 /** The {@link ParentView} of a node: the fields it has, nothing else (it travels in a Step Functions payload). */
-export function parentViewOf(node: NodeItem): ParentView {
+export function parentViewOf(node: ParentView): ParentView {
   const view: { -readonly [K in keyof ParentView]: ParentView[K] } = { dispatchId: node.dispatchId, nodeId: node.nodeId, status: node.status };
   if (node.cancelledBy !== undefined) view.cancelledBy = node.cancelledBy;
   if (node.hasOutput !== undefined) view.hasOutput = node.hasOutput;
@@ -624,10 +630,23 @@ export class Store {
    * Stores the token of the node's `await` state, and whether that state catches
    * `NODE_ENDED_ERROR` (so a releaser may skip its `run` state); returns the node as it is now.
    */
-  async recordAwaitToken(dispatchId: string, nodeId: number, awaitToken: string, signal?: AbortSignal, skippable = false): Promise<NodeItem | undefined> {
-    return skippable
-      ? this.conditionalUpdate(dispatchId, nodeId, 'SET awaitToken = :t, awaitSkippable = :true', 'attribute_exists(pk)', { ':t': awaitToken, ':true': true }, signal)
-      : this.conditionalUpdate(dispatchId, nodeId, 'SET awaitToken = :t REMOVE awaitSkippable', 'attribute_exists(pk)', { ':t': awaitToken }, signal);
+  async recordAwaitToken(dispatchId: string, nodeId: number, awaitToken: string, signal?: AbortSignal, skippable = false, runs = false): Promise<NodeItem | undefined> {
+    const values: Record<string, unknown> = { ':t': awaitToken };
+    const set = ['awaitToken = :t'];
+    const remove: string[] = [];
+    if (skippable) {
+      set.push('awaitSkippable = :true');
+      values[':true'] = true;
+    } else remove.push('awaitSkippable');
+    if (runs) {
+      // Listed while it waits: the sweeper hands a node whose wake was lost back to Step
+      // Functions (sweep.ts). The node's end removes it from the list, as it does a job's.
+      set.push('awaitRuns = :true', 'listKey = :active', 'listSort = :sort');
+      Object.assign(values, { ':true': true, ':active': 'ACTIVE', ':sort': `${dispatchId}#${nodeId}` });
+    } else remove.push('awaitRuns');
+    const update = `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}`;
+    // Only a node that has not ended is listed: an ended one must not reappear in the sweeper's list.
+    return this.conditionalUpdate(dispatchId, nodeId, update, runs ? 'attribute_exists(pk) AND NOT #status IN (:c, :f, :x)' : 'attribute_exists(pk)', runs ? { ...values, ':c': NodeStatus.COMPLETED, ':f': NodeStatus.FAILED, ':x': NodeStatus.CANCELLED } : values, signal);
   }
 
   /**

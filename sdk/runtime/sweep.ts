@@ -1,12 +1,15 @@
 /**
  * The sweeper's logic, run on a schedule: completes nodes whose job ended without an event
  * reaching valence (a lost event), stops again those whose cancel did not take (a failed API
- * call), and heartbeats the rest so their waiting states do not time out. It also ends
+ * call), and heartbeats the rest so their waiting states do not time out; a node whose `await`
+ * also runs it and whose wake was lost is handed back to Step Functions. It also ends
  * dispatches whose Step Functions execution ended on its own (FAILED, TIMED_OUT, or ABORTED by
  * someone other than valence) while the dispatch still said RUNNING: nothing else would.
  */
 import { DescribeExecutionCommand, SendTaskHeartbeatCommand } from '@aws-sdk/client-sfn';
-import { DispatchStatus } from '../status.ts';
+import { DispatchStatus, NodeStatus, isTerminalNodeStatus } from '../status.ts';
+import { releaseToken } from './context.ts';
+import { handBack } from './settle.ts';
 import { cancelDispatch, finishOpenCancels, type OpenCancelsReport } from './cancel.ts';
 import { endNodeForJob } from './completion.ts';
 import type { RuntimeContext } from './context.ts';
@@ -22,6 +25,13 @@ export interface SweepReport {
   readonly recancelled: number;
   /** Waiting states kept alive with SendTaskHeartbeat. */
   readonly heartbeats: number;
+  /**
+   * Nodes whose `await` also runs them, whose parents ended (or whose run's lease lapsed) at
+   * least {@link WAKE_GRACE_MS} ago, yet which had not ended: their wake was lost (an
+   * asynchronous invocation that failed every attempt). Handed back to Step Functions
+   * (`RUN_NODE_ERROR`), whose Catch runs them in their plain `run` state.
+   */
+  readonly handedBack: number;
   /**
    * Dispatches whose execution had ended FAILED, TIMED_OUT or ABORTED (not by a cancel) while
    * the dispatch was RUNNING: ended FAILED with the execution's error, their leftover nodes
@@ -42,13 +52,15 @@ export interface SweepDeps {
    * (younger ones may still be running in their handler). @default 30 000 ms
    */
   readonly staleCancelMs?: number;
+  /** How long a released node may stay unended before its wake is taken for lost. @default {@link WAKE_GRACE_MS} */
+  readonly wakeGraceMs?: number;
 }
 
 /** One sweep over nodes that wait on live jobs. */
 export async function sweep(ctx: RuntimeContext, deps: SweepDeps = {}): Promise<SweepReport> {
   // Open cancel requests first: finishing one flags its targets, which the node pass below then stops again if needed.
   const { errors: cancelErrors, ...cancels } = await finishOpenCancels(ctx, deps.loadExecutors ? { loadExecutors: deps.loadExecutors } : {}, deps.staleCancelMs ?? 30_000);
-  const report = { checked: 0, completed: 0, recancelled: 0, heartbeats: 0, failedExecutions: 0, cancels, errors: [...cancelErrors] };
+  const report = { checked: 0, completed: 0, recancelled: 0, heartbeats: 0, handedBack: 0, failedExecutions: 0, cancels, errors: [...cancelErrors] };
   await endDispatchesOfEndedExecutions(ctx, deps, report);
   for (const node of await ctx.store.listActiveNodes(ctx.signal)) {
     report.checked++;
@@ -65,8 +77,15 @@ async function sweepNode(
   ctx: RuntimeContext,
   node: NodeItem,
   deps: SweepDeps,
-  report: { completed: number; recancelled: number; heartbeats: number; errors: string[] },
+  report: { completed: number; recancelled: number; heartbeats: number; handedBack: number; errors: string[] },
 ): Promise<void> {
+  if (node.awaitRuns && node.awaitToken && !node.jobHandle) {
+    if (await lostWake(ctx, node, deps.wakeGraceMs ?? WAKE_GRACE_MS)) {
+      await releaseToken(ctx, node.awaitToken, handBack(node.nodeId), ctx.signal);
+      report.handedBack++;
+    }
+    return;
+  }
   const driver = driverForJob(node);
   const end = await driver?.poll(ctx, node);
   if (end) {
@@ -93,6 +112,30 @@ async function sweepNode(
       // The waiting state is gone (execution stopped); the node ends when its job does.
     }
   }
+}
+
+/**
+ * How long a node whose `await` also runs it may stay unended after its last parent ended (or
+ * after its run's lease lapsed) before the sweeper takes its wake for lost. Lambda retries a
+ * failed asynchronous invocation after about a minute and again after two, so a wake in its
+ * retries may still run it: the run that loses the claim then leaves the node to the other.
+ */
+export const WAKE_GRACE_MS = 60_000;
+
+/**
+ * Whether a node waiting in an `await` that also runs it was woken and never ran (or died
+ * running): not ended, every parent ended more than {@link WAKE_GRACE_MS} ago, and no live
+ * run holding it. One BatchGetItem of its parents; a node whose parents still run costs only
+ * that read.
+ */
+async function lostWake(ctx: RuntimeContext, node: NodeItem, graceMs: number): Promise<boolean> {
+  const now = ctx.now().getTime();
+  if (node.status === NodeStatus.RUNNING) return (node.leaseUntil ?? 0) + graceMs < now;
+  if (node.status !== NodeStatus.NEW_OBJECT) return false;
+  const parents = node.parents.length > 0 ? await ctx.store.getNodes(node.dispatchId, node.parents, ctx.signal) : [];
+  if (!parents.every((p) => isTerminalNodeStatus(p.status))) return false;
+  const lastEnded = Math.max(0, ...parents.map((p) => (p.endedAt ? Date.parse(p.endedAt) : 0)));
+  return lastEnded + graceMs <= now;
 }
 
 /** Top-level dispatches a sweep checks against their execution, newest first (older ones are long settled). */

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../../localstack/index.ts';
 import { connect, type ValenceClient } from '../../sdk/client/index.ts';
 import { ENV } from '../../sdk/contract.ts';
@@ -40,4 +41,16 @@ export async function startHarness(options: Partial<LocalCloudOptions> = {}, wor
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Every event of an execution's history, across pages, as the real SDK client reads it. */
+export async function executionHistory(cloud: LocalCloud, executionArn: string): Promise<HistoryEvent[]> {
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await cloud.clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken }));
+    events.push(...(page.events ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return events;
 }

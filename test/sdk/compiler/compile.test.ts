@@ -142,19 +142,38 @@ describe('compileLattice', () => {
     const awaits = [...allStates(definition).entries()].filter(([, state]) => state['Parameters']?.Payload?.action === 'await');
     expect(awaits).toHaveLength(1);
     const [name, state] = awaits[0] as [string, State];
-    expect(name).toBe(`await-${state['Parameters']!.Payload!.nodeId}`);
+    // A Lambda node's wait and run are one state (issue 18), named as its run would be.
+    expect(name).toBe('3-step');
     expect(state['Resource']).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
     expect(state['Parameters']!.Payload).toEqual({
       action: 'await',
+      run: true,
       'dispatchId.$': '$$.Execution.Name',
       nodeId: 3,
       waitFor: [expect.any(Number)],
       'taskToken.$': '$$.Task.Token',
+      // The parent whose state ran just before hands its view on, as to a run state.
+      'parent.$': '$.parent',
     });
-    // Its release (the parents' views) goes to the state data, and the node's run takes it.
-    expect(state['ResultPath']).toBe('$.released');
-    const run = allStates(definition).get(state['Next'] as string) as State;
-    expect(run['Parameters']!.Payload!['released.$']).toBe('$.released');
+    // A wait no callback-free releaser can run hands the node back: the Catch runs it in a plain
+    // run state beside it, which goes on where the merged state would have.
+    expect(state['Catch']).toEqual([{ ErrorEquals: ['Valence.RunNode'], ResultPath: null, Next: 'run-3' }]);
+    const fallback = allStates(definition).get('run-3') as State;
+    expect(fallback['Resource']).toBe('arn:aws:states:::lambda:invoke');
+    expect(fallback['Parameters']!.Payload).toEqual({ action: 'run', 'dispatchId.$': '$$.Execution.Name', nodeId: 3, 'parent.$': '$.parent' });
+    expect(fallback['Next'] ?? fallback['End']).toEqual(state['Next'] ?? state['End']);
+    expect(fallback['OutputPath']).toEqual(state['OutputPath']);
+    // A node with a time budget keeps its own await and run states: a wait cannot carry the run's TimeoutSeconds.
+    const json = graphFromParents(SHAPES['nShape'] as number[][]).toJSON();
+    const timed = { ...json, nodes: json.nodes.map((node) => (node.id === 3 ? { ...node, timeoutSeconds: 30 } : node)) } as TransportGraphJSON;
+    const timedStates = allStates(compileLattice(timed, { stepHandlerArn }).definition);
+    expect(timedStates.get('await-3')?.['ResultPath']).toBe('$.released');
+    expect(timedStates.get('3-step')?.['Parameters']?.Payload?.['released.$']).toBe('$.released');
+    expect(timedStates.get('3-step')?.['TimeoutSeconds']).toBeGreaterThan(30);
+    // So does a node that runs on a callback executor (its run carries HeartbeatSeconds).
+    const onBatch = allStates(compileLattice(graphFromParents(SHAPES['nShape'] as number[][], (id) => (id === 3 ? batch : undefined)), { stepHandlerArn }).definition);
+    expect(onBatch.get('await-3')?.['Parameters']?.Payload?.['run']).toBeUndefined();
+    expect([...onBatch.keys()].find((n) => n.startsWith('3-'))).toBeDefined();
     expect(stats.awaitCount).toBe(1);
     expect(compileLattice(graphFromParents(SHAPES['nested'] as number[][]), { stepHandlerArn }).stats.awaitCount).toBe(0);
   });
@@ -267,21 +286,26 @@ describe('compileGraphRunner', () => {
     expect(processor.StartAt).toBe('await-node');
     expect(processor.States['await-node']?.['Parameters']).toEqual({
       FunctionName: stepHandlerArn,
-      Payload: { action: 'await', 'dispatchId.$': '$.dispatchId', 'nodeId.$': '$.nodeId', skippable: true, 'taskToken.$': '$$.Task.Token' },
+      Payload: { action: 'await', 'dispatchId.$': '$.dispatchId', 'nodeId.$': '$.nodeId', skippable: true, run: true, 'taskToken.$': '$$.Task.Token' },
     });
-    // A node found ended skips its run state: the wait's NodeEnded failure ends the iteration.
-    expect(processor.States['await-node']?.['Catch']).toEqual([{ ErrorEquals: ['Valence.NodeEnded'], ResultPath: null, Next: 'node-ended' }]);
+    // A node found ended skips its run: the wait's NodeEnded failure ends the iteration. A
+    // node handed back (RunNode) runs in the run state; a released wait ends the iteration.
+    expect(processor.States['await-node']?.['Catch']).toEqual([
+      { ErrorEquals: ['Valence.NodeEnded'], ResultPath: null, Next: 'node-ended' },
+      { ErrorEquals: ['Valence.RunNode'], ResultPath: null, Next: 'run-node' },
+    ]);
+    expect(processor.States['await-node']?.['End']).toBe(true);
+    expect(processor.States['await-node']?.['HeartbeatSeconds']).toBeUndefined();
     expect(processor.States['node-ended']).toEqual({ Type: 'Succeed' });
     expect(processor.States['run-node']?.['Resource']).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
     expect(processor.States['run-node']?.['Parameters']).toEqual({
       FunctionName: stepHandlerArn,
-      Payload: { action: 'run', 'dispatchId.$': '$.dispatchId', 'nodeId.$': '$.nodeId', 'released.$': '$.released', 'taskToken.$': '$$.Task.Token' },
+      Payload: { action: 'run', 'dispatchId.$': '$.dispatchId', 'nodeId.$': '$.nodeId', 'taskToken.$': '$$.Task.Token' },
     });
-    // The wait's release (with the parents' views) is what the run state takes.
-    expect(processor.States['await-node']?.['ResultPath']).toBe('$.released');
+    expect(processor.States['run-node']?.['HeartbeatSeconds']).toBe(600);
     expect(states['finalize']?.['Parameters']).toEqual({ FunctionName: stepHandlerArn, Payload: { action: 'finalize', 'dispatchId.$': '$.dispatchId' } });
-    expect(stats.historyEventsPerNode).toBe(14);
-    expect(graphRunnerHistoryEvents(10)).toBe(stats.baseHistoryEvents + 140);
+    expect(stats.historyEventsPerNode).toBe(8);
+    expect(graphRunnerHistoryEvents(10)).toBe(stats.baseHistoryEvents + 80);
     // Without partitions it is the plain inline runner.
     const inline = compileGraphRunner({ stepHandlerArn, partition: false }).definition.States as Record<string, State>;
     expect(inline['plan']?.['Next']).toBe('nodes');

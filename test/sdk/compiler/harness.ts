@@ -65,6 +65,8 @@ interface StepPayload {
   nodeId?: number;
   waitFor?: number[];
   taskToken?: string;
+  /** An `await` that also runs its node (issue 18). */
+  run?: boolean;
   splitAbove?: number;
 }
 
@@ -95,23 +97,31 @@ export async function runWithStubs(
   const awaits: Array<{ nodeId: number; waitFor: readonly number[] | undefined }> = [];
   let t0 = 0;
 
+  const runNode = async (nodeId: number): Promise<void> => {
+    runs.set(nodeId, (runs.get(nodeId) ?? 0) + 1);
+    const start = performance.now() - t0;
+    await new Promise((resolve) => setTimeout(resolve, graph.durationMs(nodeId)));
+    timings.set(nodeId, { start, end: performance.now() - t0 });
+    endedSignal(nodeId).resolve();
+  };
+
   const handler = async (event: unknown): Promise<Record<string, unknown>> => {
     const { Payload: payload } = event as { Payload: StepPayload };
     if (payload.dispatchId !== dispatchId) throw new Error(`stub: unexpected dispatchId ${String(payload.dispatchId)}`);
     const nodeId = payload.nodeId as number;
     switch (payload.action) {
-      case 'run': {
-        runs.set(nodeId, (runs.get(nodeId) ?? 0) + 1);
-        const start = performance.now() - t0;
-        await new Promise((resolve) => setTimeout(resolve, graph.durationMs(nodeId)));
-        timings.set(nodeId, { start, end: performance.now() - t0 });
-        endedSignal(nodeId).resolve();
+      case 'run':
+        await runNode(nodeId);
         return { Payload: { nodeId } };
-      }
       case 'await': {
         awaits.push({ nodeId, waitFor: payload.waitFor });
         if (payload.taskToken !== TOKEN_MARKER) throw new Error('stub: await without a task token');
         await Promise.all((payload.waitFor ?? graph.parents(nodeId)).map((parent) => endedSignal(parent).promise));
+        // An `await` that also runs its node runs it once released, as the step handler does; its token is released with the node's view.
+        if (payload.run) {
+          await runNode(nodeId);
+          return { nodeId, status: 'COMPLETED' };
+        }
         return { nodeId, released: true };
       }
       case 'plan': {

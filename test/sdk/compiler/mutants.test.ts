@@ -246,20 +246,20 @@ describe('the split form', () => {
 
   it('cuts the nodes into partitions of chunkSize, with exact statistics', () => {
     const compiled = compileLattice(graphFromParents(chain), { stepHandlerArn, partition: { above: 10, chunkSize: 8 } });
-    const perPartition = HISTORY_EVENTS.execution + HISTORY_EVENTS.task + HISTORY_EVENTS.map + 8 * (HISTORY_EVENTS.mapIteration + 2 * HISTORY_EVENTS.callbackTask);
+    const perPartition = HISTORY_EVENTS.execution + HISTORY_EVENTS.task + HISTORY_EVENTS.map + 8 * (HISTORY_EVENTS.mapIteration + HISTORY_EVENTS.callbackTask);
     const parent = HISTORY_EVENTS.execution + HISTORY_EVENTS.task + HISTORY_EVENTS.map + 2 + HISTORY_EVENTS.task + HISTORY_EVENTS.choice + HISTORY_EVENTS.succeed;
-    expect(perPartition).toBe(123);
+    expect(perPartition).toBe(75);
     expect(parent).toBe(22);
     expect(compiled.stats).toEqual({
       definitionBytes: Buffer.byteLength(JSON.stringify(compiled.definition)),
       // plan, partitions (+ plan-partition, partition-nodes (+ await, node-ended, run)), finalize tail
       stateCount: 2 + 2 + 3 + 4,
-      estimatedHistoryEvents: 123,
+      estimatedHistoryEvents: 75,
       criticalPathLength: 30,
       nodeCount: 30,
       awaitCount: 30,
       parallelCount: 0,
-      partitions: { count: 4, size: 8, historyEventsPerPartition: 123, parentHistoryEvents: 22 },
+      partitions: { count: 4, size: 8, historyEventsPerPartition: 75, parentHistoryEvents: 22 },
     });
     expect(compiled.definition.Comment).toContain('(split: 4 partition(s) of up to 8 nodes)');
     expect(readPartitionOption(compiled.definition)).toEqual({ above: 0, chunkSize: 8 });
@@ -281,17 +281,17 @@ describe('the split form', () => {
 
   it('sizes a partition by the nodes it can hold, and refuses one over the history limit', () => {
     const big = compileLattice(graphFromParents(chain), { stepHandlerArn, partition: { above: 0, chunkSize: 100 } });
-    expect(big.stats.partitions).toMatchObject({ count: 1, size: 100, historyEventsPerPartition: 2 + 5 + 4 + 30 * 14 });
+    expect(big.stats.partitions).toMatchObject({ count: 1, size: 100, historyEventsPerPartition: 2 + 5 + 4 + 30 * 8 });
     // chunkSize 0 means partitions of 1.
     expect(compileLattice(graphFromParents(chain), { stepHandlerArn, partition: { above: 0, chunkSize: 0 } }).stats.partitions).toMatchObject({ count: 30, size: 1 });
     // An empty lattice split (its nested form over a lowered limit) still has one partition.
     expect(compileLattice(graphFromParents([]), { stepHandlerArn, limits: { maxDefinitionBytes: 10 } }).stats.partitions).toMatchObject({ count: 1, size: 1000 });
     const options = (maxHistoryEvents: number): CompileLatticeOptions => ({ stepHandlerArn, partition: { above: 0, chunkSize: 8 }, limits: { maxHistoryEvents } });
-    expect(() => compileLattice(graphFromParents(chain), options(123))).not.toThrow();
-    expect(() => compileLattice(graphFromParents(chain), options(122))).toThrow(
-      expect.objectContaining({ code: ValidationCode.LIMIT_EXCEEDED, message: expect.stringContaining('a partition of 8 nodes would write about 123 history events, over the 122-event limit') as unknown }) as unknown,
+    expect(() => compileLattice(graphFromParents(chain), options(75))).not.toThrow();
+    expect(() => compileLattice(graphFromParents(chain), options(74))).toThrow(
+      expect.objectContaining({ code: ValidationCode.LIMIT_EXCEEDED, message: expect.stringContaining('a partition of 8 nodes would write about 75 history events, over the 74-event limit') as unknown }) as unknown,
     );
-    expect(() => compileLattice(graphFromParents(chain), options(122))).toThrow(ValidationError);
+    expect(() => compileLattice(graphFromParents(chain), options(74))).toThrow(ValidationError);
   });
 
   it('reports the longest path of the split graph, not its node count', () => {
@@ -344,17 +344,20 @@ function inlineNodeMap(prefix: string, heartbeatSeconds: number): AslState {
         [`${prefix}await-node`]: {
           Type: 'Task',
           Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
-          Parameters: { FunctionName: stepHandlerArn, Payload: { action: 'await', ...inItem, skippable: true, 'taskToken.$': '$$.Task.Token' } },
-          ResultPath: '$.released',
+          Parameters: { FunctionName: stepHandlerArn, Payload: { action: 'await', ...inItem, skippable: true, run: true, 'taskToken.$': '$$.Task.Token' } },
+          ResultPath: null,
           Retry: RETRY(6),
-          Catch: [{ ErrorEquals: ['Valence.NodeEnded'], ResultPath: null, Next: `${prefix}node-ended` }],
-          Next: `${prefix}run-node`,
+          Catch: [
+            { ErrorEquals: ['Valence.NodeEnded'], ResultPath: null, Next: `${prefix}node-ended` },
+            { ErrorEquals: ['Valence.RunNode'], ResultPath: null, Next: `${prefix}run-node` },
+          ],
+          End: true,
         },
         [`${prefix}node-ended`]: { Type: 'Succeed' },
         [`${prefix}run-node`]: {
           Type: 'Task',
           Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
-          Parameters: { FunctionName: stepHandlerArn, Payload: { action: 'run', ...inItem, 'released.$': '$.released', 'taskToken.$': '$$.Task.Token' } },
+          Parameters: { FunctionName: stepHandlerArn, Payload: { action: 'run', ...inItem, 'taskToken.$': '$$.Task.Token' } },
           ResultPath: null,
           HeartbeatSeconds: heartbeatSeconds,
           Retry: RETRY(6),
@@ -386,7 +389,7 @@ describe('compileGraphRunner forms', () => {
     expect(stats.definitionBytes).toBe(Buffer.byteLength(JSON.stringify(definition)));
     expect(stats.baseHistoryEvents).toBe(2 + 5 + 2 + 4 + 5 + 2 + 2);
     expect(graphRunnerHistoryEvents(0)).toBe(22);
-    expect(graphRunnerHistoryEvents(3)).toBe(22 + 3 * 14);
+    expect(graphRunnerHistoryEvents(3)).toBe(22 + 3 * 8);
   });
 
   it('plans with the split threshold and chooses the Distributed Map past it', () => {
