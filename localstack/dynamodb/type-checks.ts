@@ -170,74 +170,49 @@ function checkType(val: unknown, spec: TypeSpec): unknown {
       if (Buffer.from(val as string, 'base64').toString('base64') != val) throw typeError('Invalid last non-pad Base64 character dectected');
       return val;
     case 'List':
-      switch (typeof val) {
-        case 'boolean':
-        case 'number':
-        case 'string':
-          throw typeError('Unexpected field type');
-        case 'object':
-          if (!Array.isArray(val)) throw typeError('Start of structure or map found where not expected');
-      }
+      collection(val, 'Unexpected field type', true, NOT_A_LIST, subtype);
       return (val as unknown[]).map((child) => checkType(child, children as TypeSpec));
     case 'ParameterizedList':
-      switch (typeof val) {
-        case 'boolean':
-        case 'number':
-        case 'string':
-          throw typeError(
-            "class sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl cannot be cast to class java.lang.Class (sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl and java.lang.Class are in module java.base of loader 'bootstrap')",
-          );
-        case 'object':
-          if (!Array.isArray(val)) throw typeError('Start of structure or map found where not expected');
-      }
+      collection(val, PARAMETERIZED_CAST, true, NOT_A_LIST, subtype);
       return (val as unknown[]).map((child) => checkType(child, children as TypeSpec));
     case 'ParameterizedMap':
-      switch (typeof val) {
-        case 'boolean':
-        case 'number':
-        case 'string':
-          throw typeError(
-            "class sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl cannot be cast to class java.lang.Class (sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl and java.lang.Class are in module java.base of loader 'bootstrap')",
-          );
-        case 'object':
-          if (Array.isArray(val)) throw typeError('Unrecognized collection type java.util.Map<java.lang.String, com.amazonaws.dynamodb.v20120810.AttributeValue>');
-      }
+      collection(val, PARAMETERIZED_CAST, false, NOT_AN_ATTRIBUTE_MAP, subtype);
       return mapValues(val as Record<string, unknown>, children as TypeSpec);
     case 'Map':
-      switch (typeof val) {
-        case 'boolean':
-        case 'number':
-        case 'string':
-          throw typeError('Unexpected field type');
-        case 'object':
-          if (Array.isArray(val)) {
-            throw typeError('Unrecognized collection type java.util.Map<java.lang.String, ' + (subtype!.includes('.') ? subtype : 'com.amazonaws.dynamodb.v20120810.' + subtype) + '>');
-          }
-      }
+      collection(val, 'Unexpected field type', false, NOT_A_MAP, subtype);
       return mapValues(val as Record<string, unknown>, children as TypeSpec);
     case 'ValueStruct':
-      switch (typeof val) {
-        case 'boolean':
-        case 'number':
-        case 'string':
-          throw typeError('Unexpected value type in payload');
-        case 'object':
-          if (Array.isArray(val)) throw typeError('Unrecognized collection type class com.amazonaws.dynamodb.v20120810.' + subtype);
-      }
+      collection(val, 'Unexpected value type in payload', false, NOT_A_STRUCT, subtype);
       return checkTypes(val as Record<string, unknown>, children as Record<string, TypeSpec>);
     case 'FieldStruct':
-      switch (typeof val) {
-        case 'boolean':
-        case 'number':
-        case 'string':
-          throw typeError('Unexpected field type');
-        case 'object':
-          if (Array.isArray(val)) throw typeError('Unrecognized collection type class com.amazonaws.dynamodb.v20120810.' + subtype);
-      }
+      collection(val, 'Unexpected field type', false, NOT_A_STRUCT, subtype);
       return checkTypes(val as Record<string, unknown>, children as Record<string, TypeSpec>);
     default:
       throw new Error('Unknown type: ' + base);
   }
+}
+
+/** dynalite's refusal for a scalar passed where a list or map cannot be cast: its Java cast error. */
+const PARAMETERIZED_CAST =
+  "class sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl cannot be cast to class java.lang.Class (sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl and java.lang.Class are in module java.base of loader 'bootstrap')";
+
+/** dynalite's messages for an object of the wrong kind of collection, given the type's subtype. */
+const NOT_A_LIST = (): string => 'Start of structure or map found where not expected';
+const NOT_AN_ATTRIBUTE_MAP = (): string => 'Unrecognized collection type java.util.Map<java.lang.String, com.amazonaws.dynamodb.v20120810.AttributeValue>';
+const NOT_A_MAP = (subtype: string | undefined): string =>
+  'Unrecognized collection type java.util.Map<java.lang.String, ' + (subtype!.includes('.') ? subtype : 'com.amazonaws.dynamodb.v20120810.' + subtype) + '>';
+const NOT_A_STRUCT = (subtype: string | undefined): string => 'Unrecognized collection type class com.amazonaws.dynamodb.v20120810.' + subtype;
+
+/**
+ * dynalite's two refusals of a value where a collection belongs: a scalar (`scalar`), or an
+ * object of the other kind (`wrongKind(subtype)`, built only when thrown; no closure per call,
+ * since this runs for every attribute value of every request). `null` counts as an object, as
+ * in dynalite's `typeof` switch.
+ */
+function collection(val: unknown, scalar: string, wantArray: boolean, wrongKind: (subtype: string | undefined) => string, subtype: string | undefined): void {
+  const type = typeof val;
+  if (type === 'boolean' || type === 'number' || type === 'string') throw typeError(scalar);
+  if (type === 'object' && Array.isArray(val) !== wantArray) throw typeError(wrongKind(subtype));
 }
 
 function mapValues(val: Record<string, unknown>, children: TypeSpec): Record<string, unknown> {
