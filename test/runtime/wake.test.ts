@@ -57,13 +57,19 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
   }
 }
 
+/** Dispatches `lattice` into a fresh directory `name` and waits until d waits with its token stored. */
+async function dispatchUntilWaiting(name: string, lattice: typeof wf.wakeShape | typeof wf.wakeShapeBatch, slowMs: number): Promise<{ id: string; dir: string }> {
+  const dir = join(h.dir, name);
+  mkdirSync(dir);
+  const { id } = await h.client.dispatch(lattice)(dir, slowMs);
+  await until('d waiting', async () => (await nodeItem(id, D))['awaitToken'] !== undefined, 30_000);
+  return { id, dir };
+}
+
 describe('a node whose wait also runs it', () => {
   it('is woken by its slow parent’s own invocation: one state, no hand-back, started right after the parent', async () => {
-    const dir = join(h.dir, 'woken');
-    mkdirSync(dir);
-    const { id } = await h.client.dispatch(wf.wakeShape)(dir, 2_000);
     // d waits with its token stored (b ended long before a): a's invocation must wake it.
-    await until('d waiting', async () => (await nodeItem(id, D))['awaitToken'] !== undefined, 30_000);
+    const { id, dir } = await dispatchUntilWaiting('woken', wf.wakeShape, 2_000);
     const waiting = await nodeItem(id, D);
     expect(waiting).toMatchObject({ status: 'NEW_OBJECT', awaitRuns: true, listKey: 'ACTIVE' });
     const result = await h.client.getResult<{ a: Stamp; c: Stamp; d: Stamp }>(id, { wait: true, timeoutMs: 60_000 });
@@ -95,10 +101,7 @@ describe('a node whose wait also runs it', () => {
   }, 60_000);
 
   it('is handed back to its run state when a handler that cannot wake it releases it (a Batch parent’s completion)', async () => {
-    const dir = join(h.dir, 'handed-back');
-    mkdirSync(dir);
-    const { id } = await h.client.dispatch(wf.wakeShapeBatch)(dir, 2_000);
-    await until('d waiting', async () => (await nodeItem(id, D))['awaitToken'] !== undefined, 30_000);
+    const { id, dir } = await dispatchUntilWaiting('handed-back', wf.wakeShapeBatch, 2_000);
     const result = await h.client.getResult<{ d: Stamp }>(id, { wait: true, timeoutMs: 60_000 });
     expect(result.status).toBe('COMPLETED');
     expect(result.result!.d.label).toBe('d');
@@ -111,10 +114,7 @@ describe('a node whose wait also runs it', () => {
   }, 90_000);
 
   it('is handed back by the sweeper when its wake was lost, and then runs once', async () => {
-    const dir = join(h.dir, 'lost-wake');
-    mkdirSync(dir);
-    const { id } = await h.client.dispatch(wf.wakeShape)(dir, 1_500);
-    await until('d waiting', async () => (await nodeItem(id, D))['awaitToken'] !== undefined, 30_000);
+    const { id, dir } = await dispatchUntilWaiting('lost-wake', wf.wakeShape, 1_500);
     // The next step invocation is a's wake of d: it crashes at once, so the wake is lost.
     h.cloud.faults.crashNthInvocation(1, 'valence-step');
     await until('a ended', async () => (await nodeItem(id, 0))['status'] === 'COMPLETED', 30_000);
