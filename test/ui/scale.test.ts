@@ -5,7 +5,7 @@
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../../ui/server/index.ts';
-import { CHROMIUM } from './browser.ts';
+import { CHROMIUM, pageLog, waitVisible } from './browser.ts';
 import { layered, syntheticReader } from './fixtures/synthetic.ts';
 
 /** A dispatch as it reads on AWS: a Batch node cancelled mid-run, with its job ARN and error. */
@@ -44,10 +44,12 @@ const FROZEN_MS = 10_000;
 let ui: Dashboard;
 let browser: Browser;
 let page: Page;
+let log: string[];
 beforeAll(async () => {
   ui = await startDashboard({ client: reader, poll: { consoleRegion: 'eu-west-1' } });
   browser = await chromium.launch(CHROMIUM);
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+  log = pageLog(page);
   await page.goto(ui.url);
 }, 60_000);
 afterAll(async () => {
@@ -65,7 +67,7 @@ async function responsiveness(p: Page): Promise<number> {
 describe('the graph at scale', () => {
   it('lays out all 1,000 nodes, and search by name finds and opens one', async () => {
     await page.goto(`${new URL(ui.url).origin}/#/dispatch/scale-1k`);
-    await page.locator('svg.graph[data-mode="full"]').waitFor({ timeout: 90_000 });
+    await waitVisible(page, page.locator('svg.graph[data-mode="full"]'), log, 90_000);
     expect(await page.locator('svg.graph g.node[data-node-id]').count()).toBe(1000);
     // The layout time, for the record (it depends on the machine's load).
     process.stdout.write(`1,000 nodes: ${await page.locator('.toolbar .small').textContent()}\n`);
@@ -80,7 +82,7 @@ describe('the graph at scale', () => {
 
   it('shows 20,000 nodes as a summary of clusters, stays responsive, and lists a cluster’s nodes', async () => {
     await page.goto(`${new URL(ui.url).origin}/#/dispatch/scale-20k`);
-    await page.locator('svg.graph[data-mode="summary"]').waitFor({ timeout: 90_000 });
+    await waitVisible(page, page.locator('svg.graph[data-mode="summary"]'), log, 90_000);
     const clusters = await page.locator('svg.graph [data-cluster-id]').count();
     expect(clusters).toBe(80); // 20 levels × 4 clusters of ≤ 250
     process.stdout.write(`20,000 nodes: ${await page.locator('.toolbar .small').textContent()}\n`);

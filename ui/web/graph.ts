@@ -113,10 +113,81 @@ export function countPaths(paths: Iterable<string>, nodes: ReadonlyMap<string, N
 type ElkConstructor = new (args?: ELKConstructorArguments) => ELK;
 const ElkClass = (ElkModule).default ?? (ElkModule as unknown as ElkConstructor);
 
-let elk: ELK | undefined;
-function layoutEngine(): ELK {
-  elk ??= new ElkClass({ workerUrl: '/assets/elk-worker.js' });
-  return elk;
+/**
+ * The layout worker and the layouts waiting on it. elkjs posts a layout to its worker and waits
+ * for the answer with no error handler, so a worker that fails to load or dies would leave every
+ * layout pending for ever and the page "laying out" with no word why. This engine listens for the
+ * worker's errors itself: they reject what is waiting, and the next layout starts a new worker.
+ */
+interface Engine {
+  readonly elk: ELK;
+  readonly worker: Worker;
+  readonly waiting: Set<(error: Error) => void>;
+}
+
+let engine: Engine | undefined;
+
+function layoutEngine(): Engine {
+  if (engine) return engine;
+  const waiting = new Set<(error: Error) => void>();
+  let worker: Worker | undefined;
+  const elk = new ElkClass({
+    // Only the algorithm the view uses: the worker registers fewer on start.
+    algorithms: ['layered'],
+    workerUrl: '/assets/elk-worker.js',
+    workerFactory: (url) => {
+      worker = new Worker(url ?? '/assets/elk-worker.js');
+      const made = worker;
+      made.addEventListener('error', (event) => {
+        event.preventDefault();
+        stopEngine(made, new Error(`the layout worker failed: ${event.message || 'it could not be loaded or it crashed'}`));
+      });
+      return made;
+    },
+  });
+  engine = { elk, worker: worker!, waiting };
+  return engine;
+}
+
+function stopEngine(worker: Worker, error: Error): void {
+  if (engine?.worker !== worker) return;
+  const stopped = engine;
+  engine = undefined;
+  worker.terminate();
+  for (const reject of stopped.waiting) reject(error);
+  stopped.waiting.clear();
+}
+
+/** The name of the error a layout fails with when {@link restartLayoutEngine} stopped it: not a failure to show. */
+export const LAYOUT_RESTARTED = 'LayoutRestarted';
+
+/**
+ * Stops the layout worker, failing the layouts waiting on it; the next layout starts a fresh
+ * one. The page's "Restart layout" uses it when a layout has taken far longer than it should.
+ */
+export function restartLayoutEngine(): void {
+  if (!engine) return;
+  const restarted = new Error('the layout was restarted');
+  restarted.name = LAYOUT_RESTARTED;
+  stopEngine(engine.worker, restarted);
+}
+
+/** One layout on the engine, failed (not left pending) if the worker fails meanwhile. */
+function runLayout(root: ElkNode): Promise<ElkNode> {
+  const { elk, waiting } = layoutEngine();
+  return new Promise<ElkNode>((resolve, reject) => {
+    waiting.add(reject);
+    elk.layout(root).then(
+      (laid) => {
+        waiting.delete(reject);
+        resolve(laid);
+      },
+      (error: unknown) => {
+        waiting.delete(reject);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }
 
 const LAYERED = {
@@ -166,7 +237,7 @@ export async function layoutGraph(shown: readonly NodeView[], expanded: Readonly
   root.edges = edges.map(([from, to], i) => ({ id: `e${i}`, sources: [from], targets: [to] }));
   // An expanded group with no child nodes yet still needs a size.
   for (const [path, elkNode] of elkNodes) if (elkNode.children && elkNode.children.length === 0) Object.assign(elkNode, { width: NODE_W, height: NODE_H, children: undefined, id: path });
-  const laid = await layoutEngine().layout(root);
+  const laid = await runLayout(root);
   const boxes: Box[] = [];
   const walk = (node: ElkNode, dx: number, dy: number): void => {
     for (const child of node.children ?? []) {
@@ -243,7 +314,7 @@ async function layoutSummary(shown: readonly NodeView[], started: number): Promi
     children: clusters.map((c) => ({ id: c.key, width: CLUSTER_W, height: CLUSTER_H })),
     edges: edges.map(([from, to], i) => ({ id: `e${i}`, sources: [from], targets: [to] })),
   };
-  const laid = await layoutEngine().layout(root);
+  const laid = await runLayout(root);
   const members = new Map(clusters.map((c) => [c.key, c] as const));
   const boxes: Box[] = (laid.children ?? []).map((c: ElkNode) => ({
     key: c.id,

@@ -28,7 +28,16 @@ import type {
   StatusCounts,
 } from '../shared/api.ts';
 import { DISPATCH_STATUSES, NODE_STATUSES } from '../shared/api.ts';
-import { childrenOf, countPaths, downstream, layoutGraph, NODE_H, NODE_W, structureKey, visibleNodes, type Box, type Layout } from './graph.ts';
+import { childrenOf, countPaths, downstream, LAYOUT_RESTARTED, layoutGraph, NODE_H, NODE_W, restartLayoutEngine, structureKey, visibleNodes, type Box, type Layout } from './graph.ts';
+
+/**
+ * A layout still unanswered after this long is reported, with a restart. 1,000 nodes lay out in
+ * about 1.5 s on a quiet 2-core machine and 2.5 s beside three busy processes (3 Dec 2026).
+ */
+const SLOW_LAYOUT_MS = 30_000;
+
+/** How often the page asks again for a server that did not answer its first request. */
+const CONNECT_RETRY_MS = 2_000;
 
 // ---------- small helpers ----------
 
@@ -76,6 +85,10 @@ function useRoute(): string {
   useEffect(() => {
     const onChange = (): void => setHash(location.hash);
     addEventListener('hashchange', onChange);
+    // Effects run after the first paint: a hash that changed between the first render and now
+    // fired its hashchange before anyone listened (a test's goto right after the page loaded
+    // showed the list instead of the dispatch it asked for), so read it once more.
+    onChange();
     return () => removeEventListener('hashchange', onChange);
   }, []);
   return hash;
@@ -390,14 +403,37 @@ function DispatchPage({ id, capabilities }: { id: string; capabilities: Capabili
   const { header, nodes } = state;
   const shown = useMemo(() => visibleNodes(nodes, expanded), [state.version, expanded]);
   const key = structureKey(shown, expanded);
+  // What keeps the layout from showing, if anything: a failure, or a layout far slower than it
+  // should be (the engine may have wedged). Either is said, with a way to start it again.
+  const [layoutTrouble, setLayoutTrouble] = useState<{ kind: 'failed' | 'slow'; message: string } | undefined>(undefined);
+  const [layoutAttempt, setLayoutAttempt] = useState(0);
   useEffect(() => {
     if (shown.length === 0) return;
     let live = true;
-    void layoutGraph(shown, expanded).then((l) => live && setLayout(l));
+    setLayoutTrouble(undefined);
+    const count = shown.length;
+    const slow = setTimeout(() => live && setLayoutTrouble({ kind: 'slow', message: `Still laying out ${count} nodes after ${SLOW_LAYOUT_MS / 1000} s.` }), SLOW_LAYOUT_MS);
+    layoutGraph(shown, expanded).then(
+      (l) => {
+        if (!live) return;
+        setLayout(l);
+        setLayoutTrouble(undefined);
+      },
+      (error: unknown) => {
+        // A restart fails the layout it replaces; the new one reports for itself.
+        if (!live || (error instanceof Error && error.name === LAYOUT_RESTARTED)) return;
+        setLayoutTrouble({ kind: 'failed', message: `The layout failed: ${error instanceof Error ? error.message : String(error)}.` });
+      },
+    ).finally(() => clearTimeout(slow));
     return () => {
       live = false;
+      clearTimeout(slow);
     };
-  }, [key]);
+  }, [key, layoutAttempt]);
+  const relayout = (): void => {
+    restartLayoutEngine();
+    setLayoutAttempt((a) => a + 1);
+  };
   const children = useMemo(() => childrenOf(nodes), [nodes.size, state.version === 0]);
   const topCounts = useMemo(() => countPaths([...nodes.keys()].filter((p) => !p.includes('/')), nodes), [state.version]);
   const matches = useMemo(() => {
@@ -461,10 +497,11 @@ function DispatchPage({ id, capabilities }: { id: string; capabilities: Capabili
         ${query && matches.length > 0 && html`<ul class="matches" aria-label="Search results">${matches.slice(0, 12).map(
           (n) => html`<li><button class="link" onClick=${() => jump(n.path)}>${n.path} · ${n.name} · ${STATUS_LABEL[n.status]}</button></li>`,
         )}</ul>`}
+        ${layoutTrouble && html`<p class="pad layout-trouble" role="alert">${layoutTrouble.message} <button onClick=${relayout}>${layoutTrouble.kind === 'slow' ? 'Restart layout' : 'Retry layout'}</button></p>`}
         ${layout
           ? html`<${GraphView} layout=${layout} nodes=${nodes} expanded=${expanded} selection=${selection} highlight=${new Set(matches.map((m) => m.path))}
               onSelect=${setSelection} onToggle=${(path: string) => setExpanded((e) => { const n = new Set(e); if (n.has(path)) n.delete(path); else n.add(path); return n; })} />`
-          : html`<p class="muted pad">Laying out ${shown.length} nodes…</p>`}
+          : !layoutTrouble && html`<p class="muted pad">Laying out ${shown.length} nodes…</p>`}
       </section>
       <aside class="panel" aria-label="Details">
         ${selected
@@ -727,10 +764,34 @@ function Timeline({ header, nodes }: { header: DispatchHeader; nodes: Map<string
 function App() {
   const route = useRoute();
   const [capabilities, setCapabilities] = useState<Capabilities | undefined>(undefined);
+  const [unreachable, setUnreachable] = useState<string | undefined>(undefined);
   useEffect(() => {
-    void api<Capabilities>('/api/capabilities').then(setCapabilities);
+    // Until the server answers, say why not and ask again, rather than "Connecting…" for ever.
+    let live = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ask = (): void => {
+      api<Capabilities>('/api/capabilities').then(
+        (c) => {
+          if (!live) return;
+          setUnreachable(undefined);
+          setCapabilities(c);
+        },
+        (error: unknown) => {
+          if (!live) return;
+          setUnreachable(error instanceof Error ? error.message : String(error));
+          timer = setTimeout(ask, CONNECT_RETRY_MS);
+        },
+      );
+    };
+    ask();
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
   }, []);
-  if (!capabilities) return html`<main class="page"><p class="muted">Connecting…</p></main>`;
+  if (!capabilities) {
+    return html`<main class="page"><p class="muted">Connecting…</p>${unreachable && html`<p class="error" role="alert">The dashboard server did not answer: ${unreachable}. Trying again every ${CONNECT_RETRY_MS / 1000} s.</p>`}</main>`;
+  }
   const m = /^#\/dispatch\/([^/]+)$/.exec(route);
   return m ? html`<${DispatchPage} key=${m[1]} id=${decodeURIComponent(m[1]!)} capabilities=${capabilities} />` : html`<${ListPage} capabilities=${capabilities} />`;
 }
