@@ -19,7 +19,7 @@ const EXPECTED_SECONDS: ReadonlyMap<string, number> = new Map([
   ['test/cli/cli.test.ts', 41],
   ['test/cli/cancel.test.ts', 40],
   ['test/ui/dashboard.test.ts', 37],
-  ['test/ui/resilience.test.ts', 36],
+  ['test/ui/resilience.test.ts', 18],
   ['test/cancel/cancel.test.ts', 36],
   ['test/runtime/argument-shaped.test.ts', 33],
   ['test/runtime/failure-paths.test.ts', 31],
